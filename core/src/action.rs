@@ -1,0 +1,120 @@
+//! What the core asks its driver to do.
+//!
+//! # Contract
+//! The driver drains [`crate::Node::poll_action`] after every input and
+//! carries the actions out **in the order given**:
+//! - [`Action::Persist`] must be written and fsynced before any later action
+//!   of the same batch is carried out (a vote may not leave the process
+//!   before it is on disk);
+//! - [`Action::Send`] may be lost, delayed, duplicated or reordered by the
+//!   network; the protocol tolerates all of it;
+//! - role actions ([`Action::RunPrePromote`], [`Action::BecomeActive`],
+//!   [`Action::Actuate`], [`Action::Drain`], [`Action::StepDown`]) carry the
+//!   epoch that fences them; the driver passes it to every external target.
+//!
+//! Whether the node acts as active *right now* is never inferred from these
+//! actions: ask [`crate::Node::is_active`] with the current time, which also
+//! checks that the lease has not run out.
+
+use crate::config::NodeId;
+use crate::durable::DurableState;
+use crate::message::{ActivationCause, Epoch, Message, ProposalReason, Refusal, Term};
+
+/// Why a site stopped acting as active.
+// Variant fields are named for what they hold; each variant's doc says the rest.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepDownReason {
+    /// Its lease could not be renewed by a majority in time.
+    LeaseExpired,
+    /// It saw a higher term: another site was elected.
+    HigherTerm,
+    /// It hands over to another site.
+    Handoff {
+        /// The site taking over.
+        to: NodeId,
+        /// What started the handoff.
+        why: HandoffReason,
+    },
+    /// Its `pre_promote` hook failed.
+    PromotionDeclined,
+}
+
+/// What started a graceful handoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HandoffReason {
+    /// An operator's switchover, immediate or scheduled.
+    Switchover,
+    /// Automatic failback to a higher-priority site.
+    Failback,
+    /// The active site's own checks fail.
+    Unhealthy,
+    /// The process is shutting down (SIGTERM).
+    Shutdown,
+    /// The `pre_promote` hook failed.
+    PromotionDeclined,
+    /// An operator approved a proposed failover.
+    Approved,
+}
+
+/// Something worth a line in the log and in the event history.
+// Variant fields are named for what they hold; each variant's doc says the rest.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// This site asked for votes.
+    ElectionStarted { term: Term, approved: bool, handoff: bool },
+    /// This site's pre-vote or vote was refused by a voter.
+    VoteRefused { by: NodeId, term: Term, refusal: Refusal },
+    /// This site won an election and holds the lease.
+    Elected { epoch: Epoch, cause: ActivationCause },
+    /// This site now acts as active.
+    BecameActive { epoch: Epoch, cause: ActivationCause },
+    /// This site stopped acting as active.
+    SteppedDown { epoch: Epoch, reason: StepDownReason },
+    /// Another site was seen acting as active with a new epoch.
+    ActiveSiteChanged { site: NodeId, epoch: Epoch, cause: ActivationCause },
+    /// A failover was proposed and waits for approval.
+    FailoverProposed { target: NodeId, reason: ProposalReason },
+    /// An operator approved a failover to this site.
+    FailoverApproved { target: NodeId },
+    /// A handoff began.
+    HandoffStarted { to: NodeId, why: HandoffReason },
+    /// A switchover was scheduled for a later time on this node's clock.
+    SwitchoverScheduled { to: NodeId },
+    /// A scheduled switchover was cancelled.
+    SwitchoverCancelled,
+    /// Automatic actions were suspended (by the node named).
+    Paused { by: NodeId },
+    /// Automatic actions were resumed (by the node named).
+    Resumed { by: NodeId },
+    /// An operator forced this site active without a majority.
+    ForcedPromotion { epoch: Epoch },
+    /// The active site's checks fail and no eligible site can take over.
+    UnhealthyWithoutSuccessor,
+}
+
+/// One thing for the driver to do. See the module docs for the contract.
+// Variant fields are named for what they hold; each variant's doc says the rest.
+#[allow(missing_docs)]
+#[must_use = "actions must be carried out in order; see failover_core::action"]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Write and fsync this state before carrying out anything after it.
+    Persist(DurableState),
+    /// Send a message to a peer.
+    Send { to: NodeId, message: Message },
+    /// Run the `pre_promote` hook, then call
+    /// [`crate::Node::pre_promote_finished`] with its outcome.
+    RunPrePromote { epoch: Epoch },
+    /// Take the active role: run `post_promote`, start actuating.
+    BecomeActive { epoch: Epoch, cause: ActivationCause },
+    /// Point traffic here with this epoch (repeated: convergence).
+    Actuate { epoch: Epoch },
+    /// Drain traffic away from this site before a planned handoff.
+    Drain { epoch: Epoch },
+    /// Stop acting as active; run `on_demote`.
+    StepDown { epoch: Epoch, reason: StepDownReason },
+    /// Record an event.
+    Event(Event),
+}

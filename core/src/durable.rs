@@ -1,0 +1,33 @@
+//! The state a node must keep across restarts.
+//!
+//! Rule 3 of the brief: a voter persists its term and vote before it answers,
+//! so a restart never lets it vote twice in one term. The core emits
+//! [`crate::Action::Persist`] ahead of every message that depends on it; the
+//! driver writes and fsyncs it before going on.
+
+use crate::config::NodeId;
+use crate::message::{PauseSetting, Term};
+
+/// The site most recently chosen as active, as far as this node knows: the
+/// site it voted for or followed in the highest term. Manual mode lets only
+/// this site (re)claim the active role without approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Chosen {
+    /// The site.
+    pub site: NodeId,
+    /// The term in which it was chosen.
+    pub term: Term,
+}
+
+/// Everything a node writes to disk. A fresh node starts from `default()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DurableState {
+    /// The highest term this node has seen.
+    pub term: Term,
+    /// Whom it voted for in `term`, if anyone.
+    pub voted_for: Option<NodeId>,
+    /// The site last chosen as active, as known here.
+    pub last_chosen: Option<Chosen>,
+    /// The pause switch.
+    pub pause: PauseSetting,
+}

@@ -1,0 +1,214 @@
+//! Messages between nodes, as the core sees them. The gRPC schema in
+//! `failover-proto` carries the same fields; drivers convert at the edge and
+//! reject what does not fit before it reaches the core.
+
+use crate::config::NodeId;
+
+/// A Raft-style election term. Terms only grow; a node persists its term and
+/// its vote in that term before it answers anyone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(pub u64);
+
+/// The fencing token carried by every external action. An active site's
+/// epoch is the term in which it won, so epochs of successive active sites
+/// strictly increase (terms do, and each term has at most one winner).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Epoch(pub u64);
+
+impl Term {
+    /// The term after this one.
+    pub fn next(self) -> Term {
+        Term(self.0 + 1)
+    }
+}
+
+impl From<Term> for Epoch {
+    fn from(t: Term) -> Epoch {
+        Epoch(t.0)
+    }
+}
+
+/// What a site says about itself; the witness always reports healthy and
+/// caught up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SiteReport {
+    /// Its own health checks pass.
+    pub healthy: bool,
+    /// Its data lag is within `max_lag_on_failover`.
+    pub caught_up: bool,
+    /// It has heard from a majority of votes (itself included) within one
+    /// lease, so it could win an election.
+    pub sees_quorum: bool,
+}
+
+/// How a site came to be active; followers use it for the failover cooldown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActivationCause {
+    /// The first active site, or the last active site claiming its role again.
+    Reclaim,
+    /// An unplanned failover that nobody approved.
+    AutomaticFailover,
+    /// An unplanned failover an operator approved.
+    ApprovedFailover,
+    /// A graceful handoff: switchover, failback, shutdown or unhealthy active.
+    Handoff,
+    /// Disaster recovery without a majority, forced by an operator.
+    Forced,
+}
+
+/// Why an unplanned failover waits for an operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProposalReason {
+    /// The cluster runs in manual (operator-approved) mode.
+    ManualMode,
+    /// The target's data lags beyond `max_lag_on_failover`.
+    TargetLagging,
+    /// An automatic failover happened within the cooldown.
+    Cooldown,
+    /// The active site's checks fail and it cannot hand over by itself.
+    ActiveUnhealthy,
+}
+
+/// An unplanned failover waiting for approval, as carried in heartbeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProposalNotice {
+    /// The site that would become active.
+    pub target: NodeId,
+    /// Why it waits.
+    pub reason: ProposalReason,
+    /// Milliseconds since the sender raised it.
+    pub age_ms: u64,
+}
+
+/// The cluster-wide pause switch: a last-writer-wins register ordered by
+/// `(version, by)`, so every node converges on the same value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PauseSetting {
+    /// Bumped by each pause or resume.
+    pub version: u64,
+    /// The node that set it (breaks ties between concurrent changes).
+    pub by: u8,
+    /// Whether automatic actions are suspended.
+    pub paused: bool,
+}
+
+/// A request for a vote, or for a pre-vote (which changes no state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VoteRequest {
+    /// The term the candidate runs in (for a pre-vote: the term it would use).
+    pub term: Term,
+    /// The candidate's own report.
+    pub report: SiteReport,
+    /// An operator approved this failover.
+    pub approved: bool,
+    /// The previous active site handed over to this candidate.
+    pub handoff: bool,
+}
+
+/// Why a voter said no. Carried for status and logs only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The request's term is older than the voter's.
+    StaleTerm,
+    /// The voter already voted for another candidate in this term.
+    AlreadyVoted,
+    /// The voter's grant to another site (or from before its restart) has
+    /// not expired on its clock.
+    LeaseHeld,
+    /// The candidate is a witness or has priority 0.
+    NotElectable,
+    /// The candidate reports failing checks.
+    CandidateUnhealthy,
+    /// The candidate's data lags and nobody approved.
+    CandidateLagging,
+    /// Manual mode and nobody approved.
+    NeedsApproval,
+    /// The cluster is paused.
+    Paused,
+    /// Within the cooldown after an automatic failover.
+    Cooldown,
+    /// The voter knows a healthy site with higher priority.
+    BetterCandidate,
+}
+
+/// The answer to a vote or pre-vote request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VoteReply {
+    /// For a vote: the voter's term after handling the request. For a
+    /// pre-vote: the term that was asked about.
+    pub term: Term,
+    /// Whether the vote is granted.
+    pub granted: bool,
+    /// Why not, if not.
+    pub refusal: Option<Refusal>,
+}
+
+/// A lease renewal round, present only in the active site's heartbeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseRenewal {
+    /// Round number, acknowledged by [`HeartbeatReply::seq`].
+    pub seq: u64,
+    /// How the sender became active.
+    pub cause: ActivationCause,
+}
+
+/// Sent by every node to every other one each heartbeat interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Heartbeat {
+    /// The sender's term.
+    pub term: Term,
+    /// Present when the sender is the elected site renewing its lease.
+    pub lease: Option<LeaseRenewal>,
+    /// The sender's own report.
+    pub report: SiteReport,
+    /// The sender's view of the pause switch.
+    pub pause: PauseSetting,
+    /// A failover the sender proposes and holds for approval.
+    pub proposal: Option<ProposalNotice>,
+}
+
+/// A voter's answer to a lease renewal round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeartbeatReply {
+    /// The voter's term.
+    pub term: Term,
+    /// The round answered.
+    pub seq: u64,
+    /// True when the voter binds itself to the sender for one more lease.
+    pub granted: bool,
+}
+
+/// Everything one node can send another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Message {
+    /// "Would you vote for me in this term?" Changes no state.
+    PreVote(VoteRequest),
+    /// Answer to a pre-vote.
+    PreVoteReply(VoteReply),
+    /// "Vote for me in this term." Persisted before it is answered.
+    Vote(VoteRequest),
+    /// Answer to a vote.
+    VoteReply(VoteReply),
+    /// Periodic status, and lease renewal from the active site.
+    Heartbeat(Heartbeat),
+    /// Answer to a lease renewal.
+    HeartbeatReply(HeartbeatReply),
+    /// Handoff, step 1: the old active site, already stepped down, asks the
+    /// voters to move their grant to `to`.
+    ReleaseLease {
+        /// The old active site's term.
+        term: Term,
+        /// The site that takes over.
+        to: NodeId,
+    },
+    /// A voter moved its grant as asked.
+    ReleaseAck {
+        /// The term of the release.
+        term: Term,
+    },
+    /// Handoff, step 2: the target starts its election now.
+    TimeoutNow {
+        /// The old active site's term.
+        term: Term,
+    },
+}

@@ -1,0 +1,564 @@
+//! One member's protocol state machine: [`Node`].
+//!
+//! Inputs: [`Node::handle_message`], [`Node::handle_timeout`],
+//! [`Node::set_health`], [`Node::pre_promote_finished`], [`Node::command`],
+//! each with the current monotonic time. Outputs: [`Node::poll_action`]
+//! (see [`crate::action`] for the order contract) and
+//! [`Node::next_deadline`], the next time the node wants `handle_timeout`.
+//!
+//! The code is split by job: `election` (pre-votes, votes, the voter's
+//! promise), `leader` (lease renewal, handoff, failback and health
+//! handover), `operator` (commands), and this module (state, timers, status).
+
+mod election;
+mod leader;
+mod operator;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::action::{Action, Event, HandoffReason};
+use crate::config::{ClusterConfig, NodeId};
+use crate::durable::DurableState;
+use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport};
+use crate::rng::Jitter;
+use crate::status::{PeerStatus, PendingFailover, RoleName, Status};
+use crate::time::{millis, Instant};
+
+/// What the driver reports about the local site's checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LocalHealth {
+    /// The site's own checks pass.
+    pub healthy: bool,
+    /// Its data lag is within `max_lag_on_failover` (true when no bound is
+    /// configured).
+    pub caught_up: bool,
+}
+
+impl LocalHealth {
+    /// Healthy and caught up.
+    pub const GOOD: LocalHealth = LocalHealth { healthy: true, caught_up: true };
+}
+
+/// The node's timers, each a named deadline. At most one deadline per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// The lease runs out unless a majority renewed it.
+    LeaseExpires,
+    /// Send heartbeats (and renew the lease when active).
+    HeartbeatDue,
+    /// No word from an active site for long enough: consider an election.
+    ElectionTimeout,
+    /// Re-assert the actuators (convergence).
+    ActuationDue,
+    /// A planned switchover's drain is over: hand over.
+    DrainComplete,
+    /// A scheduled switchover is due.
+    SwitchoverDue,
+    /// A handoff that did not gather a majority in time is given up.
+    HandoffAbandoned,
+}
+
+/// Timers in the order they fire when due together: safety first.
+const TIMERS: [Timer; 7] = [
+    Timer::LeaseExpires,
+    Timer::HeartbeatDue,
+    Timer::ElectionTimeout,
+    Timer::ActuationDue,
+    Timer::DrainComplete,
+    Timer::SwitchoverDue,
+    Timer::HandoffAbandoned,
+];
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Deadlines([Option<Instant>; TIMERS.len()]);
+
+impl Deadlines {
+    fn slot(t: Timer) -> usize {
+        TIMERS.iter().position(|&k| k == t).unwrap_or(0)
+    }
+    fn set(&mut self, t: Timer, at: Instant) {
+        self.0[Self::slot(t)] = Some(at);
+    }
+    fn clear(&mut self, t: Timer) {
+        self.0[Self::slot(t)] = None;
+    }
+    fn get(&self, t: Timer) -> Option<Instant> {
+        self.0[Self::slot(t)]
+    }
+}
+
+/// A set of members, as a bitmask (at most 16 members).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct VoterSet(u16);
+
+impl VoterSet {
+    fn insert(&mut self, id: NodeId) {
+        self.0 |= 1 << id.0;
+    }
+    fn votes(self, cfg: &ClusterConfig) -> u32 {
+        cfg.ids().filter(|id| self.0 & (1 << id.0) != 0).map(|id| cfg.votes(id)).sum()
+    }
+}
+
+/// A voter's binding: until `until` on its own clock it grants votes and
+/// lease renewals to `holder` only. `holder: None` is the quiet period after
+/// a restart, when the node cannot know whom it had bound itself to.
+///
+/// Invariant (rule 1): a voter never grants a vote to a site other than
+/// `holder` while `now < until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Promise {
+    holder: Option<NodeId>,
+    until: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Phase {
+    /// Elected; waiting for `pre_promote`.
+    Promoting,
+    /// Acting as active.
+    Active,
+    /// Still active, draining traffic before a handoff to `to`.
+    Draining { to: NodeId, why: HandoffReason },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Round {
+    seq: u64,
+    sent: Instant,
+    acks: VoterSet,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Leadership {
+    epoch: Epoch,
+    cause: ActivationCause,
+    phase: Phase,
+    /// On this node's clock; the lease is valid while `now < lease_until`.
+    lease_until: Instant,
+    /// Forced promotion: active without a majority until a higher term.
+    forced: bool,
+    next_seq: u64,
+    /// Renewal rounds younger than one lease.
+    rounds: Vec<Round>,
+    /// A better site and since when it has looked healthy (failback).
+    better_since: Option<(NodeId, Instant)>,
+    unhealthy_reported: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RoleState {
+    Follower,
+    PreCandidate {
+        term: crate::Term,
+        grants: VoterSet,
+        approved: bool,
+    },
+    Candidate {
+        term: crate::Term,
+        grants: VoterSet,
+        started: Instant,
+        approved: bool,
+        handoff: bool,
+        previous: Option<NodeId>,
+    },
+    Leader(Leadership),
+    /// Stepped down; moving the voters' grants to `to`.
+    HandingOff {
+        to: NodeId,
+        acks: VoterSet,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct PeerView {
+    last_seen: Option<Instant>,
+    report: Option<SiteReport>,
+    /// A proposal the peer holds, with when it was raised on our clock.
+    proposal: Option<(ProposalNotice, Instant)>,
+    /// When its last heartbeat arrived.
+    last_heartbeat: Option<Instant>,
+}
+
+/// The active site as a follower knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct LeaderView {
+    site: NodeId,
+    epoch: Epoch,
+    last_contact: Instant,
+}
+
+/// The protocol state of one member (site or witness).
+///
+/// It never blocks, never reads a clock and never touches the network:
+/// every input carries `now`, every decision leaves as an [`Action`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Node {
+    cfg: Arc<ClusterConfig>,
+    id: NodeId,
+    durable: DurableState,
+    /// Latest time seen; inputs with an earlier time are treated as now.
+    now: Instant,
+    health: LocalHealth,
+    jitter: Jitter,
+    promise: Option<Promise>,
+    role: RoleState,
+    leader: Option<LeaderView>,
+    peers: Vec<PeerView>,
+    proposal: Option<PendingFailover>,
+    approved: bool,
+    cooldown_until: Option<Instant>,
+    declined_until: Option<Instant>,
+    scheduled: Option<(NodeId, Instant)>,
+    deadlines: Deadlines,
+    actions: VecDeque<Action>,
+}
+
+/// Why a node could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The configuration breaks a rule.
+    #[error("invalid cluster configuration: {0}")]
+    Config(#[from] crate::ConfigError),
+    /// The node id is not a member.
+    #[error("{0} is not a member of the configured cluster")]
+    UnknownNode(NodeId),
+}
+
+impl Node {
+    /// A node starting (or restarting) at `now` from `durable`, its jitter
+    /// fixed by `seed`.
+    ///
+    /// A restarted voter cannot know whom it had bound itself to, so it
+    /// grants nothing for one lease after start (the quiet period).
+    pub fn new(
+        cfg: Arc<ClusterConfig>,
+        id: NodeId,
+        durable: DurableState,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Node, StartError> {
+        cfg.validate()?;
+        if cfg.member(id).is_none() {
+            return Err(StartError::UnknownNode(id));
+        }
+        let lease = cfg.timers.lease_duration;
+        let mut node = Node {
+            peers: vec![PeerView::default(); cfg.members.len()],
+            cfg,
+            id,
+            durable,
+            now,
+            health: LocalHealth::GOOD,
+            jitter: Jitter::new(seed),
+            promise: Some(Promise { holder: None, until: now + lease }),
+            role: RoleState::Follower,
+            leader: None,
+            proposal: None,
+            approved: false,
+            cooldown_until: None,
+            declined_until: None,
+            scheduled: None,
+            deadlines: Deadlines::default(),
+            actions: VecDeque::new(),
+        };
+        node.deadlines.set(Timer::HeartbeatDue, now);
+        node.arm_election_after_contact(now);
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The cluster configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.cfg
+    }
+
+    /// The state that must survive a restart (as last emitted in a Persist).
+    pub fn durable(&self) -> &DurableState {
+        &self.durable
+    }
+
+    /// The next action for the driver, in order. See [`crate::action`].
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When the node next needs [`Node::handle_timeout`], and why.
+    pub fn next_deadline(&self) -> Option<(Instant, Timer)> {
+        TIMERS.iter().filter_map(|&t| self.deadlines.get(t).map(|at| (at, t))).min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        for t in TIMERS {
+            if self.deadlines.get(t).is_some_and(|at| at <= now) {
+                self.deadlines.clear(t);
+                self.fire(now, t);
+            }
+        }
+    }
+
+    /// A message from `from`. Messages from unknown members or from itself
+    /// are ignored (drivers reject them before they get here).
+    pub fn handle_message(&mut self, now: Instant, from: NodeId, message: Message) {
+        let now = self.advance(now);
+        if from == self.id || self.cfg.member(from).is_none() {
+            return;
+        }
+        self.peers[from.index()].last_seen = Some(now);
+        match message {
+            Message::PreVote(req) => self.on_pre_vote(now, from, req),
+            Message::PreVoteReply(r) => self.on_pre_vote_reply(now, from, r),
+            Message::Vote(req) => self.on_vote(now, from, req),
+            Message::VoteReply(r) => self.on_vote_reply(now, from, r),
+            Message::Heartbeat(hb) => self.on_heartbeat(now, from, hb),
+            Message::HeartbeatReply(r) => self.on_heartbeat_reply(now, from, r),
+            Message::ReleaseLease { term, to } => self.on_release(now, from, term, to),
+            Message::ReleaseAck { term } => self.on_release_ack(now, from, term),
+            Message::TimeoutNow { term } => self.on_timeout_now(now, from, term),
+        }
+    }
+
+    /// The local site's checks changed (or were re-run).
+    pub fn set_health(&mut self, now: Instant, health: LocalHealth) {
+        self.advance(now);
+        self.health = health;
+    }
+
+    /// Whether this node acts as active at `now`: it won, its `pre_promote`
+    /// passed, and its lease (renewed by a majority) has not run out.
+    ///
+    /// Invariant (rule 1): at most one node in the cluster answers true at
+    /// any instant, given clocks whose rates differ by at most
+    /// `max_drift_ppm`. Forced promotion is the one, explicit, exception.
+    pub fn is_active(&self, now: Instant) -> bool {
+        match &self.role {
+            RoleState::Leader(l) => {
+                matches!(l.phase, Phase::Active | Phase::Draining { .. }) && (l.forced || now < l.lease_until)
+            }
+            _ => false,
+        }
+    }
+
+    /// The epoch this node acts under when active.
+    pub fn active_epoch(&self, now: Instant) -> Option<Epoch> {
+        match &self.role {
+            RoleState::Leader(l) if self.is_active(now) => Some(l.epoch),
+            _ => None,
+        }
+    }
+
+    /// A snapshot for `/status`.
+    pub fn status(&self, now: Instant) -> Status {
+        let now = now.max(self.now);
+        let lease = self.cfg.timers.lease_duration;
+        let role = match &self.role {
+            _ if self.is_witness() => RoleName::Witness,
+            _ if self.is_active(now) => RoleName::Active,
+            RoleState::Leader(l) if l.phase == Phase::Promoting => RoleName::Promoting,
+            RoleState::HandingOff { .. } => RoleName::HandingOff,
+            RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => RoleName::Candidate,
+            _ => RoleName::Standby,
+        };
+        let (active_site, epoch) = match (&self.role, self.leader) {
+            (RoleState::Leader(l), _) if self.is_active(now) => (Some(self.id), Some(l.epoch)),
+            (_, Some(v)) if v.site != self.id && now.saturating_since(v.last_contact) < lease => {
+                (Some(v.site), Some(v.epoch))
+            }
+            _ => (None, None),
+        };
+        let remote = self
+            .peers
+            .iter()
+            .filter(|p| p.last_heartbeat.is_some_and(|h| now.saturating_since(h) < lease))
+            .filter_map(|p| p.proposal)
+            .max_by_key(|(_, since)| *since)
+            .map(|(n, since)| PendingFailover { target: n.target, reason: n.reason, since });
+        let lease_remaining = match &self.role {
+            RoleState::Leader(l) if !l.forced => Some(l.lease_until.saturating_since(now)),
+            _ => None,
+        };
+        let peers = self
+            .cfg
+            .ids()
+            .filter(|&id| id != self.id)
+            .map(|id| {
+                let p = &self.peers[id.index()];
+                PeerStatus {
+                    id,
+                    reachable: self.recently_seen(now, id),
+                    last_seen_ago: p.last_seen.map(|s| now.saturating_since(s)),
+                    report: p.report,
+                }
+            })
+            .collect();
+        Status {
+            node: self.id,
+            role,
+            active_site,
+            epoch,
+            term: self.durable.term,
+            mode: self.cfg.policy.failover_mode,
+            paused: self.durable.pause.paused,
+            pending_failover: self.proposal.or(remote),
+            lease_remaining,
+            local: self.report(now),
+            peers,
+            scheduled_switchover: self.scheduled,
+        }
+    }
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn fire(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::LeaseExpires => self.on_lease_timer(now),
+            Timer::HeartbeatDue => {
+                self.deadlines.set(Timer::HeartbeatDue, now + self.cfg.timers.heartbeat_interval);
+                self.send_heartbeats(now);
+                self.leader_checks(now);
+            }
+            Timer::ElectionTimeout => self.consider_election(now),
+            Timer::ActuationDue => self.on_actuation_timer(now),
+            Timer::DrainComplete => self.on_drain_complete(now),
+            Timer::SwitchoverDue => self.on_switchover_due(now),
+            Timer::HandoffAbandoned => {
+                if matches!(self.role, RoleState::HandingOff { .. }) {
+                    self.become_follower(now);
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn event(&mut self, event: Event) {
+        self.emit(Action::Event(event));
+    }
+
+    fn persist(&mut self) {
+        self.emit(Action::Persist(self.durable));
+    }
+
+    fn send(&mut self, to: NodeId, message: Message) {
+        self.emit(Action::Send { to, message });
+    }
+
+    /// Sends `message` to every other member that has a vote.
+    fn send_to_voters(&mut self, message: Message) {
+        let ids: Vec<NodeId> = self.cfg.ids().filter(|&i| i != self.id && self.cfg.votes(i) > 0).collect();
+        for to in ids {
+            self.send(to, message);
+        }
+    }
+
+    fn is_witness(&self) -> bool {
+        matches!(self.cfg.member(self.id).map(|m| m.kind), Some(crate::MemberKind::Witness))
+    }
+
+    fn can_be_active(&self) -> bool {
+        self.cfg.priority(self.id) > 0
+    }
+
+    fn is_voter(&self) -> bool {
+        self.cfg.votes(self.id) > 0
+    }
+
+    fn recently_seen(&self, now: Instant, id: NodeId) -> bool {
+        id == self.id
+            || self.peers[id.index()]
+                .last_seen
+                .is_some_and(|s| now.saturating_since(s) < self.cfg.timers.lease_duration)
+    }
+
+    /// What this node says about itself in heartbeats and vote requests.
+    fn report(&self, now: Instant) -> SiteReport {
+        let votes_seen: u32 =
+            self.cfg.ids().filter(|&id| self.recently_seen(now, id)).map(|id| self.cfg.votes(id)).sum();
+        let sees_quorum = votes_seen >= self.cfg.quorum();
+        if self.is_witness() {
+            return SiteReport { healthy: true, caught_up: true, sees_quorum };
+        }
+        let declined = self.declined_until.is_some_and(|d| now < d);
+        SiteReport { healthy: self.health.healthy && !declined, caught_up: self.health.caught_up, sees_quorum }
+    }
+
+    fn jitter(&mut self) -> Duration {
+        Duration::from_millis(self.jitter.up_to(millis(self.cfg.timers.election_jitter)))
+    }
+
+    /// After word from an active site (or at start): wait one lease, plus one
+    /// heartbeat per better-ranked site, plus jitter, before an election.
+    fn arm_election_after_contact(&mut self, now: Instant) {
+        if !self.can_be_active() {
+            return;
+        }
+        let t = &self.cfg.timers;
+        let rank_delay = t.heartbeat_interval * self.cfg.election_rank(self.id);
+        let at = now + t.lease_duration + rank_delay + self.jitter();
+        self.deadlines.set(Timer::ElectionTimeout, at);
+    }
+
+    /// After an attempt: try again in two heartbeats, plus jitter.
+    fn arm_election_retry(&mut self, now: Instant) {
+        if !self.can_be_active() {
+            return;
+        }
+        let at = now + self.cfg.timers.heartbeat_interval * 2 + self.jitter();
+        self.deadlines.set(Timer::ElectionTimeout, at);
+    }
+
+    /// Heartbeat to every other member; a renewal round when elected.
+    fn send_heartbeats(&mut self, now: Instant) {
+        let lease = self.start_renewal_round(now);
+        let proposal = self.proposal.map(|p| ProposalNotice {
+            target: p.target,
+            reason: p.reason,
+            age_ms: millis(now.saturating_since(p.since)),
+        });
+        let hb =
+            Heartbeat { term: self.durable.term, lease, report: self.report(now), pause: self.durable.pause, proposal };
+        let ids: Vec<NodeId> = self.cfg.ids().filter(|&i| i != self.id).collect();
+        for to in ids {
+            self.send(to, Message::Heartbeat(hb));
+        }
+    }
+
+    fn raise_proposal(&mut self, now: Instant, target: NodeId, reason: ProposalReason) {
+        if self.proposal.is_some_and(|p| p.target == target && p.reason == reason) {
+            return;
+        }
+        self.proposal = Some(PendingFailover { target, reason, since: now });
+        self.event(Event::FailoverProposed { target, reason });
+    }
+
+    fn become_follower(&mut self, now: Instant) {
+        self.role = RoleState::Follower;
+        for t in [
+            Timer::LeaseExpires,
+            Timer::ActuationDue,
+            Timer::DrainComplete,
+            Timer::SwitchoverDue,
+            Timer::HandoffAbandoned,
+        ] {
+            self.deadlines.clear(t);
+        }
+        self.scheduled = None;
+        if self.leader.is_some_and(|v| v.site == self.id) {
+            self.leader = None;
+        }
+        self.arm_election_after_contact(now);
+    }
+}

@@ -1,0 +1,519 @@
+//! A deterministic simulator: N real [`Node`]s on a simulated network, in
+//! virtual time, with every protocol invariant checked after every step.
+//!
+//! It is a test harness shipped inside the core (like quinn-proto's test
+//! utilities) so that the core's scenario tests, the `failover-sim` chaos
+//! runner and anyone debugging a seed share one implementation. It does no
+//! I/O either: the network is a priority queue, the clocks are arithmetic.
+//!
+//! Faults: messages lost, duplicated and delayed (per-link knobs), links cut
+//! one way or both, nodes crashed and restarted from what they last
+//! persisted, clocks that run fast or slow within `max_drift_ppm`, health
+//! flaps, slow or failing `pre_promote` hooks, operator commands.
+//!
+//! Invariants checked after every step (a breach is recorded as a
+//! [`Violation`], never a panic, so a runner can report the seed):
+//! - `at_most_one_active`: no two nodes answer `is_active` at one instant;
+//! - `epochs_increase`: every actuation carries an epoch at least as high as
+//!   any before it, and a new site always a strictly higher one;
+//! - `one_vote_per_term`: no voter grants two candidates in one term, across
+//!   restarts;
+//! - `manual_mode_needs_approval`: in manual mode the active site changes
+//!   only after an operator approved or switched over.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::action::{Action, Event};
+use crate::command::{Command, CommandError};
+use crate::config::{ClusterConfig, FailoverMode, NodeId};
+use crate::durable::DurableState;
+use crate::message::{Epoch, Message, Term};
+use crate::node::{LocalHealth, Node};
+use crate::rng::Jitter;
+use crate::status::Status;
+use crate::time::Instant;
+
+/// A broken invariant, with the virtual time it was seen at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Virtual milliseconds since the start of the run.
+    pub at_ms: u64,
+    /// The invariant's name.
+    pub invariant: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Network behaviour of one directed link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkFaults {
+    /// The link delivers nothing.
+    pub cut: bool,
+    /// Chance in 1000 that a message is lost.
+    pub loss_per_mille: u32,
+    /// Chance in 1000 that a message is delivered twice.
+    pub dup_per_mille: u32,
+    /// Smallest one-way delay, virtual ms.
+    pub min_delay_ms: u64,
+    /// Largest one-way delay, virtual ms (messages may overtake each other).
+    pub max_delay_ms: u64,
+}
+
+impl Default for LinkFaults {
+    fn default() -> Self {
+        LinkFaults { cut: false, loss_per_mille: 0, dup_per_mille: 0, min_delay_ms: 1, max_delay_ms: 5 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    Deliver { from: NodeId, to: NodeId, message: Message },
+    HookDone { node: NodeId, incarnation: u32, epoch: Epoch },
+}
+
+/// One simulated machine: its clock, its disk, and (while up) its process.
+#[derive(Clone, Debug)]
+struct Machine {
+    node: Option<Node>,
+    disk: DurableState,
+    drift_ppm: i64,
+    incarnation: u32,
+    health: LocalHealth,
+    hook_fails: bool,
+    events: Vec<(u64, Event)>,
+}
+
+/// A cluster of real nodes in virtual time. Every method that lets time
+/// pass checks every invariant after every step.
+pub struct SimCluster {
+    cfg: Arc<ClusterConfig>,
+    now_ms: u64,
+    machines: Vec<Machine>,
+    links: Vec<Vec<LinkFaults>>,
+    /// In-flight messages and hook completions, by (due time, sequence).
+    queue: BTreeMap<(u64, u64), Pending>,
+    seq: u64,
+    rng: Jitter,
+    /// `pre_promote` takes this long, virtual ms.
+    pub hook_delay_ms: u64,
+    violations: Vec<Violation>,
+    highest_actuation: Option<(Epoch, NodeId)>,
+    votes_granted: BTreeMap<(NodeId, Term), NodeId>,
+    last_active: Option<NodeId>,
+    approvals: u32,
+    became_active: Vec<(u64, NodeId, Epoch)>,
+}
+
+impl SimCluster {
+    /// A cluster where every member starts fresh at virtual time 0, all clocks
+    /// exact, all links fast and reliable. `seed` fixes everything random.
+    pub fn new(cfg: ClusterConfig, seed: u64) -> Result<SimCluster, crate::StartError> {
+        cfg.validate()?;
+        let cfg = Arc::new(cfg);
+        let n = cfg.members.len();
+        let mut sim = SimCluster {
+            machines: Vec::with_capacity(n),
+            links: vec![vec![LinkFaults::default(); n]; n],
+            queue: BTreeMap::new(),
+            seq: 0,
+            rng: Jitter::new(seed),
+            hook_delay_ms: 10,
+            now_ms: 0,
+            violations: Vec::new(),
+            highest_actuation: None,
+            votes_granted: BTreeMap::new(),
+            last_active: None,
+            approvals: 0,
+            became_active: Vec::new(),
+            cfg,
+        };
+        for id in sim.cfg.ids().collect::<Vec<_>>() {
+            let seed = sim.rng.next_u64();
+            let node = Node::new(sim.cfg.clone(), id, DurableState::default(), Instant::from_millis(0), seed)?;
+            sim.machines.push(Machine {
+                node: Some(node),
+                disk: DurableState::default(),
+                drift_ppm: 0,
+                incarnation: 0,
+                health: LocalHealth::GOOD,
+                hook_fails: false,
+                events: Vec::new(),
+            });
+        }
+        for id in sim.cfg.ids().collect::<Vec<_>>() {
+            sim.drain(id);
+        }
+        Ok(sim)
+    }
+
+    /// The cluster configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.cfg
+    }
+
+    /// Virtual milliseconds since the start.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The id of the member called `name`. Panics on an unknown name: test
+    /// code names its own members.
+    pub fn id(&self, name: &str) -> NodeId {
+        match self.cfg.id_of(name) {
+            Some(id) => id,
+            None => panic!("no member named {name}"),
+        }
+    }
+
+    /// Invariant breaches seen so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Every activation so far: (virtual ms, site, epoch).
+    pub fn activations(&self) -> &[(u64, NodeId, Epoch)] {
+        &self.became_active
+    }
+
+    /// Events one member reported, with virtual ms.
+    pub fn events(&self, id: NodeId) -> &[(u64, Event)] {
+        &self.machines[id.index()].events
+    }
+
+    /// Makes `id`'s clock run fast (positive) or slow (negative).
+    pub fn set_drift_ppm(&mut self, id: NodeId, ppm: i64) {
+        self.machines[id.index()].drift_ppm = ppm;
+    }
+
+    /// Network behaviour from `from` to `to`.
+    pub fn link_mut(&mut self, from: NodeId, to: NodeId) -> &mut LinkFaults {
+        &mut self.links[from.index()][to.index()]
+    }
+
+    /// Applies `f` to every directed link.
+    pub fn all_links(&mut self, f: impl Fn(&mut LinkFaults)) {
+        self.links.iter_mut().flatten().for_each(f);
+    }
+
+    /// Cuts both directions between `a` and `b`.
+    pub fn cut(&mut self, a: NodeId, b: NodeId) {
+        self.links[a.index()][b.index()].cut = true;
+        self.links[b.index()][a.index()].cut = true;
+    }
+
+    /// Cuts only messages from `from` to `to`.
+    pub fn cut_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.links[from.index()][to.index()].cut = true;
+    }
+
+    /// Cuts `id` off from every other member.
+    pub fn isolate(&mut self, id: NodeId) {
+        for other in self.cfg.ids().collect::<Vec<_>>() {
+            if other != id {
+                self.cut(id, other);
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal_all(&mut self) {
+        self.all_links(|l| l.cut = false);
+    }
+
+    /// Whether `id`'s process runs.
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.machines[id.index()].node.is_some()
+    }
+
+    /// Kills `id`'s process (kill -9): volatile state is lost, the disk stays.
+    pub fn crash(&mut self, id: NodeId) {
+        self.machines[id.index()].node = None;
+    }
+
+    /// Starts `id` again from what it last persisted.
+    pub fn restart(&mut self, id: NodeId) {
+        let local = self.local_now(id);
+        let seed = self.rng.next_u64();
+        let m = &mut self.machines[id.index()];
+        if m.node.is_some() {
+            return;
+        }
+        m.incarnation += 1;
+        match Node::new(self.cfg.clone(), id, m.disk, local, seed) {
+            Ok(mut node) => {
+                node.set_health(local, m.health);
+                m.node = Some(node);
+            }
+            Err(e) => self.violation("restart", format!("{id} could not restart: {e}")),
+        }
+        self.drain(id);
+    }
+
+    /// Sets `id`'s local health as its checks would report it.
+    pub fn set_health(&mut self, id: NodeId, health: LocalHealth) {
+        let local = self.local_now(id);
+        let m = &mut self.machines[id.index()];
+        m.health = health;
+        if let Some(node) = m.node.as_mut() {
+            node.set_health(local, health);
+        }
+    }
+
+    /// Makes `id`'s `pre_promote` hook fail (or pass again).
+    pub fn set_hook_fails(&mut self, id: NodeId, fails: bool) {
+        self.machines[id.index()].hook_fails = fails;
+    }
+
+    /// An operator command sent to `id`. Approvals and switchovers that are
+    /// accepted count as operator approval for the manual-mode invariant.
+    pub fn command(&mut self, id: NodeId, command: Command) -> Result<(), CommandError> {
+        let local = self.local_now(id);
+        let Some(node) = self.machines[id.index()].node.as_mut() else {
+            return Err(CommandError::NotActive { active: None });
+        };
+        let result = node.command(local, command);
+        if result.is_ok() && matches!(command, Command::Approve { .. } | Command::Switchover { .. } | Command::Shutdown)
+        {
+            self.approvals += 1;
+        }
+        self.drain(id);
+        self.check_invariants();
+        result
+    }
+
+    /// `id`'s status at the current virtual time, if it is up.
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        let local = self.local_now(id);
+        self.machines[id.index()].node.as_ref().map(|n| n.status(local))
+    }
+
+    /// Members that act as active right now.
+    pub fn active_sites(&self) -> Vec<NodeId> {
+        self.cfg
+            .ids()
+            .filter(|&id| {
+                let local = self.local_now(id);
+                self.machines[id.index()].node.as_ref().is_some_and(|n| n.is_active(local))
+            })
+            .collect()
+    }
+
+    /// The single active site, if exactly one.
+    pub fn active(&self) -> Option<NodeId> {
+        match self.active_sites().as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Lets `ms` virtual milliseconds pass.
+    pub fn run_for(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        while self.step_before(end) {}
+        self.now_ms = end;
+        self.check_invariants();
+    }
+
+    /// Lets time pass until `done` holds (checked after every step) or
+    /// `max_ms` have passed. Returns whether `done` held.
+    pub fn run_until(&mut self, max_ms: u64, mut done: impl FnMut(&SimCluster) -> bool) -> bool {
+        let end = self.now_ms + max_ms;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if !self.step_before(end) {
+                self.now_ms = end;
+                self.check_invariants();
+                return done(self);
+            }
+        }
+    }
+
+    /// Processes the next event due at or before `end`; false if none.
+    fn step_before(&mut self, end: u64) -> bool {
+        let next_msg = self.queue.keys().next().map(|&(t, _)| t);
+        let next_timer = self
+            .cfg
+            .ids()
+            .filter_map(|id| {
+                let at = self.machines[id.index()].node.as_ref()?.next_deadline()?.0;
+                Some((self.real_for_local(id, at), id))
+            })
+            .min();
+        let t_msg = next_msg.unwrap_or(u64::MAX);
+        let t_timer = next_timer.map_or(u64::MAX, |(t, _)| t);
+        let t = t_msg.min(t_timer);
+        if t > end {
+            return false;
+        }
+        self.now_ms = self.now_ms.max(t);
+        if t_timer <= t_msg {
+            if let Some((_, id)) = next_timer {
+                let local = self.local_now(id);
+                if let Some(node) = self.machines[id.index()].node.as_mut() {
+                    node.handle_timeout(local);
+                }
+                self.drain(id);
+            }
+        } else if let Some((_, pending)) = self.queue.pop_first() {
+            self.deliver(pending);
+        }
+        self.check_invariants();
+        true
+    }
+
+    fn deliver(&mut self, pending: Pending) {
+        match pending {
+            Pending::Deliver { from, to, message } => {
+                let local = self.local_now(to);
+                if let Some(node) = self.machines[to.index()].node.as_mut() {
+                    node.handle_message(local, from, message);
+                    self.drain(to);
+                }
+            }
+            Pending::HookDone { node: id, incarnation, epoch } => {
+                let local = self.local_now(id);
+                let m = &mut self.machines[id.index()];
+                if m.incarnation != incarnation {
+                    return;
+                }
+                let ok = !m.hook_fails;
+                if let Some(node) = m.node.as_mut() {
+                    node.pre_promote_finished(local, epoch, ok);
+                    self.drain(id);
+                }
+            }
+        }
+    }
+
+    /// Carries out everything `id` asked for, in order, as a driver would.
+    fn drain(&mut self, id: NodeId) {
+        loop {
+            let Some(action) = self.machines[id.index()].node.as_mut().and_then(Node::poll_action) else {
+                return;
+            };
+            match action {
+                Action::Persist(state) => self.machines[id.index()].disk = state,
+                Action::Send { to, message } => self.transmit(id, to, message),
+                Action::RunPrePromote { epoch } => {
+                    let incarnation = self.machines[id.index()].incarnation;
+                    self.schedule(self.now_ms + self.hook_delay_ms, Pending::HookDone { node: id, incarnation, epoch });
+                }
+                Action::BecomeActive { epoch, .. } => {
+                    self.became_active.push((self.now_ms, id, epoch));
+                    self.check_manual_approval(id);
+                    self.check_epoch(id, epoch);
+                }
+                Action::Actuate { epoch } | Action::Drain { epoch } => self.check_epoch(id, epoch),
+                Action::StepDown { .. } => {}
+                Action::Event(e) => self.machines[id.index()].events.push((self.now_ms, e)),
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
+        if let Message::VoteReply(r) = message {
+            if r.granted {
+                self.note_vote(from, r.term, to);
+            }
+        }
+        let link = self.links[from.index()][to.index()];
+        if link.cut || self.roll(link.loss_per_mille) {
+            return;
+        }
+        let copies = if self.roll(link.dup_per_mille) { 2 } else { 1 };
+        for _ in 0..copies {
+            let spread = link.max_delay_ms.saturating_sub(link.min_delay_ms);
+            let delay = link.min_delay_ms + self.rng.up_to(spread);
+            self.schedule(self.now_ms + delay, Pending::Deliver { from, to, message });
+        }
+    }
+
+    fn roll(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && self.rng.up_to(999) < u64::from(per_mille)
+    }
+
+    fn schedule(&mut self, at: u64, pending: Pending) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), pending);
+    }
+
+    /// `id`'s clock at the current virtual time.
+    fn local_now(&self, id: NodeId) -> Instant {
+        Instant::from_millis(self.local_at(id, self.now_ms))
+    }
+
+    fn local_at(&self, id: NodeId, real: u64) -> u64 {
+        let drift = self.machines[id.index()].drift_ppm;
+        let skew = i128::from(real) * i128::from(drift) / 1_000_000;
+        u64::try_from(i128::from(real) + skew).unwrap_or(0)
+    }
+
+    /// The first virtual time at which `id`'s clock shows `local` or later.
+    fn real_for_local(&self, id: NodeId, local: Instant) -> u64 {
+        let target = local.as_millis();
+        let drift = self.machines[id.index()].drift_ppm;
+        let guess = i128::from(target) * 1_000_000 / (1_000_000 + i128::from(drift));
+        let mut real = u64::try_from(guess.max(0)).unwrap_or(0);
+        while self.local_at(id, real) < target {
+            real += 1;
+        }
+        while real > 0 && self.local_at(id, real - 1) >= target {
+            real -= 1;
+        }
+        real.max(self.now_ms)
+    }
+
+    fn violation(&mut self, invariant: &'static str, detail: String) {
+        self.violations.push(Violation { at_ms: self.now_ms, invariant, detail });
+    }
+
+    /// Rule 1: at most one active site at any instant.
+    fn check_invariants(&mut self) {
+        let active = self.active_sites();
+        if active.len() > 1 {
+            let forced = active.iter().any(|&id| {
+                self.machines[id.index()].events.iter().any(|(_, e)| matches!(e, Event::ForcedPromotion { .. }))
+            });
+            if !forced {
+                self.violation("at_most_one_active", format!("{active:?} all hold valid leases"));
+            }
+        }
+    }
+
+    /// Rule 2: epochs of actuation never go back, and a different site
+    /// always acts under a strictly higher epoch.
+    fn check_epoch(&mut self, site: NodeId, epoch: Epoch) {
+        match self.highest_actuation {
+            Some((high, by)) if epoch < high || (epoch == high && by != site) => {
+                self.violation("epochs_increase", format!("{site} actuated with {epoch:?} after {by} used {high:?}"))
+            }
+            Some((high, _)) if epoch == high => {}
+            _ => self.highest_actuation = Some((epoch, site)),
+        }
+    }
+
+    /// Rule 3: one vote per voter per term, restarts included.
+    fn note_vote(&mut self, voter: NodeId, term: Term, candidate: NodeId) {
+        match self.votes_granted.insert((voter, term), candidate) {
+            Some(earlier) if earlier != candidate => {
+                self.violation("one_vote_per_term", format!("{voter} voted for {earlier} and {candidate} in {term:?}"))
+            }
+            _ => {}
+        }
+    }
+
+    /// Rule 6: in manual mode the active site changes only with approval.
+    fn check_manual_approval(&mut self, site: NodeId) {
+        let changed = self.last_active.is_some_and(|prev| prev != site);
+        if changed && self.cfg.policy.failover_mode == FailoverMode::Manual {
+            if self.approvals == 0 {
+                self.violation("manual_mode_needs_approval", format!("{site} became active without approval"));
+            }
+            self.approvals = 0;
+        }
+        self.last_active = Some(site);
+    }
+}

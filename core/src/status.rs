@@ -1,0 +1,91 @@
+//! A read-only view of one node, for `/status`, `/active` and the simulator.
+
+use std::time::Duration;
+
+use crate::config::{FailoverMode, NodeId};
+use crate::message::{Epoch, ProposalReason, SiteReport, Term};
+use crate::time::Instant;
+
+/// The role a node reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoleName {
+    /// Holds a valid lease and acts as active.
+    Active,
+    /// Won an election; waits for `pre_promote` before acting.
+    Promoting,
+    /// Hands its role to another site.
+    HandingOff,
+    /// Asks for votes.
+    Candidate,
+    /// A site that is not active.
+    Standby,
+    /// A witness: votes only.
+    Witness,
+}
+
+impl RoleName {
+    /// Lower-case name used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Active => "active",
+            RoleName::Promoting => "promoting",
+            RoleName::HandingOff => "handing_off",
+            RoleName::Candidate => "candidate",
+            RoleName::Standby => "standby",
+            RoleName::Witness => "witness",
+        }
+    }
+}
+
+/// A failover waiting for approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PendingFailover {
+    /// The site that would become active.
+    pub target: NodeId,
+    /// Why it waits.
+    pub reason: ProposalReason,
+    /// When it was raised, on this node's clock.
+    pub since: Instant,
+}
+
+/// What this node knows of another member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerStatus {
+    /// The member.
+    pub id: NodeId,
+    /// Heard from within one lease.
+    pub reachable: bool,
+    /// Time since it was last heard from.
+    pub last_seen_ago: Option<Duration>,
+    /// Its last report.
+    pub report: Option<SiteReport>,
+}
+
+/// A snapshot of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub node: NodeId,
+    /// Its role.
+    pub role: RoleName,
+    /// The active site as known here (itself when active).
+    pub active_site: Option<NodeId>,
+    /// The active site's epoch as known here.
+    pub epoch: Option<Epoch>,
+    /// The current term.
+    pub term: Term,
+    /// Automatic or manual failover.
+    pub mode: FailoverMode,
+    /// Whether automatic actions are suspended.
+    pub paused: bool,
+    /// A failover waiting for approval, here or reported by a peer.
+    pub pending_failover: Option<PendingFailover>,
+    /// Remaining lease, when this node holds one.
+    pub lease_remaining: Option<Duration>,
+    /// This node's own report.
+    pub local: SiteReport,
+    /// Every other member.
+    pub peers: Vec<PeerStatus>,
+    /// A scheduled switchover: target and due time on this node's clock.
+    pub scheduled_switchover: Option<(NodeId, Instant)>,
+}

@@ -1,0 +1,401 @@
+//! One scenario per rule of the product brief, on the deterministic
+//! simulator with real nodes. Each reads as: the cluster, what happens, what
+//! must (and must not) follow. Every run also checks all invariants after
+//! every step (`SimCluster::violations`).
+
+use std::time::Duration;
+
+use failover_core::sim::SimCluster;
+use failover_core::{
+    ClusterConfig, Command, CommandError, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId, Policy,
+    ProposalReason, Timers,
+};
+
+const HEARTBEAT_MS: u64 = 200;
+const LEASE_MS: u64 = 1000;
+/// Generous bound for anything that should take a few leases.
+const DEADLINE_MS: u64 = 30_000;
+
+fn timers() -> Timers {
+    Timers {
+        heartbeat_interval: Duration::from_millis(HEARTBEAT_MS),
+        lease_duration: Duration::from_millis(LEASE_MS),
+        election_jitter: Duration::from_millis(100),
+        max_drift_ppm: 1000,
+        actuation_interval: Duration::from_millis(2000),
+        failback_delay: Duration::from_millis(3000),
+        failover_cooldown: Duration::from_millis(60_000),
+        drain: Duration::ZERO,
+        declined_backoff: Duration::from_millis(5000),
+    }
+}
+
+fn cluster_with(policy: Policy, seed: u64) -> SimCluster {
+    let cfg = ClusterConfig {
+        members: vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")],
+        timers: timers(),
+        policy,
+    };
+    SimCluster::new(cfg, seed).expect("valid config")
+}
+
+fn cluster() -> SimCluster {
+    cluster_with(Policy::default(), 1)
+}
+
+/// Starts the cluster and waits for the first active site.
+fn started(mut sim: SimCluster) -> SimCluster {
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active().is_some()), "no site became active");
+    sim
+}
+
+fn assert_clean(sim: &SimCluster) {
+    assert!(sim.violations().is_empty(), "invariants broken: {:#?}", sim.violations());
+}
+
+fn ids(sim: &SimCluster) -> (NodeId, NodeId, NodeId) {
+    (sim.id("site-a"), sim.id("site-b"), sim.id("witness"))
+}
+
+#[test]
+fn rule4_highest_priority_site_becomes_active_at_start() {
+    let sim = started(cluster());
+    let (a, _, _) = ids(&sim);
+    assert_eq!(sim.active(), Some(a));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule1_killed_active_site_is_replaced_and_never_overlaps() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule1_isolated_active_site_stops_before_the_other_starts() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.isolate(a);
+    // The invariant checker would record any instant with both active.
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    let a_stepped_down = sim.events(a).iter().any(|(_, e)| matches!(e, Event::SteppedDown { .. }));
+    assert!(a_stepped_down, "the isolated site never stepped down");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule1_cut_between_sites_with_witness_seeing_both_changes_nothing() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.cut(a, b);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a));
+    assert_eq!(sim.activations().len(), 1, "the active site changed or flapped: {:?}", sim.activations());
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule1_witness_down_changes_nothing() {
+    let mut sim = started(cluster());
+    let (a, _, w) = ids(&sim);
+    sim.crash(w);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a));
+    assert_eq!(sim.activations().len(), 1);
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule1_isolated_site_coming_back_does_not_disrupt_the_active_one() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.isolate(b);
+    sim.run_for(10 * LEASE_MS);
+    sim.heal_all();
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a));
+    assert_eq!(sim.activations().len(), 1, "pre-vote should keep site-b from deposing site-a");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule2_every_new_active_site_gets_a_higher_epoch() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    sim.restart(a);
+    sim.run_for(3 * LEASE_MS);
+    sim.command(b, Command::Switchover { to: Some(a), at: None }).expect("switchover accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    let epochs: Vec<u64> = sim.activations().iter().map(|(_, _, e)| e.0).collect();
+    assert_eq!(epochs.len(), 3);
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs not increasing: {epochs:?}");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule3_a_voter_restarted_mid_election_does_not_vote_twice() {
+    // Restart every member repeatedly while they elect; the checker records
+    // any voter granting two candidates in one term.
+    let mut sim = cluster();
+    let (a, b, w) = ids(&sim);
+    for round in 0..20u64 {
+        sim.run_for(300 + round * 37);
+        let victim = [a, b, w][(round % 3) as usize];
+        sim.crash(victim);
+        sim.run_for(150);
+        sim.restart(victim);
+    }
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active().is_some()));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule3_full_cluster_restart_resumes_from_persisted_state() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    let term_before = sim.status(w).expect("witness up").term;
+    for id in [a, b, w] {
+        sim.crash(id);
+    }
+    sim.run_for(LEASE_MS);
+    for id in [w, b, a] {
+        sim.restart(id);
+    }
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    assert!(sim.status(w).expect("witness up").term > term_before);
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule4_priority_zero_site_never_becomes_active() {
+    let cfg = ClusterConfig {
+        members: vec![Member::site("site-a", 1), Member::site("site-b", 0), Member::witness("witness")],
+        timers: timers(),
+        policy: Policy::default(),
+    };
+    let mut sim = started(SimCluster::new(cfg, 3).expect("valid"));
+    let (a, b) = (sim.id("site-a"), sim.id("site-b"));
+    sim.crash(a);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    assert!(sim.activations().iter().all(|(_, s, _)| *s != b));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule4_witness_never_becomes_active_even_when_both_sites_die() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.crash(a);
+    sim.crash(b);
+    sim.run_for(10 * LEASE_MS);
+    assert!(sim.activations().iter().all(|(_, s, _)| *s != w));
+    assert_eq!(sim.active_sites(), vec![]);
+    assert_eq!(sim.command(w, Command::ForcePromote), Err(CommandError::Witness));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule4_returning_better_site_takes_over_only_with_automatic_failback() {
+    for (failback, expect_a) in [(FailbackPolicy::Automatic, true), (FailbackPolicy::Manual, false)] {
+        let mut sim = started(cluster_with(Policy { failover_mode: FailoverMode::Automatic, failback }, 5));
+        let (a, b, _) = ids(&sim);
+        sim.crash(a);
+        assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+        sim.restart(a);
+        sim.run_for(10_000);
+        let expected = if expect_a { a } else { b };
+        assert_eq!(sim.active(), Some(expected), "failback {failback:?}");
+        if expect_a {
+            let handoff = sim.events(b).iter().any(|(_, e)| matches!(e, Event::HandoffStarted { .. }));
+            assert!(handoff, "failback must go through a handoff");
+        }
+        assert_clean(&sim);
+    }
+}
+
+#[test]
+fn rule5_unhealthy_site_is_not_elected_and_unhealthy_active_hands_over() {
+    let mut sim = cluster();
+    let (a, b, _) = ids(&sim);
+    sim.set_health(a, LocalHealth { healthy: false, caught_up: true });
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active().is_some()));
+    assert_eq!(sim.active(), Some(b), "an unhealthy site must not be elected");
+    sim.set_health(a, LocalHealth::GOOD);
+    sim.set_health(b, LocalHealth { healthy: false, caught_up: true });
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)), "unhealthy active site did not hand over");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule5_lagging_site_needs_approval_to_take_over() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.set_health(b, LocalHealth { healthy: true, caught_up: false });
+    sim.crash(a);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    let pending = sim.status(b).and_then(|s| s.pending_failover).expect("a pending proposal");
+    assert_eq!((pending.target, pending.reason), (b, ProposalReason::TargetLagging));
+    sim.command(b, Command::Approve { to: None }).expect("approve accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule6_manual_mode_holds_a_failover_until_approved() {
+    let policy = Policy { failover_mode: FailoverMode::Manual, failback: FailbackPolicy::Manual };
+    let mut sim = started(cluster_with(policy, 7));
+    let (a, b, w) = ids(&sim);
+    sim.crash(a);
+    sim.run_for(20 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![], "nothing may move on its own in manual mode");
+    let pending = sim.status(w).and_then(|s| s.pending_failover).expect("the witness reports the proposal");
+    assert_eq!((pending.target, pending.reason), (b, ProposalReason::ManualMode));
+    // Approve through the witness: it names the node that carries it out.
+    assert_eq!(sim.command(w, Command::Approve { to: None }), Err(CommandError::HeldElsewhere { target: b }));
+    sim.command(b, Command::Approve { to: None }).expect("approve accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule6_manual_mode_lets_the_last_active_site_reclaim_after_restart() {
+    let policy = Policy { failover_mode: FailoverMode::Manual, failback: FailbackPolicy::Manual };
+    let mut sim = started(cluster_with(policy, 8));
+    let (a, _, _) = ids(&sim);
+    sim.crash(a);
+    sim.run_for(3 * LEASE_MS);
+    sim.restart(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule7_second_automatic_failover_within_cooldown_needs_approval() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    sim.restart(a);
+    sim.run_for(3 * LEASE_MS);
+    sim.crash(b);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![], "a second automatic failover inside the cooldown");
+    let pending = sim.status(a).and_then(|s| s.pending_failover).expect("a pending proposal");
+    assert_eq!((pending.target, pending.reason), (a, ProposalReason::Cooldown));
+    sim.command(a, Command::Approve { to: None }).expect("approve accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule8_clock_drift_within_the_bound_never_gives_two_active_sites() {
+    for seed in 0..20 {
+        let mut sim = cluster_with(Policy::default(), seed);
+        let (a, b, w) = ids(&sim);
+        // The active site's clock runs slow (its lease looks longer), the
+        // voters' run fast (their promises look shorter): the worst case.
+        sim.set_drift_ppm(a, -1000);
+        sim.set_drift_ppm(b, 1000);
+        sim.set_drift_ppm(w, 1000);
+        let mut sim = started(sim);
+        sim.all_links(|l| l.max_delay_ms = 40);
+        sim.isolate(a);
+        assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+        assert_clean(&sim);
+    }
+}
+
+#[test]
+fn planned_switchover_moves_without_waiting_for_a_lease() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.run_for(2 * LEASE_MS);
+    let start = sim.now_ms();
+    sim.command(a, Command::Switchover { to: Some(b), at: None }).expect("accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    // Far less than a lease: the handoff needs no expiry wait.
+    assert!(sim.now_ms() - start < LEASE_MS, "switchover took {} ms", sim.now_ms() - start);
+    assert_clean(&sim);
+}
+
+#[test]
+fn switchover_sent_to_a_standby_names_the_active_site() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert_eq!(
+        sim.command(b, Command::Switchover { to: Some(b), at: None }),
+        Err(CommandError::NotActive { active: Some(a) })
+    );
+}
+
+#[test]
+fn pause_stops_automatic_failover_until_resume() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.command(w, Command::Pause).expect("pause accepted");
+    sim.run_for(2 * LEASE_MS);
+    assert!(sim.status(a).expect("up").paused, "the pause reaches every node");
+    sim.crash(a);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    sim.command(b, Command::Resume).expect("resume accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn failed_pre_promote_hook_makes_the_site_decline() {
+    let mut sim = cluster();
+    let (a, b, _) = ids(&sim);
+    sim.set_hook_fails(a, true);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active().is_some()));
+    assert_eq!(sim.active(), Some(b));
+    assert!(sim.activations().iter().all(|(_, s, _)| *s != a));
+    assert_clean(&sim);
+}
+
+#[test]
+fn forced_promotion_is_refused_while_a_lease_may_be_live_then_fences_by_epoch() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.isolate(b);
+    sim.run_for(100);
+    assert!(matches!(sim.command(b, Command::ForcePromote), Err(CommandError::LeaseMayBeHeld { .. })));
+    // Disaster: site-a and the witness are gone for good.
+    sim.crash(a);
+    sim.crash(w);
+    sim.run_for(3 * LEASE_MS);
+    sim.command(b, Command::ForcePromote).expect("forced");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    let epochs: Vec<u64> = sim.activations().iter().map(|(_, _, e)| e.0).collect();
+    assert!(epochs[1] > epochs[0]);
+    assert_clean(&sim);
+}
+
+#[test]
+fn three_sites_and_two_witnesses_elect_and_fail_over() {
+    let cfg = ClusterConfig {
+        members: vec![
+            Member::site("site-a", 3),
+            Member::site("site-b", 2),
+            Member::site("site-c", 1),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ],
+        timers: timers(),
+        policy: Policy::default(),
+    };
+    let mut sim = started(SimCluster::new(cfg, 11).expect("valid"));
+    let (a, b) = (sim.id("site-a"), sim.id("site-b"));
+    assert_eq!(sim.active(), Some(a));
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "the next priority must win");
+    assert_clean(&sim);
+}
