@@ -313,13 +313,14 @@ impl ClusterConfig {
     }
 
     /// Rank of a site among the sites that can become active, by priority
-    /// (0 for the highest; ties broken by id). Higher ranks wait longer before
-    /// they start an election, so the best site usually moves first.
-    pub fn election_rank(&self, id: NodeId) -> u32 {
+    /// (0 for the highest; ties broken by id), leaving out `lost` (the active
+    /// site whose loss starts the election). Higher ranks wait longer before
+    /// they start an election, so the best remaining site usually moves first.
+    pub fn election_rank(&self, id: NodeId, lost: Option<NodeId>) -> u32 {
         let mine = self.priority(id);
         let ahead = self
             .ids()
-            .filter(|&o| o != id)
+            .filter(|&o| o != id && Some(o) != lost)
             .filter(|&o| {
                 let p = self.priority(o);
                 p > 0 && (p > mine || (p == mine && o < id))
@@ -346,8 +347,9 @@ mod tests {
         let c = two_sites_and_witness();
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.quorum(), 2);
-        assert_eq!(c.election_rank(NodeId(0)), 0);
-        assert_eq!(c.election_rank(NodeId(1)), 1);
+        assert_eq!(c.election_rank(NodeId(0), None), 0);
+        assert_eq!(c.election_rank(NodeId(1), None), 1);
+        assert_eq!(c.election_rank(NodeId(1), Some(NodeId(0))), 0);
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub enum ProposalReason {
     Cooldown,
     /// The active site's checks fail and it cannot hand over by itself.
     ActiveUnhealthy,
+    /// A higher-priority site is back; manual mode holds the failback.
+    Failback,
+    /// The elected site's `pre_promote` hook failed; manual mode holds the
+    /// move to the next site.
+    PromotionDeclined,
 }
 
 /// An unplanned failover waiting for approval, as carried in heartbeats.
@@ -135,7 +140,8 @@ pub enum Refusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VoteReply {
     /// For a vote: the voter's term after handling the request. For a
-    /// pre-vote: the term that was asked about.
+    /// pre-vote: the term that was asked about, or the voter's own (higher)
+    /// term when refused as stale.
     pub term: Term,
     /// Whether the vote is granted.
     pub granted: bool,
@@ -150,6 +156,9 @@ pub struct LeaseRenewal {
     pub seq: u64,
     /// How the sender became active.
     pub cause: ActivationCause,
+    /// Milliseconds left of the cooldown that the sender's automatic
+    /// failover started (0 if none), so a node that joins later agrees.
+    pub cooldown_ms: u64,
 }
 
 /// Sent by every node to every other one each heartbeat interval.

@@ -13,7 +13,8 @@ use crate::action::{Action, Event, StepDownReason};
 use crate::config::{FailoverMode, NodeId};
 use crate::durable::Chosen;
 use crate::message::{
-    ActivationCause, Epoch, Heartbeat, HeartbeatReply, Message, ProposalReason, Refusal, Term, VoteReply, VoteRequest,
+    ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, ProposalReason, Refusal, Term, VoteReply,
+    VoteRequest,
 };
 use crate::time::Instant;
 
@@ -77,7 +78,10 @@ impl Node {
         }
         let verdict =
             if req.term <= self.durable.term { Err(Refusal::StaleTerm) } else { self.grant_check(now, from, &req) };
-        let reply = VoteReply { term: req.term, granted: verdict.is_ok(), refusal: verdict.err() };
+        // A stale candidate learns the current term from the refusal, so it
+        // catches up instead of asking about an old term forever.
+        let term = if verdict == Err(Refusal::StaleTerm) { self.durable.term } else { req.term };
+        let reply = VoteReply { term, granted: verdict.is_ok(), refusal: verdict.err() };
         self.send(from, Message::PreVoteReply(reply));
     }
 
@@ -107,13 +111,17 @@ impl Node {
 
     pub(super) fn on_pre_vote_reply(&mut self, now: Instant, from: NodeId, r: VoteReply) {
         let RoleState::PreCandidate { term, grants, approved } = &mut self.role else { return };
+        if r.refusal == Some(Refusal::StaleTerm) && r.term >= *term {
+            self.adopt_term(now, r.term);
+            return;
+        }
         if r.term != *term {
             return;
         }
         if !r.granted {
             let term = *term;
             if let Some(refusal) = r.refusal {
-                self.event(Event::VoteRefused { by: from, term, refusal });
+                self.on_refusal(now, from, term, refusal);
             }
             return;
         }
@@ -136,7 +144,7 @@ impl Node {
         if !r.granted {
             let term = *term;
             if let Some(refusal) = r.refusal {
-                self.event(Event::VoteRefused { by: from, term, refusal });
+                self.on_refusal(now, from, term, refusal);
             }
             return;
         }
@@ -144,6 +152,20 @@ impl Node {
         if grants.votes(&self.cfg) >= self.cfg.quorum() {
             self.win(now);
         }
+    }
+
+    /// A voter said no. When the reason is one an operator can lift, the
+    /// failover becomes a proposal here, so it is visible and approvable
+    /// even when this node's own view said it could go ahead.
+    fn on_refusal(&mut self, now: Instant, by: NodeId, term: Term, refusal: Refusal) {
+        self.event(Event::VoteRefused { by, term, refusal });
+        let reason = match refusal {
+            Refusal::NeedsApproval => ProposalReason::ManualMode,
+            Refusal::Cooldown => ProposalReason::Cooldown,
+            Refusal::CandidateLagging => ProposalReason::TargetLagging,
+            _ => return,
+        };
+        self.raise_proposal(now, self.id, reason);
     }
 
     /// A higher term was seen: adopt it, forget the vote, leave any role.
@@ -259,7 +281,14 @@ impl Node {
         peer.last_heartbeat = Some(now);
         peer.proposal = hb.proposal.map(|n| (n, now - std::time::Duration::from_millis(n.age_ms)));
         self.adopt_pause(hb.pause);
-        let Some(renewal) = hb.lease else { return };
+        let Some(renewal) = hb.lease else {
+            // Terms spread through status heartbeats too, except to an
+            // elected site: only lease traffic and votes may depose it.
+            if hb.term > self.durable.term && !matches!(self.role, RoleState::Leader(_)) {
+                self.adopt_term(now, hb.term);
+            }
+            return;
+        };
         if hb.term < self.durable.term {
             if self.is_voter() {
                 let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: false };
@@ -283,7 +312,7 @@ impl Node {
             RoleState::Follower => {}
             _ => self.become_follower(now),
         }
-        self.follow(now, from, hb.term, renewal.cause);
+        self.follow(now, from, hb.term, renewal);
         if self.is_voter() {
             self.promise = Some(Promise { holder: Some(from), until: now + self.cfg.timers.lease_duration });
             let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: true };
@@ -291,7 +320,8 @@ impl Node {
         }
     }
 
-    fn follow(&mut self, now: Instant, site: NodeId, term: Term, cause: ActivationCause) {
+    fn follow(&mut self, now: Instant, site: NodeId, term: Term, renewal: LeaseRenewal) {
+        let cause = renewal.cause;
         let epoch = Epoch::from(term);
         let is_new = self.leader.is_none_or(|v| v.site != site || v.epoch != epoch);
         self.leader = Some(LeaderView { site, epoch, last_contact: now });
@@ -301,10 +331,9 @@ impl Node {
         }
         if is_new {
             self.event(Event::ActiveSiteChanged { site, epoch, cause });
-            if cause == ActivationCause::AutomaticFailover {
-                self.cooldown_until = Some(now + self.cfg.timers.failover_cooldown);
-            }
         }
+        // Rule 7, as the active site counts it.
+        self.cooldown_until = Some(now + std::time::Duration::from_millis(renewal.cooldown_ms));
         self.proposal = None;
         self.approved = false;
         self.arm_election_after_contact(now);

@@ -28,7 +28,11 @@ impl Node {
             self.promise = Some(Promise { holder: Some(id), until: now + lease });
         }
         self.extend_lease(seq);
-        Some(LeaseRenewal { seq, cause })
+        let cooldown = match self.cooldown_until {
+            Some(until) if cause == ActivationCause::AutomaticFailover => until.saturating_since(now),
+            _ => std::time::Duration::ZERO,
+        };
+        Some(LeaseRenewal { seq, cause, cooldown_ms: crate::time::millis(cooldown) })
     }
 
     pub(super) fn on_heartbeat_reply(&mut self, now: Instant, from: NodeId, r: HeartbeatReply) {
@@ -101,7 +105,13 @@ impl Node {
         if !ok {
             self.declined_until = Some(now + self.cfg.timers.declined_backoff);
             match self.best_target(now, 1) {
-                Some(to) => self.release_to(now, to, HandoffReason::PromotionDeclined),
+                Some(to) if self.cfg.policy.failover_mode == FailoverMode::Automatic => {
+                    self.release_to(now, to, HandoffReason::PromotionDeclined)
+                }
+                Some(to) => {
+                    self.lose_leadership(now, StepDownReason::PromotionDeclined);
+                    self.raise_proposal(now, to, ProposalReason::PromotionDeclined);
+                }
                 None => self.lose_leadership(now, StepDownReason::PromotionDeclined),
             }
             self.event(Event::SteppedDown { epoch, reason: StepDownReason::PromotionDeclined });
@@ -169,11 +179,18 @@ impl Node {
         let failback = self.cfg.policy.failback == FailbackPolicy::Automatic;
         let better = if failback { self.best_target(now, self.cfg.priority(self.id) + 1) } else { None };
         let delay = self.cfg.timers.failback_delay;
+        if better.is_none() && self.proposal.is_some_and(|p| p.reason == ProposalReason::Failback) {
+            self.proposal = None;
+        }
         let RoleState::Leader(l) = &mut self.role else { return };
         l.unhealthy_reported = false;
         match (better, l.better_since) {
             (Some(to), Some((seen, since))) if seen == to => {
-                if now.saturating_since(since) >= delay {
+                if now.saturating_since(since) < delay {
+                } else if self.cfg.policy.failover_mode == FailoverMode::Manual {
+                    // Rule 6: in manual mode nothing moves on its own.
+                    self.raise_proposal(now, to, ProposalReason::Failback);
+                } else {
                     self.begin_handoff(now, to, HandoffReason::Failback);
                 }
             }

@@ -500,23 +500,28 @@ impl Node {
     }
 
     /// After word from an active site (or at start): wait one lease, plus one
-    /// heartbeat per better-ranked site, plus jitter, before an election.
+    /// heartbeat per better-ranked site other than that active one, plus
+    /// jitter, before an election. Voters' grants run out about one lease
+    /// after the same heartbeat, so the best remaining site asks first.
     fn arm_election_after_contact(&mut self, now: Instant) {
         if !self.can_be_active() {
             return;
         }
         let t = &self.cfg.timers;
-        let rank_delay = t.heartbeat_interval * self.cfg.election_rank(self.id);
+        let lost = self.leader.map(|v| v.site);
+        let rank_delay = t.heartbeat_interval * self.cfg.election_rank(self.id, lost);
         let at = now + t.lease_duration + rank_delay + self.jitter();
         self.deadlines.set(Timer::ElectionTimeout, at);
     }
 
-    /// After an attempt: try again in two heartbeats, plus jitter.
+    /// After an attempt: try again in half a heartbeat, plus jitter. A voter
+    /// whose grant had not quite run out says yes a moment later; pre-votes
+    /// are cheap and disturb nobody.
     fn arm_election_retry(&mut self, now: Instant) {
         if !self.can_be_active() {
             return;
         }
-        let at = now + self.cfg.timers.heartbeat_interval * 2 + self.jitter();
+        let at = now + self.cfg.timers.heartbeat_interval / 2 + self.jitter();
         self.deadlines.set(Timer::ElectionTimeout, at);
     }
 

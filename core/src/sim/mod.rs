@@ -103,6 +103,7 @@ pub struct SimCluster {
     last_active: Option<NodeId>,
     approvals: u32,
     became_active: Vec<(u64, NodeId, Epoch)>,
+    steps: u64,
 }
 
 impl SimCluster {
@@ -126,6 +127,7 @@ impl SimCluster {
             last_active: None,
             approvals: 0,
             became_active: Vec::new(),
+            steps: 0,
             cfg,
         };
         for id in sim.cfg.ids().collect::<Vec<_>>() {
@@ -164,6 +166,11 @@ impl SimCluster {
             Some(id) => id,
             None => panic!("no member named {name}"),
         }
+    }
+
+    /// Steps processed so far (message deliveries and timer firings).
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// Invariant breaches seen so far.
@@ -349,6 +356,7 @@ impl SimCluster {
             return false;
         }
         self.now_ms = self.now_ms.max(t);
+        self.steps += 1;
         if t_timer <= t_msg {
             if let Some((_, id)) = next_timer {
                 let local = self.local_now(id);
@@ -517,3 +525,5 @@ impl SimCluster {
         self.last_active = Some(site);
     }
 }
+
+pub mod chaos;

@@ -1,0 +1,363 @@
+//! Seeded chaos runs over [`SimCluster`]: random partitions (one-way and
+//! both ways), crashes and restarts, lossy, duplicating and slow links,
+//! drifting clocks, health and lag flaps, failing hooks and an operator who
+//! switches over, pauses and approves. Everything is drawn from one seed, so
+//! a failing seed replays exactly.
+
+use std::time::Duration;
+
+use super::{SimCluster, Violation};
+use crate::command::{Command, CommandError};
+use crate::config::{ClusterConfig, FailbackPolicy, FailoverMode, Member, NodeId, Policy, Timers};
+use crate::node::LocalHealth;
+use crate::rng::Jitter;
+
+/// Knobs of a chaos run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChaosOptions {
+    /// Virtual time of faults, before the final heal.
+    pub duration_ms: u64,
+    /// Keep a log of every fault injected (for replaying a seed).
+    pub trace: bool,
+}
+
+impl Default for ChaosOptions {
+    fn default() -> Self {
+        ChaosOptions { duration_ms: 120_000, trace: false }
+    }
+}
+
+/// What one seed did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChaosReport {
+    /// The seed.
+    pub seed: u64,
+    /// Invariant breaches (empty on success).
+    pub violations: Vec<Violation>,
+    /// For each kill of the active site that was followed by an automatic
+    /// failover: virtual ms from the kill to the next site acting as active.
+    pub failover_ms: Vec<u64>,
+    /// Faults injected, as readable lines (only with `trace`).
+    pub trace: Vec<String>,
+    /// A short description of the cluster the seed drew.
+    pub shape: String,
+    /// Simulation steps (deliveries and timer firings) processed.
+    pub steps: u64,
+}
+
+/// Production-like timers: heartbeat 1 s, lease 3 s.
+pub fn production_timers() -> Timers {
+    Timers {
+        heartbeat_interval: Duration::from_millis(1000),
+        lease_duration: Duration::from_millis(3000),
+        election_jitter: Duration::from_millis(300),
+        max_drift_ppm: 1000,
+        actuation_interval: Duration::from_millis(10_000),
+        failback_delay: Duration::from_millis(10_000),
+        failover_cooldown: Duration::from_millis(30_000),
+        drain: Duration::ZERO,
+        declined_backoff: Duration::from_millis(10_000),
+    }
+}
+
+struct Run {
+    sim: SimCluster,
+    rng: Jitter,
+    report: ChaosReport,
+    trace: bool,
+    /// Pending repairs: (virtual ms, what).
+    repairs: Vec<(u64, Repair)>,
+    /// A kill of the active site waiting for the next active site:
+    /// (kill time, approvals at kill time).
+    failover_since: Option<(u64, u32)>,
+    approvals: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Repair {
+    Restart(NodeId),
+    Heal(NodeId, NodeId),
+    Healthy(NodeId),
+    HookOk(NodeId),
+    Resume,
+}
+
+/// Runs one seed.
+pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
+    let mut rng = Jitter::new(seed);
+    let big = rng.up_to(4) == 0;
+    let manual = rng.up_to(3) == 0;
+    let failback = if rng.up_to(1) == 0 { FailbackPolicy::Automatic } else { FailbackPolicy::Manual };
+    let members = if big {
+        vec![
+            Member::site("site-a", 3),
+            Member::site("site-b", 2),
+            Member::site("site-c", 1),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ]
+    } else {
+        vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")]
+    };
+    let mut timers = production_timers();
+    if rng.up_to(1) == 0 {
+        timers.drain = Duration::from_millis(500);
+    }
+    let mode = if manual { FailoverMode::Manual } else { FailoverMode::Automatic };
+    let cfg = ClusterConfig { members, timers, policy: Policy { failover_mode: mode, failback } };
+    let shape = format!("{} members, {mode:?} failover, {failback:?} failback", cfg.members.len());
+    let mut sim = match SimCluster::new(cfg, rng.next_u64()) {
+        Ok(sim) => sim,
+        Err(e) => {
+            let violation = Violation { at_ms: 0, invariant: "config", detail: e.to_string() };
+            return ChaosReport { seed, violations: vec![violation], shape, ..ChaosReport::default() };
+        }
+    };
+    let ids: Vec<NodeId> = sim.config().ids().collect();
+    for &id in &ids {
+        let drift = i64::try_from(rng.up_to(2000)).unwrap_or(0) - 1000;
+        sim.set_drift_ppm(id, drift);
+    }
+    let (loss, dup, max_delay) = (rng.up_to(50), rng.up_to(20), 5 + rng.up_to(200));
+    sim.all_links(|l| {
+        l.loss_per_mille = u32::try_from(loss).unwrap_or(0);
+        l.dup_per_mille = u32::try_from(dup).unwrap_or(0);
+        l.max_delay_ms = max_delay;
+    });
+    sim.hook_delay_ms = rng.up_to(100);
+    let mut run = Run {
+        sim,
+        rng,
+        report: ChaosReport { seed, shape, ..ChaosReport::default() },
+        trace: options.trace,
+        repairs: Vec::new(),
+        failover_since: None,
+        approvals: 0,
+    };
+    run.faults(options.duration_ms);
+    run.heal_and_check_liveness();
+    if run.trace {
+        for id in run.sim.config().ids() {
+            for (at, event) in run.sim.events(id) {
+                run.report.trace.push(format!("{at:>7} ms  {id}: {event:?}"));
+            }
+        }
+        run.report.trace.sort();
+    }
+    run.report.violations = run.sim.violations().to_vec();
+    run.report.steps = run.sim.steps();
+    run.report
+}
+
+impl Run {
+    fn log(&mut self, what: impl FnOnce() -> String) {
+        if self.trace {
+            let line = format!("{:>7} ms  {}", self.sim.now_ms(), what());
+            self.report.trace.push(line);
+        }
+    }
+
+    fn pick(&mut self, ids: &[NodeId]) -> NodeId {
+        let i = usize::try_from(self.rng.up_to(ids.len() as u64 - 1)).unwrap_or(0);
+        ids[i]
+    }
+
+    /// Lets time pass to `until`, applying due repairs and timing failovers.
+    fn advance(&mut self, until: u64) {
+        let mut guard = 0;
+        while self.sim.now_ms() < until && guard < 100_000 {
+            guard += 1;
+            let next_repair = self.repairs.iter().map(|(t, _)| *t).min().unwrap_or(u64::MAX).min(until);
+            if let Some((since, approvals)) = self.failover_since {
+                let start = self.sim.now_ms();
+                let found = self.sim.run_until(next_repair - start.min(next_repair), |s| s.active().is_some());
+                if found {
+                    if self.approvals == approvals {
+                        self.report.failover_ms.push(self.sim.now_ms() - since);
+                    }
+                    self.failover_since = None;
+                }
+                if self.sim.now_ms() < next_repair {
+                    continue;
+                }
+            } else {
+                self.sim.run_for(next_repair - self.sim.now_ms());
+            }
+            let now = self.sim.now_ms();
+            let due: Vec<Repair> = self.repairs.iter().filter(|(t, _)| *t <= now).map(|(_, r)| *r).collect();
+            self.repairs.retain(|(t, _)| *t > now);
+            for r in due {
+                self.repair(r);
+            }
+        }
+    }
+
+    fn repair(&mut self, r: Repair) {
+        self.log(|| format!("repair {r:?}"));
+        match r {
+            Repair::Restart(id) => self.sim.restart(id),
+            Repair::Heal(a, b) => {
+                self.sim.link_mut(a, b).cut = false;
+                self.sim.link_mut(b, a).cut = false;
+            }
+            Repair::Healthy(id) => self.sim.set_health(id, LocalHealth::GOOD),
+            Repair::HookOk(id) => self.sim.set_hook_fails(id, false),
+            Repair::Resume => {
+                let any = self.sim.config().ids().find(|&id| self.sim.is_up(id));
+                if let Some(id) = any {
+                    let _ = self.sim.command(id, Command::Resume);
+                }
+            }
+        }
+    }
+
+    fn faults(&mut self, duration_ms: u64) {
+        let ids: Vec<NodeId> = self.sim.config().ids().collect();
+        let max_down = if ids.len() > 3 { 2 } else { 1 };
+        let mut budget = 10_000;
+        while self.sim.now_ms() < duration_ms && budget > 0 {
+            budget -= 1;
+            let gap = 1000 + self.rng.up_to(7000);
+            let target = self.sim.now_ms() + gap;
+            self.advance(target);
+            // A failover is timed only when the kill was the only fault.
+            self.failover_since = None;
+            let victim = self.pick(&ids);
+            let hold = 1000 + self.rng.up_to(14_000);
+            let until = self.sim.now_ms() + hold;
+            match self.rng.up_to(9) {
+                0 | 1 => {
+                    let down = ids.iter().filter(|&&i| !self.sim.is_up(i)).count();
+                    // Kill the active site most of the time: that is what the
+                    // failover clock measures.
+                    let victim = match self.sim.active() {
+                        Some(active) if self.rng.up_to(3) > 0 => active,
+                        _ => victim,
+                    };
+                    if down < max_down && self.sim.is_up(victim) {
+                        // Within the cooldown a second failover rightly
+                        // waits for approval: not a failover to time.
+                        let cooldown = crate::time::millis(self.sim.config().timers.failover_cooldown);
+                        let settled =
+                            self.sim.activations().last().is_some_and(|(at, _, _)| at + cooldown < self.sim.now_ms());
+                        let automatic = self.sim.config().policy.failover_mode == FailoverMode::Automatic;
+                        if self.sim.active() == Some(victim) && self.repairs.is_empty() && settled && automatic {
+                            self.failover_since = Some((self.sim.now_ms(), self.approvals));
+                        }
+                        self.log(|| format!("kill -9 {victim}"));
+                        self.sim.crash(victim);
+                        self.repairs.push((until, Repair::Restart(victim)));
+                    }
+                }
+                2 => {
+                    let other = self.pick(&ids);
+                    if other != victim {
+                        let one_way = self.rng.up_to(1) == 0;
+                        self.log(|| format!("cut {victim} -> {other}{}", if one_way { "" } else { " (both ways)" }));
+                        self.sim.cut_one_way(victim, other);
+                        if !one_way {
+                            self.sim.cut_one_way(other, victim);
+                        }
+                        self.repairs.push((until, Repair::Heal(victim, other)));
+                    }
+                }
+                3 => {
+                    self.log(|| format!("isolate {victim}"));
+                    for &other in &ids {
+                        if other != victim {
+                            self.sim.cut(victim, other);
+                            self.repairs.push((until, Repair::Heal(victim, other)));
+                        }
+                    }
+                }
+                4 => {
+                    let lagging = self.rng.up_to(1) == 0;
+                    let health = LocalHealth { healthy: lagging, caught_up: !lagging };
+                    self.log(|| format!("{victim} health {health:?}"));
+                    self.sim.set_health(victim, health);
+                    self.repairs.push((until, Repair::Healthy(victim)));
+                }
+                5 => {
+                    self.log(|| format!("{victim} pre_promote fails"));
+                    self.sim.set_hook_fails(victim, true);
+                    self.repairs.push((until, Repair::HookOk(victim)));
+                }
+                6 => {
+                    let to = self.pick(&ids);
+                    let at = self.pick(&ids);
+                    self.log(|| format!("operator: switchover --to {to} via {at}"));
+                    self.operator(at, Command::Switchover { to: Some(to), at: None });
+                }
+                7 => {
+                    self.log(|| format!("operator: pause via {victim}, resume later"));
+                    if self.sim.command(victim, Command::Pause).is_ok() {
+                        self.repairs.push((self.sim.now_ms() + 1000 + self.rng.up_to(4000), Repair::Resume));
+                    }
+                }
+                _ => self.approve_pending(),
+            }
+        }
+    }
+
+    /// Sends a command like `failoverctl` would: to one node, following the
+    /// node it names when refused with a forward.
+    fn operator(&mut self, at: NodeId, command: Command) {
+        let mut node = at;
+        for _ in 0..3 {
+            if !self.sim.is_up(node) {
+                return;
+            }
+            match self.sim.command(node, command) {
+                Ok(()) => {
+                    self.approvals += 1;
+                    return;
+                }
+                Err(CommandError::NotActive { active: Some(next) })
+                | Err(CommandError::HeldElsewhere { target: next }) => node = next,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn approve_pending(&mut self) {
+        let ids: Vec<NodeId> = self.sim.config().ids().collect();
+        let pending = ids.iter().find_map(|&id| self.sim.status(id).and_then(|s| s.pending_failover));
+        if let Some(p) = pending {
+            self.log(|| format!("operator: approve ({p:?})"));
+            self.operator(p.target, Command::Approve { to: None });
+        }
+    }
+
+    /// After the faults: everything repaired, every node up and healthy. An
+    /// operator approves what waits for approval. Some site must then become
+    /// active within a minute.
+    fn heal_and_check_liveness(&mut self) {
+        self.failover_since = None;
+        let ids: Vec<NodeId> = self.sim.config().ids().collect();
+        self.repairs.clear();
+        self.sim.heal_all();
+        for &id in &ids {
+            self.sim.restart(id);
+            self.sim.set_health(id, LocalHealth::GOOD);
+            self.sim.set_hook_fails(id, false);
+        }
+        self.log(|| "healed everything".to_string());
+        for _ in 0..12 {
+            if self.sim.run_until(5000, |s| s.active().is_some()) {
+                return;
+            }
+            // Like an operator: resume if still paused, approve what waits.
+            if ids.iter().any(|&i| self.sim.status(i).is_some_and(|s| s.paused)) {
+                self.repair(Repair::Resume);
+            }
+            self.approve_pending();
+        }
+        let roles: Vec<String> = ids
+            .iter()
+            .filter_map(|&i| self.sim.status(i))
+            .map(|s| format!("{}: {} term {} paused {}", s.node, s.role.as_str(), s.term.0, s.paused))
+            .collect();
+        let detail = format!("no active site 60 s after healing ({})", roles.join("; "));
+        self.sim.violation("liveness_after_heal", detail);
+    }
+}
