@@ -30,7 +30,7 @@ impl From<Term> for Epoch {
 
 /// What a site says about itself; the witness always reports healthy and
 /// caught up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SiteReport {
     /// Its own health checks pass.
     pub healthy: bool,
@@ -42,7 +42,7 @@ pub struct SiteReport {
 }
 
 /// How a site came to be active; followers use it for the failover cooldown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ActivationCause {
     /// The first active site, or the last active site claiming its role again.
     Reclaim,
@@ -57,7 +57,7 @@ pub enum ActivationCause {
 }
 
 /// Why an unplanned failover waits for an operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProposalReason {
     /// The cluster runs in manual (operator-approved) mode.
     ManualMode,
@@ -75,7 +75,7 @@ pub enum ProposalReason {
 }
 
 /// An unplanned failover waiting for approval, as carried in heartbeats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProposalNotice {
     /// The site that would become active.
     pub target: NodeId,
@@ -98,7 +98,7 @@ pub struct PauseSetting {
 }
 
 /// A request for a vote, or for a pre-vote (which changes no state).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VoteRequest {
     /// The term the candidate runs in (for a pre-vote: the term it would use).
     pub term: Term,
@@ -111,7 +111,7 @@ pub struct VoteRequest {
 }
 
 /// Why a voter said no. Carried for status and logs only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Refusal {
     /// The request's term is older than the voter's.
     StaleTerm,
@@ -137,7 +137,7 @@ pub enum Refusal {
 }
 
 /// The answer to a vote or pre-vote request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VoteReply {
     /// For a vote: the voter's term after handling the request. For a
     /// pre-vote: the term that was asked about, or the voter's own (higher)
@@ -150,7 +150,7 @@ pub struct VoteReply {
 }
 
 /// A lease renewal round, present only in the active site's heartbeats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeaseRenewal {
     /// Round number, acknowledged by [`HeartbeatReply::seq`].
     pub seq: u64,
@@ -162,7 +162,7 @@ pub struct LeaseRenewal {
 }
 
 /// Sent by every node to every other one each heartbeat interval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Heartbeat {
     /// The sender's term.
     pub term: Term,
@@ -177,7 +177,7 @@ pub struct Heartbeat {
 }
 
 /// A voter's answer to a lease renewal round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HeartbeatReply {
     /// The voter's term.
     pub term: Term,
@@ -188,7 +188,7 @@ pub struct HeartbeatReply {
 }
 
 /// Everything one node can send another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Message {
     /// "Would you vote for me in this term?" Changes no state.
     PreVote(VoteRequest),

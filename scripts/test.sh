@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command (README.md names it; .ci/run calls it).
+# Runs everything that must pass before a change lands, fastest first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEEDS="${FAILOVER_SIM_SEEDS:-20000}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+echo "== unit, scenario and model-checking tests"
+cargo test --workspace --release -- --nocapture --test-threads 2
+
+echo "== failover-sim: ${SEEDS} seeded chaos runs"
+cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}"
