@@ -1,7 +1,24 @@
-//! `failover-controller`: the site controller daemon that feeds
-//! `failover-core` from the outside world (gRPC, timers, health checks) and
-//! carries out its actions (persistence, DNS, load balancer, MongoDB, hooks).
+//! `failover-controller`: the site controller daemon (and, through
+//! [`daemon`], the witness daemon) that feeds `failover-core` from the
+//! outside world and carries out its actions: it persists the core's
+//! durable state before any message leaves, speaks gRPC to peers, runs
+//! health checks and hooks, and serves `/status`, `/active`, `/metrics` and
+//! the admin API that `failoverctl` uses.
 //!
 //! It must never decide anything the protocol decides: every choice of role,
-//! vote or epoch comes from the core. The daemon itself lands with issue 3;
-//! this crate currently only fixes its place in the workspace.
+//! vote or epoch comes from the core. It must never report a site active
+//! from a stale view: `/active` compares the lease end with the clock at the
+//! moment of the request. Protocol time is `CLOCK_BOOTTIME`; wall time is
+//! used only to show times to people and to read an operator's `--at`.
+
+pub mod clock;
+pub mod daemon;
+pub mod health;
+pub mod hooks;
+pub mod http;
+pub mod metrics;
+pub mod peer;
+pub mod persist;
+pub mod runtime;
+pub mod settings;
+pub mod wire;

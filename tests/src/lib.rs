@@ -2,3 +2,14 @@
 //! the `failover-sim` runner over the core's deterministic simulator, and
 //! (from issue 3 on) end-to-end tests that start the real binaries. It must
 //! never be a dependency of a shipped crate.
+//!
+//! Pieces for the end-to-end tests:
+//! - [`proxy`]: a fault-injecting TCP proxy (latency, refused connections,
+//!   one-way and full cuts, heal) to put between real processes on
+//!   127.0.0.1, since this machine has no `netem`.
+//! - [`prober`]: a split-brain prober that samples every site's "active"
+//!   endpoint at once, each interval, and reports any round where more than
+//!   one answered 200.
+
+pub mod prober;
+pub mod proxy;

@@ -1,0 +1,221 @@
+//! `failoverctl`: the operator CLI. Talks to any node's HTTP API; a request
+//! the node cannot carry out is forwarded by the node to the one that can.
+//! Exit status 0 on success, non-zero with a one-line reason otherwise.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "failoverctl", version, about = "Operate a failover cluster")]
+struct Cli {
+    /// Node HTTP endpoint, e.g. 127.0.0.1:8401 (repeatable; the first that
+    /// answers is used).
+    #[arg(long = "endpoint", short = 'e', env = "FAILOVERCTL_ENDPOINTS", value_delimiter = ',', global = true)]
+    endpoints: Vec<String>,
+    /// Admin token for mutating calls.
+    #[arg(long, env = "FAILOVERCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the cluster: sites, roles, lease, epoch, pending approval.
+    Status {
+        /// Print the raw JSON of /status.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Planned switchover to a site (now, or at a time).
+    Switchover {
+        /// Target site.
+        #[arg(long, required_unless_present = "cancel")]
+        to: Option<String>,
+        /// When (RFC 3339, e.g. 2026-11-22T03:00:00Z).
+        #[arg(long)]
+        at: Option<String>,
+        /// Cancel a scheduled switchover.
+        #[arg(long, conflicts_with_all = ["to", "at"])]
+        cancel: bool,
+    },
+    /// Approve the pending failover (or a failover to a named site).
+    Approve {
+        /// Target site (default: the pending proposal's).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Disaster recovery: make a site active without a majority.
+    Failover {
+        /// The site to force active.
+        #[arg(long)]
+        to: String,
+        /// Required: this bypasses the majority.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Suspend automatic actions cluster-wide.
+    Pause,
+    /// Resume automatic actions.
+    Resume,
+    /// Recent events.
+    History,
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?)
+}
+
+fn base(endpoint: &str) -> String {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        endpoint.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+async fn get(cli: &Cli, path: &str) -> anyhow::Result<Value> {
+    let c = client()?;
+    let mut last = anyhow!("no --endpoint given (or FAILOVERCTL_ENDPOINTS)");
+    for e in &cli.endpoints {
+        match c.get(format!("{}{path}", base(e))).send().await {
+            Ok(r) => return r.json().await.with_context(|| format!("{e}: bad JSON")),
+            Err(err) => last = anyhow!("{e}: {err}"),
+        }
+    }
+    Err(last)
+}
+
+async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
+    let c = client()?;
+    let mut last = anyhow!("no --endpoint given (or FAILOVERCTL_ENDPOINTS)");
+    for e in &cli.endpoints {
+        let mut req = c.post(format!("{}/admin/{command}", base(e))).json(&body);
+        if let Some(t) = &cli.token {
+            req = req.bearer_auth(t);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let ok = r.status().is_success();
+                let v: Value = r.json().await.unwrap_or(json!({}));
+                if ok {
+                    return Ok(());
+                }
+                bail!("{}", v.get("error").and_then(Value::as_str).unwrap_or("refused"));
+            }
+            Err(err) => last = anyhow!("{e}: {err}"),
+        }
+    }
+    Err(last)
+}
+
+fn print_status(v: &Value) {
+    let s = |k: &str| v.get(k).map_or("-".to_string(), |x| x.as_str().map_or(x.to_string(), str::to_string));
+    println!(
+        "active: {}   epoch: {}   term: {}   mode: {}   paused: {}",
+        s("active_site"),
+        s("epoch"),
+        s("term"),
+        s("mode"),
+        s("paused")
+    );
+    println!("answered by: {} ({})", s("node"), s("role"));
+    if let Some(p) = v.get("pending_failover").filter(|p| !p.is_null()) {
+        let target = p.get("target").and_then(Value::as_str).unwrap_or("?");
+        println!(
+            "PENDING FAILOVER to {target}: {} (since {})",
+            p.get("reason").and_then(Value::as_str).unwrap_or("?"),
+            p.get("since").and_then(Value::as_str).unwrap_or("?")
+        );
+        println!("  approve with: failoverctl approve --to {target}");
+    }
+    println!("{:<12} {:<8} {:>8} {:>8} {:>10} {:>12}", "SITE", "KIND", "PRIORITY", "HEALTHY", "REACHABLE", "LAST SEEN");
+    for site in v.get("sites").and_then(Value::as_array).into_iter().flatten() {
+        let f = |k: &str| site.get(k).map_or("-".to_string(), |x| x.as_str().map_or(x.to_string(), str::to_string));
+        println!(
+            "{:<12} {:<8} {:>8} {:>8} {:>10} {:>10}ms",
+            f("id"),
+            f("kind"),
+            f("priority"),
+            f("healthy"),
+            f("reachable"),
+            f("last_seen_ms")
+        );
+    }
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Cmd::Status { json } => {
+            let v = get(cli, "/status").await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
+        }
+        Cmd::Switchover { cancel: true, .. } => admin(cli, "cancel-switchover", json!({})).await?,
+        Cmd::Switchover { to, at, .. } => admin(cli, "switchover", json!({ "to": to, "at": at })).await?,
+        Cmd::Approve { to } => admin(cli, "approve", json!({ "to": to })).await?,
+        Cmd::Failover { to, force, yes } => {
+            if !force {
+                bail!("failover without a majority needs --force; for a normal move use switchover or approve");
+            }
+            if !yes {
+                eprint!("Force {to} active WITHOUT a majority? If the old active site is alive this risks two active sites. Type the site name to confirm: ");
+                std::io::stderr().flush()?;
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                if line.trim() != to {
+                    bail!("not confirmed");
+                }
+            }
+            // Sent to the named site itself: forced promotion is local.
+            let status = get(cli, "/status").await?;
+            let sites = status.get("sites").and_then(Value::as_array).cloned().unwrap_or_default();
+            if !sites.iter().any(|s| s.get("id").and_then(Value::as_str) == Some(to)) {
+                bail!("unknown site {to:?}");
+            }
+            admin(cli, "force-promote", json!({ "to": to })).await?;
+        }
+        Cmd::Pause => admin(cli, "pause", json!({})).await?,
+        Cmd::Resume => admin(cli, "resume", json!({})).await?,
+        Cmd::History => {
+            let v = get(cli, "/history").await?;
+            for e in v.get("events").and_then(Value::as_array).into_iter().flatten() {
+                println!(
+                    "{}  {}",
+                    e.get("at").and_then(Value::as_str).unwrap_or(""),
+                    e.get("event").and_then(Value::as_str).unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("failoverctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failoverctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Starts a node: state file, protocol loop, peer gRPC, HTTP endpoints,
+//! health checks, signal handling. Shared by `failover-controller` and
+//! `failover-witness`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use failover_core::{Command, MemberKind, Node};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::health;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::peer::{self, Senders};
+use crate::persist::StateFile;
+use crate::runtime::Runtime;
+use crate::settings::Loaded;
+use crate::{clock, settings};
+
+/// Which binary is starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `failover-controller`: a site.
+    Site,
+    /// `failover-witness`: votes only.
+    Witness,
+}
+
+/// Loads and validates `path` for `kind`, with errors fit for an operator.
+pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
+    let loaded = settings::load(path)?;
+    let member = &loaded.cluster.members[loaded.me.index()];
+    match (kind, member.kind) {
+        (Kind::Site, MemberKind::Witness) => {
+            bail!("{}: node.name {:?} is a witness; run failover-witness for it", path.display(), member.name)
+        }
+        (Kind::Witness, MemberKind::Site { .. }) => {
+            bail!("{}: node.name {:?} is a site; run failover-controller for it", path.display(), member.name)
+        }
+        (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
+            bail!("{}: a witness runs no health checks or hooks; remove [[checks]] and [hooks]", path.display())
+        }
+        _ => Ok(loaded),
+    }
+}
+
+/// Sets up logging as configured (`human` or `json`), level from `RUST_LOG`.
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the node until SIGTERM or SIGINT. An active site hands over first.
+pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let cfg = Arc::new(loaded.cluster.clone());
+    let me = loaded.me;
+    let my = loaded.my_member().clone();
+    let names: Vec<String> = cfg.members.iter().map(|m| m.name.clone()).collect();
+    let state = StateFile::open(&loaded.settings.node.state_dir, names)?;
+    let durable = state.load()?;
+    let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
+    let node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
+    tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
+
+    let peer_listener = tokio::net::TcpListener::bind(my.peer_address)
+        .await
+        .with_context(|| format!("binding peer address {}", my.peer_address))?;
+    let http_listener = tokio::net::TcpListener::bind(my.http_address)
+        .await
+        .with_context(|| format!("binding HTTP address {}", my.http_address))?;
+
+    let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+    let (command_tx, command_rx) = mpsc::channel(16);
+    let (health_tx, health_rx) = mpsc::channel(16);
+    let peers = loaded
+        .settings
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != me.index())
+        .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address)))
+        .collect();
+    let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
+    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout)?;
+    let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
+    let shared = Runtime::initial_snapshot(&node);
+    let runtime = Runtime {
+        node,
+        cfg: cfg.clone(),
+        state,
+        senders,
+        inbound: inbound_rx,
+        commands: command_rx,
+        health: health_rx,
+        hooks: loaded.settings.hooks.clone(),
+        shared: shared.clone(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let peer_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    };
+    let peer_task = tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, peer_stop));
+    let app = AppState {
+        cfg: cfg.clone(),
+        http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
+        shared: shared.clone(),
+        commands: command_tx.clone(),
+        token: loaded.token.clone().map(Arc::new),
+        checks,
+        metrics: Arc::new(Metrics::default()),
+        client: reqwest::Client::new(),
+    };
+    let http_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    };
+    let http_task =
+        tokio::spawn(
+            async move { axum::serve(http_listener, http::router(app)).with_graceful_shutdown(http_stop).await },
+        );
+    let mut loop_task = tokio::spawn(runtime.run());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: handing over if active, then stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: handing over if active, then stopping"),
+        result = &mut loop_task => {
+            let _ = stop_tx.send(true);
+            result.context("protocol loop panicked")??;
+            bail!("protocol loop ended unexpectedly");
+        }
+    }
+    // Graceful shutdown: ask the core to hand over, then wait (bounded) until
+    // this node no longer acts as active and the handoff had time to finish.
+    let (tx, rx) = oneshot::channel();
+    if command_tx.send((Command::Shutdown, tx)).await.is_ok() {
+        let _ = rx.await;
+    }
+    let limit = cfg.timers.lease_duration * 2 + cfg.timers.drain;
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        let handing_over = shared.lock().map(|s| {
+            s.active_until.is_some_and(|u| clock::now() < u) || s.status.role == failover_core::RoleName::HandingOff
+        });
+        if !handing_over.unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give the TimeoutNow a moment to leave before the sockets close.
+    tokio::time::sleep(cfg.timers.heartbeat_interval.min(Duration::from_millis(200))).await;
+    let _ = stop_tx.send(true);
+    let _ = http_task.await;
+    let _ = peer_task.await;
+    loop_task.abort();
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! HTTP endpoints on every node: `/status` (JSON), `/active` (200 only on the
+//! site holding a valid lease, for load balancer checks), `/healthz`,
+//! `/metrics` (Prometheus), `/history`, and the admin calls under
+//! `/admin/` that `failoverctl` uses. An admin call that this node cannot
+//! carry out is forwarded to the node that can.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use failover_core::{ClusterConfig, Command, CommandError, MemberKind, NodeId, RoleName};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock;
+use crate::health::Checks;
+use crate::metrics::Metrics;
+use crate::runtime::{describe_reason, wall, CommandRequest, Shared};
+
+/// Header that counts forwarding hops.
+const HOPS: &str = "x-failover-hops";
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The cluster.
+    pub cfg: Arc<ClusterConfig>,
+    /// HTTP address of every member, by id.
+    pub http_addresses: Arc<Vec<SocketAddr>>,
+    /// The loop's snapshot.
+    pub shared: Shared,
+    /// Commands to the loop.
+    pub commands: mpsc::Sender<CommandRequest>,
+    /// Required token for admin calls (None: allowed without).
+    pub token: Option<Arc<String>>,
+    /// Health check states.
+    pub checks: Checks,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Client for forwarding.
+    pub client: reqwest::Client,
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/active", get(active))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/history", get(history))
+        .route("/admin/{command}", post(admin))
+        .with_state(state)
+}
+
+fn name(cfg: &ClusterConfig, id: NodeId) -> String {
+    cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone())
+}
+
+async fn active(State(s): State<AppState>) -> Response {
+    let until = s.shared.lock().ok().and_then(|snap| snap.active_until);
+    // Judged against the clock now, not when the loop last ran: a stalled
+    // loop can never stretch the lease.
+    if until.is_some_and(|u| clock::now() < u) {
+        (StatusCode::OK, "active\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not active\n").into_response()
+    }
+}
+
+/// The JSON document of `/status`.
+pub async fn status_json(s: &AppState) -> serde_json::Value {
+    let checks = s.checks.lock().await.clone();
+    let Ok(snap) = s.shared.lock() else { return json!({"error": "status unavailable"}) };
+    let st = &snap.status;
+    let now = clock::now();
+    let active_now = snap.active_until.is_some_and(|u| now < u);
+    let role = match st.role {
+        RoleName::Active if !active_now => "standby",
+        r => r.as_str(),
+    };
+    let cfg = &s.cfg;
+    let mut sites = Vec::new();
+    for id in cfg.ids() {
+        let member = cfg.member(id);
+        let kind = match member.map(|m| m.kind) {
+            Some(MemberKind::Witness) => "witness",
+            _ => "site",
+        };
+        if id == st.node {
+            sites.push(json!({
+                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
+                "healthy": st.local.healthy, "caught_up": st.local.caught_up,
+                "reachable": true, "last_seen_ms": 0, "checks": checks,
+            }));
+        } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
+            sites.push(json!({
+                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
+                "healthy": p.report.map(|r| r.healthy), "caught_up": p.report.map(|r| r.caught_up),
+                "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
+                "checks": null,
+            }));
+        }
+    }
+    let lease_remaining = if active_now { st.lease_remaining.map(|r| r.as_millis() as u64) } else { None };
+    json!({
+        "node": name(cfg, st.node),
+        "role": role,
+        "active_site": st.active_site.map(|a| name(cfg, a)),
+        "epoch": st.epoch.map(|e| e.0),
+        "term": st.term.0,
+        "mode": match st.mode { failover_core::FailoverMode::Automatic => "automatic", failover_core::FailoverMode::Manual => "manual" },
+        "paused": st.paused,
+        "pending_failover": st.pending_failover.map(|p| json!({
+            "target": name(cfg, p.target),
+            "reason": describe_reason(p.reason),
+            "since": wall(p.since),
+        })),
+        "lease_remaining_ms": lease_remaining,
+        "timers": {
+            "heartbeat_ms": cfg.timers.heartbeat_interval.as_millis() as u64,
+            "lease_ms": cfg.timers.lease_duration.as_millis() as u64,
+        },
+        "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
+            "to": name(cfg, to),
+            "in_ms": at.saturating_since(now).as_millis() as u64,
+        })),
+        "hooks": snap.hooks,
+        "sites": sites,
+        "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
+    })
+}
+
+async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(status_json(&s).await)
+}
+
+async fn history(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let events = s.shared.lock().map(|snap| snap.events.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    Json(json!({ "events": events }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let body = {
+        let Ok(snap) = s.shared.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let active = snap.active_until.is_some_and(|u| clock::now() < u);
+        s.metrics.observe(&s.cfg, &snap.status, active);
+        s.metrics.encode()
+    };
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+/// Body of admin calls.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct AdminBody {
+    /// Target site name.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Scheduled time (RFC 3339), switchover only.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "ok": false, "error": message.into() }))).into_response()
+}
+
+fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &s.token else { return true };
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    given.is_some_and(|g| g.as_bytes() == token.as_bytes())
+}
+
+async fn admin(
+    State(s): State<AppState>,
+    Path(command): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<AdminBody>,
+) -> Response {
+    if !authorized(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin calls need a valid token (--token or FAILOVERCTL_TOKEN)");
+    }
+    let to = match &body.to {
+        None => None,
+        Some(n) => match s.cfg.id_of(n) {
+            Some(id) => Some(id),
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown site {n:?}")),
+        },
+    };
+    let cmd = match command.as_str() {
+        "switchover" => {
+            let at = match &body.at {
+                None => None,
+                Some(text) => match humantime::parse_rfc3339_weak(text) {
+                    // The operator's wall-clock time becomes a deadline on this
+                    // node's monotonic clock; wall time never enters the protocol.
+                    Ok(when) => {
+                        let wait = when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO);
+                        Some(clock::now() + wait)
+                    }
+                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("at: {text:?} is not a time: {e}")),
+                },
+            };
+            Command::Switchover { to, at }
+        }
+        "cancel-switchover" => Command::CancelSwitchover,
+        "approve" => Command::Approve { to },
+        "force-promote" => Command::ForcePromote,
+        "pause" => Command::Pause,
+        "resume" => Command::Resume,
+        other => return error(StatusCode::NOT_FOUND, format!("unknown admin command {other:?}")),
+    };
+    let (tx, rx) = oneshot::channel();
+    if s.commands.send((cmd, tx)).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop is not running");
+    }
+    let result = match rx.await {
+        Ok(r) => r,
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop stopped"),
+    };
+    let forward_to = match result {
+        Ok(()) => return (StatusCode::OK, Json(json!({ "ok": true }))).into_response(),
+        Err(CommandError::NotActive { active: Some(n) }) | Err(CommandError::HeldElsewhere { target: n }) => n,
+        Err(e) => return error(StatusCode::CONFLICT, describe_error(&s.cfg, &e)),
+    };
+    let hops: u32 = headers.get(HOPS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    if hops >= 2 {
+        return error(StatusCode::CONFLICT, "forwarded twice without finding a node that can carry it out");
+    }
+    let Some(addr) = s.http_addresses.get(forward_to.index()) else {
+        return error(StatusCode::CONFLICT, "no address for the node to forward to");
+    };
+    let mut req = s
+        .client
+        .post(format!("http://{addr}/admin/{command}"))
+        .header(HOPS, (hops + 1).to_string())
+        .timeout(Duration::from_secs(10))
+        .json(&body);
+    if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        req = req.header("authorization", auth);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let code = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let value =
+                resp.json::<serde_json::Value>().await.unwrap_or_else(|e| json!({"ok": false, "error": e.to_string()}));
+            (code, Json(value)).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, format!("forwarding to {}: {e}", name(&s.cfg, forward_to))),
+    }
+}
+
+/// A refusal in words, with member names.
+pub fn describe_error(cfg: &ClusterConfig, e: &CommandError) -> String {
+    let n = |id: NodeId| name(cfg, id);
+    match *e {
+        CommandError::NotActive { active } => {
+            format!("not the active site; active: {}", active.map_or_else(|| "none".into(), n))
+        }
+        CommandError::HeldElsewhere { target } => format!("carried out by {}", n(target)),
+        CommandError::NotElectable(id) => format!("{} cannot become active (witness or priority 0)", n(id)),
+        CommandError::AlreadyActive(id) => format!("{} is already the active site", n(id)),
+        CommandError::TargetNotEligible { target, why } => format!("{} is not eligible: {why}", n(target)),
+        CommandError::LeaseMayBeHeld { holder, remaining } => format!(
+            "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
+            holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
+        ),
+        ref other => other.to_string(),
+    }
+}

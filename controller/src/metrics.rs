@@ -1,0 +1,83 @@
+//! Prometheus metrics through `prometheus-client` (OpenMetrics text), set
+//! from the protocol status each time `/metrics` is scraped.
+
+use std::sync::atomic::AtomicU64;
+
+use failover_core::{ClusterConfig, Status};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label naming a peer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    /// Member name.
+    pub peer: String,
+}
+
+/// Every metric this node exports.
+pub struct Metrics {
+    registry: Registry,
+    active: Gauge,
+    term: Gauge<u64, AtomicU64>,
+    epoch: Gauge<u64, AtomicU64>,
+    paused: Gauge,
+    pending: Gauge,
+    healthy: Gauge,
+    lease_remaining: Gauge,
+    reachable: Family<PeerLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("failover");
+        let m = Metrics {
+            active: Gauge::default(),
+            term: Gauge::default(),
+            epoch: Gauge::default(),
+            paused: Gauge::default(),
+            pending: Gauge::default(),
+            healthy: Gauge::default(),
+            lease_remaining: Gauge::default(),
+            reachable: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("active", "1 while this site holds a valid lease and acts as active", m.active.clone());
+        registry.register("term", "current election term", m.term.clone());
+        registry.register("epoch", "epoch of the active site as known here", m.epoch.clone());
+        registry.register("paused", "1 while automatic actions are paused", m.paused.clone());
+        registry.register("pending_failover", "1 while a failover waits for approval", m.pending.clone());
+        registry.register("local_healthy", "1 while this site's own checks pass", m.healthy.clone());
+        registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
+        registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Sets every gauge from `status`.
+    pub fn observe(&self, cfg: &ClusterConfig, status: &Status, active: bool) {
+        self.active.set(i64::from(active));
+        self.term.set(status.term.0);
+        self.epoch.set(status.epoch.map_or(0, |e| e.0));
+        self.paused.set(i64::from(status.paused));
+        self.pending.set(i64::from(status.pending_failover.is_some()));
+        self.healthy.set(i64::from(status.local.healthy));
+        let lease = if active { status.lease_remaining.map_or(0, |d| d.as_millis() as i64) } else { 0 };
+        self.lease_remaining.set(lease);
+        for p in &status.peers {
+            let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
+            self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));
+        }
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

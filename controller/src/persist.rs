@@ -1,0 +1,150 @@
+//! The durable state file: written to a temporary file, fsynced, renamed
+//! over the old one and the directory fsynced, so a crash leaves either the
+//! old state or the new one, never a torn file. A file that cannot be parsed
+//! stops the daemon with its path: guessing a term would risk a double vote.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use failover_core::{Chosen, DurableState, NodeId, PauseSetting, Term};
+use serde::{Deserialize, Serialize};
+
+/// On-disk form of [`DurableState`], with member names instead of indices
+/// so a reordered member list cannot change its meaning.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+struct OnDisk {
+    term: u64,
+    voted_for: Option<String>,
+    last_chosen: Option<(String, u64)>,
+    pause_version: u64,
+    pause_by: Option<String>,
+    paused: bool,
+}
+
+/// Why the state file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not ours or is damaged.
+    #[error("{path}: not a valid state file ({problem}); restore it or remove it only if this node never voted")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Reads and writes one node's durable state.
+pub struct StateFile {
+    path: PathBuf,
+    names: Vec<String>,
+}
+
+impl StateFile {
+    /// The state file in `dir` (created if missing) for a cluster whose
+    /// members are `names`, in order.
+    pub fn open(dir: &Path, names: Vec<String>) -> Result<StateFile, PersistError> {
+        fs::create_dir_all(dir).map_err(|source| PersistError::Io { path: dir.to_owned(), source })?;
+        Ok(StateFile { path: dir.join("state.json"), names })
+    }
+
+    /// Where it lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn id(&self, name: &str) -> Result<NodeId, PersistError> {
+        self.names.iter().position(|n| n == name).and_then(|i| u8::try_from(i).ok()).map(NodeId).ok_or_else(|| {
+            PersistError::Corrupt {
+                path: self.path.clone(),
+                problem: format!("names member {name:?}, which is not configured"),
+            }
+        })
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        self.names.get(id.index()).cloned().unwrap_or_default()
+    }
+
+    /// The stored state, or the initial state when there is no file yet.
+    pub fn load(&self) -> Result<DurableState, PersistError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DurableState::default()),
+            Err(source) => return Err(PersistError::Io { path: self.path.clone(), source }),
+        };
+        let disk: OnDisk = serde_json::from_str(&text)
+            .map_err(|e| PersistError::Corrupt { path: self.path.clone(), problem: e.to_string() })?;
+        let voted_for = disk.voted_for.as_deref().map(|n| self.id(n)).transpose()?;
+        let last_chosen = match &disk.last_chosen {
+            Some((n, t)) => Some(Chosen { site: self.id(n)?, term: Term(*t) }),
+            None => None,
+        };
+        let by = match &disk.pause_by {
+            Some(n) => self.id(n)?.0,
+            None => 0,
+        };
+        Ok(DurableState {
+            term: Term(disk.term),
+            voted_for,
+            last_chosen,
+            pause: PauseSetting { version: disk.pause_version, by, paused: disk.paused },
+        })
+    }
+
+    /// Writes `state` durably (write, fsync, rename, fsync the directory).
+    pub fn store(&self, state: &DurableState) -> Result<(), PersistError> {
+        let disk = OnDisk {
+            term: state.term.0,
+            voted_for: state.voted_for.map(|id| self.name(id)),
+            last_chosen: state.last_chosen.map(|c| (self.name(c.site), c.term.0)),
+            pause_version: state.pause.version,
+            pause_by: (state.pause.version > 0).then(|| self.name(NodeId(state.pause.by))),
+            paused: state.pause.paused,
+        };
+        let io = |source| PersistError::Io { path: self.path.clone(), source };
+        let tmp = self.path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(&disk).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut f = fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&json).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, &self.path).map_err(io)?;
+        if let Some(dir) = self.path.parent() {
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption_is_reported_with_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names = vec!["site-a".to_string(), "site-b".to_string(), "witness".to_string()];
+        let file = StateFile::open(dir.path(), names).expect("open");
+        assert_eq!(file.load().expect("empty"), DurableState::default());
+        let state = DurableState {
+            term: Term(7),
+            voted_for: Some(NodeId(1)),
+            last_chosen: Some(Chosen { site: NodeId(1), term: Term(7) }),
+            pause: PauseSetting { version: 2, by: 2, paused: true },
+        };
+        file.store(&state).expect("store");
+        assert_eq!(file.load().expect("load"), state);
+        fs::write(file.path(), b"{ not json").expect("write");
+        let err = file.load().expect_err("corrupt");
+        assert!(err.to_string().contains("state.json"), "{err}");
+    }
+}

@@ -1,0 +1,294 @@
+//! The protocol loop: the one task that owns the core `Node`. It feeds the
+//! node (peer messages, timers, health verdicts, hook results, operator
+//! commands), then carries out what the node asks, in order: persist (and
+//! fsync) before anything else, send, run hooks, record events. It decides
+//! nothing itself (STYLE: drivers are thin loops).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use failover_core::{
+    Action, ActivationCause, ClusterConfig, Command, CommandError, Epoch, Event, Instant, LocalHealth, Message, Node,
+    NodeId, Status,
+};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock;
+use crate::hooks::{self, HookOutcome};
+use crate::peer::Senders;
+use crate::persist::StateFile;
+use crate::settings::HooksSection;
+
+/// How many events `/status` and `history` keep.
+const EVENTS_KEPT: usize = 200;
+
+/// One recorded event.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventRecord {
+    /// Wall-clock time, for people (RFC 3339).
+    pub at: String,
+    /// The event, as text.
+    pub event: String,
+}
+
+/// What the HTTP side reads. Written by the loop after every step.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The node's status at the last step.
+    pub status: Status,
+    /// Monotonic time when the status was taken.
+    pub taken_at: Instant,
+    /// While `clock::now()` is before this, the node acts as active.
+    pub active_until: Option<Instant>,
+    /// Recent events, newest last.
+    pub events: VecDeque<EventRecord>,
+    /// Last outcome of each hook.
+    pub hooks: Vec<HookOutcome>,
+}
+
+/// State shared between the loop and the HTTP side.
+pub type Shared = Arc<Mutex<Snapshot>>;
+
+/// An operator command with the channel for its answer.
+pub type CommandRequest = (Command, oneshot::Sender<Result<(), CommandError>>);
+
+/// Everything the loop needs.
+pub struct Runtime {
+    /// The node.
+    pub node: Node,
+    /// The cluster.
+    pub cfg: Arc<ClusterConfig>,
+    /// Durable state.
+    pub state: StateFile,
+    /// Outgoing messages.
+    pub senders: Senders,
+    /// Incoming messages.
+    pub inbound: mpsc::Receiver<(NodeId, Message)>,
+    /// Operator commands.
+    pub commands: mpsc::Receiver<CommandRequest>,
+    /// Health verdicts.
+    pub health: mpsc::Receiver<bool>,
+    /// Hooks to run (empty for a witness).
+    pub hooks: HooksSection,
+    /// What the HTTP side reads.
+    pub shared: Shared,
+}
+
+enum Wake {
+    Message(NodeId, Message),
+    Command(CommandRequest),
+    Health(bool),
+    HookDone(Epoch, bool),
+    Timer,
+    Closed,
+}
+
+/// Converts a monotonic instant into wall-clock text, for people only.
+pub fn wall(at: Instant) -> String {
+    let ago = clock::now().saturating_since(at);
+    let when = std::time::SystemTime::now().checked_sub(ago).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    humantime::format_rfc3339_millis(when).to_string()
+}
+
+impl Runtime {
+    /// A fresh snapshot for a node that has not stepped yet.
+    pub fn initial_snapshot(node: &Node) -> Shared {
+        let now = clock::now();
+        Arc::new(Mutex::new(Snapshot {
+            status: node.status(now),
+            taken_at: now,
+            active_until: None,
+            events: VecDeque::new(),
+            hooks: Vec::new(),
+        }))
+    }
+
+    /// Runs until every input channel is closed. Returns an error only when
+    /// the state file cannot be written: the node must then stop rather
+    /// than answer votes it has not persisted.
+    pub async fn run(mut self) -> Result<(), crate::persist::PersistError> {
+        let (hook_tx, mut hook_rx) = mpsc::channel::<(Epoch, bool)>(8);
+        let mut health_open = true;
+        self.apply_actions(&hook_tx)?;
+        loop {
+            let deadline = self.node.next_deadline().map(|(at, _)| at);
+            let sleep = async {
+                match deadline {
+                    Some(at) => {
+                        let wait = at.saturating_since(clock::now());
+                        tokio::time::sleep(wait).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let wake = tokio::select! {
+                m = self.inbound.recv() => m.map_or(Wake::Closed, |(from, msg)| Wake::Message(from, msg)),
+                c = self.commands.recv() => c.map_or(Wake::Closed, Wake::Command),
+                h = self.health.recv(), if health_open => match h {
+                    Some(v) => Wake::Health(v),
+                    None => { health_open = false; continue; }
+                },
+                Some((epoch, ok)) = hook_rx.recv() => Wake::HookDone(epoch, ok),
+                () = sleep => Wake::Timer,
+            };
+            let now = clock::now();
+            match wake {
+                Wake::Message(from, msg) => self.node.handle_message(now, from, msg),
+                Wake::Command((cmd, reply)) => {
+                    let result = self.node.command(now, cmd);
+                    let _ = reply.send(result);
+                }
+                Wake::Health(healthy) => {
+                    self.node.set_health(now, LocalHealth { healthy, caught_up: true });
+                }
+                Wake::HookDone(epoch, ok) => self.node.pre_promote_finished(now, epoch, ok),
+                Wake::Timer => self.node.handle_timeout(now),
+                Wake::Closed => return Ok(()),
+            }
+            self.node.handle_timeout(clock::now());
+            self.apply_actions(&hook_tx)?;
+        }
+    }
+
+    fn spawn_hook(&self, hook: &'static str, epoch: Epoch, reason: String, done: Option<mpsc::Sender<(Epoch, bool)>>) {
+        let command = match hook {
+            "pre_promote" => self.hooks.pre_promote.clone(),
+            "post_promote" => self.hooks.post_promote.clone(),
+            _ => self.hooks.on_demote.clone(),
+        };
+        let site = self.cfg.member(self.node.id()).map(|m| m.name.clone()).unwrap_or_default();
+        let (timeout, shared) = (self.hooks.timeout, self.shared.clone());
+        tokio::spawn(async move {
+            let outcome = match command {
+                Some(cmd) => hooks::run(hook, &cmd, epoch.0, &site, &reason, timeout).await,
+                None => HookOutcome { hook, epoch: epoch.0, ok: true, detail: "not configured".into() },
+            };
+            let ok = outcome.ok;
+            if let Ok(mut snap) = shared.lock() {
+                snap.hooks.retain(|h| h.hook != hook);
+                snap.hooks.push(outcome);
+            }
+            if let Some(done) = done {
+                let _ = done.send((epoch, ok)).await;
+            }
+        });
+    }
+
+    fn apply_actions(&mut self, hook_tx: &mpsc::Sender<(Epoch, bool)>) -> Result<(), crate::persist::PersistError> {
+        let mut events = Vec::new();
+        while let Some(action) = self.node.poll_action() {
+            match action {
+                Action::Persist(state) => {
+                    // Rule 3: on disk before anything that follows leaves.
+                    tokio::task::block_in_place(|| self.state.store(&state))?;
+                }
+                Action::Send { to, message } => self.senders.send(to, message),
+                Action::RunPrePromote { epoch } => {
+                    self.spawn_hook("pre_promote", epoch, "elected".into(), Some(hook_tx.clone()))
+                }
+                Action::BecomeActive { epoch, cause } => {
+                    tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
+                    self.spawn_hook("post_promote", epoch, cause_text(cause).into(), None);
+                }
+                Action::StepDown { epoch, reason } => {
+                    tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
+                    self.spawn_hook("on_demote", epoch, format!("{reason:?}"), None);
+                }
+                Action::Actuate { epoch } => tracing::debug!(epoch = epoch.0, "actuation pass (no actuators yet)"),
+                Action::Drain { epoch } => tracing::info!(epoch = epoch.0, "draining before handoff"),
+                Action::Event(e) => {
+                    log_event(&self.cfg, &e);
+                    events.push(e);
+                }
+            }
+        }
+        let now = clock::now();
+        let status = self.node.status(now);
+        let active_until = if self.node.is_active(now) {
+            Some(status.lease_remaining.map_or(Instant::from_millis(u64::MAX), |r| now + r))
+        } else {
+            None
+        };
+        if let Ok(mut snap) = self.shared.lock() {
+            for e in events {
+                snap.events.push_back(EventRecord { at: wall(now), event: describe(&self.cfg, &e) });
+                while snap.events.len() > EVENTS_KEPT {
+                    snap.events.pop_front();
+                }
+            }
+            snap.status = status;
+            snap.taken_at = now;
+            snap.active_until = active_until;
+        }
+        Ok(())
+    }
+}
+
+fn cause_text(cause: ActivationCause) -> &'static str {
+    match cause {
+        ActivationCause::Reclaim => "reclaim",
+        ActivationCause::AutomaticFailover => "automatic_failover",
+        ActivationCause::ApprovedFailover => "approved_failover",
+        ActivationCause::Handoff => "handoff",
+        ActivationCause::Forced => "forced",
+    }
+}
+
+/// An event in words, with member names.
+pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
+    let n = |id: NodeId| cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone());
+    match *e {
+        Event::ElectionStarted { term, approved, handoff } => {
+            format!("election started in term {} (approved: {approved}, handoff: {handoff})", term.0)
+        }
+        Event::VoteRefused { by, term, refusal } => format!("{} refused a vote in term {}: {refusal:?}", n(by), term.0),
+        Event::Elected { epoch, cause } => format!("elected with epoch {} ({})", epoch.0, cause_text(cause)),
+        Event::BecameActive { epoch, cause } => format!("became active with epoch {} ({})", epoch.0, cause_text(cause)),
+        Event::SteppedDown { epoch, reason } => {
+            let why = match reason {
+                failover_core::StepDownReason::Handoff { to, why } => format!("handing over to {} ({why:?})", n(to)),
+                other => format!("{other:?}"),
+            };
+            format!("stepped down from epoch {}: {why}", epoch.0)
+        }
+        Event::ActiveSiteChanged { site, epoch, cause } => {
+            format!("{} is active with epoch {} ({})", n(site), epoch.0, cause_text(cause))
+        }
+        Event::FailoverProposed { target, reason } => {
+            format!("failover to {} proposed, waiting for approval: {reason:?}", n(target))
+        }
+        Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
+        Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
+        Event::SwitchoverScheduled { to } => format!("switchover to {} scheduled", n(to)),
+        Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
+        Event::Paused { by } => format!("paused (by {})", n(by)),
+        Event::Resumed { by } => format!("resumed (by {})", n(by)),
+        Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
+        Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
+    }
+}
+
+/// A proposal's reason in words.
+pub fn describe_reason(r: failover_core::ProposalReason) -> &'static str {
+    use failover_core::ProposalReason as R;
+    match r {
+        R::ManualMode => "manual mode: failovers wait for approval",
+        R::TargetLagging => "the target's data lags beyond max_lag_on_failover",
+        R::Cooldown => "within the cooldown after an automatic failover",
+        R::ActiveUnhealthy => "the active site's health checks fail",
+        R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
+        R::PromotionDeclined => "the elected site's pre_promote hook failed",
+    }
+}
+
+fn log_event(cfg: &ClusterConfig, e: &Event) {
+    let text = describe(cfg, e);
+    match e {
+        Event::VoteRefused { .. } | Event::ElectionStarted { .. } => tracing::debug!("{text}"),
+        Event::SteppedDown { .. } | Event::ForcedPromotion { .. } | Event::UnhealthyWithoutSuccessor => {
+            tracing::warn!("{text}")
+        }
+        _ => tracing::info!("{text}"),
+    }
+}

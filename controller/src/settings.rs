@@ -1,0 +1,366 @@
+//! The daemon's configuration: a TOML file plus `FAILOVER_` environment
+//! overrides (through the `config` crate), validated before anything starts.
+//! Every error names the file, the key and what is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use failover_core::{ClusterConfig, FailbackPolicy, FailoverMode, Member, MemberKind, Policy, Timers};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Which member this process is.
+    pub node: NodeSection,
+    /// Cluster-wide protocol settings (the same file section on every node).
+    pub cluster: ClusterSection,
+    /// Every member, this one included.
+    pub members: Vec<MemberSection>,
+    /// Admin API settings.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Hooks run on role changes (sites only).
+    #[serde(default)]
+    pub hooks: HooksSection,
+    /// Local health checks (sites only).
+    #[serde(default)]
+    pub checks: Vec<CheckSection>,
+}
+
+/// `[node]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// This member's name; must be one of `[[members]]`.
+    pub name: String,
+    /// Where the durable state file lives.
+    pub state_dir: PathBuf,
+    /// `human` or `json`.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+}
+
+fn default_log_format() -> String {
+    "human".into()
+}
+
+/// `[cluster]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `automatic` or `manual`.
+    #[serde(default = "default_mode")]
+    pub failover_mode: String,
+    /// `automatic` or `manual`.
+    #[serde(default = "default_mode_manual")]
+    pub failback: String,
+    /// Heartbeat interval, e.g. `"200ms"`.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Lease, e.g. `"1s"`.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Election jitter.
+    #[serde(with = "humantime_serde", default = "default_jitter")]
+    pub election_jitter: Duration,
+    /// Clock drift bound in ppm.
+    #[serde(default = "default_drift")]
+    pub max_drift_ppm: u32,
+    /// Actuator re-assertion interval.
+    #[serde(with = "humantime_serde", default = "default_actuation")]
+    pub actuation_interval: Duration,
+    /// Failback stabilisation delay.
+    #[serde(with = "humantime_serde", default = "default_failback_delay")]
+    pub failback_delay: Duration,
+    /// Cooldown after an automatic failover.
+    #[serde(with = "humantime_serde", default = "default_cooldown")]
+    pub failover_cooldown: Duration,
+    /// Drain time before a planned handoff.
+    #[serde(with = "humantime_serde", default)]
+    pub drain: Duration,
+    /// How long a site that failed `pre_promote` stays out.
+    #[serde(with = "humantime_serde", default = "default_declined")]
+    pub declined_backoff: Duration,
+}
+
+fn default_mode() -> String {
+    "automatic".into()
+}
+fn default_mode_manual() -> String {
+    "manual".into()
+}
+fn default_jitter() -> Duration {
+    Timers::default().election_jitter
+}
+fn default_drift() -> u32 {
+    Timers::default().max_drift_ppm
+}
+fn default_actuation() -> Duration {
+    Timers::default().actuation_interval
+}
+fn default_failback_delay() -> Duration {
+    Timers::default().failback_delay
+}
+fn default_cooldown() -> Duration {
+    Timers::default().failover_cooldown
+}
+fn default_declined() -> Duration {
+    Timers::default().declined_backoff
+}
+
+/// `[[members]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSection {
+    /// Unique name.
+    pub name: String,
+    /// `site` or `witness`.
+    pub kind: String,
+    /// Priority 0..=1000 (sites only).
+    #[serde(default)]
+    pub priority: Option<u16>,
+    /// 0 or 1.
+    #[serde(default = "one")]
+    pub votes: u8,
+    /// gRPC address peers use to reach it.
+    pub peer_address: SocketAddr,
+    /// HTTP address of its status and admin endpoints.
+    pub http_address: SocketAddr,
+}
+
+fn one() -> u8 {
+    1
+}
+
+/// `[admin]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// The admin token itself; better set as `FAILOVER_ADMIN__TOKEN` in the
+    /// environment than written in the file.
+    pub token: Option<String>,
+    /// File holding the admin token.
+    pub token_file: Option<PathBuf>,
+    /// Must be set to `true` to run mutating admin calls without a token.
+    #[serde(default)]
+    pub allow_without_token: bool,
+}
+
+/// `[hooks]`: commands run through `sh -c` with `FAILOVER_EPOCH`,
+/// `FAILOVER_SITE`, `FAILOVER_REASON` in the environment.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    /// Runs before taking the active role; non-zero exit declines it.
+    pub pre_promote: Option<String>,
+    /// Runs after taking the active role.
+    pub post_promote: Option<String>,
+    /// Runs after leaving the active role.
+    pub on_demote: Option<String>,
+    /// Time limit for each hook.
+    #[serde(with = "humantime_serde", default = "default_hook_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_hook_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `[[checks]]`: one local health check.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// Name shown in status.
+    pub name: String,
+    /// `http`, `tcp` or `command`.
+    pub kind: String,
+    /// URL (http), address (tcp) or shell command (command).
+    pub target: String,
+    /// Expected HTTP status (http only; default 200).
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    /// Substring the HTTP body must contain (http only).
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// How often it runs.
+    #[serde(with = "humantime_serde", default = "default_check_interval")]
+    pub interval: Duration,
+    /// Time limit of one run.
+    #[serde(with = "humantime_serde", default = "default_check_timeout")]
+    pub timeout: Duration,
+    /// Consecutive passes to count as healthy.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// Consecutive failures to count as unhealthy.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+}
+
+fn default_check_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_check_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read or parsed.
+    #[error("{file}: {source}")]
+    Load {
+        /// The file.
+        file: String,
+        /// The parser's message (it names the key).
+        source: config::ConfigError,
+    },
+    /// A value is wrong.
+    #[error("{file}: {key}: {problem}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The key.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+}
+
+/// A validated configuration, ready to run.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The raw settings.
+    pub settings: Settings,
+    /// The protocol view of the cluster.
+    pub cluster: ClusterConfig,
+    /// This node's id in `cluster`.
+    pub me: failover_core::NodeId,
+    /// The admin token, if one is configured.
+    pub token: Option<String>,
+}
+
+impl Loaded {
+    /// This member's own section.
+    pub fn my_member(&self) -> &MemberSection {
+        &self.settings.members[self.me.index()]
+    }
+}
+
+/// Reads `path` with `FAILOVER_` environment overrides (`__` separates
+/// levels, e.g. `FAILOVER_NODE__STATE_DIR`) and validates it.
+pub fn load(path: &Path) -> Result<Loaded, SettingsError> {
+    let file = path.display().to_string();
+    let raw = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("FAILOVER").prefix_separator("_").separator("__").try_parsing(true),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize::<Settings>())
+        .map_err(|source| SettingsError::Load { file: file.clone(), source })?;
+    validate(raw, &file)
+}
+
+fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid { file: file.to_owned(), key: key.into(), problem: problem.into() }
+}
+
+fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
+    let failover_mode = match settings.cluster.failover_mode.as_str() {
+        "automatic" => FailoverMode::Automatic,
+        "manual" => FailoverMode::Manual,
+        other => {
+            return Err(invalid(file, "cluster.failover_mode", format!("{other:?}: use \"automatic\" or \"manual\"")))
+        }
+    };
+    let failback = match settings.cluster.failback.as_str() {
+        "automatic" => FailbackPolicy::Automatic,
+        "manual" => FailbackPolicy::Manual,
+        other => return Err(invalid(file, "cluster.failback", format!("{other:?}: use \"automatic\" or \"manual\""))),
+    };
+    let mut members = Vec::new();
+    for (i, m) in settings.members.iter().enumerate() {
+        let key = format!("members[{i}] ({})", m.name);
+        let kind = match (m.kind.as_str(), m.priority) {
+            ("site", Some(priority)) => MemberKind::Site { priority },
+            ("site", None) => {
+                return Err(invalid(file, format!("{key}.priority"), "a site needs a priority (0 to 1000)"))
+            }
+            ("witness", None) => MemberKind::Witness,
+            ("witness", Some(_)) => {
+                return Err(invalid(file, format!("{key}.priority"), "a witness has no priority; remove the key"))
+            }
+            (other, _) => {
+                return Err(invalid(file, format!("{key}.kind"), format!("{other:?}: use \"site\" or \"witness\"")))
+            }
+        };
+        members.push(Member { name: m.name.clone(), kind, votes: m.votes });
+        if settings.members[..i].iter().any(|o| o.peer_address == m.peer_address) {
+            return Err(invalid(file, format!("{key}.peer_address"), "used by another member"));
+        }
+    }
+    let c = &settings.cluster;
+    let cluster = ClusterConfig {
+        members,
+        timers: Timers {
+            heartbeat_interval: c.heartbeat_interval,
+            lease_duration: c.lease,
+            election_jitter: c.election_jitter,
+            max_drift_ppm: c.max_drift_ppm,
+            actuation_interval: c.actuation_interval,
+            failback_delay: c.failback_delay,
+            failover_cooldown: c.failover_cooldown,
+            drain: c.drain,
+            declined_backoff: c.declined_backoff,
+        },
+        policy: Policy { failover_mode, failback },
+    };
+    cluster.validate().map_err(|e| invalid(file, "members / cluster", e.to_string()))?;
+    let me = cluster.id_of(&settings.node.name).ok_or_else(|| {
+        invalid(
+            file,
+            "node.name",
+            format!("{:?} is not one of the [[members]]; add it or fix the name", settings.node.name),
+        )
+    })?;
+    if !matches!(settings.node.log_format.as_str(), "human" | "json") {
+        return Err(invalid(file, "node.log_format", "use \"human\" or \"json\""));
+    }
+    for (i, check) in settings.checks.iter().enumerate() {
+        if !matches!(check.kind.as_str(), "http" | "tcp" | "command") {
+            return Err(invalid(file, format!("checks[{i}].kind"), "use \"http\", \"tcp\" or \"command\""));
+        }
+        if check.rise == 0 || check.fall == 0 {
+            return Err(invalid(file, format!("checks[{i}]"), "rise and fall must be at least 1"));
+        }
+    }
+    let token = match &settings.admin.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(file, "admin.token_file", format!("cannot read {}: {e}", path.display())))?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                return Err(invalid(file, "admin.token_file", format!("{} is empty", path.display())));
+            }
+            Some(token)
+        }
+        None => settings.admin.token.clone().filter(|t| !t.is_empty()),
+    };
+    if token.is_none() && !settings.admin.allow_without_token {
+        return Err(invalid(
+            file,
+            "admin.token_file",
+            "no admin token: set admin.token_file or FAILOVER_ADMIN__TOKEN, or admin.allow_without_token = true",
+        ));
+    }
+    Ok(Loaded { settings, cluster, me, token })
+}

@@ -1,0 +1,306 @@
+//! Conversion between the gRPC wire types and the core's messages. Anything
+//! from a peer that does not fit (unknown sender or target, missing fields,
+//! unknown enum values) is rejected here with an error naming the field,
+//! before it can reach the protocol.
+
+use failover_core::{
+    ActivationCause, ClusterConfig, Heartbeat, HeartbeatReply, LeaseRenewal, Message, NodeId, PauseSetting,
+    ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest,
+};
+use failover_proto::v1 as pb;
+
+/// A peer message that cannot be accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    /// A required field is absent.
+    #[error("field {0} is missing")]
+    Missing(&'static str),
+    /// A member name that is not configured.
+    #[error("field {field}: {name:?} is not a configured member")]
+    UnknownMember {
+        /// The field.
+        field: &'static str,
+        /// The name received.
+        name: String,
+    },
+    /// An enum value this version does not know.
+    #[error("field {field}: unknown value {value}")]
+    BadEnum {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: i32,
+    },
+}
+
+fn member(cfg: &ClusterConfig, field: &'static str, name: &str) -> Result<NodeId, WireError> {
+    cfg.id_of(name).ok_or_else(|| WireError::UnknownMember { field, name: name.to_owned() })
+}
+
+fn name(cfg: &ClusterConfig, id: NodeId) -> String {
+    cfg.member(id).map(|m| m.name.clone()).unwrap_or_default()
+}
+
+fn report_in(r: Option<pb::SiteReport>, field: &'static str) -> Result<SiteReport, WireError> {
+    let r = r.ok_or(WireError::Missing(field))?;
+    Ok(SiteReport { healthy: r.healthy, caught_up: r.caught_up, sees_quorum: r.sees_quorum })
+}
+
+fn report_out(r: SiteReport) -> pb::SiteReport {
+    pb::SiteReport { healthy: r.healthy, caught_up: r.caught_up, sees_quorum: r.sees_quorum }
+}
+
+fn request_in(r: pb::VoteRequest) -> Result<VoteRequest, WireError> {
+    Ok(VoteRequest {
+        term: Term(r.term),
+        report: report_in(r.report, "vote_request.report")?,
+        approved: r.approved,
+        handoff: r.handoff,
+    })
+}
+
+fn request_out(r: VoteRequest) -> pb::VoteRequest {
+    pb::VoteRequest { term: r.term.0, report: Some(report_out(r.report)), approved: r.approved, handoff: r.handoff }
+}
+
+fn refusal_in(v: i32) -> Result<Option<Refusal>, WireError> {
+    use pb::Refusal as P;
+    let p = P::try_from(v).map_err(|_| WireError::BadEnum { field: "vote_reply.refusal", value: v })?;
+    Ok(match p {
+        P::Unspecified => None,
+        P::StaleTerm => Some(Refusal::StaleTerm),
+        P::AlreadyVoted => Some(Refusal::AlreadyVoted),
+        P::LeaseHeld => Some(Refusal::LeaseHeld),
+        P::NotElectable => Some(Refusal::NotElectable),
+        P::CandidateUnhealthy => Some(Refusal::CandidateUnhealthy),
+        P::CandidateLagging => Some(Refusal::CandidateLagging),
+        P::NeedsApproval => Some(Refusal::NeedsApproval),
+        P::Paused => Some(Refusal::Paused),
+        P::Cooldown => Some(Refusal::Cooldown),
+        P::BetterCandidate => Some(Refusal::BetterCandidate),
+    })
+}
+
+fn refusal_out(r: Option<Refusal>) -> pb::Refusal {
+    use pb::Refusal as P;
+    match r {
+        None => P::Unspecified,
+        Some(Refusal::StaleTerm) => P::StaleTerm,
+        Some(Refusal::AlreadyVoted) => P::AlreadyVoted,
+        Some(Refusal::LeaseHeld) => P::LeaseHeld,
+        Some(Refusal::NotElectable) => P::NotElectable,
+        Some(Refusal::CandidateUnhealthy) => P::CandidateUnhealthy,
+        Some(Refusal::CandidateLagging) => P::CandidateLagging,
+        Some(Refusal::NeedsApproval) => P::NeedsApproval,
+        Some(Refusal::Paused) => P::Paused,
+        Some(Refusal::Cooldown) => P::Cooldown,
+        Some(Refusal::BetterCandidate) => P::BetterCandidate,
+    }
+}
+
+fn reply_in(r: pb::VoteReply) -> Result<VoteReply, WireError> {
+    Ok(VoteReply { term: Term(r.term), granted: r.granted, refusal: refusal_in(r.refusal)? })
+}
+
+fn reply_out(r: VoteReply) -> pb::VoteReply {
+    pb::VoteReply { term: r.term.0, granted: r.granted, refusal: refusal_out(r.refusal) as i32 }
+}
+
+fn cause_in(v: i32) -> Result<ActivationCause, WireError> {
+    use pb::ActivationCause as P;
+    match P::try_from(v) {
+        Ok(P::Reclaim) => Ok(ActivationCause::Reclaim),
+        Ok(P::AutomaticFailover) => Ok(ActivationCause::AutomaticFailover),
+        Ok(P::ApprovedFailover) => Ok(ActivationCause::ApprovedFailover),
+        Ok(P::Handoff) => Ok(ActivationCause::Handoff),
+        Ok(P::Forced) => Ok(ActivationCause::Forced),
+        _ => Err(WireError::BadEnum { field: "heartbeat.lease.cause", value: v }),
+    }
+}
+
+fn cause_out(c: ActivationCause) -> pb::ActivationCause {
+    use pb::ActivationCause as P;
+    match c {
+        ActivationCause::Reclaim => P::Reclaim,
+        ActivationCause::AutomaticFailover => P::AutomaticFailover,
+        ActivationCause::ApprovedFailover => P::ApprovedFailover,
+        ActivationCause::Handoff => P::Handoff,
+        ActivationCause::Forced => P::Forced,
+    }
+}
+
+fn reason_in(v: i32) -> Result<ProposalReason, WireError> {
+    use pb::ProposalReason as P;
+    match P::try_from(v) {
+        Ok(P::ManualMode) => Ok(ProposalReason::ManualMode),
+        Ok(P::TargetLagging) => Ok(ProposalReason::TargetLagging),
+        Ok(P::Cooldown) => Ok(ProposalReason::Cooldown),
+        Ok(P::ActiveUnhealthy) => Ok(ProposalReason::ActiveUnhealthy),
+        Ok(P::Failback) => Ok(ProposalReason::Failback),
+        Ok(P::PromotionDeclined) => Ok(ProposalReason::PromotionDeclined),
+        _ => Err(WireError::BadEnum { field: "heartbeat.proposal.reason", value: v }),
+    }
+}
+
+fn reason_out(r: ProposalReason) -> pb::ProposalReason {
+    use pb::ProposalReason as P;
+    match r {
+        ProposalReason::ManualMode => P::ManualMode,
+        ProposalReason::TargetLagging => P::TargetLagging,
+        ProposalReason::Cooldown => P::Cooldown,
+        ProposalReason::ActiveUnhealthy => P::ActiveUnhealthy,
+        ProposalReason::Failback => P::Failback,
+        ProposalReason::PromotionDeclined => P::PromotionDeclined,
+    }
+}
+
+/// Decodes an envelope into (sender, message), checking every field.
+pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message), WireError> {
+    use pb::envelope::Body;
+    let from = member(cfg, "from", &env.from)?;
+    let message = match env.body.ok_or(WireError::Missing("body"))? {
+        Body::PreVote(r) => Message::PreVote(request_in(r)?),
+        Body::PreVoteReply(r) => Message::PreVoteReply(reply_in(r)?),
+        Body::Vote(r) => Message::Vote(request_in(r)?),
+        Body::VoteReply(r) => Message::VoteReply(reply_in(r)?),
+        Body::Heartbeat(h) => {
+            let lease = h
+                .lease
+                .map(|l| {
+                    Ok::<_, WireError>(LeaseRenewal {
+                        seq: l.seq,
+                        cause: cause_in(l.cause)?,
+                        cooldown_ms: l.cooldown_ms,
+                    })
+                })
+                .transpose()?;
+            let pause = match h.pause {
+                Some(p) => PauseSetting {
+                    version: p.version,
+                    by: if p.version == 0 { 0 } else { member(cfg, "heartbeat.pause.by", &p.by)?.0 },
+                    paused: p.paused,
+                },
+                None => return Err(WireError::Missing("heartbeat.pause")),
+            };
+            let proposal = h
+                .proposal
+                .map(|p| {
+                    Ok::<_, WireError>(ProposalNotice {
+                        target: member(cfg, "heartbeat.proposal.target", &p.target)?,
+                        reason: reason_in(p.reason)?,
+                        age_ms: p.age_ms,
+                    })
+                })
+                .transpose()?;
+            Message::Heartbeat(Heartbeat {
+                term: Term(h.term),
+                lease,
+                report: report_in(h.report, "heartbeat.report")?,
+                pause,
+                proposal,
+            })
+        }
+        Body::HeartbeatReply(r) => {
+            Message::HeartbeatReply(HeartbeatReply { term: Term(r.term), seq: r.seq, granted: r.granted })
+        }
+        Body::ReleaseLease(r) => {
+            Message::ReleaseLease { term: Term(r.term), to: member(cfg, "release_lease.to", &r.to)? }
+        }
+        Body::ReleaseAck(r) => Message::ReleaseAck { term: Term(r.term) },
+        Body::TimeoutNow(r) => Message::TimeoutNow { term: Term(r.term) },
+    };
+    Ok((from, message))
+}
+
+/// Encodes a message from `from` for the wire.
+pub fn encode(cfg: &ClusterConfig, from: NodeId, message: Message) -> pb::Envelope {
+    use pb::envelope::Body;
+    let body = match message {
+        Message::PreVote(r) => Body::PreVote(request_out(r)),
+        Message::PreVoteReply(r) => Body::PreVoteReply(reply_out(r)),
+        Message::Vote(r) => Body::Vote(request_out(r)),
+        Message::VoteReply(r) => Body::VoteReply(reply_out(r)),
+        Message::Heartbeat(h) => Body::Heartbeat(pb::Heartbeat {
+            term: h.term.0,
+            lease: h.lease.map(|l| pb::LeaseRenewal {
+                seq: l.seq,
+                cause: cause_out(l.cause) as i32,
+                cooldown_ms: l.cooldown_ms,
+            }),
+            report: Some(report_out(h.report)),
+            pause: Some(pb::PauseSetting {
+                version: h.pause.version,
+                by: if h.pause.version == 0 { String::new() } else { name(cfg, NodeId(h.pause.by)) },
+                paused: h.pause.paused,
+            }),
+            proposal: h.proposal.map(|p| pb::ProposalNotice {
+                target: name(cfg, p.target),
+                reason: reason_out(p.reason) as i32,
+                age_ms: p.age_ms,
+            }),
+        }),
+        Message::HeartbeatReply(r) => {
+            Body::HeartbeatReply(pb::HeartbeatReply { term: r.term.0, seq: r.seq, granted: r.granted })
+        }
+        Message::ReleaseLease { term, to } => Body::ReleaseLease(pb::ReleaseLease { term: term.0, to: name(cfg, to) }),
+        Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
+        Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
+    };
+    pb::Envelope { from: name(cfg, from), cluster: String::new(), body: Some(body) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use failover_core::{Member, Policy, Timers};
+
+    fn cfg() -> ClusterConfig {
+        ClusterConfig {
+            members: vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")],
+            timers: Timers::default(),
+            policy: Policy::default(),
+        }
+    }
+
+    #[test]
+    fn every_message_survives_the_round_trip() {
+        let cfg = cfg();
+        let report = SiteReport { healthy: true, caught_up: false, sees_quorum: true };
+        let req = VoteRequest { term: Term(3), report, approved: true, handoff: false };
+        let messages = [
+            Message::PreVote(req),
+            Message::Vote(req),
+            Message::VoteReply(VoteReply { term: Term(3), granted: false, refusal: Some(Refusal::LeaseHeld) }),
+            Message::Heartbeat(Heartbeat {
+                term: Term(4),
+                lease: Some(LeaseRenewal { seq: 9, cause: ActivationCause::Handoff, cooldown_ms: 5 }),
+                report,
+                pause: PauseSetting { version: 2, by: 2, paused: true },
+                proposal: Some(ProposalNotice { target: NodeId(1), reason: ProposalReason::Cooldown, age_ms: 10 }),
+            }),
+            Message::HeartbeatReply(HeartbeatReply { term: Term(4), seq: 9, granted: true }),
+            Message::ReleaseLease { term: Term(4), to: NodeId(1) },
+            Message::ReleaseAck { term: Term(4) },
+            Message::TimeoutNow { term: Term(4) },
+        ];
+        for m in messages {
+            assert_eq!(decode(&cfg, encode(&cfg, NodeId(0), m)), Ok((NodeId(0), m)));
+        }
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let cfg = cfg();
+        let mut env = encode(&cfg, NodeId(0), Message::ReleaseAck { term: Term(1) });
+        env.from = "intruder".into();
+        assert_eq!(decode(&cfg, env).unwrap_err().to_string(), "field from: \"intruder\" is not a configured member");
+        let env = pb::Envelope { from: "site-a".into(), cluster: String::new(), body: None };
+        assert_eq!(decode(&cfg, env), Err(WireError::Missing("body")));
+        let mut env =
+            encode(&cfg, NodeId(0), Message::VoteReply(VoteReply { term: Term(1), granted: true, refusal: None }));
+        if let Some(pb::envelope::Body::VoteReply(r)) = env.body.as_mut() {
+            r.refusal = 99;
+        }
+        assert_eq!(decode(&cfg, env), Err(WireError::BadEnum { field: "vote_reply.refusal", value: 99 }));
+    }
+}
