@@ -12,7 +12,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
-echo "== unit, scenario and model-checking tests"
+echo "== build the daemons and the CLI (the end-to-end tests start them)"
+cargo build --workspace --release --bins
+
+echo "== unit, scenario, model-checking and end-to-end tests"
 cargo test --workspace --release -- --nocapture --test-threads 2
 
 echo "== failover-sim: ${SEEDS} seeded chaos runs"

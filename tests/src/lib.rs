@@ -11,5 +11,9 @@
 //!   endpoint at once, each interval, and reports any round where more than
 //!   one answered 200.
 
+//! - [`cluster`]: the real binaries as a three-node cluster, every peer
+//!   link through its own proxy.
+
+pub mod cluster;
 pub mod prober;
 pub mod proxy;

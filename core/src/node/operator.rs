@@ -15,6 +15,10 @@ impl Node {
         match command {
             Command::Switchover { to, at } => self.switchover(now, to, at),
             Command::CancelSwitchover => {
+                // The schedule lives on the active site.
+                if !matches!(self.role, RoleState::Leader(_)) {
+                    return Err(CommandError::NotActive { active: self.known_active(now) });
+                }
                 self.scheduled.take().ok_or(CommandError::NothingScheduled)?;
                 self.deadlines.clear(Timer::SwitchoverDue);
                 self.event(Event::SwitchoverCancelled);

@@ -1,0 +1,343 @@
+//! A real three-node cluster for end-to-end tests: the `failover-controller`
+//! and `failover-witness` binaries as separate processes on 127.0.0.1, each
+//! directed peer link through its own [`FaultProxy`] so a test can cut any
+//! link one way or both, and `failoverctl` for every operator action.
+//!
+//! It must never leave processes behind: dropping the cluster kills them.
+//! It talks only to 127.0.0.1.
+
+use std::collections::HashMap;
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::prober::Prober;
+use crate::proxy::FaultProxy;
+
+/// The members, in configuration order.
+pub const NODES: [&str; 3] = ["site-a", "site-b", "witness"];
+
+/// How the cluster is configured.
+#[derive(Clone, Debug, Default)]
+pub struct Spec {
+    /// `manual` instead of `automatic` failover.
+    pub manual: bool,
+    /// A `pre_promote` hook for site-a.
+    pub site_a_pre_promote: Option<String>,
+    /// Give each site a command health check that fails while the file
+    /// `<dir>/<site>.unhealthy` exists.
+    pub file_health_checks: bool,
+}
+
+/// The directory holding the built binaries (next to the test executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory").to_path_buf();
+    for b in ["failover-controller", "failover-witness", "failoverctl"] {
+        assert!(
+            dir.join(b).exists(),
+            "{} is missing: build it first (cargo build --release -p failover-controller -p failover-witness)",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+/// A port for a node to bind. Taken below Linux's ephemeral range
+/// (32768 and up), where the proxies' and clients' own ports come from, so a
+/// port checked free here is not handed to someone else before the node
+/// binds it; a process-wide counter keeps parallel tests apart.
+fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 500) as u16 * 20;
+    for _ in 0..2000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        let port = 20_000 + (base - 20_000 + offset) % 12_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 on 127.0.0.1")
+}
+
+/// A running test cluster.
+pub struct TestCluster {
+    /// Scratch directory: configs, state, logs.
+    pub dir: tempfile::TempDir,
+    bins: PathBuf,
+    spec: Spec,
+    peer: HashMap<&'static str, SocketAddr>,
+    http: HashMap<&'static str, SocketAddr>,
+    proxies: HashMap<(&'static str, &'static str), FaultProxy>,
+    procs: HashMap<&'static str, Child>,
+    /// The admin token.
+    pub token: String,
+}
+
+impl TestCluster {
+    /// Writes the configs, starts the proxies and all three processes.
+    pub async fn start(spec: Spec) -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = TestCluster {
+            dir,
+            bins: bin_dir(),
+            spec,
+            peer: HashMap::new(),
+            http: HashMap::new(),
+            proxies: HashMap::new(),
+            procs: HashMap::new(),
+            token: "e2e-test-token".into(),
+        };
+        for n in NODES {
+            c.peer.insert(n, SocketAddr::from(([127, 0, 0, 1], free_port())));
+            c.http.insert(n, SocketAddr::from(([127, 0, 0, 1], free_port())));
+        }
+        for from in NODES {
+            for to in NODES {
+                if from != to {
+                    let proxy = FaultProxy::start("127.0.0.1:0".parse().expect("addr"), c.peer[to])
+                        .await
+                        .expect("proxy starts");
+                    c.proxies.insert((from, to), proxy);
+                }
+            }
+        }
+        for n in NODES {
+            fs::write(c.config_path(n), c.config_text(n)).expect("write config");
+            c.spawn(n);
+        }
+        c
+    }
+
+    /// Path of `node`'s config file.
+    pub fn config_path(&self, node: &str) -> PathBuf {
+        self.dir.path().join(format!("{node}.toml"))
+    }
+
+    /// `node`'s config: its own real addresses, and for every other member
+    /// the proxy of the link from `node` to it.
+    pub fn config_text(&self, node: &'static str) -> String {
+        let mode = if self.spec.manual { "manual" } else { "automatic" };
+        let dir = self.dir.path().display();
+        let mut text = format!(
+            "[node]\nname = \"{node}\"\nstate_dir = \"{dir}/state-{node}\"\n\n[admin]\ntoken = \"{}\"\n\n\
+             [cluster]\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"100ms\"\n\
+             lease = \"600ms\"\nelection_jitter = \"50ms\"\nactuation_interval = \"2s\"\nfailover_cooldown = \"1s\"\n\
+             declined_backoff = \"3s\"\n\n",
+            self.token
+        );
+        if node == "site-a" {
+            if let Some(hook) = &self.spec.site_a_pre_promote {
+                text.push_str(&format!("[hooks]\npre_promote = {hook:?}\ntimeout = \"5s\"\n\n"));
+            }
+        }
+        if self.spec.file_health_checks && node != "witness" {
+            let flag = self.dir.path().join(format!("{node}.unhealthy"));
+            text.push_str(&format!(
+                "[[checks]]\nname = \"flag-file\"\nkind = \"command\"\ntarget = \"test ! -e {}\"\n\
+                 interval = \"100ms\"\ntimeout = \"1s\"\nrise = 1\nfall = 2\n\n",
+                flag.display()
+            ));
+        }
+        for m in NODES {
+            let (kind, priority) = match m {
+                "site-a" => ("site", "priority = 2\n"),
+                "site-b" => ("site", "priority = 1\n"),
+                _ => ("witness", ""),
+            };
+            let peer = if m == node { self.peer[m] } else { self.proxies[&(node, m)].local_addr() };
+            text.push_str(&format!(
+                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{priority}peer_address = \"{peer}\"\nhttp_address = \"{}\"\n\n",
+                self.http[m]
+            ));
+        }
+        text
+    }
+
+    /// Starts `node`'s process (again).
+    pub fn spawn(&mut self, node: &'static str) {
+        let bin = if node == "witness" { "failover-witness" } else { "failover-controller" };
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{node}.log")))
+            .expect("log file");
+        let child = Command::new(self.bins.join(bin))
+            .args(["run", "--config"])
+            .arg(self.config_path(node))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start node");
+        self.procs.insert(node, child);
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self, node: &'static str) {
+        if let Some(mut child) = self.procs.remove(node) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for the process to exit; returns its
+    /// exit success.
+    pub fn sigterm(&mut self, node: &'static str) -> bool {
+        let Some(mut child) = self.procs.remove(node) else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Cuts messages from `from` to `to` (one way).
+    pub fn cut_one_way(&self, from: &'static str, to: &'static str) {
+        self.proxies[&(from, to)].cut_both();
+    }
+
+    /// Cuts both directions between `a` and `b`.
+    pub fn cut(&self, a: &'static str, b: &'static str) {
+        self.cut_one_way(a, b);
+        self.cut_one_way(b, a);
+    }
+
+    /// Cuts `node` off from both peers.
+    pub fn isolate(&self, node: &'static str) {
+        for other in NODES {
+            if other != node {
+                self.cut(node, other);
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        for p in self.proxies.values() {
+            p.heal();
+        }
+    }
+
+    /// Marks a site's health check as failing (or passing again).
+    pub fn set_unhealthy(&self, node: &str, unhealthy: bool) {
+        let flag = self.dir.path().join(format!("{node}.unhealthy"));
+        if unhealthy {
+            fs::write(flag, b"").expect("flag");
+        } else {
+            let _ = fs::remove_file(flag);
+        }
+    }
+
+    /// The `/active` URLs of both sites, for the prober.
+    pub fn active_urls(&self) -> Vec<String> {
+        ["site-a", "site-b"].iter().map(|n| format!("http://{}/active", self.http[n])).collect()
+    }
+
+    /// Starts a split-brain prober over both sites (every 10 ms).
+    pub fn prober(&self) -> Prober {
+        Prober::start(self.active_urls(), Duration::from_millis(10))
+    }
+
+    /// Runs `failoverctl` against `node` with the token.
+    pub fn ctl(&self, node: &str, args: &[&str]) -> Output {
+        self.ctl_with_token(node, Some(&self.token), args)
+    }
+
+    /// Runs `failoverctl` against `node` with the given token (or none).
+    pub fn ctl_with_token(&self, node: &str, token: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::new(self.bins.join("failoverctl"));
+        cmd.arg("--endpoint").arg(self.http[node].to_string()).args(args).env_remove("FAILOVERCTL_TOKEN");
+        if let Some(t) = token {
+            cmd.env("FAILOVERCTL_TOKEN", t);
+        }
+        cmd.output().expect("run failoverctl")
+    }
+
+    /// `/status` of `node` as JSON (through `failoverctl status --json`).
+    pub fn status(&self, node: &str) -> Option<serde_json::Value> {
+        let out = self.ctl(node, &["status", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The active site as `node` reports it.
+    pub fn active_seen_by(&self, node: &str) -> Option<String> {
+        self.status(node)?.get("active_site")?.as_str().map(str::to_string)
+    }
+
+    /// The role `node` reports.
+    pub fn role(&self, node: &str) -> Option<String> {
+        self.status(node)?.get("role")?.as_str().map(str::to_string)
+    }
+
+    /// The epoch `node` reports.
+    pub fn epoch(&self, node: &str) -> Option<u64> {
+        self.status(node)?.get("epoch")?.as_u64()
+    }
+
+    /// Polls `cond` every 50 ms until it holds or `within` passes.
+    pub async fn wait_for(&self, within: Duration, mut cond: impl FnMut(&TestCluster) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if cond(self) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cond(self)
+    }
+
+    /// Waits until `site` is the active site by its own account and the
+    /// witness (when running) agrees.
+    pub async fn wait_active(&self, site: &str) -> bool {
+        self.wait_for(Duration::from_secs(30), |c| {
+            c.role(site).as_deref() == Some("active")
+                && (!c.procs.contains_key("witness") || c.active_seen_by("witness").as_deref() == Some(site))
+        })
+        .await
+    }
+
+    /// GET `path` on `node`'s HTTP endpoint: (status, body).
+    pub async fn http_get(&self, node: &str, path: &str) -> Option<(u16, String)> {
+        use http_body_util::BodyExt;
+        let client: Client<HttpConnector, http_body_util::Empty<bytes::Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let uri: hyper::Uri = format!("http://{}{path}", self.http[node]).parse().ok()?;
+        let resp = tokio::time::timeout(Duration::from_secs(5), client.get(uri)).await.ok()?.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// The last lines of `node`'s log, for failure messages.
+    pub fn log_tail(&self, node: &str) -> String {
+        let text = fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for (_, mut child) in self.procs.drain() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

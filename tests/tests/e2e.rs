@@ -1,0 +1,260 @@
+//! End-to-end tests: the real `failover-controller`, `failover-witness` and
+//! `failoverctl` binaries as separate processes on 127.0.0.1, talking real
+//! gRPC through fault-injecting proxies. A prober samples both sites'
+//! `/active` every 10 ms throughout each test and fails it on any sample
+//! where both answer 200. Waits are conditions with generous deadlines.
+
+use std::time::Duration;
+
+use failover_tests::cluster::{bin_dir, Spec, TestCluster};
+
+const LONG: Duration = Duration::from_secs(30);
+
+async fn started(spec: Spec) -> TestCluster {
+    let c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    c
+}
+
+fn ok(out: &std::process::Output) -> bool {
+    out.status.success()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill9_of_the_active_site_fails_over_to_the_other() {
+    let mut c = started(Spec::default()).await;
+    let prober = c.prober();
+    let epoch = c.epoch("site-b").expect("epoch");
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    assert!(c.epoch("site-b").expect("epoch") > epoch);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn isolated_active_site_stops_before_the_other_starts() {
+    let c = started(Spec::default()).await;
+    let prober = c.prober();
+    c.isolate("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    assert!(c.wait_for(LONG, |c| c.role("site-a").as_deref() != Some("active")).await);
+    // Heal: site-a must follow site-b, never grant or claim twice.
+    c.heal();
+    assert!(c.wait_for(LONG, |c| c.active_seen_by("site-a").as_deref() == Some("site-b")).await);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cut_between_sites_with_witness_seeing_both_changes_nothing() {
+    let c = started(Spec::default()).await;
+    let prober = c.prober();
+    let epoch = c.epoch("site-a");
+    c.cut("site-a", "site-b");
+    // Ten leases: any flap would change the epoch.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    assert_eq!(c.epoch("site-a"), epoch, "the active site changed or flapped");
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn witness_down_changes_nothing() {
+    let mut c = started(Spec::default()).await;
+    let prober = c.prober();
+    let epoch = c.epoch("site-a");
+    c.kill9("witness");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    assert_eq!(c.epoch("site-a"), epoch);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planned_switchover_both_ways_through_any_node() {
+    let c = started(Spec::default()).await;
+    let prober = c.prober();
+    // Sent to the witness: forwarded to the active site.
+    let out = c.ctl("witness", &["switchover", "--to", "site-b"]);
+    assert!(ok(&out), "switchover refused: {}", stderr(&out));
+    assert!(c.wait_active("site-b").await);
+    let out = c.ctl("site-a", &["switchover", "--to", "site-a"]);
+    assert!(ok(&out), "switchover back refused: {}", stderr(&out));
+    assert!(c.wait_active("site-a").await);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_mode_fails_over_only_after_approve() {
+    let mut c = started(Spec { manual: true, ..Spec::default() }).await;
+    let prober = c.prober();
+    c.kill9("site-a");
+    let proposed = c
+        .wait_for(LONG, |c| {
+            c.status("witness").and_then(|s| s.get("pending_failover").cloned()).is_some_and(|p| !p.is_null())
+        })
+        .await;
+    assert!(proposed, "no pending failover reported");
+    assert_ne!(c.role("site-b").as_deref(), Some("active"), "site-b moved without approval");
+    let out = c.ctl("witness", &["approve"]);
+    assert!(ok(&out), "approve refused: {}", stderr(&out));
+    assert!(c.wait_active("site-b").await);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_holds_failover_until_resume() {
+    let mut c = started(Spec::default()).await;
+    let out = c.ctl("site-b", &["pause"]);
+    assert!(ok(&out), "pause refused: {}", stderr(&out));
+    assert!(c.wait_for(LONG, |c| c.status("site-a").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
+    c.kill9("site-a");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_ne!(c.role("site-b").as_deref(), Some("active"), "failover while paused");
+    let out = c.ctl("site-b", &["resume"]);
+    assert!(ok(&out), "resume refused: {}", stderr(&out));
+    assert!(c.wait_active("site-b").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_restarts_from_persisted_state() {
+    let mut c = started(Spec::default()).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    for n in ["site-a", "site-b", "witness"] {
+        c.kill9(n);
+    }
+    for n in ["witness", "site-b", "site-a"] {
+        c.spawn(n);
+    }
+    assert!(c.wait_active("site-a").await, "site-a did not come back:\n{}", c.log_tail("site-a"));
+    assert!(c.epoch("site-a").expect("epoch") > epoch, "terms must continue from disk");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_pre_promote_hook_makes_site_a_decline() {
+    let c = TestCluster::start(Spec { site_a_pre_promote: Some("exit 1".into()), ..Spec::default() }).await;
+    let prober = c.prober();
+    assert!(c.wait_active("site-b").await, "site-b should be active:\n{}", c.log_tail("site-a"));
+    let hooks = c.status("site-a").map(|s| s["hooks"].to_string()).unwrap_or_default();
+    assert!(hooks.contains("pre_promote") && hooks.contains("false"), "hook outcome not shown: {hooks}");
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_on_the_active_site_hands_over_first() {
+    let mut c = started(Spec::default()).await;
+    let prober = c.prober();
+    assert!(c.sigterm("site-a"), "site-a did not exit cleanly:\n{}", c.log_tail("site-a"));
+    assert!(c.wait_active("site-b").await);
+    let history = c.ctl("site-b", &["history"]);
+    assert!(String::from_utf8_lossy(&history.stdout).contains("(handoff)"), "not a handoff");
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unhealthy_active_site_hands_over() {
+    let c = started(Spec { file_health_checks: true, ..Spec::default() }).await;
+    let prober = c.prober();
+    c.set_unhealthy("site-a", true);
+    assert!(c.wait_active("site-b").await, "no handover:\n{}", c.log_tail("site-a"));
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_calls_without_a_valid_token_are_refused() {
+    let c = started(Spec::default()).await;
+    for token in [None, Some("wrong")] {
+        let out = c.ctl_with_token("site-a", token, &["pause"]);
+        assert!(!ok(&out));
+        assert!(stderr(&out).contains("token"), "unclear refusal: {}", stderr(&out));
+    }
+    assert_eq!(c.status("site-a").and_then(|s| s["paused"].as_bool()), Some(false));
+}
+
+#[test]
+fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
+        [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+        [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
+        [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
+    let cases: [(&str, String, &str); 7] = [
+        ("unknown site id", good.replace("name = \"site-a\"\nstate_dir", "name = \"site-z\"\nstate_dir"), "node.name"),
+        ("duplicate ids", good.replace("name = \"witness\"", "name = \"site-a\""), "used twice"),
+        ("priority out of range", good.replace("priority = 2", "priority = 5000"), "priority"),
+        (
+            "lease shorter than two heartbeats",
+            good.replace("lease = \"1s\"", "lease = \"150ms\""),
+            "twice the heartbeat",
+        ),
+        (
+            "unreadable token file",
+            good.replace("allow_without_token = true", "token_file = \"/nonexistent/token\""),
+            "admin.token_file",
+        ),
+        ("no token at all", good.replace("allow_without_token = true", ""), "admin token"),
+        ("not TOML", "this is [not toml".to_string(), "line 1"),
+    ];
+    let bin = bin_dir().join("failover-controller");
+    for (what, text, expect) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = std::process::Command::new(&bin).args(["check-config", "--config"]).arg(&path).output().expect("run");
+        assert!(!out.status.success(), "{what}: accepted");
+        let err = stderr(&out);
+        assert!(err.contains(expect), "{what}: error does not name the problem ({expect:?}): {err}");
+        assert!(err.starts_with("failover-controller: "), "{what}: {err}");
+    }
+    std::fs::write(dir.path().join("good.toml"), good).expect("write");
+    let out = std::process::Command::new(&bin)
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("good.toml"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "good config refused: {}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
+    let c = started(Spec::default()).await;
+    let prober = c.prober();
+    let soon = |secs: u64| {
+        let at = std::time::SystemTime::now() + Duration::from_secs(secs);
+        humantime::format_rfc3339_seconds(at).to_string()
+    };
+    // Scheduled far ahead, then cancelled: nothing moves.
+    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
+    assert!(ok(&out), "schedule refused: {}", stderr(&out));
+    assert!(c.status("site-a").is_some_and(|s| !s["scheduled_switchover"].is_null()));
+    let out = c.ctl("site-b", &["switchover", "--cancel"]);
+    assert!(ok(&out), "cancel refused: {}", stderr(&out));
+    assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null()));
+    // Scheduled two seconds ahead: it happens by itself.
+    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(2)]);
+    assert!(ok(&out), "schedule refused: {}", stderr(&out));
+    assert!(c.wait_active("site-b").await);
+    prober.stop().await.assert_never_two_active();
+}
+
+async fn metrics(c: &TestCluster, node: &str) -> String {
+    let (code, body) = c.http_get(node, "/metrics").await.expect("metrics answer");
+    assert_eq!(code, 200);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_prometheus_text_and_tell_who_is_active() {
+    let c = started(Spec::default()).await;
+    let status = c.status("site-a").expect("status");
+    assert_eq!(status["node"], "site-a");
+    assert_eq!(status["timers"]["lease_ms"], 600);
+    let a = metrics(&c, "site-a").await;
+    assert!(a.contains("failover_active 1"), "{a}");
+    assert!(a.contains("# EOF"), "not OpenMetrics text: {a}");
+    let b = metrics(&c, "site-b").await;
+    assert!(b.contains("failover_active 0"), "{b}");
+    assert!(b.contains("failover_peer_reachable{peer=\"site-a\"} 1"), "{b}");
+}
