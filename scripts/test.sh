@@ -16,7 +16,12 @@ echo "== build the daemons and the CLI (the end-to-end tests start them)"
 cargo build --workspace --release --bins
 
 echo "== unit, scenario, model-checking and end-to-end tests"
-cargo test --workspace --release -- --nocapture --test-threads 2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --release -- --nocapture --test-threads 2 2>&1 | tee "$log"
 
 echo "== failover-sim: ${SEEDS} seeded chaos runs"
 cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}"
+
+# One closing line over every cargo test binary (each prints its own).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -5,7 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use anyhow::{bail, Context};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use failover_core::{Command, MemberKind, Node};
 use tokio::sync::{mpsc, oneshot};
 
@@ -65,7 +69,10 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let state = StateFile::open(&loaded.settings.node.state_dir, names)?;
     let durable = state.load()?;
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
-    let node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
+    let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
+    // With checks configured the site starts unhealthy until they pass.
+    let unchecked = loaded.settings.checks.is_empty();
+    node.set_health(clock::now(), failover_core::LocalHealth { healthy: unchecked, caught_up: true });
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
 
     let peer_listener = tokio::net::TcpListener::bind(my.peer_address)
@@ -167,4 +174,57 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     loop_task.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+#[derive(Parser)]
+struct DaemonCli {
+    #[command(subcommand)]
+    command: DaemonCommand,
+}
+
+#[derive(Subcommand)]
+enum DaemonCommand {
+    /// Run the daemon.
+    Run {
+        /// Configuration file (TOML); FAILOVER_* variables override it.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// The whole `main` of `failover-controller` and `failover-witness`:
+/// `run --config F` or `check-config --config F`; errors are printed as one
+/// chain with the binary's name and give a non-zero exit.
+pub fn cli_main(kind: Kind) -> ExitCode {
+    let (name, about, role) = match kind {
+        Kind::Site => ("failover-controller", "Site controller of the failover cluster", "site"),
+        Kind::Witness => ("failover-witness", "Witness (voter only) of the failover cluster", "witness"),
+    };
+    let matches = DaemonCli::command().name(name).bin_name(name).about(about).get_matches();
+    let cli = match DaemonCli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        DaemonCommand::CheckConfig { config } => {
+            load(&config, kind).map(|l| println!("{}: ok ({} as {role})", config.display(), l.my_member().name))
+        }
+        DaemonCommand::Run { config } => load(&config, kind).and_then(|loaded| {
+            init_logging(&loaded.settings.node.log_format);
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -48,15 +48,9 @@ pub struct ChaosReport {
 /// Production-like timers: heartbeat 1 s, lease 3 s.
 pub fn production_timers() -> Timers {
     Timers {
-        heartbeat_interval: Duration::from_millis(1000),
-        lease_duration: Duration::from_millis(3000),
-        election_jitter: Duration::from_millis(300),
-        max_drift_ppm: 1000,
-        actuation_interval: Duration::from_millis(10_000),
         failback_delay: Duration::from_millis(10_000),
         failover_cooldown: Duration::from_millis(30_000),
-        drain: Duration::ZERO,
-        declined_backoff: Duration::from_millis(10_000),
+        ..Timers::default()
     }
 }
 
