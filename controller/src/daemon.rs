@@ -118,6 +118,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let peer_task = tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, peer_stop));
     let app = AppState {
         cfg: cfg.clone(),
+        me,
         http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
         shared: shared.clone(),
         commands: command_tx.clone(),

@@ -31,6 +31,8 @@ const HOPS: &str = "x-failover-hops";
 pub struct AppState {
     /// The cluster.
     pub cfg: Arc<ClusterConfig>,
+    /// This node.
+    pub me: NodeId,
     /// HTTP address of every member, by id.
     pub http_addresses: Arc<Vec<SocketAddr>>,
     /// The loop's snapshot.
@@ -213,7 +215,11 @@ async fn admin(
         }
         "cancel-switchover" => Command::CancelSwitchover,
         "approve" => Command::Approve { to },
-        "force-promote" => Command::ForcePromote,
+        // Forced promotion acts on the node that runs it: go to the named site.
+        "force-promote" => match to {
+            Some(t) if t != s.me => return forward(&s, t, &command, &headers, &body).await,
+            _ => Command::ForcePromote,
+        },
         "pause" => Command::Pause,
         "resume" => Command::Resume,
         other => return error(StatusCode::NOT_FOUND, format!("unknown admin command {other:?}")),
@@ -231,6 +237,12 @@ async fn admin(
         Err(CommandError::NotActive { active: Some(n) }) | Err(CommandError::HeldElsewhere { target: n }) => n,
         Err(e) => return error(StatusCode::CONFLICT, describe_error(&s.cfg, &e)),
     };
+    forward(&s, forward_to, &command, &headers, &body).await
+}
+
+/// Sends an admin call on to the node that can carry it out (at most two
+/// hops), with the caller's token, and relays its answer.
+async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &HeaderMap, body: &AdminBody) -> Response {
     let hops: u32 = headers.get(HOPS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
     if hops >= 2 {
         return error(StatusCode::CONFLICT, "forwarded twice without finding a node that can carry it out");
@@ -243,7 +255,7 @@ async fn admin(
         .post(format!("http://{addr}/admin/{command}"))
         .header(HOPS, (hops + 1).to_string())
         .timeout(Duration::from_secs(10))
-        .json(&body);
+        .json(body);
     if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         req = req.header("authorization", auth);
     }

@@ -258,3 +258,24 @@ async fn metrics_are_prometheus_text_and_tell_who_is_active() {
     assert!(b.contains("failover_active 0"), "{b}");
     assert!(b.contains("failover_peer_reachable{peer=\"site-a\"} 1"), "{b}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forced_failover_recovers_when_no_majority_is_left() {
+    let mut c = started(Spec::default()).await;
+    let epoch = c.epoch("site-b").expect("epoch");
+    c.kill9("witness");
+    c.kill9("site-a");
+    // Alone, site-b can never be elected.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(c.role("site-b").as_deref(), Some("active"));
+    // Without --force the CLI refuses; with it (and --yes) the site takes
+    // over once its own grant to site-a has run out.
+    let out = c.ctl("site-b", &["failover", "--to", "site-b", "--yes"]);
+    assert!(!ok(&out) && stderr(&out).contains("--force"), "{}", stderr(&out));
+    let forced = c.wait_for(LONG, |c| ok(&c.ctl("site-b", &["failover", "--to", "site-b", "--force", "--yes"]))).await;
+    assert!(forced, "forced failover refused:\n{}", c.log_tail("site-b"));
+    assert!(c.wait_active("site-b").await);
+    assert!(c.epoch("site-b").expect("epoch") > epoch, "the forced epoch must fence the old site");
+    let history = c.ctl("site-b", &["history"]);
+    assert!(String::from_utf8_lossy(&history.stdout).contains("FORCED"), "not recorded");
+}
