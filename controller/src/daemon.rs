@@ -94,7 +94,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address)))
         .collect();
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
-    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout)?;
+    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref())?;
     let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
     let shared = Runtime::initial_snapshot(&node);
     let runtime = Runtime {
@@ -115,7 +115,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
             let _ = rx.changed().await;
         }
     };
-    let peer_task = tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, peer_stop));
+    let tls = loaded.tls.clone();
+    let peer_task = tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, tls, peer_stop));
     let app = AppState {
         cfg: cfg.clone(),
         me,

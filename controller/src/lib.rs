@@ -11,6 +11,7 @@
 //! moment of the request. Protocol time is `CLOCK_BOOTTIME`; wall time is
 //! used only to show times to people and to read an operator's `--at`.
 
+pub mod certs;
 pub mod clock;
 pub mod daemon;
 pub mod health;

@@ -2,7 +2,9 @@
 //! validates each envelope before handing it to the protocol loop, and one
 //! sender task per peer with a bounded queue. Sending never blocks the
 //! protocol: when a peer is slow or away its queue fills and new messages
-//! are dropped, which the protocol tolerates like any other loss.
+//! are dropped, which the protocol tolerates like any other loss. With
+//! mutual TLS every node proves its name with a certificate from the
+//! cluster CA, and a message is accepted only from the name it was issued for.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +16,9 @@ use failover_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+use crate::settings::TlsFiles;
 use crate::wire;
 
 /// Per-peer queue length; beyond it messages are dropped.
@@ -26,11 +31,27 @@ struct PeerService {
     cfg: Arc<ClusterConfig>,
     me: NodeId,
     inbound: Inbound,
+    /// With mutual TLS: the sender named in a message must be a name its
+    /// client certificate was issued for.
+    tls: bool,
 }
 
 #[tonic::async_trait]
 impl pb::peer_server::Peer for PeerService {
     async fn deliver(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
+        if self.tls {
+            let names: Vec<String> = request
+                .peer_certs()
+                .and_then(|certs| certs.first().map(|c| crate::certs::dns_names(c.as_ref())))
+                .unwrap_or_default();
+            let claimed = &request.get_ref().from;
+            if !names.iter().any(|n| n == claimed) {
+                tracing::warn!(claimed = %claimed, certificate = ?names, "refused a peer whose certificate does not name it");
+                return Err(Status::permission_denied(format!(
+                    "certificate issued for {names:?} cannot speak for {claimed:?}"
+                )));
+            }
+        }
         let (from, message) = wire::decode(&self.cfg, request.into_inner()).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
@@ -50,11 +71,19 @@ pub async fn serve(
     cfg: Arc<ClusterConfig>,
     me: NodeId,
     inbound: Inbound,
+    tls: Option<TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound });
+    let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound, tls: tls.is_some() });
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = &tls {
+        let config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&t.cert, &t.key))
+            .client_ca_root(Certificate::from_pem(&t.ca));
+        builder = builder.tls_config(config)?;
+    }
+    builder.add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await
 }
 
 /// Outgoing side: one queue and task per peer.
@@ -72,13 +101,24 @@ impl Senders {
         me: NodeId,
         peers: Vec<(NodeId, SocketAddr)>,
         rpc_timeout: Duration,
+        tls: Option<&TlsFiles>,
     ) -> Result<Senders, tonic::transport::Error> {
         let mut queues = HashMap::new();
         for (id, addr) in peers {
-            let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))?
                 .connect_timeout(rpc_timeout)
                 .timeout(rpc_timeout)
                 .tcp_nodelay(true);
+            if let Some(t) = tls {
+                // The peer's certificate must be issued for its member name.
+                let name = cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
+                let config = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(&t.ca))
+                    .identity(Identity::from_pem(&t.cert, &t.key))
+                    .domain_name(name);
+                endpoint = endpoint.tls_config(config)?;
+            }
             let channel = endpoint.connect_lazy();
             let (tx, mut rx) = mpsc::channel::<pb::Envelope>(QUEUE);
             tokio::spawn(async move {

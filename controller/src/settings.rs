@@ -28,6 +28,32 @@ pub struct Settings {
     /// Local health checks (sites only).
     #[serde(default)]
     pub checks: Vec<CheckSection>,
+    /// Mutual TLS between nodes (all three files, or none).
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+}
+
+/// `[tls]`: PEM files; the node's certificate must name the node (DNS SAN).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The cluster CA certificate.
+    pub ca_file: PathBuf,
+    /// This node's certificate.
+    pub cert_file: PathBuf,
+    /// This node's private key.
+    pub key_file: PathBuf,
+}
+
+/// The TLS material, read and checked at start.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// CA certificate (PEM).
+    pub ca: Vec<u8>,
+    /// This node's certificate (PEM).
+    pub cert: Vec<u8>,
+    /// This node's key (PEM).
+    pub key: Vec<u8>,
 }
 
 /// `[node]`
@@ -246,6 +272,8 @@ pub struct Loaded {
     pub me: failover_core::NodeId,
     /// The admin token, if one is configured.
     pub token: Option<String>,
+    /// Mutual TLS material, if configured.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Loaded {
@@ -362,5 +390,27 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             "no admin token: set admin.token_file or FAILOVER_ADMIN__TOKEN, or admin.allow_without_token = true",
         ));
     }
-    Ok(Loaded { settings, cluster, me, token })
+    let tls = match &settings.tls {
+        None => None,
+        Some(t) => {
+            let read = |key: &str, path: &Path| {
+                std::fs::read(path).map_err(|e| invalid(file, key, format!("cannot read {}: {e}", path.display())))
+            };
+            let files = TlsFiles {
+                ca: read("tls.ca_file", &t.ca_file)?,
+                cert: read("tls.cert_file", &t.cert_file)?,
+                key: read("tls.key_file", &t.key_file)?,
+            };
+            let names = crate::certs::pem_dns_names(&files.cert);
+            if !names.iter().any(|n| n == &settings.node.name) {
+                return Err(invalid(
+                    file,
+                    "tls.cert_file",
+                    format!("{} is issued for {names:?}, not for node {:?}", t.cert_file.display(), settings.node.name),
+                ));
+            }
+            Some(files)
+        }
+    };
+    Ok(Loaded { settings, cluster, me, token, tls })
 }

@@ -34,6 +34,9 @@ pub struct Spec {
     /// Give each site a command health check that fails while the file
     /// `<dir>/<site>.unhealthy` exists.
     pub file_health_checks: bool,
+    /// Mutual TLS between nodes, with certificates from `failoverctl certs
+    /// init` (plus one for a node called `intruder` that is not a member).
+    pub tls: bool,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -109,11 +112,29 @@ impl TestCluster {
                 }
             }
         }
+        if c.spec.tls {
+            let out = Command::new(c.bins.join("failoverctl"))
+                .args(["certs", "init", "--nodes", "site-a,site-b,witness,intruder", "--out"])
+                .arg(c.certs_dir())
+                .output()
+                .expect("run failoverctl certs init");
+            assert!(out.status.success(), "certs init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
         for n in NODES {
             fs::write(c.config_path(n), c.config_text(n)).expect("write config");
             c.spawn(n);
         }
         c
+    }
+
+    /// Where `failoverctl certs init` wrote the certificates.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    /// The real gRPC address of `node` (not through a proxy).
+    pub fn peer_address(&self, node: &str) -> SocketAddr {
+        self.peer[node]
     }
 
     /// Path of `node`'s config file.
@@ -133,6 +154,13 @@ impl TestCluster {
              declined_backoff = \"3s\"\n\n",
             self.token
         );
+        if self.spec.tls {
+            let certs = self.certs_dir();
+            let certs = certs.display();
+            text.push_str(&format!(
+                "[tls]\nca_file = \"{certs}/ca.pem\"\ncert_file = \"{certs}/{node}.pem\"\nkey_file = \"{certs}/{node}.key\"\n\n"
+            ));
+        }
         if node == "site-a" {
             if let Some(hook) = &self.spec.site_a_pre_promote {
                 text.push_str(&format!("[hooks]\npre_promote = {hook:?}\ntimeout = \"5s\"\n\n"));

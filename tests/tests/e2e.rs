@@ -181,7 +181,9 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
         [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
         [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
-    let cases: [(&str, String, &str); 7] = [
+    let tls = "[tls]\nca_file = \"/nonexistent/ca.pem\"\ncert_file = \"/nonexistent/a.pem\"\nkey_file = \"/nonexistent/a.key\"\n";
+    let cases: [(&str, String, &str); 8] = [
+        ("unreadable TLS file", format!("{good}{tls}"), "tls.ca_file"),
         ("unknown site id", good.replace("name = \"site-a\"\nstate_dir", "name = \"site-z\"\nstate_dir"), "node.name"),
         ("duplicate ids", good.replace("name = \"witness\"", "name = \"site-a\""), "used twice"),
         ("priority out of range", good.replace("priority = 2", "priority = 5000"), "priority"),
@@ -278,4 +280,55 @@ async fn forced_failover_recovers_when_no_majority_is_left() {
     assert!(c.epoch("site-b").expect("epoch") > epoch, "the forced epoch must fence the old site");
     let history = c.ctl("site-b", &["history"]);
     assert!(String::from_utf8_lossy(&history.stdout).contains("FORCED"), "not recorded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mutual_tls_cluster_elects_and_fails_over() {
+    let mut c = started(Spec { tls: true, ..Spec::default() }).await;
+    let prober = c.prober();
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "no failover over TLS:\n{}", c.log_tail("site-b"));
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_for_an_unknown_node_is_refused() {
+    use failover_proto::v1 as pb;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+    let c = started(Spec { tls: true, ..Spec::default() }).await;
+    let read = |f: &str| std::fs::read(c.certs_dir().join(f)).expect("cert file");
+    // A client with a valid certificate from the cluster CA, issued for
+    // "intruder", which is not a member.
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read("ca.pem")))
+        .identity(Identity::from_pem(read("intruder.pem"), read("intruder.key")))
+        .domain_name("witness");
+    let channel = Endpoint::from_shared(format!("https://{}", c.peer_address("witness")))
+        .expect("endpoint")
+        .tls_config(tls)
+        .expect("tls")
+        .connect()
+        .await
+        .expect("TLS handshake with the cluster CA");
+    let mut client = pb::peer_client::PeerClient::new(channel);
+    let vote = |from: &str| pb::Envelope {
+        from: from.into(),
+        cluster: String::new(),
+        body: Some(pb::envelope::Body::Vote(pb::VoteRequest {
+            term: 1000,
+            report: Some(pb::SiteReport { healthy: true, caught_up: true, sees_quorum: true }),
+            approved: true,
+            handoff: true,
+        })),
+    };
+    // Claiming to be a member: refused, the certificate does not name it.
+    let err = client.deliver(vote("site-b")).await.expect_err("impersonation accepted");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err}");
+    // Speaking as itself: refused, it is not a configured member.
+    let err = client.deliver(vote("intruder")).await.expect_err("unknown node accepted");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    // The cluster is undisturbed.
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    assert!(c.status("witness").and_then(|s| s["term"].as_u64()).is_some_and(|t| t < 1000));
 }

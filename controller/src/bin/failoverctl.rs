@@ -68,6 +68,24 @@ enum Cmd {
     Resume,
     /// Recent events.
     History,
+    /// Certificates for mutual TLS between nodes.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Create a private CA and one certificate per node (named after it).
+    Init {
+        /// Node names, comma-separated (as in [[members]]).
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        /// Directory for ca.pem, ca.key, <node>.pem and <node>.key.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -188,6 +206,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Pause => admin(cli, "pause", json!({})).await?,
         Cmd::Resume => admin(cli, "resume", json!({})).await?,
+        Cmd::Certs { command: CertsCmd::Init { nodes, out } } => {
+            for file in failover_controller::certs::init(nodes, out)? {
+                println!("wrote {}", file.display());
+            }
+        }
         Cmd::History => {
             let v = get(cli, "/history").await?;
             for e in v.get("events").and_then(Value::as_array).into_iter().flatten() {
