@@ -149,8 +149,8 @@ impl TestCluster {
         let dir = self.dir.path().display();
         let mut text = format!(
             "[node]\nname = \"{node}\"\nstate_dir = \"{dir}/state-{node}\"\n\n[admin]\ntoken = \"{}\"\n\n\
-             [cluster]\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"100ms\"\n\
-             lease = \"600ms\"\nelection_jitter = \"50ms\"\nactuation_interval = \"2s\"\nfailover_cooldown = \"1s\"\n\
+             [cluster]\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"150ms\"\n\
+             lease = \"1500ms\"\nelection_jitter = \"50ms\"\nactuation_interval = \"2s\"\nfailover_cooldown = \"1s\"\n\
              declined_backoff = \"3s\"\n\n",
             self.token
         );
@@ -292,7 +292,13 @@ impl TestCluster {
         if let Some(t) = token {
             cmd.env("FAILOVERCTL_TOKEN", t);
         }
-        cmd.output().expect("run failoverctl")
+        // Inside a test's runtime, tell it this thread blocks, so the
+        // proxies' tasks move to another worker and links stay timely.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::block_in_place(|| cmd.output()).expect("run failoverctl")
+        } else {
+            cmd.output().expect("run failoverctl")
+        }
     }
 
     /// `/status` of `node` as JSON (through `failoverctl status --json`).
