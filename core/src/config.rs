@@ -378,6 +378,12 @@ mod tests {
         let mut c = two_sites_and_witness();
         c.members = (0..8).map(|i| Member::site(&format!("s{i}"), 1)).collect();
         assert_eq!(c.validate(), Err(ConfigError::TooManyVoters(8)));
+
+        // Quorum impossible: nobody votes.
+        let mut c = two_sites_and_witness();
+        c.members.truncate(2);
+        c.members.iter_mut().for_each(|m| m.votes = 0);
+        assert_eq!(c.validate(), Err(ConfigError::NoVoters));
     }
 
     #[test]
