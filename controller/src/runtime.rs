@@ -37,8 +37,6 @@ pub struct EventRecord {
 pub struct Snapshot {
     /// The node's status at the last step.
     pub status: Status,
-    /// Monotonic time when the status was taken.
-    pub taken_at: Instant,
     /// While `clock::now()` is before this, the node acts as active.
     pub active_until: Option<Instant>,
     /// Recent events, newest last.
@@ -97,7 +95,6 @@ impl Runtime {
         let now = clock::now();
         Arc::new(Mutex::new(Snapshot {
             status: node.status(now),
-            taken_at: now,
             active_until: None,
             events: VecDeque::new(),
             hooks: Vec::new(),
@@ -218,7 +215,6 @@ impl Runtime {
                 }
             }
             snap.status = status;
-            snap.taken_at = now;
             snap.active_until = active_until;
         }
         Ok(())
