@@ -45,6 +45,9 @@ pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
         (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
             bail!("{}: a witness runs no health checks or hooks; remove [[checks]] and [hooks]", path.display())
         }
+        (Kind::Witness, _) if !loaded.actuators.is_empty() => {
+            bail!("{}: a witness never touches traffic; remove [actuators]", path.display())
+        }
         _ => Ok(loaded),
     }
 }
@@ -97,6 +100,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref())?;
     let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
     let shared = Runtime::initial_snapshot(&node);
+    let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone());
     let runtime = Runtime {
         node,
         cfg: cfg.clone(),
@@ -107,6 +111,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         health: health_rx,
         hooks: loaded.settings.hooks.clone(),
         shared: shared.clone(),
+        actuation,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let peer_stop = {

@@ -134,6 +134,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
             "in_ms": at.saturating_since(now).as_millis() as u64,
         })),
         "hooks": snap.hooks,
+        "actuators": snap.actuators,
         "sites": sites,
         "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
     })
@@ -155,6 +156,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         };
         let active = snap.active_until.is_some_and(|u| clock::now() < u);
         s.metrics.observe(&s.cfg, &snap.status, active);
+        s.metrics.observe_actuators(&snap.actuators);
         s.metrics.encode()
     };
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()

@@ -2,7 +2,8 @@
 //! [`daemon`], the witness daemon) that feeds `failover-core` from the
 //! outside world and carries out its actions: it persists the core's
 //! durable state before any message leaves, speaks gRPC to peers, runs
-//! health checks and hooks, and serves `/status`, `/active`, `/metrics` and
+//! health checks and hooks, points traffic at the active site through its
+//! actuators (DNS, HAProxy, webhooks), and serves `/status`, `/active`, `/metrics` and
 //! the admin API that `failoverctl` uses.
 //!
 //! It must never decide anything the protocol decides: every choice of role,
@@ -11,6 +12,7 @@
 //! moment of the request. Protocol time is `CLOCK_BOOTTIME`; wall time is
 //! used only to show times to people and to read an operator's `--at`.
 
+pub mod actuate;
 pub mod certs;
 pub mod clock;
 pub mod daemon;

@@ -4,6 +4,8 @@
 use std::sync::atomic::AtomicU64;
 
 use failover_core::{ClusterConfig, Status};
+
+use crate::actuate::{ActuatorReport, ActuatorState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -14,6 +16,24 @@ use prometheus_client::registry::Registry;
 pub struct PeerLabel {
     /// Member name.
     pub peer: String,
+}
+
+/// Labels naming an actuator.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActuatorLabel {
+    /// Actuator name.
+    pub actuator: String,
+    /// `dns`, `haproxy` or `webhook`.
+    pub kind: String,
+}
+
+/// Labels naming an actuator and one of its states.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActuatorStateLabel {
+    /// Actuator name.
+    pub actuator: String,
+    /// `idle`, `pending`, `converged` or `failed`.
+    pub state: String,
 }
 
 /// Every metric this node exports.
@@ -27,6 +47,10 @@ pub struct Metrics {
     healthy: Gauge,
     lease_remaining: Gauge,
     reachable: Family<PeerLabel, Gauge>,
+    actuator_state: Family<ActuatorStateLabel, Gauge>,
+    actuator_failures: Family<ActuatorLabel, Gauge>,
+    actuator_converge: Family<ActuatorLabel, Gauge>,
+    actuator_propagation: Family<ActuatorLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -41,6 +65,10 @@ impl Default for Metrics {
             healthy: Gauge::default(),
             lease_remaining: Gauge::default(),
             reachable: Family::default(),
+            actuator_state: Family::default(),
+            actuator_failures: Family::default(),
+            actuator_converge: Family::default(),
+            actuator_propagation: Family::default(),
             registry: Registry::default(),
         };
         registry.register("active", "1 while this site holds a valid lease and acts as active", m.active.clone());
@@ -51,6 +79,26 @@ impl Default for Metrics {
         registry.register("local_healthy", "1 while this site's own checks pass", m.healthy.clone());
         registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
+        registry.register(
+            "actuator_state",
+            "1 for the state each actuator is in (idle, pending, converged, failed)",
+            m.actuator_state.clone(),
+        );
+        registry.register(
+            "actuator_consecutive_failures",
+            "failed passes of the actuator since it last converged",
+            m.actuator_failures.clone(),
+        );
+        registry.register(
+            "actuator_converge_milliseconds",
+            "duration of the actuator's last converged pass",
+            m.actuator_converge.clone(),
+        );
+        registry.register(
+            "actuator_propagation_milliseconds",
+            "DNS: time from the last update until every verify server answered it",
+            m.actuator_propagation.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -69,6 +117,24 @@ impl Metrics {
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));
+        }
+    }
+
+    /// Sets the actuator gauges from their reports.
+    pub fn observe_actuators(&self, reports: &[ActuatorReport]) {
+        for r in reports {
+            for state in ActuatorState::ALL {
+                let label = ActuatorStateLabel { actuator: r.name.clone(), state: state.as_str().into() };
+                self.actuator_state.get_or_create(&label).set(i64::from(r.state == state));
+            }
+            let label = ActuatorLabel { actuator: r.name.clone(), kind: r.kind.into() };
+            self.actuator_failures.get_or_create(&label).set(i64::from(r.consecutive_failures));
+            if let Some(ms) = r.converge_ms {
+                self.actuator_converge.get_or_create(&label).set(ms as i64);
+            }
+            if let Some(ms) = r.propagation_ms {
+                self.actuator_propagation.get_or_create(&label).set(ms as i64);
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use failover_core::{
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::actuate::{Actuation, ActuatorReport};
 use crate::clock;
 use crate::hooks::{self, HookOutcome};
 use crate::peer::Senders;
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub events: VecDeque<EventRecord>,
     /// Last outcome of each hook.
     pub hooks: Vec<HookOutcome>,
+    /// State of each actuator.
+    pub actuators: Vec<ActuatorReport>,
 }
 
 /// State shared between the loop and the HTTP side.
@@ -71,6 +74,8 @@ pub struct Runtime {
     pub hooks: HooksSection,
     /// What the HTTP side reads.
     pub shared: Shared,
+    /// This site's actuators (none for a witness).
+    pub actuation: Actuation,
 }
 
 enum Wake {
@@ -98,6 +103,7 @@ impl Runtime {
             active_until: None,
             events: VecDeque::new(),
             hooks: Vec::new(),
+            actuators: Vec::new(),
         }))
     }
 
@@ -186,14 +192,20 @@ impl Runtime {
                 }
                 Action::BecomeActive { epoch, cause } => {
                     tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
+                    self.actuation.activate(epoch.0, cause_text(cause));
                     self.spawn_hook("post_promote", epoch, cause_text(cause).into(), None);
                 }
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
+                    self.actuation.stand_down();
                     self.spawn_hook("on_demote", epoch, format!("{reason:?}"), None);
                 }
-                Action::Actuate { epoch } => tracing::debug!(epoch = epoch.0, "actuation pass (no actuators yet)"),
-                Action::Drain { epoch } => tracing::info!(epoch = epoch.0, "draining before handoff"),
+                Action::Actuate { epoch } => self.actuation.reassert(epoch.0),
+                Action::Drain { epoch, to } => {
+                    let to = self.cfg.member(to).map_or_else(|| to.to_string(), |m| m.name.clone());
+                    tracing::info!(epoch = epoch.0, %to, "draining before handoff");
+                    self.actuation.drain(epoch.0, to);
+                }
                 Action::Event(e) => {
                     log_event(&self.cfg, &e);
                     events.push(e);
@@ -202,6 +214,9 @@ impl Runtime {
         }
         let now = clock::now();
         let status = self.node.status(now);
+        if let Some(epoch) = status.epoch {
+            self.actuation.observe_epoch(epoch.0);
+        }
         let active_until = if self.node.is_active(now) {
             Some(status.lease_remaining.map_or(Instant::from_millis(u64::MAX), |r| now + r))
         } else {

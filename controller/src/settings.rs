@@ -31,6 +31,9 @@ pub struct Settings {
     /// Mutual TLS between nodes (all three files, or none).
     #[serde(default)]
     pub tls: Option<TlsSection>,
+    /// What this site does to traffic while it is active (sites only).
+    #[serde(default)]
+    pub actuators: crate::actuate::ActuatorsSection,
 }
 
 /// `[tls]`: PEM files; the node's certificate must name the node (DNS SAN).
@@ -274,6 +277,8 @@ pub struct Loaded {
     pub token: Option<String>,
     /// Mutual TLS material, if configured.
     pub tls: Option<TlsFiles>,
+    /// The actuators, built and checked.
+    pub actuators: Vec<crate::actuate::Actuator>,
 }
 
 impl Loaded {
@@ -412,5 +417,7 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             Some(files)
         }
     };
-    Ok(Loaded { settings, cluster, me, token, tls })
+    let actuators = crate::actuate::build(&settings.actuators, &settings.node.name, &cluster)
+        .map_err(|(key, problem)| invalid(file, format!("actuators.{key}"), problem))?;
+    Ok(Loaded { settings, cluster, me, token, tls, actuators })
 }

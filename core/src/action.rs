@@ -111,8 +111,11 @@ pub enum Action {
     BecomeActive { epoch: Epoch, cause: ActivationCause },
     /// Point traffic here with this epoch (repeated: convergence).
     Actuate { epoch: Epoch },
-    /// Drain traffic away from this site before a planned handoff.
-    Drain { epoch: Epoch },
+    /// Drain traffic away from this site towards `to`, the site it is about
+    /// to hand over to, before a planned handoff. The site still holds its
+    /// lease while it drains; periodic [`Action::Actuate`] passes that follow
+    /// keep the drain in place.
+    Drain { epoch: Epoch, to: NodeId },
     /// Stop acting as active; run `on_demote`.
     StepDown { epoch: Epoch, reason: StepDownReason },
     /// Record an event.

@@ -161,7 +161,7 @@ impl FailoverModel {
                     note_epoch(w, id, epoch);
                     w.activations.push((id, epoch, cause));
                 }
-                Action::Actuate { epoch } | Action::Drain { epoch } => note_epoch(w, id, epoch),
+                Action::Actuate { epoch } | Action::Drain { epoch, .. } => note_epoch(w, id, epoch),
                 Action::StepDown { .. } | Action::Event(_) => {}
             }
         }

@@ -37,6 +37,10 @@ pub struct Spec {
     /// Mutual TLS between nodes, with certificates from `failoverctl certs
     /// init` (plus one for a node called `intruder` that is not a member).
     pub tls: bool,
+    /// `cluster.drain`, e.g. `"1s"` (none when unset).
+    pub drain: Option<&'static str>,
+    /// Text appended to a node's config (e.g. its `[actuators]`).
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -57,7 +61,7 @@ pub fn bin_dir() -> PathBuf {
 /// (32768 and up), where the proxies' and clients' own ports come from, so a
 /// port checked free here is not handed to someone else before the node
 /// binds it; a process-wide counter keeps parallel tests apart.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let base = 20_000 + (std::process::id() % 500) as u16 * 20;
     for _ in 0..2000 {
@@ -154,6 +158,9 @@ impl TestCluster {
              declined_backoff = \"3s\"\n\n",
             self.token
         );
+        if let Some(drain) = self.spec.drain {
+            text = text.replace("[cluster]\n", &format!("[cluster]\ndrain = \"{drain}\"\n"));
+        }
         if self.spec.tls {
             let certs = self.certs_dir();
             let certs = certs.display();
@@ -173,6 +180,12 @@ impl TestCluster {
                  interval = \"100ms\"\ntimeout = \"1s\"\nrise = 1\nfall = 2\n\n",
                 flag.display()
             ));
+        }
+        for (n, extra) in &self.spec.extra {
+            if *n == node {
+                text.push_str(extra);
+                text.push('\n');
+            }
         }
         for m in NODES {
             let (kind, priority) = match m {

@@ -10,10 +10,14 @@
 //! - [`prober`]: a split-brain prober that samples every site's "active"
 //!   endpoint at once, each interval, and reports any round where more than
 //!   one answered 200.
-
 //! - [`cluster`]: the real binaries as a three-node cluster, every peer
 //!   link through its own proxy.
+//! - [`named`] and [`haproxy`]: real BIND9 and HAProxy processes for the
+//!   actuator tests; [`http_stub`]: test application and webhook servers.
 
 pub mod cluster;
+pub mod haproxy;
+pub mod http_stub;
+pub mod named;
 pub mod prober;
 pub mod proxy;

@@ -209,7 +209,7 @@ impl Node {
         if l.phase == Phase::Active && planned && !drain.is_zero() {
             l.phase = Phase::Draining { to, why };
             let epoch = l.epoch;
-            self.emit(Action::Drain { epoch });
+            self.emit(Action::Drain { epoch, to });
             self.deadlines.set(Timer::DrainComplete, now + drain);
             return;
         }

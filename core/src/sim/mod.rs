@@ -414,7 +414,7 @@ impl SimCluster {
                     self.check_manual_approval(id);
                     self.check_epoch(id, epoch);
                 }
-                Action::Actuate { epoch } | Action::Drain { epoch } => self.check_epoch(id, epoch),
+                Action::Actuate { epoch } | Action::Drain { epoch, .. } => self.check_epoch(id, epoch),
                 Action::StepDown { .. } => {}
                 Action::Event(e) => self.machines[id.index()].events.push((self.now_ms, e)),
             }

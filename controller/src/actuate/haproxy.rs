@@ -1,0 +1,339 @@
+//! HAProxy actuator: the runtime API (the `stats socket` with `level
+//! admin`), over TCP or a unix socket.
+//!
+//! While active, this site's server is `ready` and every other site's server
+//! `maint` in each configured backend; while draining towards a site, that
+//! site's server is made `ready` first and this site's put in `drain`, so new
+//! requests move before old ones finish. Commands that turn a server ready
+//! are sent before those that take one away, so a pass never leaves a
+//! backend with no server. Each pass reads `show servers state` and only
+//! changes what differs, then reads again to confirm.
+//!
+//! HAProxy has no compare-and-set, so the fence is the lease check before
+//! every write plus the epoch kept in a process variable (`set var`, in
+//! the runtime API's experimental mode): a pass never writes when HAProxy
+//! holds a newer epoch. A restarted HAProxy forgets the variable, and the
+//! next pass of the active site writes it again.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use failover_core::{ClusterConfig, MemberKind};
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{ActuateError, Applied, Goal, LeaseGuard};
+
+/// `[[actuators.haproxy]]`: one HAProxy instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxySection {
+    /// Name in status and metrics (default `haproxy:<address>`).
+    pub name: Option<String>,
+    /// Runtime API: `ip:port` or the absolute path of a unix socket.
+    pub address: String,
+    /// Backends whose servers are switched.
+    pub backends: Vec<String>,
+    /// The server of each site in those backends, by member name.
+    pub servers: BTreeMap<String, String>,
+    /// Time limit of each runtime API command.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub timeout: Duration,
+    /// Process variable that holds the epoch (`""` turns the check off).
+    #[serde(default = "default_epoch_variable")]
+    pub epoch_variable: String,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_epoch_variable() -> String {
+    "proc.failover_epoch".into()
+}
+
+/// Where the runtime API listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeApi {
+    /// `stats socket ipv4@...`
+    Tcp(SocketAddr),
+    /// `stats socket /path`
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for RuntimeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeApi::Tcp(a) => write!(f, "{a}"),
+            RuntimeApi::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A server's administrative state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerState {
+    /// Takes traffic.
+    Ready,
+    /// Finishes what it has, takes nothing new.
+    Drain,
+    /// Takes nothing.
+    Maint,
+}
+
+impl ServerState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Ready => "ready",
+            ServerState::Drain => "drain",
+            ServerState::Maint => "maint",
+        }
+    }
+}
+
+/// A configured, checked HAProxy actuator.
+#[derive(Clone, Debug)]
+pub struct HaproxyActuator {
+    /// Unique name.
+    pub name: String,
+    api: RuntimeApi,
+    backends: Vec<String>,
+    /// Server name by site name.
+    servers: BTreeMap<String, String>,
+    site: String,
+    /// Time limit of each command.
+    pub timeout: Duration,
+    epoch_variable: Option<String>,
+}
+
+/// Parses `show servers state` output into server name → state.
+pub fn parse_servers_state(text: &str) -> Result<BTreeMap<String, ServerState>, String> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    match lines.next() {
+        Some("1") => {}
+        Some(other) => return Err(format!("expected format version 1, got {other:?}")),
+        None => return Err("empty answer".into()),
+    }
+    let mut out = BTreeMap::new();
+    for line in lines.filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(name), Some(admin)) = (fields.get(3), fields.get(6)) else {
+            return Err(format!("short line {line:?}"));
+        };
+        let admin: u32 = admin.parse().map_err(|_| format!("srv_admin_state {admin:?} is not a number"))?;
+        // SRV_ADMF_*: FMAINT 0x01, IMAINT 0x02, RMAINT 0x20, HMAINT 0x40;
+        // FDRAIN 0x08, IDRAIN 0x10. CMAINT (0x04) only records that the
+        // configuration said `disabled`.
+        let state = if admin & (0x01 | 0x02 | 0x20 | 0x40) != 0 {
+            ServerState::Maint
+        } else if admin & (0x08 | 0x10) != 0 {
+            ServerState::Drain
+        } else {
+            ServerState::Ready
+        };
+        out.insert((*name).to_owned(), state);
+    }
+    Ok(out)
+}
+
+/// Reads `get var` output: `Some(epoch)`, or `None` when the variable is unset.
+pub fn parse_epoch_variable(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.contains("not found") || text.is_empty() {
+        return Ok(None);
+    }
+    let value = text
+        .split_once("value=<")
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(v, _)| v)
+        .ok_or_else(|| format!("unexpected answer {text:?}"))?;
+    value.parse().map(Some).map_err(|_| format!("epoch {value:?} is not a number"))
+}
+
+impl HaproxyActuator {
+    /// Checks a section for site `me`.
+    pub fn build(s: &HaproxySection, me: &str, cluster: &ClusterConfig) -> Result<Self, (String, String)> {
+        let err = |k: &str, p: String| (k.to_owned(), p);
+        let api = if s.address.starts_with('/') {
+            RuntimeApi::Unix(PathBuf::from(&s.address))
+        } else {
+            RuntimeApi::Tcp(s.address.parse().map_err(|e| {
+                err("address", format!("{:?} is neither ip:port nor an absolute socket path: {e}", s.address))
+            })?)
+        };
+        if s.backends.is_empty() {
+            return Err(err("backends", "list at least one backend".into()));
+        }
+        for site in s.servers.keys() {
+            match cluster.id_of(site).and_then(|id| cluster.member(id)).map(|m| m.kind) {
+                Some(MemberKind::Site { .. }) => {}
+                _ => return Err(err("servers", format!("{site:?} is not a site of [[members]]"))),
+            }
+        }
+        if !s.servers.contains_key(me) {
+            return Err(err("servers", format!("name this site's server: {me} = \"<server name>\"")));
+        }
+        let bad = |t: &str| t.is_empty() || t.chars().any(|c| c.is_whitespace() || c == ';' || c == '/');
+        if let Some(b) = s.backends.iter().chain(s.servers.values()).find(|t| bad(t)) {
+            return Err(err("servers", format!("{b:?} is not a valid backend or server name")));
+        }
+        if s.timeout.is_zero() {
+            return Err(err("timeout", "must be above zero".into()));
+        }
+        Ok(HaproxyActuator {
+            name: s.name.clone().unwrap_or_else(|| format!("haproxy:{}", s.address)),
+            api,
+            backends: s.backends.clone(),
+            servers: s.servers.clone(),
+            site: me.to_owned(),
+            timeout: s.timeout,
+            epoch_variable: Some(s.epoch_variable.clone()).filter(|v| !v.is_empty()),
+        })
+    }
+
+    /// Sends one runtime API command and returns the whole answer.
+    pub async fn command(&self, line: &str) -> Result<String, ActuateError> {
+        let limit = self.timeout;
+        let target = format!("HAProxy runtime API {}", self.api);
+        let run = async {
+            match &self.api {
+                RuntimeApi::Tcp(a) => exchange(tokio::net::TcpStream::connect(a).await?, line).await,
+                RuntimeApi::Unix(p) => exchange(tokio::net::UnixStream::connect(p).await?, line).await,
+            }
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(ActuateError::Unreachable { target, detail: e.to_string() }),
+            Err(_) => Err(ActuateError::TimedOut { what: format!("{target}: {line:?}"), after: limit }),
+        }
+    }
+
+    fn bad_answer(&self, detail: String) -> ActuateError {
+        ActuateError::BadAnswer { target: format!("HAProxy {}", self.api), detail }
+    }
+
+    async fn states(&self, backend: &str) -> Result<BTreeMap<String, ServerState>, ActuateError> {
+        let answer = self.command(&format!("show servers state {backend}")).await?;
+        let states = parse_servers_state(&answer).map_err(|p| self.bad_answer(format!("backend {backend}: {p}")))?;
+        if let Some(missing) = self.servers.values().find(|s| !states.contains_key(*s)) {
+            return Err(self.bad_answer(format!("backend {backend} has no server {missing:?}")));
+        }
+        Ok(states)
+    }
+
+    async fn held_epoch(&self, variable: &str) -> Result<Option<u64>, ActuateError> {
+        let answer = self.command(&format!("experimental-mode on; get var {variable}")).await?;
+        parse_epoch_variable(&answer).map_err(|p| self.bad_answer(format!("{variable}: {p}")))
+    }
+
+    /// The state each server should have for `goal`, in the order to apply.
+    fn wanted(&self, goal: &Goal) -> Vec<(String, ServerState)> {
+        let mut out: Vec<(String, ServerState)> = self
+            .servers
+            .iter()
+            .map(|(site, server)| {
+                let state = match goal {
+                    Goal::Draining { to, .. } if site == to => ServerState::Ready,
+                    Goal::Draining { .. } if *site == self.site => ServerState::Drain,
+                    Goal::Active { .. } if *site == self.site => ServerState::Ready,
+                    _ => ServerState::Maint,
+                };
+                (server.clone(), state)
+            })
+            .collect();
+        out.sort_by_key(|(_, state)| *state);
+        out
+    }
+
+    /// One pass: fence-check, read, change what differs, confirm.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+        let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
+        let held = match &self.epoch_variable {
+            Some(v) => self.held_epoch(v).await?,
+            None => None,
+        };
+        if let Some(held) = held.filter(|h| *h > epoch) {
+            return Err(ActuateError::Fenced(format!("HAProxy {} holds epoch {held}, newer than {epoch}", self.api)));
+        }
+        let wanted = self.wanted(goal);
+        let mut changes = 0;
+        for backend in &self.backends {
+            let states = self.states(backend).await?;
+            for (server, state) in &wanted {
+                if states.get(server) == Some(state) {
+                    continue;
+                }
+                lease.check()?;
+                let answer = self.command(&format!("set server {backend}/{server} state {}", state.as_str())).await?;
+                if !answer.trim().is_empty() {
+                    return Err(ActuateError::Refused {
+                        target: format!("HAProxy {}", self.api),
+                        detail: format!("set server {backend}/{server}: {}", answer.trim()),
+                    });
+                }
+                changes += 1;
+            }
+        }
+        if let Some(v) = self.epoch_variable.as_ref().filter(|_| held != Some(epoch)) {
+            lease.check()?;
+            let answer = self.command(&format!("experimental-mode on; set var {v} int({epoch})")).await?;
+            if !answer.trim().is_empty() {
+                return Err(self.bad_answer(format!("set var {v}: {}", answer.trim())));
+            }
+        }
+        for backend in &self.backends {
+            let states = self.states(backend).await?;
+            if let Some((server, state)) = wanted.iter().find(|(s, w)| states.get(s) != Some(w)) {
+                return Err(ActuateError::NotConverged(format!(
+                    "{backend}/{server} is {:?} after setting {}",
+                    states.get(server),
+                    state.as_str()
+                )));
+            }
+        }
+        let summary: Vec<String> = wanted.iter().map(|(s, w)| format!("{s} {}", w.as_str())).collect();
+        Ok(Applied {
+            detail: format!(
+                "{} ({}): {} with epoch {epoch}; {changes} change(s)",
+                self.backends.join(", "),
+                self.api,
+                summary.join(", ")
+            ),
+            propagation: None,
+        })
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, line: &str) -> std::io::Result<String> {
+    stream.write_all(format!("{line}\n").as_bytes()).await?;
+    let mut answer = Vec::new();
+    // The API closes the connection after one (non-interactive) command.
+    (&mut stream).take(1 << 20).read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATE: &str = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight\n\
+        3 app 1 site-a 127.0.0.1 2 0 1 1 1\n3 app 2 site-b 127.0.0.1 0 5 1 1 1\n3 app 3 site-c 127.0.0.1 2 12 1 1 1\n";
+
+    #[test]
+    fn servers_state_is_read_by_admin_flags() {
+        let s = parse_servers_state(STATE).unwrap();
+        assert_eq!(s["site-a"], ServerState::Ready);
+        assert_eq!(s["site-b"], ServerState::Maint);
+        assert_eq!(s["site-c"], ServerState::Drain);
+        assert!(parse_servers_state("Can't find backend.\n").is_err());
+        assert!(parse_servers_state("1\n3 app 1\n").unwrap_err().contains("short"));
+    }
+
+    #[test]
+    fn epoch_variable_answers() {
+        assert_eq!(parse_epoch_variable("proc.failover_epoch: type=sint value=<42>\n"), Ok(Some(42)));
+        assert_eq!(parse_epoch_variable("Variable not found.\n"), Ok(None));
+        assert!(parse_epoch_variable("Unknown command").is_err());
+    }
+}

@@ -1,0 +1,587 @@
+//! Traffic actuation: while this site is active its actuators point traffic
+//! at it (DNS by RFC 2136 updates, HAProxy through its runtime API, webhooks
+//! for anything else), and keep re-asserting that state on every pass the
+//! core asks for (rule 9: convergence, not edges).
+//!
+//! Invariants enforced here:
+//! - nothing is written unless this site holds its lease at that moment
+//!   ([`LeaseGuard`] is asked before every write, against the clock now);
+//! - a goal for an epoch older than the highest epoch this site has seen is
+//!   refused ([`Actuation::activate`]), and each target that can check the
+//!   epoch does so itself (DNS: prerequisite on the fencing TXT record;
+//!   HAProxy: the epoch kept in a process variable);
+//! - a standby site touches nothing: on step-down every pass in flight is
+//!   cancelled;
+//! - one actuator's failure or hang never blocks another, nor the protocol
+//!   loop: each runs in its own task with a time limit per pass, and its
+//!   state is reported in `/status` and `/metrics`.
+
+pub mod dns;
+pub mod haproxy;
+pub mod webhook;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use failover_core::ClusterConfig;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::clock;
+use crate::runtime::{wall, Shared};
+
+/// `[actuators]`: what this site does to traffic while it is active.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActuatorsSection {
+    /// This site's service addresses: the A/AAAA data of DNS records (unless
+    /// a DNS actuator names its own) and `addresses` in webhook bodies.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// DNS zones updated by RFC 2136 with TSIG.
+    #[serde(default)]
+    pub dns: Vec<dns::DnsSection>,
+    /// HAProxy instances driven through their runtime API.
+    #[serde(default)]
+    pub haproxy: Vec<haproxy::HaproxySection>,
+    /// HTTP endpoints called with a JSON body.
+    #[serde(default)]
+    pub webhook: Vec<webhook::WebhookSection>,
+}
+
+/// What this site wants of traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Not active: touch nothing.
+    Standby,
+    /// Active: traffic to this site.
+    Active {
+        /// The epoch that fences every write.
+        epoch: u64,
+        /// Why this site became active, for webhooks and logs.
+        reason: String,
+    },
+    /// Active but handing over to `to`: new traffic to `to`, this site
+    /// finishes what it has.
+    Draining {
+        /// The epoch that fences every write.
+        epoch: u64,
+        /// Name of the site taking over.
+        to: String,
+    },
+}
+
+impl Goal {
+    /// The fencing epoch, if the goal writes anything.
+    pub fn epoch(&self) -> Option<u64> {
+        match self {
+            Goal::Standby => None,
+            Goal::Active { epoch, .. } | Goal::Draining { epoch, .. } => Some(*epoch),
+        }
+    }
+
+    /// `active`, `draining` or `standby`.
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Goal::Standby => "standby",
+            Goal::Active { .. } => "active",
+            Goal::Draining { .. } => "draining",
+        }
+    }
+}
+
+/// A goal and the pass number: each pass the core asks for bumps it.
+#[derive(Clone, Debug)]
+struct Desired {
+    goal: Goal,
+    pass: u64,
+}
+
+/// What a successful pass did.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// In words, for status.
+    pub detail: String,
+    /// DNS: time from the update until every verify server answered it.
+    pub propagation: Option<Duration>,
+}
+
+/// Why a pass did not converge.
+#[derive(Debug, thiserror::Error)]
+pub enum ActuateError {
+    /// The target holds a newer epoch: another site has taken over.
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// The lease ran out before a write.
+    #[error("this site no longer holds its lease; not touching traffic")]
+    LeaseLost,
+    /// The target could not be reached.
+    #[error("cannot reach {target}: {detail}")]
+    Unreachable {
+        /// The target.
+        target: String,
+        /// The cause.
+        detail: String,
+    },
+    /// The target answered with a refusal.
+    #[error("{target} refused: {detail}")]
+    Refused {
+        /// The target.
+        target: String,
+        /// What it said.
+        detail: String,
+    },
+    /// The target's answer could not be understood.
+    #[error("{target} gave an answer that cannot be used: {detail}")]
+    BadAnswer {
+        /// The target.
+        target: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The pass or one of its steps ran out of time.
+    #[error("{what} timed out after {after:?}")]
+    TimedOut {
+        /// The step.
+        what: String,
+        /// Its time limit.
+        after: Duration,
+    },
+    /// The write went through but the target does not show it yet.
+    #[error("not converged: {0}")]
+    NotConverged(String),
+}
+
+/// One actuator of this site.
+#[derive(Clone, Debug)]
+pub enum Actuator {
+    /// RFC 2136 updates of one zone.
+    Dns(dns::DnsActuator),
+    /// One HAProxy instance.
+    Haproxy(haproxy::HaproxyActuator),
+    /// One webhook endpoint.
+    Webhook(webhook::WebhookActuator),
+}
+
+impl Actuator {
+    /// Its unique name.
+    pub fn name(&self) -> &str {
+        match self {
+            Actuator::Dns(a) => &a.name,
+            Actuator::Haproxy(a) => &a.name,
+            Actuator::Webhook(a) => &a.name,
+        }
+    }
+
+    /// `dns`, `haproxy` or `webhook`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actuator::Dns(_) => "dns",
+            Actuator::Haproxy(_) => "haproxy",
+            Actuator::Webhook(_) => "webhook",
+        }
+    }
+
+    /// Upper bound on one pass (each step has its own, shorter, limit).
+    fn pass_limit(&self) -> Duration {
+        match self {
+            Actuator::Dns(a) => a.timeout * 4 + a.propagation_timeout,
+            Actuator::Haproxy(a) => a.timeout * 8,
+            Actuator::Webhook(a) => a.timeout + Duration::from_secs(1),
+        }
+    }
+
+    /// Brings the target to `goal`, or says why not.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+        match self {
+            Actuator::Dns(a) => a.apply(goal, lease).await,
+            Actuator::Haproxy(a) => a.apply(goal, lease).await,
+            Actuator::Webhook(a) => a.apply(goal, lease).await,
+        }
+    }
+}
+
+/// Builds every configured actuator for site `me`, or names the key that
+/// is wrong (relative to `actuators.`) and why.
+pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> Result<Vec<Actuator>, (String, String)> {
+    let mut out = Vec::new();
+    for (i, s) in section.dns.iter().enumerate() {
+        let a = dns::DnsActuator::build(s, me, &section.addresses).map_err(|(k, p)| (format!("dns[{i}].{k}"), p))?;
+        out.push(Actuator::Dns(a));
+    }
+    for (i, s) in section.haproxy.iter().enumerate() {
+        let a = haproxy::HaproxyActuator::build(s, me, cluster).map_err(|(k, p)| (format!("haproxy[{i}].{k}"), p))?;
+        out.push(Actuator::Haproxy(a));
+    }
+    for (i, s) in section.webhook.iter().enumerate() {
+        let a = webhook::WebhookActuator::build(s, me, &section.addresses)
+            .map_err(|(k, p)| (format!("webhook[{i}].{k}"), p))?;
+        out.push(Actuator::Webhook(a));
+    }
+    for (i, a) in out.iter().enumerate() {
+        if out[..i].iter().any(|b| b.name() == a.name()) {
+            return Err(("name".into(), format!("two actuators are named {:?}; give each a unique name", a.name())));
+        }
+    }
+    Ok(out)
+}
+
+/// Answers, against the clock now, whether this site holds its lease.
+#[derive(Clone)]
+pub struct LeaseGuard(pub Shared);
+
+impl LeaseGuard {
+    /// True while the lease is valid.
+    pub fn holds(&self) -> bool {
+        self.0.lock().ok().and_then(|s| s.active_until).is_some_and(|u| clock::now() < u)
+    }
+
+    /// `Err(LeaseLost)` unless the lease is valid: call before each write.
+    pub fn check(&self) -> Result<(), ActuateError> {
+        if self.holds() {
+            Ok(())
+        } else {
+            Err(ActuateError::LeaseLost)
+        }
+    }
+}
+
+/// Where an actuator stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActuatorState {
+    /// This site is standby: the actuator does nothing.
+    Idle,
+    /// A pass is under way and has not converged yet.
+    Pending,
+    /// The last pass brought the target to the goal.
+    Converged,
+    /// The last pass failed; it is retried with backoff.
+    Failed,
+}
+
+impl ActuatorState {
+    /// Every state, for metrics.
+    pub const ALL: [ActuatorState; 4] =
+        [ActuatorState::Idle, ActuatorState::Pending, ActuatorState::Converged, ActuatorState::Failed];
+
+    /// Its name in status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActuatorState::Idle => "idle",
+            ActuatorState::Pending => "pending",
+            ActuatorState::Converged => "converged",
+            ActuatorState::Failed => "failed",
+        }
+    }
+}
+
+/// One actuator's state, as `/status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActuatorReport {
+    /// Unique name.
+    pub name: String,
+    /// `dns`, `haproxy` or `webhook`.
+    pub kind: &'static str,
+    /// Where it stands.
+    pub state: ActuatorState,
+    /// `active`, `draining` or `standby`.
+    pub goal: &'static str,
+    /// Epoch of the goal.
+    pub epoch: Option<u64>,
+    /// What happened last, or the error.
+    pub detail: String,
+    /// Failed passes since the last success.
+    pub consecutive_failures: u32,
+    /// When it last converged (RFC 3339).
+    pub last_converged_at: Option<String>,
+    /// How long the last converged pass took.
+    pub converge_ms: Option<u64>,
+    /// DNS: how long the last update took to show on every verify server.
+    pub propagation_ms: Option<u64>,
+}
+
+/// The actuators of this site and the goal they work towards.
+pub struct Actuation {
+    desired: watch::Sender<Desired>,
+    highest_seen: u64,
+}
+
+impl Actuation {
+    /// Starts one task per actuator. They report into `shared` and ask
+    /// `shared` whether the lease is held.
+    pub fn start(actuators: Vec<Actuator>, shared: Shared) -> Self {
+        let (desired, _) = watch::channel(Desired { goal: Goal::Standby, pass: 0 });
+        if let Ok(mut snap) = shared.lock() {
+            snap.actuators = actuators
+                .iter()
+                .map(|a| ActuatorReport {
+                    name: a.name().to_owned(),
+                    kind: a.kind(),
+                    state: ActuatorState::Idle,
+                    goal: "standby",
+                    epoch: None,
+                    detail: "standby: not touching traffic".into(),
+                    consecutive_failures: 0,
+                    last_converged_at: None,
+                    converge_ms: None,
+                    propagation_ms: None,
+                })
+                .collect();
+        }
+        for (index, actuator) in actuators.into_iter().enumerate() {
+            tokio::spawn(drive(actuator, index, desired.subscribe(), shared.clone()));
+        }
+        Actuation { desired, highest_seen: 0 }
+    }
+
+    /// Notes an epoch seen anywhere (own or another site's).
+    pub fn observe_epoch(&mut self, epoch: u64) {
+        self.highest_seen = self.highest_seen.max(epoch);
+    }
+
+    /// This site became active with `epoch`.
+    pub fn activate(&mut self, epoch: u64, reason: &str) {
+        if epoch < self.highest_seen {
+            tracing::warn!(epoch, highest = self.highest_seen, "refusing to actuate for an epoch older than one seen");
+            return self.stand_down();
+        }
+        self.highest_seen = epoch;
+        let goal = Goal::Active { epoch, reason: reason.to_owned() };
+        self.desired.send_modify(|d| {
+            d.goal = goal;
+            d.pass += 1;
+        });
+    }
+
+    /// The core asks for a pass with `epoch`: re-assert the current goal
+    /// (a drain stays a drain).
+    pub fn reassert(&mut self, epoch: u64) {
+        let current = self.desired.borrow().goal.clone();
+        match current {
+            Goal::Draining { epoch: e, .. } | Goal::Active { epoch: e, .. } if e == epoch => {
+                self.desired.send_modify(|d| d.pass += 1)
+            }
+            _ => self.activate(epoch, "reassert"),
+        }
+    }
+
+    /// This site drains towards `to` before handing over.
+    pub fn drain(&mut self, epoch: u64, to: String) {
+        if epoch < self.highest_seen {
+            return self.stand_down();
+        }
+        self.desired.send_modify(|d| {
+            d.goal = Goal::Draining { epoch, to };
+            d.pass += 1;
+        });
+    }
+
+    /// This site is no longer active: stop touching traffic at once.
+    pub fn stand_down(&mut self) {
+        self.desired.send_if_modified(|d| {
+            let changed = d.goal != Goal::Standby;
+            d.goal = Goal::Standby;
+            changed
+        });
+    }
+}
+
+fn report(shared: &Shared, index: usize, f: impl FnOnce(&mut ActuatorReport)) {
+    if let Ok(mut snap) = shared.lock() {
+        if let Some(r) = snap.actuators.get_mut(index) {
+            f(r);
+        }
+    }
+}
+
+/// Least and most time between retries of a failed pass.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// One actuator's task: runs a pass for each new goal or pass number,
+/// retries failures with exponential backoff, cancels a pass whose goal
+/// changed, and stops when the sender is gone.
+async fn drive(actuator: Actuator, index: usize, mut desired: watch::Receiver<Desired>, shared: Shared) {
+    let lease = LeaseGuard(shared.clone());
+    let name = actuator.name().to_owned();
+    let retry = backon::ExponentialBuilder::default()
+        .with_min_delay(RETRY_MIN)
+        .with_max_delay(RETRY_MAX)
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = retry.build();
+    let mut failures = 0u32;
+    loop {
+        let want = desired.borrow_and_update().clone();
+        let Some(epoch) = want.goal.epoch() else {
+            failures = 0;
+            backoff = retry.build();
+            report(&shared, index, |r| {
+                r.state = ActuatorState::Idle;
+                r.goal = "standby";
+                r.detail = "standby: not touching traffic".into();
+            });
+            if desired.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        report(&shared, index, |r| {
+            if r.epoch != Some(epoch) || r.goal != want.goal.state_name() {
+                r.state = ActuatorState::Pending;
+                r.detail = format!("applying {} for epoch {epoch}", want.goal.state_name());
+            }
+            r.goal = want.goal.state_name();
+            r.epoch = Some(epoch);
+        });
+        let started = std::time::Instant::now();
+        let limit = actuator.pass_limit();
+        let pass = {
+            let (actuator, goal, lease) = (actuator.clone(), want.goal.clone(), lease.clone());
+            tokio::spawn(async move { tokio::time::timeout(limit, actuator.apply(&goal, &lease)).await })
+        };
+        let Some(result) = run_pass(pass, &mut desired, &want.goal).await else {
+            // The goal changed (or the site stopped): start over at once.
+            continue;
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => Err(ActuateError::TimedOut { what: "actuation pass".into(), after: limit }),
+        };
+        match result {
+            Ok(applied) => {
+                let took = started.elapsed();
+                if failures > 0 || applied.propagation.is_some() {
+                    tracing::info!(actuator = %name, epoch, took_ms = took.as_millis() as u64, "{}", applied.detail);
+                } else {
+                    tracing::debug!(actuator = %name, epoch, "{}", applied.detail);
+                }
+                failures = 0;
+                backoff = retry.build();
+                report(&shared, index, |r| {
+                    r.state = ActuatorState::Converged;
+                    r.detail = applied.detail;
+                    r.consecutive_failures = 0;
+                    r.last_converged_at = Some(wall(clock::now()));
+                    r.converge_ms = Some(took.as_millis() as u64);
+                    if let Some(p) = applied.propagation {
+                        r.propagation_ms = Some(p.as_millis() as u64);
+                    }
+                });
+                if desired.changed().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = backoff.next().unwrap_or(RETRY_MAX);
+                tracing::warn!(actuator = %name, epoch, error = %e, retry_in_ms = delay.as_millis() as u64, "actuator did not converge");
+                let lost = matches!(e, ActuateError::LeaseLost);
+                report(&shared, index, |r| {
+                    r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
+                    r.detail = e.to_string();
+                    r.consecutive_failures = failures;
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    changed = desired.changed() => if changed.is_err() { return },
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a pass to finish. Pass-number bumps for the same goal let it
+/// run on; a different goal aborts it and gives `None`.
+async fn run_pass(
+    mut pass: tokio::task::JoinHandle<Result<Result<Applied, ActuateError>, tokio::time::error::Elapsed>>,
+    desired: &mut watch::Receiver<Desired>,
+    goal: &Goal,
+) -> Option<Result<Result<Applied, ActuateError>, tokio::time::error::Elapsed>> {
+    let mut open = true;
+    loop {
+        tokio::select! {
+            joined = &mut pass => {
+                return Some(joined.unwrap_or_else(|e| Ok(Err(ActuateError::NotConverged(format!("pass panicked: {e}"))))));
+            }
+            changed = desired.changed(), if open => {
+                if changed.is_err() {
+                    open = false;
+                } else if desired.borrow().goal != *goal {
+                    pass.abort();
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Snapshot;
+    use failover_core::{Member, MemberKind, Timers};
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    fn shared() -> Shared {
+        let cfg = ClusterConfig {
+            members: vec![
+                Member { name: "a".into(), kind: MemberKind::Site { priority: 2 }, votes: 1 },
+                Member { name: "w".into(), kind: MemberKind::Witness, votes: 1 },
+            ],
+            timers: Timers::default(),
+            policy: Default::default(),
+        };
+        let node = failover_core::Node::new(
+            Arc::new(cfg),
+            failover_core::NodeId(0),
+            Default::default(),
+            failover_core::Instant::from_millis(0),
+            1,
+        )
+        .unwrap();
+        Arc::new(Mutex::new(Snapshot {
+            status: node.status(failover_core::Instant::from_millis(0)),
+            active_until: None,
+            events: VecDeque::new(),
+            hooks: Vec::new(),
+            actuators: Vec::new(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn an_epoch_older_than_one_seen_is_never_actuated() {
+        let mut act = Actuation::start(Vec::new(), shared());
+        act.observe_epoch(7);
+        act.activate(5, "elected");
+        assert_eq!(act.desired.borrow().goal, Goal::Standby);
+        act.drain(6, "b".into());
+        assert_eq!(act.desired.borrow().goal, Goal::Standby);
+        act.activate(7, "elected");
+        assert_eq!(act.desired.borrow().goal, Goal::Active { epoch: 7, reason: "elected".into() });
+    }
+
+    #[tokio::test]
+    async fn a_reassert_keeps_a_drain_and_bumps_the_pass() {
+        let mut act = Actuation::start(Vec::new(), shared());
+        act.activate(3, "elected");
+        act.drain(3, "b".into());
+        let before = act.desired.borrow().pass;
+        act.reassert(3);
+        assert_eq!(act.desired.borrow().goal, Goal::Draining { epoch: 3, to: "b".into() });
+        assert_eq!(act.desired.borrow().pass, before + 1);
+        act.stand_down();
+        assert_eq!(act.desired.borrow().goal, Goal::Standby);
+    }
+
+    #[test]
+    fn the_lease_guard_refuses_without_a_lease() {
+        let guard = LeaseGuard(shared());
+        assert!(matches!(guard.check(), Err(ActuateError::LeaseLost)));
+        guard.0.lock().unwrap().active_until = Some(clock::now() + Duration::from_secs(60));
+        assert!(guard.check().is_ok());
+    }
+}

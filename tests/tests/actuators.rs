@@ -1,0 +1,317 @@
+//! Actuator tests against real BIND9 (`named`) and real HAProxy, both
+//! installed by `.ci/run`: the real binaries as a three-node cluster point
+//! DNS and HAProxy at whichever site is active, through election, failover
+//! and switchover; the fence holds against a deposed site; broken targets
+//! are reported and never hold up the election; targets changed behind the
+//! cluster's back are put right. Waits are conditions with generous
+//! deadlines; nothing is timed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use failover_controller::actuate::dns::{fence_text, DnsActuator, DnsSection};
+use failover_controller::actuate::ActuateError;
+use failover_tests::cluster::{free_port, Spec, TestCluster};
+use failover_tests::haproxy::Haproxy;
+use failover_tests::http_stub::{app, HookEndpoint, HookReply};
+use failover_tests::named::Named;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Each site's service address in DNS.
+const ADDRESS: [(&str, &str); 2] = [("site-a", "127.0.0.10"), ("site-b", "127.0.0.20")];
+
+fn address(site: &str) -> &'static str {
+    ADDRESS.iter().find(|(s, _)| *s == site).map(|(_, a)| *a).expect("site address")
+}
+
+/// The actuator report named `name` in `node`'s status.
+fn actuator(c: &TestCluster, node: &str, name: &str) -> Option<serde_json::Value> {
+    let status = c.status(node)?;
+    status["actuators"].as_array()?.iter().find(|a| a["name"] == name).cloned()
+}
+
+fn actuator_state(c: &TestCluster, node: &str, name: &str) -> String {
+    actuator(c, node, name).and_then(|a| a["state"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// True when `named` answers `site`'s address for both names and the fence
+/// holds `epoch` of `site`.
+fn dns_points_at(named: &Named, site: &str, epoch: u64) -> bool {
+    named.dig("app", "A") == [address(site)]
+        && named.dig("www", "A") == [address(site)]
+        && named.dig("_failover", "TXT") == [fence_text(epoch, site)]
+}
+
+/// A client loop through HAProxy's frontend, one request at a time on a new
+/// connection, until told to stop (or two minutes, or 200 000 requests,
+/// whichever comes first).
+struct ClientLoop {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ClientLoop {
+    fn start(frontend: std::net::SocketAddr) -> ClientLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (s, o, f) = (stop.clone(), ok.clone(), failures.clone());
+        let task = tokio::spawn(async move {
+            use http_body_util::BodyExt;
+            let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            for _ in 0..200_000 {
+                if s.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                // A new connection each time, so every request is balanced
+                // afresh (as many clients would be).
+                let request = hyper::Request::get(format!("http://{frontend}/"))
+                    .header(hyper::header::CONNECTION, "close")
+                    .body(http_body_util::Empty::new())
+                    .expect("request");
+                match tokio::time::timeout(Duration::from_secs(10), client.request(request)).await {
+                    Ok(Ok(resp)) if resp.status() == 200 => {
+                        let _ = resp.into_body().collect().await;
+                        o.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Ok(resp)) => f.lock().expect("failures").push(format!("HTTP {}", resp.status())),
+                    Ok(Err(e)) => f.lock().expect("failures").push(e.to_string()),
+                    Err(_) => f.lock().expect("failures").push("timed out".into()),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        ClientLoop { stop, ok, failures, task }
+    }
+
+    async fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        let failures = self.failures.lock().expect("failures").clone();
+        (self.ok.load(Ordering::Relaxed), failures)
+    }
+}
+
+fn site_actuators(site: &str, named: &Named, haproxy: &Haproxy) -> String {
+    // site-a reaches HAProxy over TCP, site-b over the unix socket.
+    let api = if site == "site-a" { haproxy.api.to_string() } else { haproxy.socket().display().to_string() };
+    format!(
+        "[actuators]\naddresses = [\"{}\"]\n\n{}{}",
+        address(site),
+        named.actuator_section(&named.secret),
+        haproxy.actuator_section(&api)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_and_haproxy_follow_the_active_site_and_the_fence_holds() {
+    let named = Named::start();
+    let (app_a, app_b) = (app("site-a").await, app("site-b").await);
+    let mut haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &[]);
+    let spec = Spec {
+        drain: Some("1s"),
+        extra: vec![
+            ("site-a", site_actuators("site-a", &named, &haproxy)),
+            ("site-b", site_actuators("site-b", &named, &haproxy)),
+        ],
+        ..Spec::default()
+    };
+    let mut c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+
+    // Election: DNS and HAProxy point at site-a, with its epoch.
+    let first = c.epoch("site-a").expect("epoch");
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-a", first)).await,
+        "DNS never pointed at site-a: {:?} {:?}\n{}",
+        named.dig("app", "A"),
+        named.dig("_failover", "TXT"),
+        c.log_tail("site-a")
+    );
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-a")).await, "HAProxy: {:?}", haproxy.states());
+    assert!(
+        c.wait_for(LONG, |c| actuator_state(c, "site-a", "dns") == "converged"
+            && actuator_state(c, "site-a", "haproxy") == "converged")
+            .await,
+        "{:?}",
+        c.status("site-a").map(|s| s["actuators"].clone())
+    );
+    let dns = actuator(&c, "site-a", "dns").expect("dns report");
+    assert!(dns["propagation_ms"].as_u64().is_some(), "propagation time reported: {dns}");
+    // The standby site has its actuators idle.
+    assert_eq!(actuator_state(&c, "site-b", "dns"), "idle");
+
+    // Failover: kill -9 of site-a.
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    let second = c.epoch("site-b").expect("epoch");
+    assert!(second > first);
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-b", second)).await,
+        "DNS never pointed at site-b: {:?} {:?}\n{}",
+        named.dig("app", "A"),
+        named.dig("_failover", "TXT"),
+        c.log_tail("site-b")
+    );
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-b")).await, "HAProxy: {:?}", haproxy.states());
+
+    // The deposed site-a, with its old epoch and the fence it last wrote,
+    // tries to take DNS back: named itself refuses the update.
+    let section: DnsSection = toml_section(&named.actuator_section(&named.secret));
+    let deposed = DnsActuator::build(&section, "site-a", &[address("site-a").parse().expect("ip")]).expect("build");
+    let refusal = deposed.write(&[fence_text(first, "site-a")], first).await;
+    match &refusal {
+        Err(ActuateError::Refused { detail, .. }) => {
+            assert!(detail.contains("RR Set does not exist"), "refused for the prerequisite: {detail}")
+        }
+        other => panic!("named accepted a stale update: {other:?}"),
+    }
+    assert!(dns_points_at(&named, "site-b", second), "DNS unchanged after the stale update");
+
+    // Planned switchover back to site-a, with a client loop through HAProxy.
+    c.spawn("site-a");
+    assert!(
+        c.wait_for(LONG, |c| c.role("site-a").as_deref() == Some("standby")
+            && c.status("site-b").is_some_and(|s| s["sites"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|p| p["id"] == "site-a" && p["reachable"] == true))))
+            .await,
+        "site-a did not rejoin:\n{}",
+        c.log_tail("site-a")
+    );
+    let client = ClientLoop::start(haproxy.frontend);
+    assert!(c.wait_for(LONG, |_| client.ok.load(Ordering::Relaxed) > 20).await, "client loop never got through");
+    let out = c.ctl("site-b", &["switchover", "--to", "site-a"]);
+    assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(c.wait_active("site-a").await, "switchover never completed:\n{}", c.log_tail("site-b"));
+    let third = c.epoch("site-a").expect("epoch");
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-a")).await, "HAProxy: {:?}", haproxy.states());
+    let before_stop = client.ok.load(Ordering::Relaxed);
+    assert!(
+        c.wait_for(LONG, |_| client.ok.load(Ordering::Relaxed) > before_stop + 20).await,
+        "client loop stalled after the switchover"
+    );
+    let (served, failed) = client.finish().await;
+    assert!(failed.is_empty(), "{} of {} requests failed during the switchover: {failed:?}", failed.len(), served);
+    assert!(c.wait_for(LONG, |_| dns_points_at(&named, "site-a", third)).await, "DNS after switchover");
+    assert!(c.log_tail("site-b").contains("draining before handoff"), "site-b drained first");
+
+    // Convergence: a record edited by hand is put back, and so is an
+    // HAProxy restarted with site-a in maintenance; the role never moves.
+    named.nsupdate("update delete app.example.test A\nupdate add app.example.test 60 A 192.0.2.66");
+    assert_eq!(named.dig("app", "A"), ["192.0.2.66"], "the hand edit landed");
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-a", third)).await,
+        "hand-edited record not corrected: {:?}",
+        named.dig("app", "A")
+    );
+    haproxy.restart(&["site-a"]);
+    assert!(!haproxy.only_ready("site-a"), "HAProxy restarted with site-a in maintenance");
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-a")).await, "HAProxy not corrected: {:?}", haproxy.states());
+    assert_eq!(c.epoch("site-a"), Some(third), "no change of role");
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_targets_are_reported_and_never_hold_up_the_election() {
+    let named = Named::start();
+    let failing = HookEndpoint::start(HookReply::Fail).await;
+    let hanging = HookEndpoint::start(HookReply::Hang).await;
+    let working = HookEndpoint::start(HookReply::Ok).await;
+    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrong_key = "d3Jvbmcga2V5IHdyb25nIGtleSB3cm9uZyBrZXk=";
+    let mut broken = format!("[actuators]\naddresses = [\"{}\"]\n\n", address("site-a"));
+    broken.push_str(&named.actuator_section(wrong_key).replace("name = \"dns\"", "name = \"dns-wrong-key\""));
+    broken.push_str(
+        &named
+            .actuator_section(&named.secret)
+            .replace("name = \"dns\"", "name = \"dns-unreachable\"")
+            .replace(&named.addr.to_string(), &closed.to_string()),
+    );
+    broken.push_str(&format!(
+        "[[actuators.haproxy]]\nname = \"haproxy-unreachable\"\naddress = \"{}\"\nbackends = [\"app\"]\n\
+         servers = {{ \"site-a\" = \"a\", \"site-b\" = \"b\" }}\n\n",
+        dir.path().join("no-such.sock").display()
+    ));
+    for (name, hook) in [("hook-failing", &failing), ("hook-hanging", &hanging), ("hook-working", &working)] {
+        broken.push_str(&format!(
+            "[[actuators.webhook]]\nname = \"{name}\"\nurl = \"{}\"\ntimeout = \"1s\"\n\
+             headers = {{ \"Authorization\" = \"Bearer test\" }}\n\n",
+            hook.url
+        ));
+    }
+    let spec = Spec { extra: vec![("site-a", broken)], ..Spec::default() };
+    let c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "the election was held up:\n{}", c.log_tail("site-a"));
+    let epoch = c.epoch("site-a").expect("epoch");
+
+    let expect = [
+        ("dns-wrong-key", "TSIG"),
+        ("dns-unreachable", "cannot reach DNS server"),
+        ("haproxy-unreachable", "cannot reach HAProxy runtime API"),
+        ("hook-failing", "HTTP 500"),
+        ("hook-hanging", "timed out"),
+    ];
+    for (name, cause) in expect {
+        assert!(
+            c.wait_for(LONG, |c| actuator(c, "site-a", name)
+                .is_some_and(|a| a["state"] == "failed" && a["detail"].as_str().is_some_and(|d| d.contains(cause))))
+                .await,
+            "{name} not reported failed with {cause:?}: {:?}",
+            actuator(&c, "site-a", name)
+        );
+        let log = c.log_tail("site-a");
+        assert!(
+            log.lines().any(|l| l.contains("actuator did not converge") && l.contains(name) && l.contains(cause)),
+            "no log line for {name} with {cause:?}:\n{log}"
+        );
+    }
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    assert!(
+        metrics.contains("failover_actuator_state{actuator=\"hook-failing\",state=\"failed\"} 1"),
+        "metrics show the failure:\n{metrics}"
+    );
+    assert!(
+        c.wait_for(LONG, |c| actuator_state(c, "site-a", "hook-working") == "converged").await,
+        "{:?}",
+        actuator(&c, "site-a", "hook-working")
+    );
+
+    // The working webhook got one call for this epoch, with the templated
+    // body, and re-assertion passes do not repeat it.
+    let first_pass = actuator(&c, "site-a", "hook-working").expect("report")["last_converged_at"].clone();
+    assert!(
+        c.wait_for(LONG, |c| actuator(c, "site-a", "hook-working")
+            .is_some_and(|a| a["last_converged_at"] != first_pass))
+            .await,
+        "no re-assertion pass"
+    );
+    let calls = working.calls();
+    assert_eq!(calls.len(), 1, "idempotent by epoch: {calls:?}");
+    assert_eq!(calls[0].body["site"], "site-a");
+    assert_eq!(calls[0].body["epoch"], epoch);
+    assert_eq!(calls[0].body["state"], "active");
+    assert_eq!(calls[0].body["addresses"][0], address("site-a"));
+    assert_eq!(calls[0].key, format!("site-a-{epoch}-active"));
+
+    // Still active, same epoch: nothing of this touched the election.
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    assert_eq!(c.epoch("site-a"), Some(epoch));
+    assert!(c.http_get("site-a", "/active").await.is_some_and(|(code, _)| code == 200));
+}
+
+fn toml_section(text: &str) -> DnsSection {
+    let body = text.trim_start().strip_prefix("[[actuators.dns]]").expect("a dns section");
+    config::Config::builder()
+        .add_source(config::File::from_str(body, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .expect("a valid dns section")
+}
