@@ -219,9 +219,11 @@ pub fn cli_main(kind: Kind) -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        DaemonCommand::CheckConfig { config } => {
-            load(&config, kind).map(|l| println!("{}: ok ({} as {role})", config.display(), l.my_member().name))
-        }
+        DaemonCommand::CheckConfig { config } => load(&config, kind).map(|l| {
+            let actuators: Vec<&str> = l.actuators.iter().map(|a| a.name()).collect();
+            let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
+            println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
+        }),
         DaemonCommand::Run { config } => load(&config, kind).and_then(|loaded| {
             init_logging(&loaded.settings.node.log_format);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded))

@@ -315,3 +315,123 @@ fn toml_section(text: &str) -> DnsSection {
         .and_then(|c| c.try_deserialize())
         .expect("a valid dns section")
 }
+
+/// The code blocks of `docs/actuators.md` that follow `<!-- file: NAME -->`.
+fn doc_files() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/actuators.md")).expect("read doc");
+    let mut out = Vec::new();
+    let mut rest = doc.as_str();
+    while let Some(at) = rest.find("<!-- file: ") {
+        rest = &rest[at + "<!-- file: ".len()..];
+        let (name, after) = rest.split_once(" -->").expect("comment closes");
+        let body = after.trim_start().split_once('\n').expect("fence line").1;
+        let (block, tail) = body.split_once("\n```").expect("block closes");
+        out.push((name.to_owned(), format!("{block}\n")));
+        rest = tail;
+    }
+    out
+}
+
+#[test]
+fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
+    let files = doc_files();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["named.conf", "site-a.toml", "haproxy.cfg", "haproxy-pull.cfg"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in &files {
+        // Paths under /etc/failover/ move to a scratch directory.
+        let text = text.replace("/etc/failover/", &format!("{}/", dir.path().display()));
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write example");
+        let (program, args): (std::path::PathBuf, Vec<&str>) = match name.as_str() {
+            "named.conf" => ("named-checkconf".into(), vec![]),
+            n if n.ends_with(".cfg") => ("haproxy".into(), vec!["-c", "-f"]),
+            _ => {
+                std::fs::write(dir.path().join("admin.token"), "doc-example-token\n").expect("token");
+                std::fs::write(
+                    dir.path().join("tsig-failover-key.secret"),
+                    "k8cNDqnCXGlqrxrMQYqJTDKlz0T9hgvQ7W2ozXkGSJY=\n",
+                )
+                .expect("secret");
+                (failover_tests::cluster::bin_dir().join("failover-controller"), vec!["check-config", "--config"])
+            }
+        };
+        let out = std::process::Command::new(&program).args(&args).arg(&path).output().expect("run checker");
+        assert!(
+            out.status.success(),
+            "{name} from docs/actuators.md fails {}: {}{}",
+            program.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if name == "site-a.toml" {
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(said.contains("actuators: public-dns, edge-lb, cloud-lb"), "{said}");
+        }
+    }
+}
+
+#[test]
+fn actuator_config_errors_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
+        [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+        [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
+        [[members]]\nname = \"site-b\"\nkind = \"site\"\npriority = 1\npeer_address = \"127.0.0.1:5\"\nhttp_address = \"127.0.0.1:6\"\n\
+        [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n\
+        [actuators]\naddresses = [\"192.0.2.1\"]\n";
+    let dns = "[[actuators.dns]]\nserver = \"127.0.0.1:53\"\nzone = \"example.test\"\nnames = [\"app.example.test\"]\n\
+        tsig_key_name = \"k\"\ntsig_secret = \"c2VjcmV0\"\n";
+    let haproxy = "[[actuators.haproxy]]\naddress = \"127.0.0.1:9999\"\nbackends = [\"app\"]\n\
+        servers = { \"site-a\" = \"a\", \"site-b\" = \"b\" }\n";
+    let hook = "[[actuators.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n";
+    let cases: [(&str, String, &str); 8] = [
+        (
+            "no TSIG secret",
+            format!("{base}{}", dns.replace("tsig_secret = \"c2VjcmV0\"\n", "")),
+            "actuators.dns[0].tsig_secret_file",
+        ),
+        (
+            "name outside the zone",
+            format!("{base}{}", dns.replace("app.example.test", "app.other.test")),
+            "actuators.dns[0].names",
+        ),
+        ("bad TSIG algorithm", format!("{base}{dns}tsig_algorithm = \"hmac-md5\"\n"), "hmac-sha256"),
+        (
+            "this site has no server",
+            format!("{base}{}", haproxy.replace("\"site-a\" = \"a\", ", "")),
+            "actuators.haproxy[0].servers",
+        ),
+        ("unknown site", format!("{base}{}", haproxy.replace("site-b", "site-z")), "\"site-z\" is not a site"),
+        (
+            "bad HAProxy address",
+            format!("{base}{}", haproxy.replace("127.0.0.1:9999", "nowhere")),
+            "actuators.haproxy[0].address",
+        ),
+        (
+            "bad webhook URL",
+            format!("{base}{}", hook.replace("http://127.0.0.1:9/hook", "ftp://x")),
+            "actuators.webhook[0].url",
+        ),
+        ("two with one name", format!("{base}{hook}{hook}"), "two actuators are named"),
+    ];
+    let bin = failover_tests::cluster::bin_dir().join("failover-controller");
+    for (what, text, expect) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = std::process::Command::new(&bin).args(["check-config", "--config"]).arg(&path).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(err.contains(expect), "{what}: error does not name the problem ({expect:?}): {err}");
+    }
+    // A witness never touches traffic.
+    let witness = format!("{base}{hook}").replace("name = \"site-a\"\nstate_dir", "name = \"witness\"\nstate_dir");
+    std::fs::write(dir.path().join("w.toml"), witness).expect("write");
+    let out = std::process::Command::new(failover_tests::cluster::bin_dir().join("failover-witness"))
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("w.toml"))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("remove [actuators]"));
+}

@@ -168,6 +168,15 @@ fn print_status(v: &Value) {
             f("last_seen_ms")
         );
     }
+    let actuators = v.get("actuators").and_then(Value::as_array).filter(|a| !a.is_empty());
+    if let Some(actuators) = actuators {
+        println!("actuators of {}:", s("node"));
+        println!("  {:<20} {:<8} {:<10} {:>6}  DETAIL", "NAME", "KIND", "STATE", "EPOCH");
+        for a in actuators {
+            let f = |k: &str| a.get(k).map_or("-".to_string(), |x| x.as_str().map_or(x.to_string(), str::to_string));
+            println!("  {:<20} {:<8} {:<10} {:>6}  {}", f("name"), f("kind"), f("state"), f("epoch"), f("detail"));
+        }
+    }
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
