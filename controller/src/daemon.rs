@@ -101,6 +101,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
     let shared = Runtime::initial_snapshot(&node);
     let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone());
+    let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
         cfg: cfg.clone(),
@@ -112,6 +113,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         hooks: loaded.settings.hooks.clone(),
         shared: shared.clone(),
         actuation,
+        probes: probe_rx,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let peer_stop = {
@@ -144,6 +146,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
             async move { axum::serve(http_listener, http::router(app)).with_graceful_shutdown(http_stop).await },
         );
     let mut loop_task = tokio::spawn(runtime.run());
+    crate::systemd::ready(&cfg, &shared);
+    crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), shared.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -156,6 +160,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
             bail!("protocol loop ended unexpectedly");
         }
     }
+    crate::systemd::stopping();
     // Graceful shutdown: ask the core to hand over, then wait (bounded) until
     // this node no longer acts as active and the handoff had time to finish.
     let (tx, rx) = oneshot::channel();

@@ -1,7 +1,8 @@
-//! HTTP endpoints on every node: `/status` (JSON), `/active` (200 only on the
-//! site holding a valid lease, for load balancer checks), `/healthz`,
-//! `/metrics` (Prometheus), `/history`, and the admin calls under
-//! `/admin/` that `failoverctl` uses. An admin call that this node cannot
+//! HTTP endpoints on every node: `/` (a status page for people), `/status`
+//! (JSON), `/active` (200 only on the site holding a valid lease, for load
+//! balancer checks), `/healthz`, `/metrics` (Prometheus), `/history`,
+//! `/actuators` (this node's) and `/actuators/active` (the active site's),
+//! and the admin calls under `/admin/` that `failoverctl` uses. An admin call that this node cannot
 //! carry out is forwarded to the node that can.
 
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ use crate::clock;
 use crate::health::Checks;
 use crate::metrics::Metrics;
 use crate::runtime::{describe_reason, wall, CommandRequest, Shared};
+
+/// The status page for people: one self-contained file (no external assets)
+/// that reads `/status` and `/actuators/active` every second.
+const STATUS_PAGE: &str = include_str!("page.html");
 
 /// Header that counts forwarding hops.
 const HOPS: &str = "x-failover-hops";
@@ -52,6 +57,9 @@ pub struct AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(|| async { axum::response::Html(STATUS_PAGE) }))
+        .route("/actuators", get(actuators))
+        .route("/actuators/active", get(active_actuators))
         .route("/status", get(status))
         .route("/active", get(active))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -142,6 +150,30 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
 
 async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(status_json(&s).await)
+}
+
+/// This node's actuators.
+async fn actuators(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let list = s.shared.lock().map(|snap| snap.actuators.clone()).unwrap_or_default();
+    Json(json!({ "node": name(&s.cfg, s.me), "actuators": list }))
+}
+
+/// The active site's actuators, fetched from it when it is another node.
+async fn active_actuators(State(s): State<AppState>) -> Response {
+    let active = s.shared.lock().ok().and_then(|snap| snap.status.active_site);
+    let Some(site) = active.filter(|a| *a != s.me) else { return actuators(State(s)).await.into_response() };
+    let Some(addr) = s.http_addresses.get(site.index()) else {
+        return error(StatusCode::BAD_GATEWAY, "no address for the active site");
+    };
+    let answer = s.client.get(format!("http://{addr}/actuators")).timeout(Duration::from_secs(2)).send().await;
+    match answer {
+        Ok(resp) if resp.status().is_success() => match resp.json::<serde_json::Value>().await {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => error(StatusCode::BAD_GATEWAY, format!("{}: {e}", name(&s.cfg, site))),
+        },
+        Ok(resp) => error(StatusCode::BAD_GATEWAY, format!("{} answered {}", name(&s.cfg, site), resp.status())),
+        Err(e) => error(StatusCode::BAD_GATEWAY, format!("{} cannot be reached: {e}", name(&s.cfg, site))),
+    }
 }
 
 async fn history(State(s): State<AppState>) -> Json<serde_json::Value> {

@@ -24,4 +24,5 @@ pub mod peer;
 pub mod persist;
 pub mod runtime;
 pub mod settings;
+pub mod systemd;
 pub mod wire;

@@ -46,6 +46,7 @@ pub struct Metrics {
     pending: Gauge,
     healthy: Gauge,
     lease_remaining: Gauge,
+    lease_duration: Gauge,
     reachable: Family<PeerLabel, Gauge>,
     actuator_state: Family<ActuatorStateLabel, Gauge>,
     actuator_failures: Family<ActuatorLabel, Gauge>,
@@ -64,6 +65,7 @@ impl Default for Metrics {
             pending: Gauge::default(),
             healthy: Gauge::default(),
             lease_remaining: Gauge::default(),
+            lease_duration: Gauge::default(),
             reachable: Family::default(),
             actuator_state: Family::default(),
             actuator_failures: Family::default(),
@@ -78,6 +80,7 @@ impl Default for Metrics {
         registry.register("pending_failover", "1 while a failover waits for approval", m.pending.clone());
         registry.register("local_healthy", "1 while this site's own checks pass", m.healthy.clone());
         registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
+        registry.register("lease_duration_milliseconds", "configured lease length", m.lease_duration.clone());
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
         registry.register(
             "actuator_state",
@@ -114,6 +117,7 @@ impl Metrics {
         self.healthy.set(i64::from(status.local.healthy));
         let lease = if active { status.lease_remaining.map_or(0, |d| d.as_millis() as i64) } else { 0 };
         self.lease_remaining.set(lease);
+        self.lease_duration.set(cfg.timers.lease_duration.as_millis() as i64);
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));

@@ -76,6 +76,8 @@ pub struct Runtime {
     pub shared: Shared,
     /// This site's actuators (none for a witness).
     pub actuation: Actuation,
+    /// Liveness probes (the systemd watchdog), answered between steps.
+    pub probes: mpsc::Receiver<crate::systemd::Probe>,
 }
 
 enum Wake {
@@ -133,6 +135,10 @@ impl Runtime {
                     None => { health_open = false; continue; }
                 },
                 Some((epoch, ok)) = hook_rx.recv() => Wake::HookDone(epoch, ok),
+                Some(probe) = self.probes.recv() => {
+                    let _ = probe.send(());
+                    continue;
+                }
                 () = sleep => Wake::Timer,
             };
             let now = clock::now();

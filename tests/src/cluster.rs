@@ -141,6 +141,11 @@ impl TestCluster {
         self.peer[node]
     }
 
+    /// The HTTP address of `node` (status page, `/status`, admin API).
+    pub fn http_address(&self, node: &str) -> SocketAddr {
+        self.http[node]
+    }
+
     /// Path of `node`'s config file.
     pub fn config_path(&self, node: &str) -> PathBuf {
         self.dir.path().join(format!("{node}.toml"))

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -73,6 +73,14 @@ enum Cmd {
         #[command(subcommand)]
         command: CertsCmd,
     },
+    /// Print a shell completion script (e.g. `failoverctl completions bash
+    /// > /etc/bash_completion.d/failoverctl`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `failoverctl man > failoverctl.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +223,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Pause => admin(cli, "pause", json!({})).await?,
         Cmd::Resume => admin(cli, "resume", json!({})).await?,
+        Cmd::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "failoverctl", &mut std::io::stdout());
+        }
+        Cmd::Man => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
         Cmd::Certs { command: CertsCmd::Init { nodes, out } } => {
             for file in failover_controller::certs::init(nodes, out)? {
                 println!("wrote {}", file.display());

@@ -1,0 +1,63 @@
+//! systemd integration for `Type=notify` units: `READY=1` once the node
+//! listens, `WATCHDOG=1` only while the protocol loop answers a probe (a
+//! stuck loop gets the process restarted by systemd), `STATUS=` with the
+//! role and active site for `systemctl status`, and `STOPPING=1` at
+//! shutdown. Without `NOTIFY_SOCKET` (not started by systemd) every call
+//! does nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use failover_core::ClusterConfig;
+
+use sd_notify::NotifyState;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::Shared;
+
+/// A liveness probe: the protocol loop answers it between two steps.
+pub type Probe = oneshot::Sender<()>;
+
+fn status_line(cfg: &ClusterConfig, shared: &Shared) -> String {
+    let Ok(snap) = shared.lock() else { return "status unavailable".into() };
+    let st = &snap.status;
+    let active = st.active_site.and_then(|a| cfg.member(a)).map_or("none", |m| m.name.as_str());
+    format!("{}; active site: {active}; epoch {}", st.role.as_str(), st.epoch.map_or(0, |e| e.0))
+}
+
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Tells systemd the node is up.
+pub fn ready(cfg: &ClusterConfig, shared: &Shared) {
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(cfg, shared))]);
+}
+
+/// Tells systemd the node is stopping (handing over first).
+pub fn stopping() {
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping: handing over if active")]);
+}
+
+/// When the unit sets `WatchdogSec=`, pings systemd at half that interval,
+/// each time only after the protocol loop answered a probe in time.
+pub fn spawn_watchdog(probes: mpsc::Sender<Probe>, cfg: Arc<ClusterConfig>, shared: Shared) {
+    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let every = interval / 2;
+    tracing::info!(?interval, "systemd watchdog enabled");
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let (tx, rx) = oneshot::channel();
+            if probes.send(tx).await.is_err() {
+                return;
+            }
+            match tokio::time::timeout(every.max(Duration::from_millis(100)), rx).await {
+                Ok(Ok(())) => notify(&[NotifyState::Watchdog, NotifyState::Status(&status_line(&cfg, &shared))]),
+                _ => tracing::error!("the protocol loop did not answer the watchdog probe; not pinging systemd"),
+            }
+        }
+    });
+}
