@@ -14,10 +14,12 @@
 //!   link through its own proxy.
 //! - [`named`] and [`haproxy`]: real BIND9 and HAProxy processes for the
 //!   actuator tests; [`http_stub`]: test application and webhook servers.
+//! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 
 pub mod cluster;
 pub mod haproxy;
 pub mod http_stub;
 pub mod named;
+pub mod netns;
 pub mod prober;
 pub mod proxy;
