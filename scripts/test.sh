@@ -23,5 +23,11 @@ cargo test --workspace --release -- --nocapture --test-threads 2 2>&1 | tee "$lo
 echo "== failover-sim: ${SEEDS} seeded chaos runs"
 cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}"
 
+echo "== failover-bench: one trial per scenario on network namespaces (needs root), strict"
+# The full run (30 trials per scenario) is documented in docs/benchmarks/;
+# this short one keeps the harness working and fails on any split brain,
+# wrong move or lost client request of our system.
+target/release/failover-bench run --trials 1 --out target/bench-ci --strict
+
 # One closing line over every cargo test binary (each prints its own).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -47,6 +47,11 @@ enum Cmd {
         /// Directory of the built binaries (default: next to this one).
         #[arg(long)]
         bins: Option<PathBuf>,
+        /// Exit non-zero unless our system completed every trial, never
+        /// showed two active sites, moved exactly when it should, and lost
+        /// no client request in planned switchovers (for CI).
+        #[arg(long)]
+        strict: bool,
     },
     /// (internal) A stand-in application: answers 200 with its name.
     #[command(hide = true)]
@@ -93,7 +98,7 @@ fn main() -> ExitCode {
                 _ => (503, "not active\n".into()),
             }
         }),
-        Cmd::Run { trials, out, systems, bins } => run(trials, &out, &systems, bins),
+        Cmd::Run { trials, out, systems, bins, strict } => run(trials, &out, &systems, bins, strict),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,17 +119,25 @@ fn serve(listen: SocketAddr, answer: impl Fn(&str) -> (u16, String) + Send + Syn
         let answer = answer.clone();
         std::thread::spawn(move || {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 2048];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
+            // Read the whole head before answering: closing with unread
+            // bytes would reset the connection under the client.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let request = String::from_utf8_lossy(&request);
             let path = request.split_whitespace().nth(1).unwrap_or("/");
             let (code, body) = answer(path);
             let reason = if code == 200 { "OK" } else { "Service Unavailable" };
-            let _ = write!(
-                stream,
+            let response = format!(
                 "HTTP/1.1 {code} {reason}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = stream.write_all(response.as_bytes());
         });
     }
     Ok(())
@@ -137,7 +150,7 @@ fn http_get(addr: SocketAddr, path: &str, limit: Duration) -> Option<(u16, Strin
     let mut s = TcpStream::connect_timeout(&addr, limit).ok()?;
     s.set_read_timeout(Some(limit)).ok()?;
     s.set_write_timeout(Some(limit)).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes()).ok()?;
     let mut out = Vec::new();
     s.take(1 << 20).read_to_end(&mut out).ok()?;
     let text = String::from_utf8_lossy(&out);
@@ -150,13 +163,12 @@ fn http_post(addr: SocketAddr, path: &str, body: &str) -> Option<u16> {
     let limit = Duration::from_secs(10);
     let mut s = TcpStream::connect_timeout(&addr, limit).ok()?;
     s.set_read_timeout(Some(limit)).ok()?;
-    write!(
-        s,
+    let request = format!(
         "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .ok()?;
+    );
+    s.write_all(request.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_whitespace().nth(1)?.parse().ok()
@@ -297,11 +309,15 @@ fn haproxy_ready() -> Option<String> {
 /// One system under test on the namespaces.
 struct Lab {
     net: Net,
-    dir: tempfile::TempDir,
+    /// Configs, state and every process's log (kept after the run).
+    dir: PathBuf,
     bins: PathBuf,
     system: String,
     procs: BTreeMap<&'static str, Child>,
     helpers: Vec<Child>,
+    /// When a daemon was last (re)started: a restarted voter grants nothing
+    /// for one lease, so trials start only after that has passed.
+    last_start: Instant,
 }
 
 impl Drop for Lab {
@@ -328,7 +344,7 @@ impl Lab {
             .command(host, program)
             .args(args)
             .stdout(Stdio::null())
-            .stderr(log_file(self.dir.path(), log)?)
+            .stderr(log_file(self.dir.as_path(), log)?)
             .spawn()
             .with_context(|| format!("starting {program} in {host}"))?;
         self.helpers.push(child);
@@ -345,7 +361,7 @@ impl Lab {
             "[node]\nname = \"{name}\"\nstate_dir = \"{}/state-{name}\"\n[admin]\ntoken = \"{TOKEN}\"\n\
              [cluster]\nfailover_mode = \"automatic\"\nfailback = \"manual\"\nheartbeat_interval = \"{HEARTBEAT}\"\n\
              lease = \"{LEASE}\"\nactuation_interval = \"10s\"\nfailover_cooldown = \"1s\"\n\n",
-            self.dir.path().display()
+            self.dir.as_path().display()
         );
         for (m, p) in [("site-a", Some(2)), ("site-b", Some(1)), ("witness", None)] {
             let kind = if p.is_some() { "site" } else { "witness" };
@@ -379,7 +395,7 @@ impl Lab {
 
     /// Starts (or restarts) the daemon of `host`.
     fn start(&mut self, host: &'static str) -> anyhow::Result<()> {
-        let dir = self.dir.path().to_path_buf();
+        let dir = self.dir.clone();
         let child = if self.system == "keepalived" {
             let conf = dir.join(format!("{host}.keepalived.conf"));
             std::fs::write(&conf, self.keepalived_config(host))?;
@@ -407,6 +423,7 @@ impl Lab {
                 .spawn()?
         };
         self.procs.insert(host, child);
+        self.last_start = Instant::now();
         Ok(())
     }
 
@@ -427,26 +444,33 @@ impl Lab {
         serde_json::from_str(&body).ok()
     }
 
-    /// Isolates `host` from every peer (the prober still reaches it).
+    /// Isolates `host` from every peer, the prober excepted. Packets are
+    /// dropped on arrival (INPUT rules on both sides), as a real partition
+    /// loses them, so no sender gets an error it could act on.
     fn isolate(&self, host: &str) -> anyhow::Result<()> {
         let probe = PROBE.to_string();
         self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-j", "DROP"])?;
         self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-s", &probe, "-j", "ACCEPT"])?;
-        self.net.iptables(host, &["-I", "OUTPUT", "-o", "eth0", "-j", "DROP"])?;
-        self.net.iptables(host, &["-I", "OUTPUT", "-o", "eth0", "-d", &probe, "-j", "ACCEPT"])?;
+        let me = self.net.addr(host).to_string();
+        for other in ["site-a", "site-b", "witness", "svc"] {
+            if other != host {
+                self.net.iptables(other, &["-I", "INPUT", "-s", &me, "-j", "DROP"])?;
+            }
+        }
         Ok(())
     }
 
-    /// Cuts the link between `host` and `other` (both directions).
-    fn cut(&self, host: &str, other: Ipv4Addr) -> anyhow::Result<()> {
-        let o = other.to_string();
+    /// Cuts the link between `host` and `other`, both ways, by dropping on
+    /// arrival at each end.
+    fn cut(&self, host: &str, other: &str) -> anyhow::Result<()> {
+        let (h, o) = (self.net.addr(host).to_string(), self.net.addr(other).to_string());
         self.net.iptables(host, &["-I", "INPUT", "-s", &o, "-j", "DROP"])?;
-        self.net.iptables(host, &["-I", "OUTPUT", "-d", &o, "-j", "DROP"])?;
+        self.net.iptables(other, &["-I", "INPUT", "-s", &h, "-j", "DROP"])?;
         Ok(())
     }
 
     fn heal(&self) -> anyhow::Result<()> {
-        for h in ["site-a", "site-b", "witness"] {
+        for h in ["site-a", "site-b", "witness", "svc"] {
             self.net.iptables(h, &["-F"])?;
         }
         Ok(())
@@ -454,13 +478,24 @@ impl Lab {
 }
 
 /// Sets up the namespaces and services for `system` and starts its daemons.
-fn lab(system: &str, bins: &Path) -> anyhow::Result<Lab> {
+fn lab(system: &str, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
     let prefix = format!("fbn{}", std::process::id() % 100_000);
     let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
         .context("creating network namespaces (root and iproute2 needed)")?;
-    let dir = tempfile::tempdir()?;
-    let mut lab =
-        Lab { net, dir, bins: bins.to_path_buf(), system: system.into(), procs: BTreeMap::new(), helpers: Vec::new() };
+    let dir = logs.join(system);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let mut lab = Lab {
+        net,
+        dir,
+        bins: bins.to_path_buf(),
+        system: system.into(),
+        procs: BTreeMap::new(),
+        helpers: Vec::new(),
+        last_start: Instant::now(),
+    };
     let me = std::env::current_exe()?.display().to_string();
     lab.helper("site-a", &me, &["app", "--listen", &format!("{A}:8080"), "--name", "site-a"], "app-a")?;
     lab.helper("site-b", &me, &["app", "--listen", &format!("{B}:8080"), "--name", "site-b"], "app-b")?;
@@ -472,9 +507,9 @@ fn lab(system: &str, bins: &Path) -> anyhow::Result<Lab> {
         }
         return Ok(lab);
     }
-    let d = lab.dir.path().display().to_string();
+    let d = lab.dir.as_path().display().to_string();
     std::fs::write(
-        lab.dir.path().join("named.conf"),
+        lab.dir.as_path().join("named.conf"),
         format!(
             "options {{ directory \"{d}\"; listen-on port 53 {{ {SVC}; }}; listen-on-v6 {{ none; }};\n\
              pid-file \"{d}/named.pid\"; session-keyfile \"{d}/session.key\"; recursion no; dnssec-validation no; notify no; }};\n\
@@ -483,11 +518,11 @@ fn lab(system: &str, bins: &Path) -> anyhow::Result<Lab> {
         ),
     )?;
     std::fs::write(
-        lab.dir.path().join("example.test.zone"),
+        lab.dir.as_path().join("example.test.zone"),
         "$TTL 5\n@ IN SOA ns1.example.test. admin.example.test. 1 60 60 600 5\n@ IN NS ns1.example.test.\nns1 IN A 10.77.0.20\n",
     )?;
     std::fs::write(
-        lab.dir.path().join("haproxy.cfg"),
+        lab.dir.as_path().join("haproxy.cfg"),
         format!(
             "global\n    stats socket ipv4@{SVC}:9999 level admin\ndefaults\n    mode http\n    timeout connect 2s\n\
              \x20   timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind {SVC}:80\n    default_backend app\n\
@@ -563,6 +598,9 @@ fn addr_of(site: &str) -> Ipv4Addr {
 /// Waits until exactly one site is active, every member is back, and (for
 /// our system) DNS and HAProxy point at it; returns the active site.
 fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
+    // Steady state: one lease and a heartbeat past the last restart.
+    let steady = lab.last_start + Duration::from_secs(4);
+    std::thread::sleep(steady.saturating_duration_since(Instant::now()));
     wait_until("one active site", PATIENCE, || active_now(seen).is_some())?;
     let active = active_now(seen).context("no active site")?;
     if lab.system == "keepalived" {
@@ -630,7 +668,7 @@ fn trial(lab: &mut Lab, seen: &Shared, scenario: &str) -> anyhow::Result<Trial> 
     match scenario {
         "kill-active" => lab.kill9(old),
         "isolate-active" => lab.isolate(old)?,
-        "cut-a-b" => lab.cut(old, addr_of(new))?,
+        "cut-a-b" => lab.cut(old, new)?,
         "kill-witness" => lab.kill9("witness"),
         "kill-witness-then-active" => {
             lab.kill9("witness");
@@ -646,7 +684,12 @@ fn trial(lab: &mut Lab, seen: &Shared, scenario: &str) -> anyhow::Result<Trial> 
         }
         other => bail!("unknown scenario {other}"),
     }
-    let want_new = |seen: &Shared| active_now(seen) == Some(new);
+    // The new site answering 200 is the event, whether or not the old one
+    // still does (that is split brain, measured apart).
+    let want_new = |seen: &Shared| {
+        seen.lock().ok().and_then(|s| s.active.last().map(|&(_, a, b)| if new == "site-a" { a } else { b }))
+            == Some(true)
+    };
     if expect_move {
         wait_until(&format!("{new} to become active ({scenario})"), PATIENCE, || want_new(seen))?;
         if lab.system != "keepalived" {
@@ -714,7 +757,7 @@ fn usage(lab: &Lab, window: Duration) -> Value {
     Value::Object(out)
 }
 
-fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, strict: bool) -> anyhow::Result<()> {
     if !rustix::process::geteuid().is_root() {
         bail!("needs root (network namespaces and iptables)");
     }
@@ -737,7 +780,7 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>) -> 
             bail!("unknown system {system:?}: use failover and/or keepalived");
         }
         eprintln!("== {system}");
-        let mut lab = lab(system, &bins)?;
+        let mut lab = lab(system, &bins, &out.join("logs"))?;
         // From here on this thread (and threads it starts) is the prober,
         // inside the prober's namespace.
         lab.net.enter("probe").context("entering the prober's namespace")?;
@@ -832,7 +875,38 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>) -> 
     std::fs::write(out.join("results.md"), markdown(&report))?;
     std::fs::write(out.join("failover-times.svg"), chart(&report))?;
     eprintln!("wrote {}/results.json, results.md and failover-times.svg", out.display());
+    let problems = if strict { violations(&report) } else { Vec::new() };
+    if !problems.is_empty() {
+        bail!("the failover system broke its promises:\n  {}", problems.join("\n  "));
+    }
     Ok(())
+}
+
+/// What our system must always do, whatever the timing: finish every trial,
+/// never show two active sites, move exactly when a majority is left and
+/// the active site is lost or asked to move, lose no request in a planned
+/// switchover.
+fn violations(report: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in report["results"].as_array().into_iter().flatten().filter(|r| r["system"] == "failover") {
+        let scenario = r["scenario"].as_str().unwrap_or("?");
+        let (trials, completed, moved) = (r["trials"].as_u64(), r["completed"].as_u64(), r["moved"].as_u64());
+        if completed != trials {
+            out.push(format!("{scenario}: {completed:?} of {trials:?} trials completed"));
+        }
+        if r["trials_with_split_brain"].as_u64() != Some(0) {
+            out.push(format!("{scenario}: two sites answered 200 at once (max {} ms)", r["split_brain_ms"]["max"]));
+        }
+        let should_move = matches!(scenario, "kill-active" | "isolate-active" | "planned-switchover");
+        let expected = if should_move { completed } else { Some(0) };
+        if moved != expected {
+            out.push(format!("{scenario}: moved in {moved:?} trials, expected {expected:?}"));
+        }
+        if scenario == "planned-switchover" && r["client_failures"].as_u64() != Some(0) {
+            out.push(format!("planned-switchover: {} client requests failed", r["client_failures"]));
+        }
+    }
+    out
 }
 
 fn machine() -> Value {
