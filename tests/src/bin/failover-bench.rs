@@ -487,6 +487,8 @@ fn lab(system: &str, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
+    // Absolute: named and the daemons resolve paths from their own cwd.
+    let dir = std::fs::canonicalize(&dir)?;
     let mut lab = Lab {
         net,
         dir,
