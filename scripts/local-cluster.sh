@@ -18,7 +18,8 @@ stop() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 0' INT TERM
 
 "$bin/failover-witness" run --config deploy/local/witness.toml > .local-cluster/witness.log 2>&1 & pids+=($!)
 "$bin/failover-controller" run --config deploy/local/site-a.toml > .local-cluster/site-a.log 2>&1 & pids+=($!)

@@ -23,6 +23,9 @@ cargo test --workspace --release -- --nocapture --test-threads 2 2>&1 | tee "$lo
 echo "== failover-sim: ${SEEDS} seeded chaos runs"
 cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}"
 
+echo "== README walkthrough, as written, against a local cluster"
+bash scripts/walkthrough.sh
+
 echo "== failover-bench: one trial per scenario on network namespaces (needs root), strict"
 # The full run (30 trials per scenario) is documented in docs/benchmarks/;
 # this short one keeps the harness working and fails on any split brain,

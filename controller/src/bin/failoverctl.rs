@@ -68,6 +68,21 @@ enum Cmd {
     Resume,
     /// Recent events.
     History,
+    /// Wait until a condition holds (for scripts and runbooks); exits
+    /// non-zero if it does not within --timeout.
+    Wait {
+        /// Until this site is the active site (seen by the node that holds
+        /// the lease).
+        #[arg(long, conflicts_with = "ready")]
+        active: Option<String>,
+        /// Until the active site sees this site reachable, healthy and caught
+        /// up (ready to take over by switchover).
+        #[arg(long, required_unless_present = "active")]
+        ready: Option<String>,
+        /// How long to wait, e.g. 30s or 2m.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Certificates for mutual TLS between nodes.
     Certs {
         #[command(subcommand)]
@@ -141,6 +156,51 @@ async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
         }
     }
     Err(last)
+}
+
+/// The `/status` of the node that acts as active right now, if any endpoint
+/// is one.
+async fn active_status(cli: &Cli) -> Option<Value> {
+    let c = client().ok()?;
+    for e in &cli.endpoints {
+        let Ok(resp) = c.get(format!("{}/status", base(e))).timeout(Duration::from_secs(2)).send().await else {
+            continue;
+        };
+        if let Ok(v) = resp.json::<Value>().await {
+            if v.get("role").and_then(Value::as_str) == Some("active") {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+async fn wait(cli: &Cli, active: Option<&str>, ready: Option<&str>, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("no endpoint answered as the active site");
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = active_status(cli).await {
+            let node = v.get("node").and_then(Value::as_str).unwrap_or("?").to_owned();
+            let held = match (active, ready) {
+                (Some(site), _) => node == site,
+                (None, Some(site)) => v.get("sites").and_then(Value::as_array).is_some_and(|sites| {
+                    sites.iter().any(|s| {
+                        s.get("id").and_then(Value::as_str) == Some(site)
+                            && ["reachable", "healthy", "caught_up"]
+                                .iter()
+                                .all(|k| s.get(*k).and_then(Value::as_bool) == Some(true))
+                    })
+                }),
+                (None, None) => bail!("give --active SITE or --ready SITE"),
+            };
+            if held {
+                return Ok(());
+            }
+            last = format!("the active site is {node}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("not within {}: {last}", humantime::format_duration(timeout))
 }
 
 fn print_status(v: &Value) {
@@ -223,6 +283,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Pause => admin(cli, "pause", json!({})).await?,
         Cmd::Resume => admin(cli, "resume", json!({})).await?,
+        Cmd::Wait { active, ready, timeout } => wait(cli, active.as_deref(), ready.as_deref(), *timeout).await?,
         Cmd::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "failoverctl", &mut std::io::stdout());
         }
