@@ -80,6 +80,15 @@ pub struct Runtime {
     pub probes: mpsc::Receiver<crate::systemd::Probe>,
 }
 
+/// What the actuators are told after a step, once the snapshot they read
+/// holds the new lease.
+enum Traffic {
+    Activate(u64, &'static str),
+    Reassert(u64),
+    Drain(u64, String),
+    StandDown,
+}
+
 enum Wake {
     Message(NodeId, Message),
     Command(CommandRequest),
@@ -186,6 +195,7 @@ impl Runtime {
 
     fn apply_actions(&mut self, hook_tx: &mpsc::Sender<(Epoch, bool)>) -> Result<(), crate::persist::PersistError> {
         let mut events = Vec::new();
+        let mut traffic = Vec::new();
         while let Some(action) = self.node.poll_action() {
             match action {
                 Action::Persist(state) => {
@@ -198,19 +208,19 @@ impl Runtime {
                 }
                 Action::BecomeActive { epoch, cause } => {
                     tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
-                    self.actuation.activate(epoch.0, cause_text(cause));
+                    traffic.push(Traffic::Activate(epoch.0, cause_text(cause)));
                     self.spawn_hook("post_promote", epoch, cause_text(cause).into(), None);
                 }
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
-                    self.actuation.stand_down();
+                    traffic.push(Traffic::StandDown);
                     self.spawn_hook("on_demote", epoch, format!("{reason:?}"), None);
                 }
-                Action::Actuate { epoch } => self.actuation.reassert(epoch.0),
+                Action::Actuate { epoch } => traffic.push(Traffic::Reassert(epoch.0)),
                 Action::Drain { epoch, to } => {
                     let to = self.cfg.member(to).map_or_else(|| to.to_string(), |m| m.name.clone());
                     tracing::info!(epoch = epoch.0, %to, "draining before handoff");
-                    self.actuation.drain(epoch.0, to);
+                    traffic.push(Traffic::Drain(epoch.0, to));
                 }
                 Action::Event(e) => {
                     log_event(&self.cfg, &e);
@@ -237,6 +247,15 @@ impl Runtime {
             }
             snap.status = status;
             snap.active_until = active_until;
+        }
+        // Only now, with the lease in the snapshot the actuators read.
+        for t in traffic {
+            match t {
+                Traffic::Activate(epoch, cause) => self.actuation.activate(epoch, cause),
+                Traffic::Reassert(epoch) => self.actuation.reassert(epoch),
+                Traffic::Drain(epoch, to) => self.actuation.drain(epoch, to),
+                Traffic::StandDown => self.actuation.stand_down(),
+            }
         }
         Ok(())
     }

@@ -100,11 +100,15 @@ impl Drop for Net {
     }
 }
 
-/// Deletes namespaces left by earlier runs that start with `prefix`.
+/// Deletes namespaces left by earlier runs: those named `<prefix><pid>-…`
+/// whose process is gone (a run that is still going keeps its own).
 pub fn remove_stale(prefix: &str) {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some(name) = line.split_whitespace().next().filter(|n| n.starts_with(prefix)) {
+        let Some(name) = line.split_whitespace().next() else { continue };
+        let Some(pid) = name.strip_prefix(prefix).and_then(|rest| rest.split('-').next()) else { continue };
+        let alive = pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
             let _ = sh("ip", &["netns", "del", name]);
         }
     }

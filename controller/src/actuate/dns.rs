@@ -556,14 +556,7 @@ mod tests {
 
     #[test]
     fn bad_sections_name_the_key() {
-        let mut s: DnsSection = toml_section(
-            r#"server = "127.0.0.1:53"
-               zone = "example.test"
-               names = ["app.example.test"]
-               tsig_key_name = "k"
-               tsig_secret = "c2VjcmV0"
-            "#,
-        );
+        let mut s = toml_section(SECTION);
         let addr = ["192.0.2.1".parse().unwrap()];
         let a = DnsActuator::build(&s, "site-a", &addr).unwrap();
         assert_eq!(a.fence.to_string(), "_failover.example.test.");
@@ -581,14 +574,7 @@ mod tests {
 
     #[test]
     fn the_update_is_fenced_on_the_record_read() {
-        let s: DnsSection = toml_section(
-            r#"server = "127.0.0.1:53"
-               zone = "example.test."
-               names = ["app.example.test."]
-               tsig_key_name = "k"
-               tsig_secret = "c2VjcmV0"
-            "#,
-        );
+        let s = toml_section(SECTION);
         let a = DnsActuator::build(&s, "site-b", &["192.0.2.2".parse().unwrap()]).unwrap();
         let m = a.update_message(&["epoch=3 site=site-a".into()], 4);
         // Prerequisites travel in the answer section, updates in authority.
@@ -602,6 +588,13 @@ mod tests {
         let first = a.update_message(&[], 1);
         assert_eq!(first.answers[0].dns_class, DNSClass::NONE);
     }
+
+    const SECTION: &str = r#"server = "127.0.0.1:53"
+        zone = "example.test"
+        names = ["app.example.test"]
+        tsig_key_name = "k"
+        tsig_secret = "c2VjcmV0"
+    "#;
 
     fn toml_section(text: &str) -> DnsSection {
         config::Config::builder()

@@ -479,7 +479,7 @@ impl Lab {
 
 /// Sets up the namespaces and services for `system` and starts its daemons.
 fn lab(system: &str, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
-    let prefix = format!("fbn{}", std::process::id() % 100_000);
+    let prefix = format!("fbn{}", std::process::id());
     let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
         .context("creating network namespaces (root and iproute2 needed)")?;
     let dir = logs.join(system);
@@ -498,7 +498,7 @@ fn lab(system: &str, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
         helpers: Vec::new(),
         last_start: Instant::now(),
     };
-    let me = std::env::current_exe()?.display().to_string();
+    let me = bins.join("failover-bench").display().to_string();
     lab.helper("site-a", &me, &["app", "--listen", &format!("{A}:8080"), "--name", "site-a"], "app-a")?;
     lab.helper("site-b", &me, &["app", "--listen", &format!("{B}:8080"), "--name", "site-b"], "app-b")?;
     if system == "keepalived" {
@@ -773,6 +773,19 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, str
         }
     }
     netns::remove_stale("fbn");
+    // Freeze the binaries under test (and this one, which the helpers run):
+    // a rebuild during a long run must not change what is measured.
+    let frozen = out.join("logs").join("bin");
+    std::fs::create_dir_all(&frozen)?;
+    let frozen = std::fs::canonicalize(&frozen)?;
+    for (from, name) in [
+        (bins.join("failover-controller"), "failover-controller"),
+        (bins.join("failover-witness"), "failover-witness"),
+        (std::env::current_exe()?, "failover-bench"),
+    ] {
+        std::fs::copy(&from, frozen.join(name)).with_context(|| format!("copying {}", from.display()))?;
+    }
+    let bins = frozen;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut results = Vec::new();
@@ -858,12 +871,30 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, str
                 "trials_with_split_brain": got.iter().filter(|t| t.split_brain_ms > 0.0).count(),
                 "client_failures": got.iter().map(|t| t.client_failures).sum::<usize>(),
             }));
+            write_report(out, &command, &started, &results, &resources)?;
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let rounds = seen.lock().map(|s| s.rounds).unwrap_or(0);
         eprintln!("{system}: {rounds} prober rounds");
         drop(lab);
     }
+    let report = write_report(out, &command, &started, &results, &resources)?;
+    eprintln!("wrote {}/results.json, results.md and failover-times.svg", out.display());
+    let problems = if strict { violations(&report) } else { Vec::new() };
+    if !problems.is_empty() {
+        bail!("the failover system broke its promises:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Writes results.json, results.md and the chart with what is done so far.
+fn write_report(
+    out: &Path,
+    command: &str,
+    started: &str,
+    results: &[Value],
+    resources: &serde_json::Map<String, Value>,
+) -> anyhow::Result<Value> {
     let report = json!({
         "command": command,
         "started": started,
@@ -876,12 +907,7 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, str
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&report)? + "\n")?;
     std::fs::write(out.join("results.md"), markdown(&report))?;
     std::fs::write(out.join("failover-times.svg"), chart(&report))?;
-    eprintln!("wrote {}/results.json, results.md and failover-times.svg", out.display());
-    let problems = if strict { violations(&report) } else { Vec::new() };
-    if !problems.is_empty() {
-        bail!("the failover system broke its promises:\n  {}", problems.join("\n  "));
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// What our system must always do, whatever the timing: finish every trial,
