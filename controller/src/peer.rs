@@ -119,10 +119,9 @@ impl Senders {
                     .domain_name(name);
                 endpoint = endpoint.tls_config(config)?;
             }
-            let channel = endpoint.connect_lazy();
             let (tx, mut rx) = mpsc::channel::<pb::Envelope>(QUEUE);
             tokio::spawn(async move {
-                let mut client = pb::peer_client::PeerClient::new(channel);
+                let mut client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
                 let mut failing = false;
                 while let Some(env) = rx.recv().await {
                     match client.deliver(env).await {
@@ -131,11 +130,19 @@ impl Senders {
                             tracing::info!(peer = %addr, "peer reachable again");
                         }
                         Ok(_) => {}
-                        Err(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(peer = %addr, error = %e.message(), "peer unreachable");
+                        Err(e) => {
+                            if !failing {
+                                failing = true;
+                                tracing::warn!(peer = %addr, error = %e.message(), "peer unreachable");
+                            }
+                            // What queued up meanwhile is stale (the protocol
+                            // sends afresh), and a connection whose packets
+                            // were lost may sit in TCP retransmission backoff
+                            // for seconds after the network heals: drop both,
+                            // so the next message goes at once on a new one.
+                            while rx.try_recv().is_ok() {}
+                            client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
                         }
-                        Err(_) => {}
                     }
                 }
             });

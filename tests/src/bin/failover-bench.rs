@@ -44,6 +44,9 @@ enum Cmd {
         /// Systems to run: failover, keepalived.
         #[arg(long, value_delimiter = ',', default_value = "failover,keepalived")]
         systems: Vec<String>,
+        /// Scenarios to run (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
         /// Directory of the built binaries (default: next to this one).
         #[arg(long)]
         bins: Option<PathBuf>,
@@ -98,7 +101,9 @@ fn main() -> ExitCode {
                 _ => (503, "not active\n".into()),
             }
         }),
-        Cmd::Run { trials, out, systems, bins, strict } => run(trials, &out, &systems, bins, strict),
+        Cmd::Run { trials, out, systems, scenarios, bins, strict } => {
+            run(trials, &out, &systems, &scenarios, bins, strict)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -759,7 +764,17 @@ fn usage(lab: &Lab, window: Duration) -> Value {
     Value::Object(out)
 }
 
-fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, strict: bool) -> anyhow::Result<()> {
+fn run(
+    trials: usize,
+    out: &Path,
+    systems: &[String],
+    scenarios: &[String],
+    bins: Option<PathBuf>,
+    strict: bool,
+) -> anyhow::Result<()> {
+    if let Some(unknown) = scenarios.iter().find(|s| !SCENARIOS.iter().any(|(n, _)| n == s)) {
+        bail!("unknown scenario {unknown:?}; known: {:?}", SCENARIOS.map(|(n, _)| n));
+    }
     if !rustix::process::geteuid().is_root() {
         bail!("needs root (network namespaces and iptables)");
     }
@@ -814,7 +829,8 @@ fn run(trials: usize, out: &Path, systems: &[String], bins: Option<PathBuf>, str
             start_probes(seen.clone(), stop.clone(), services, cap);
         }
         for (scenario, both) in SCENARIOS {
-            if system == "keepalived" && !both {
+            if (system == "keepalived" && !both) || (!scenarios.is_empty() && !scenarios.iter().any(|s| s == scenario))
+            {
                 continue;
             }
             let busy_before = (system == "failover" && scenario == "planned-switchover")
