@@ -99,11 +99,21 @@ fn refusal_out(r: Option<Refusal>) -> pb::Refusal {
 }
 
 fn reply_in(r: pb::VoteReply) -> Result<VoteReply, WireError> {
-    Ok(VoteReply { term: Term(r.term), granted: r.granted, refusal: refusal_in(r.refusal)? })
+    Ok(VoteReply {
+        term: Term(r.term),
+        granted: r.granted,
+        refusal: refusal_in(r.refusal)?,
+        lease_held_ms: r.lease_held_ms,
+    })
 }
 
 fn reply_out(r: VoteReply) -> pb::VoteReply {
-    pb::VoteReply { term: r.term.0, granted: r.granted, refusal: refusal_out(r.refusal) as i32 }
+    pb::VoteReply {
+        term: r.term.0,
+        granted: r.granted,
+        refusal: refusal_out(r.refusal) as i32,
+        lease_held_ms: r.lease_held_ms,
+    }
 }
 
 fn cause_in(v: i32) -> Result<ActivationCause, WireError> {
@@ -270,7 +280,12 @@ mod tests {
         let messages = [
             Message::PreVote(req),
             Message::Vote(req),
-            Message::VoteReply(VoteReply { term: Term(3), granted: false, refusal: Some(Refusal::LeaseHeld) }),
+            Message::VoteReply(VoteReply {
+                term: Term(3),
+                granted: false,
+                refusal: Some(Refusal::LeaseHeld),
+                lease_held_ms: 1234,
+            }),
             Message::Heartbeat(Heartbeat {
                 term: Term(4),
                 lease: Some(LeaseRenewal { seq: 9, cause: ActivationCause::Handoff, cooldown_ms: 5 }),
@@ -296,8 +311,11 @@ mod tests {
         assert_eq!(decode(&cfg, env).unwrap_err().to_string(), "field from: \"intruder\" is not a configured member");
         let env = pb::Envelope { from: "site-a".into(), cluster: String::new(), body: None };
         assert_eq!(decode(&cfg, env), Err(WireError::Missing("body")));
-        let mut env =
-            encode(&cfg, NodeId(0), Message::VoteReply(VoteReply { term: Term(1), granted: true, refusal: None }));
+        let mut env = encode(
+            &cfg,
+            NodeId(0),
+            Message::VoteReply(VoteReply { term: Term(1), granted: true, refusal: None, lease_held_ms: 0 }),
+        );
         if let Some(pb::envelope::Body::VoteReply(r)) = env.body.as_mut() {
             r.refusal = 99;
         }

@@ -147,6 +147,10 @@ pub struct VoteReply {
     pub granted: bool,
     /// Why not, if not.
     pub refusal: Option<Refusal>,
+    /// With [`Refusal::LeaseHeld`]: milliseconds left of the voter's grant
+    /// on its own clock (0 otherwise), so the candidate asks again when it
+    /// runs out instead of guessing.
+    pub lease_held_ms: u64,
 }
 
 /// A lease renewal round, present only in the active site's heartbeats.

@@ -150,3 +150,32 @@ fn unhealthy_active_proposal_clears_when_health_returns() {
     assert_eq!(sim.status(a).and_then(|s| s.pending_failover), None);
     assert_eq!(sim.active(), Some(a));
 }
+
+/// The benchmark's isolation trials: a heartbeat reached the witness after
+/// the standby had stopped hearing the active site, so the witness's grant
+/// outlived the standby's first attempt, and the standby guessed when to ask
+/// again (half a heartbeat plus jitter, repeatedly). A `LeaseHeld` refusal
+/// now says how long the grant still runs, and the standby asks again as
+/// soon as it has run out.
+#[test]
+fn standby_asks_again_when_the_refusing_voters_grant_runs_out() {
+    let mut sim = cluster(Policy::default());
+    let (a, b, _) = ids(&sim);
+    assert_eq!(sim.active(), Some(a));
+    // Site-b stops hearing site-a two heartbeats (400 ms) before site-a is cut off
+    // from everyone; the witness keeps renewing site-a's lease until then.
+    sim.cut_one_way(a, b);
+    sim.run_for(400);
+    sim.isolate(a);
+    let cut_off_at = sim.now_ms();
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b never took over");
+    let (became_active_at, _, _) = *sim.activations().last().expect("an activation");
+    // The witness's last grant to site-a was made before `cut_off_at` and
+    // lasts one lease. After it: the refusal's way back (the simulator
+    // delays a message 1 to 5 ms), the drift margin (3 ms for this lease),
+    // then a pre-vote and a vote, there and back. Guessing instead would
+    // add up to half a heartbeat plus jitter after the grant ran out.
+    let deadline = cut_off_at + LEASE_MS + 5 + 3 + 4 * 5;
+    assert!(became_active_at <= deadline, "site-b active at {became_active_at} ms, after {deadline} ms");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

@@ -16,7 +16,7 @@ use crate::message::{
     ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, ProposalReason, Refusal, Term, VoteReply,
     VoteRequest,
 };
-use crate::time::Instant;
+use crate::time::{millis, Instant};
 
 impl Node {
     /// Would this voter grant `candidate` a vote for `req` now? Term and
@@ -81,7 +81,7 @@ impl Node {
         // A stale candidate learns the current term from the refusal, so it
         // catches up instead of asking about an old term forever.
         let term = if verdict == Err(Refusal::StaleTerm) { self.durable.term } else { req.term };
-        let reply = VoteReply { term, granted: verdict.is_ok(), refusal: verdict.err() };
+        let reply = self.vote_reply(now, term, verdict);
         self.send(from, Message::PreVoteReply(reply));
     }
 
@@ -105,8 +105,16 @@ impl Node {
             self.persist();
             self.promise = Some(Promise { holder: Some(from), until: now + self.cfg.timers.lease_duration });
         }
-        let reply = VoteReply { term: self.durable.term, granted: verdict.is_ok(), refusal: verdict.err() };
+        let reply = self.vote_reply(now, self.durable.term, verdict);
         self.send(from, Message::VoteReply(reply));
+    }
+
+    fn vote_reply(&self, now: Instant, term: Term, verdict: Result<(), Refusal>) -> VoteReply {
+        let lease_held_ms = match (verdict, self.promise) {
+            (Err(Refusal::LeaseHeld), Some(p)) => millis(p.until.saturating_since(now)),
+            _ => 0,
+        };
+        VoteReply { term, granted: verdict.is_ok(), refusal: verdict.err(), lease_held_ms }
     }
 
     pub(super) fn on_pre_vote_reply(&mut self, now: Instant, from: NodeId, r: VoteReply) {
@@ -120,9 +128,7 @@ impl Node {
         }
         if !r.granted {
             let term = *term;
-            if let Some(refusal) = r.refusal {
-                self.on_refusal(now, from, term, refusal);
-            }
+            self.on_refusal(now, from, term, r);
             return;
         }
         grants.insert(from);
@@ -143,9 +149,7 @@ impl Node {
         }
         if !r.granted {
             let term = *term;
-            if let Some(refusal) = r.refusal {
-                self.on_refusal(now, from, term, refusal);
-            }
+            self.on_refusal(now, from, term, r);
             return;
         }
         grants.insert(from);
@@ -157,9 +161,11 @@ impl Node {
     /// A voter said no. When the reason is one an operator can lift, the
     /// failover becomes a proposal here, so it is visible and approvable
     /// even when this node's own view said it could go ahead.
-    fn on_refusal(&mut self, now: Instant, by: NodeId, term: Term, refusal: Refusal) {
+    fn on_refusal(&mut self, now: Instant, by: NodeId, term: Term, reply: VoteReply) {
+        let Some(refusal) = reply.refusal else { return };
         self.event(Event::VoteRefused { by, term, refusal });
         let reason = match refusal {
+            Refusal::LeaseHeld => return self.arm_election_when_grant_ends(now, reply.lease_held_ms),
             Refusal::NeedsApproval => ProposalReason::ManualMode,
             Refusal::Cooldown => ProposalReason::Cooldown,
             Refusal::CandidateLagging => ProposalReason::TargetLagging,

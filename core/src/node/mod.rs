@@ -525,6 +525,24 @@ impl Node {
         self.deadlines.set(Timer::ElectionTimeout, at);
     }
 
+    /// A voter refused because its grant to another site still runs for
+    /// `held_ms`: ask again just after it ends on that voter's clock (plus
+    /// the drift margin for ours), if that is sooner than the retry already
+    /// armed. A voter whose last heartbeat from the old site came later than
+    /// ours otherwise costs a whole retry period. Never sooner than a tenth
+    /// of a heartbeat, whatever a peer claims, so a wrong figure cannot make
+    /// this node ask in a tight loop.
+    fn arm_election_when_grant_ends(&mut self, now: Instant, held_ms: u64) {
+        if held_ms == 0 || !self.can_be_active() {
+            return;
+        }
+        let t = &self.cfg.timers;
+        let wait = (Duration::from_millis(held_ms) + t.drift_margin()).max(t.heartbeat_interval / 10);
+        if self.deadlines.get(Timer::ElectionTimeout).is_none_or(|armed| now + wait < armed) {
+            self.deadlines.set(Timer::ElectionTimeout, now + wait);
+        }
+    }
+
     /// Heartbeat to every other member; a renewal round when elected.
     fn send_heartbeats(&mut self, now: Instant) {
         let lease = self.start_renewal_round(now);
