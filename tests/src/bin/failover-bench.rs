@@ -616,9 +616,17 @@ fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
         std::thread::sleep(Duration::from_secs(3));
         return Ok("site-a");
     }
-    wait_until("every member reachable from the active site", PATIENCE, || {
-        lab.status(active).is_some_and(|s| {
-            s["sites"].as_array().is_some_and(|v| v.iter().all(|p| p["reachable"] == true || p["id"] == active))
+    // Every link carries traffic again, both ways: each node heard from
+    // every other within the last heartbeat and a half. Right after a heal
+    // a connection attempt made during the partition may still be waiting
+    // on a lost SYN; a fault then is a second fault, not this scenario.
+    wait_until("every member to hear every other", PATIENCE, || {
+        ["site-a", "site-b", "witness"].iter().all(|host| {
+            lab.status(host).is_some_and(|s| {
+                s["sites"].as_array().is_some_and(|v| {
+                    v.iter().all(|p| p["reachable"] == true && p["last_seen_ms"].as_u64().is_some_and(|ms| ms <= 1500))
+                })
+            })
         })
     })?;
     let want = addr_of(active).to_string();
