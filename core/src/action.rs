@@ -38,6 +38,11 @@ pub enum StepDownReason {
     },
     /// Its `pre_promote` hook failed.
     PromotionDeclined,
+    /// A target that checks epochs holds a newer one (`Node::fenced`).
+    Fenced {
+        /// The newer epoch it holds.
+        by: Epoch,
+    },
 }
 
 /// What started a graceful handoff.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use failover_core::sim::SimCluster;
 use failover_core::{
-    ClusterConfig, Command, CommandError, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId, Policy,
-    ProposalReason, Timers,
+    ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId,
+    Policy, ProposalReason, StepDownReason, Timers,
 };
 
 const HEARTBEAT_MS: u64 = 200;
@@ -134,6 +134,32 @@ fn rule2_every_new_active_site_gets_a_higher_epoch() {
     let epochs: Vec<u64> = sim.activations().iter().map(|(_, _, e)| e.0).collect();
     assert_eq!(epochs.len(), 3);
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs not increasing: {epochs:?}");
+    assert_clean(&sim);
+}
+
+/// The MongoDB state store refused this site's claim: it holds a newer
+/// epoch, so another site was elected while this one was not looking. The
+/// site steps down at once and never claims an epoch that old again.
+#[test]
+fn rule2_a_site_fenced_by_a_newer_stored_epoch_steps_down_and_moves_past_it() {
+    let mut sim = started(cluster());
+    let a = sim.active().expect("active");
+    let epoch = sim.status(a).and_then(|s| s.epoch).expect("epoch");
+    let newer = Epoch(epoch.0 + 5);
+    sim.fenced(a, newer);
+    assert!(!sim.active_sites().contains(&a), "a fenced site stays active");
+    assert!(sim
+        .events(a)
+        .iter()
+        .any(|(_, e)| matches!(e, Event::SteppedDown { reason: StepDownReason::Fenced { by }, .. } if *by == newer)));
+    assert!(sim.status(a).expect("up").term.0 >= newer.0);
+    // An older or equal epoch changes nothing.
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active().is_some()));
+    let now_active = sim.active().expect("active");
+    let current = sim.status(now_active).and_then(|s| s.epoch).expect("epoch");
+    assert!(current > newer, "the next epoch {current:?} is not past the stored {newer:?}");
+    sim.fenced(now_active, current);
+    assert_eq!(sim.active(), Some(now_active));
     assert_clean(&sim);
 }
 

@@ -18,10 +18,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::action::{Action, Event, HandoffReason};
+use crate::action::{Action, Event, HandoffReason, StepDownReason};
 use crate::config::{ClusterConfig, NodeId};
 use crate::durable::DurableState;
-use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport};
+use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport, Term};
 use crate::rng::Jitter;
 use crate::status::{PeerStatus, PendingFailover, RoleName, Status};
 use crate::time::{millis, Instant};
@@ -330,6 +330,22 @@ impl Node {
     pub fn set_health(&mut self, now: Instant, health: LocalHealth) {
         self.advance(now);
         self.health = health;
+    }
+
+    /// An external target (the MongoDB state store's compare-and-set)
+    /// holds `stored`, an epoch newer than this site's: another site was
+    /// elected after it. Rule 2: the site steps down at once and adopts the
+    /// newer term, so it will not claim anything older again.
+    pub fn fenced(&mut self, now: Instant, stored: Epoch) {
+        let now = self.advance(now);
+        if let RoleState::Leader(l) = &self.role {
+            if l.epoch < stored {
+                self.lose_leadership(now, StepDownReason::Fenced { by: stored });
+            }
+        }
+        if self.durable.term < Term(stored.0) {
+            self.adopt_term(now, Term(stored.0));
+        }
     }
 
     /// Whether this node acts as active at `now`: it won, its `pre_promote`

@@ -289,6 +289,17 @@ impl SimCluster {
         result
     }
 
+    /// A target that checks epochs tells `id` it holds `stored`
+    /// ([`Node::fenced`]).
+    pub fn fenced(&mut self, id: NodeId, stored: Epoch) {
+        let local = self.local_now(id);
+        if let Some(node) = self.machines[id.index()].node.as_mut() {
+            node.fenced(local, stored);
+        }
+        self.drain(id);
+        self.check_invariants();
+    }
+
     /// `id`'s status at the current virtual time, if it is up.
     pub fn status(&self, id: NodeId) -> Option<Status> {
         let local = self.local_now(id);
