@@ -15,10 +15,13 @@
 //! - [`named`] and [`haproxy`]: real BIND9 and HAProxy processes for the
 //!   actuator tests; [`http_stub`]: test application and webhook servers.
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
+//! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
+//!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
 
 pub mod cluster;
 pub mod haproxy;
 pub mod http_stub;
+pub mod mongo_test_server;
 pub mod named;
 pub mod netns;
 pub mod prober;
