@@ -45,6 +45,9 @@ pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
         (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
             bail!("{}: a witness runs no health checks or hooks; remove [[checks]] and [hooks]", path.display())
         }
+        (Kind::Witness, _) if loaded.mongodb.is_some() => {
+            bail!("{}: a witness does not coordinate MongoDB; remove [mongodb] (map the arbiter to the witness in the sites' files)", path.display())
+        }
         (Kind::Witness, _) if !loaded.actuators.is_empty() => {
             bail!("{}: a witness never touches traffic; remove [actuators]", path.display())
         }
@@ -74,8 +77,10 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
     let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
     // With checks configured the site starts unhealthy until they pass.
-    let unchecked = loaded.settings.checks.is_empty();
-    node.set_health(clock::now(), failover_core::LocalHealth { healthy: unchecked, caught_up: true });
+    // With MongoDB configured, data counts as lagging until first read.
+    let local =
+        failover_core::LocalHealth { healthy: loaded.settings.checks.is_empty(), caught_up: loaded.mongodb.is_none() };
+    node.set_health(clock::now(), local);
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
 
     let peer_listener = tokio::net::TcpListener::bind(my.peer_address)
@@ -98,9 +103,13 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         .collect();
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref())?;
-    let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
     let shared = Runtime::initial_snapshot(&node);
-    let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone());
+    if let Some(link) = &loaded.mongodb {
+        crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
+    }
+    let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
+    let (fenced_tx, fenced_rx) = mpsc::channel(4);
+    let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone(), fenced_tx);
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
@@ -110,6 +119,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         inbound: inbound_rx,
         commands: command_rx,
         health: health_rx,
+        local,
+        fenced: fenced_rx,
         hooks: loaded.settings.hooks.clone(),
         shared: shared.clone(),
         actuation,

@@ -23,6 +23,15 @@ pub struct CheckState {
 /// Every check's state, shared with `/status`.
 pub type Checks = Arc<Mutex<Vec<CheckState>>>;
 
+/// A change of this site's health, for the protocol loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthInput {
+    /// Whether every local check passes.
+    Checks(bool),
+    /// Whether this site's data is caught up (the MongoDB monitor).
+    Data(bool),
+}
+
 async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), String> {
     let t = check.timeout;
     match check.kind.as_str() {
@@ -60,7 +69,7 @@ async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), 
 
 /// Starts every check; sends the overall verdict (all healthy) on `verdicts`
 /// whenever it may have changed. With no checks the site is healthy.
-pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<bool>) -> Checks {
+pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> Checks {
     let states: Checks = Arc::new(Mutex::new(
         checks
             .iter()
@@ -68,7 +77,7 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<bool>) -> Checks 
             .collect(),
     ));
     if checks.is_empty() {
-        let _ = verdicts.try_send(true);
+        let _ = verdicts.try_send(HealthInput::Checks(true));
         return states;
     }
     let client = reqwest::Client::new();
@@ -104,7 +113,7 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<bool>) -> Checks 
                 }
                 let healthy = all.iter().all(|s| s.healthy);
                 drop(all);
-                if verdicts.send(healthy).await.is_err() {
+                if verdicts.send(HealthInput::Checks(healthy)).await.is_err() {
                     return;
                 }
             }

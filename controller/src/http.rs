@@ -143,6 +143,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         })),
         "hooks": snap.hooks,
         "actuators": snap.actuators,
+        "mongodb": snap.mongodb,
         "sites": sites,
         "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
     })
@@ -189,6 +190,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
         let active = snap.active_until.is_some_and(|u| clock::now() < u);
         s.metrics.observe(&s.cfg, &snap.status, active);
         s.metrics.observe_actuators(&snap.actuators);
+        if let Some(m) = &snap.mongodb {
+            s.metrics.observe_mongodb(m);
+        }
         s.metrics.encode()
     };
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()

@@ -3,8 +3,10 @@
 //! outside world and carries out its actions: it persists the core's
 //! durable state before any message leaves, speaks gRPC to peers, runs
 //! health checks and hooks, points traffic at the active site through its
-//! actuators (DNS, HAProxy, webhooks), and serves `/status`, `/active`, `/metrics` and
-//! the admin API that `failoverctl` uses.
+//! actuators (DNS, HAProxy, webhooks), keeps the MongoDB replica set's
+//! primary beside the active site and reports its data lag, and serves
+//! `/status`, `/active`, `/metrics` and the admin API that `failoverctl`
+//! uses.
 //!
 //! It must never decide anything the protocol decides: every choice of role,
 //! vote or epoch comes from the core. It must never report a site active
@@ -20,6 +22,7 @@ pub mod health;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
+pub mod mongo;
 pub mod peer;
 pub mod persist;
 pub mod runtime;

@@ -36,6 +36,15 @@ pub struct ActuatorStateLabel {
     pub state: String,
 }
 
+/// Labels naming a MongoDB replica set member.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MongoMemberLabel {
+    /// `host:port`.
+    pub member: String,
+    /// The site it is mapped to (empty if none).
+    pub site: String,
+}
+
 /// Every metric this node exports.
 pub struct Metrics {
     registry: Registry,
@@ -52,6 +61,12 @@ pub struct Metrics {
     actuator_failures: Family<ActuatorLabel, Gauge>,
     actuator_converge: Family<ActuatorLabel, Gauge>,
     actuator_propagation: Family<ActuatorLabel, Gauge>,
+    mongo_reachable: Gauge,
+    mongo_caught_up: Gauge,
+    mongo_majority: Gauge,
+    mongo_healthy: Family<MongoMemberLabel, Gauge>,
+    mongo_primary: Family<MongoMemberLabel, Gauge>,
+    mongo_lag: Family<MongoMemberLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -71,6 +86,12 @@ impl Default for Metrics {
             actuator_failures: Family::default(),
             actuator_converge: Family::default(),
             actuator_propagation: Family::default(),
+            mongo_reachable: Gauge::default(),
+            mongo_caught_up: Gauge::default(),
+            mongo_majority: Gauge::default(),
+            mongo_healthy: Family::default(),
+            mongo_primary: Family::default(),
+            mongo_lag: Family::default(),
             registry: Registry::default(),
         };
         registry.register("active", "1 while this site holds a valid lease and acts as active", m.active.clone());
@@ -101,6 +122,28 @@ impl Default for Metrics {
             "actuator_propagation_milliseconds",
             "DNS: time from the last update until every verify server answered it",
             m.actuator_propagation.clone(),
+        );
+        registry.register(
+            "mongodb_reachable",
+            "1 if the last read of the MongoDB replica set from this site succeeded",
+            m.mongo_reachable.clone(),
+        );
+        registry.register(
+            "mongodb_caught_up",
+            "1 if this site's data is within max_lag_on_failover (eligible for automatic failover)",
+            m.mongo_caught_up.clone(),
+        );
+        registry.register(
+            "mongodb_majority_writes_available",
+            "1 if w:majority writes can be acknowledged now",
+            m.mongo_majority.clone(),
+        );
+        registry.register("mongodb_member_healthy", "MongoDB's health of each member", m.mongo_healthy.clone());
+        registry.register("mongodb_member_primary", "1 for the member that is primary", m.mongo_primary.clone());
+        registry.register(
+            "mongodb_member_lag_milliseconds",
+            "how far each data member's applied optime is behind the primary's",
+            m.mongo_lag.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -138,6 +181,22 @@ impl Metrics {
             }
             if let Some(ms) = r.propagation_ms {
                 self.actuator_propagation.get_or_create(&label).set(ms as i64);
+            }
+        }
+    }
+
+    /// Sets the MongoDB gauges from the monitor's report.
+    pub fn observe_mongodb(&self, report: &crate::mongo::monitor::MongoReport) {
+        self.mongo_reachable.set(i64::from(report.error.is_none() && report.view.is_some()));
+        self.mongo_caught_up.set(i64::from(report.caught_up));
+        let Some(view) = &report.view else { return };
+        self.mongo_majority.set(i64::from(view.majority_writes_available));
+        for m in &view.members {
+            let label = MongoMemberLabel { member: m.host.clone(), site: m.site.clone().unwrap_or_default() };
+            self.mongo_healthy.get_or_create(&label).set(i64::from(m.healthy));
+            self.mongo_primary.get_or_create(&label).set(i64::from(m.state == "PRIMARY"));
+            if let Some(lag) = m.lag_ms {
+                self.mongo_lag.get_or_create(&label).set(i64::try_from(lag).unwrap_or(i64::MAX));
             }
         }
     }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::actuate::{Actuation, ActuatorReport};
 use crate::clock;
+use crate::health::HealthInput;
 use crate::hooks::{self, HookOutcome};
 use crate::peer::Senders;
 use crate::persist::StateFile;
@@ -46,6 +47,8 @@ pub struct Snapshot {
     pub hooks: Vec<HookOutcome>,
     /// State of each actuator.
     pub actuators: Vec<ActuatorReport>,
+    /// The MongoDB replica set, if configured.
+    pub mongodb: Option<crate::mongo::monitor::MongoReport>,
 }
 
 /// State shared between the loop and the HTTP side.
@@ -69,7 +72,11 @@ pub struct Runtime {
     /// Operator commands.
     pub commands: mpsc::Receiver<CommandRequest>,
     /// Health verdicts.
-    pub health: mpsc::Receiver<bool>,
+    pub health: mpsc::Receiver<HealthInput>,
+    /// This site's health as last reported.
+    pub local: LocalHealth,
+    /// Newer epochs that actuation targets hold.
+    pub fenced: mpsc::Receiver<u64>,
     /// Hooks to run (empty for a witness).
     pub hooks: HooksSection,
     /// What the HTTP side reads.
@@ -92,7 +99,8 @@ enum Traffic {
 enum Wake {
     Message(NodeId, Message),
     Command(CommandRequest),
-    Health(bool),
+    Health(HealthInput),
+    Fenced(u64),
     HookDone(Epoch, bool),
     Timer,
     Closed,
@@ -115,6 +123,7 @@ impl Runtime {
             events: VecDeque::new(),
             hooks: Vec::new(),
             actuators: Vec::new(),
+            mongodb: None,
         }))
     }
 
@@ -144,6 +153,7 @@ impl Runtime {
                     None => { health_open = false; continue; }
                 },
                 Some((epoch, ok)) = hook_rx.recv() => Wake::HookDone(epoch, ok),
+                Some(epoch) = self.fenced.recv() => Wake::Fenced(epoch),
                 Some(probe) = self.probes.recv() => {
                     let _ = probe.send(());
                     continue;
@@ -157,8 +167,16 @@ impl Runtime {
                     let result = self.node.command(now, cmd);
                     let _ = reply.send(result);
                 }
-                Wake::Health(healthy) => {
-                    self.node.set_health(now, LocalHealth { healthy, caught_up: true });
+                Wake::Health(input) => {
+                    match input {
+                        HealthInput::Checks(healthy) => self.local.healthy = healthy,
+                        HealthInput::Data(caught_up) => self.local.caught_up = caught_up,
+                    }
+                    self.node.set_health(now, self.local);
+                }
+                Wake::Fenced(epoch) => {
+                    tracing::warn!(epoch, "a target holds a newer epoch: stepping down");
+                    self.node.fenced(now, Epoch(epoch));
                 }
                 Wake::HookDone(epoch, ok) => self.node.pre_promote_finished(now, epoch, ok),
                 Wake::Timer => self.node.handle_timeout(now),

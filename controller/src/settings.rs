@@ -34,6 +34,9 @@ pub struct Settings {
     /// What this site does to traffic while it is active (sites only).
     #[serde(default)]
     pub actuators: crate::actuate::ActuatorsSection,
+    /// The MongoDB replica set beside the sites (sites only).
+    #[serde(default)]
+    pub mongodb: Option<crate::mongo::MongoSection>,
 }
 
 /// `[tls]`: PEM files; the node's certificate must name the node (DNS SAN).
@@ -279,6 +282,8 @@ pub struct Loaded {
     pub tls: Option<TlsFiles>,
     /// The actuators, built and checked.
     pub actuators: Vec<crate::actuate::Actuator>,
+    /// The MongoDB settings, checked.
+    pub mongodb: Option<crate::mongo::MongoLink>,
 }
 
 impl Loaded {
@@ -417,7 +422,22 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             Some(files)
         }
     };
-    let actuators = crate::actuate::build(&settings.actuators, &settings.node.name, &cluster)
+    let mut actuators = crate::actuate::build(&settings.actuators, &settings.node.name, &cluster)
         .map_err(|(key, problem)| invalid(file, format!("actuators.{key}"), problem))?;
-    Ok(Loaded { settings, cluster, me, token, tls, actuators })
+    let names: Vec<String> = settings.members.iter().map(|m| m.name.clone()).collect();
+    let mongodb = match &settings.mongodb {
+        Some(section) => {
+            let link = crate::mongo::MongoLink::build(section, &names)
+                .map_err(|(key, problem)| invalid(file, format!("mongodb.{key}"), problem))?;
+            let mode = settings.cluster.failover_mode.clone();
+            actuators.push(crate::actuate::Actuator::Mongodb(crate::mongo::MongoActuator::new(
+                link.clone(),
+                &settings.node.name,
+                &mode,
+            )));
+            Some(link)
+        }
+        None => None,
+    };
+    Ok(Loaded { settings, cluster, me, token, tls, actuators, mongodb })
 }

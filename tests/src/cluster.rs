@@ -393,3 +393,30 @@ impl Drop for TestCluster {
         }
     }
 }
+
+/// A minimal valid site-a configuration (three members, no token), for
+/// tests that append a section and check how it is refused.
+pub const MINIMAL_SITE_A: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
+    [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
+    [[members]]\nname = \"site-b\"\nkind = \"site\"\npriority = 1\npeer_address = \"127.0.0.1:5\"\nhttp_address = \"127.0.0.1:6\"\n\
+    [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
+
+/// Runs `<bin> check-config` on each case's text (written under `dir`) and
+/// asserts that it is refused with a non-zero exit and an error that starts
+/// with the binary's name and contains the case's expected words.
+pub fn assert_configs_refused(bin: &str, dir: &Path, cases: &[(&str, String, &str)]) {
+    let path = dir.join("refused.toml");
+    for (what, text, expect) in cases {
+        fs::write(&path, text).expect("write config");
+        let out = Command::new(bin_dir().join(bin))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run check-config");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(err.contains(expect), "{what}: error does not name the problem ({expect:?}): {err}");
+        assert!(err.starts_with(&format!("{bin}: ")), "{what}: {err}");
+    }
+}

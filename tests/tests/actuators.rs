@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use failover_controller::actuate::dns::{fence_text, DnsActuator, DnsSection};
 use failover_controller::actuate::ActuateError;
-use failover_tests::cluster::{free_port, Spec, TestCluster};
+use failover_tests::cluster::{assert_configs_refused, free_port, Spec, TestCluster, MINIMAL_SITE_A};
 use failover_tests::haproxy::Haproxy;
 use failover_tests::http_stub::{app, HookEndpoint, HookReply};
 use failover_tests::named::Named;
@@ -374,12 +374,7 @@ fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
 #[test]
 fn actuator_config_errors_name_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-        [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
-        [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
-        [[members]]\nname = \"site-b\"\nkind = \"site\"\npriority = 1\npeer_address = \"127.0.0.1:5\"\nhttp_address = \"127.0.0.1:6\"\n\
-        [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n\
-        [actuators]\naddresses = [\"192.0.2.1\"]\n";
+    let base = format!("{MINIMAL_SITE_A}[actuators]\naddresses = [\"192.0.2.1\"]\n");
     let dns = "[[actuators.dns]]\nserver = \"127.0.0.1:53\"\nzone = \"example.test\"\nnames = [\"app.example.test\"]\n\
         tsig_key_name = \"k\"\ntsig_secret = \"c2VjcmV0\"\n";
     let haproxy = "[[actuators.haproxy]]\naddress = \"127.0.0.1:9999\"\nbackends = [\"app\"]\n\
@@ -415,23 +410,12 @@ fn actuator_config_errors_name_the_key() {
         ),
         ("two with one name", format!("{base}{hook}{hook}"), "two actuators are named"),
     ];
-    let bin = failover_tests::cluster::bin_dir().join("failover-controller");
-    for (what, text, expect) in cases {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, text).expect("write");
-        let out = std::process::Command::new(&bin).args(["check-config", "--config"]).arg(&path).output().expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{what}: accepted");
-        assert!(err.contains(expect), "{what}: error does not name the problem ({expect:?}): {err}");
-    }
+    assert_configs_refused("failover-controller", dir.path(), &cases);
     // A witness never touches traffic.
     let witness = format!("{base}{hook}").replace("name = \"site-a\"\nstate_dir", "name = \"witness\"\nstate_dir");
-    std::fs::write(dir.path().join("w.toml"), witness).expect("write");
-    let out = std::process::Command::new(failover_tests::cluster::bin_dir().join("failover-witness"))
-        .args(["check-config", "--config"])
-        .arg(dir.path().join("w.toml"))
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("remove [actuators]"));
+    assert_configs_refused(
+        "failover-witness",
+        dir.path(),
+        &[("witness with actuators", witness, "remove [actuators]")],
+    );
 }

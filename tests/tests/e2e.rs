@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use failover_tests::cluster::{bin_dir, Spec, TestCluster};
+use failover_tests::cluster::{assert_configs_refused, bin_dir, Spec, TestCluster};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -200,16 +200,8 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         ("no token at all", good.replace("allow_without_token = true", ""), "admin token"),
         ("not TOML", "this is [not toml".to_string(), "line 1"),
     ];
+    assert_configs_refused("failover-controller", dir.path(), &cases);
     let bin = bin_dir().join("failover-controller");
-    for (what, text, expect) in cases {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, text).expect("write");
-        let out = std::process::Command::new(&bin).args(["check-config", "--config"]).arg(&path).output().expect("run");
-        assert!(!out.status.success(), "{what}: accepted");
-        let err = stderr(&out);
-        assert!(err.contains(expect), "{what}: error does not name the problem ({expect:?}): {err}");
-        assert!(err.starts_with("failover-controller: "), "{what}: {err}");
-    }
     std::fs::write(dir.path().join("good.toml"), good).expect("write");
     let out = std::process::Command::new(&bin)
         .args(["check-config", "--config"])

@@ -423,10 +423,13 @@ impl DnsActuator {
                 detail: format!("{problem}; fix or delete the record by hand"),
             })?;
             if held > epoch || (held == epoch && site != self.site) {
-                return Err(ActuateError::Fenced(format!(
-                    "{} holds epoch {held} of site {site}, newer than this site's epoch {epoch}",
-                    self.fence
-                )));
+                return Err(ActuateError::Fenced {
+                    by: Some(held),
+                    detail: format!(
+                        "{} holds epoch {held} of site {site}, newer than this site's epoch {epoch}",
+                        self.fence
+                    ),
+                });
             }
         }
         let wanted: BTreeSet<String> = self.wanted().iter().map(|d| d.to_string()).collect();

@@ -254,7 +254,10 @@ impl HaproxyActuator {
             None => None,
         };
         if let Some(held) = held.filter(|h| *h > epoch) {
-            return Err(ActuateError::Fenced(format!("HAProxy {} holds epoch {held}, newer than {epoch}", self.api)));
+            return Err(ActuateError::Fenced {
+                by: Some(held),
+                detail: format!("HAProxy {} holds epoch {held}, newer than {epoch}", self.api),
+            });
         }
         let wanted = self.wanted(goal);
         let mut changes = 0;

@@ -111,8 +111,13 @@ pub struct Applied {
 #[derive(Debug, thiserror::Error)]
 pub enum ActuateError {
     /// The target holds a newer epoch: another site has taken over.
-    #[error("fenced: {0}")]
-    Fenced(String),
+    #[error("fenced: {detail}")]
+    Fenced {
+        /// The newer epoch, when the target says which.
+        by: Option<u64>,
+        /// What the target holds.
+        detail: String,
+    },
     /// The lease ran out before a write.
     #[error("this site no longer holds its lease; not touching traffic")]
     LeaseLost,
@@ -162,6 +167,8 @@ pub enum Actuator {
     Haproxy(haproxy::HaproxyActuator),
     /// One webhook endpoint.
     Webhook(webhook::WebhookActuator),
+    /// The MongoDB replica set: state store claim, primary placement.
+    Mongodb(crate::mongo::MongoActuator),
 }
 
 impl Actuator {
@@ -171,15 +178,17 @@ impl Actuator {
             Actuator::Dns(a) => &a.name,
             Actuator::Haproxy(a) => &a.name,
             Actuator::Webhook(a) => &a.name,
+            Actuator::Mongodb(a) => &a.name,
         }
     }
 
-    /// `dns`, `haproxy` or `webhook`.
+    /// `dns`, `haproxy`, `webhook` or `mongodb`.
     pub fn kind(&self) -> &'static str {
         match self {
             Actuator::Dns(_) => "dns",
             Actuator::Haproxy(_) => "haproxy",
             Actuator::Webhook(_) => "webhook",
+            Actuator::Mongodb(_) => "mongodb",
         }
     }
 
@@ -189,6 +198,7 @@ impl Actuator {
             Actuator::Dns(a) => a.timeout * 4 + a.propagation_timeout,
             Actuator::Haproxy(a) => a.timeout * 8,
             Actuator::Webhook(a) => a.timeout + Duration::from_secs(1),
+            Actuator::Mongodb(a) => a.pass_limit(),
         }
     }
 
@@ -198,6 +208,7 @@ impl Actuator {
             Actuator::Dns(a) => a.apply(goal, lease).await,
             Actuator::Haproxy(a) => a.apply(goal, lease).await,
             Actuator::Webhook(a) => a.apply(goal, lease).await,
+            Actuator::Mongodb(a) => a.apply(goal, lease).await,
         }
     }
 }
@@ -308,10 +319,15 @@ pub struct Actuation {
     highest_seen: u64,
 }
 
+/// Where actuators report a target that holds a newer epoch (rule 2: the
+/// protocol loop then steps this site down).
+pub type FencedBy = tokio::sync::mpsc::Sender<u64>;
+
 impl Actuation {
-    /// Starts one task per actuator. They report into `shared` and ask
-    /// `shared` whether the lease is held.
-    pub fn start(actuators: Vec<Actuator>, shared: Shared) -> Self {
+    /// Starts one task per actuator. They report into `shared`, ask
+    /// `shared` whether the lease is held, and send newer epochs that
+    /// targets hold to `fenced`.
+    pub fn start(actuators: Vec<Actuator>, shared: Shared, fenced: FencedBy) -> Self {
         let (desired, _) = watch::channel(Desired { goal: Goal::Standby, pass: 0 });
         if let Ok(mut snap) = shared.lock() {
             snap.actuators = actuators
@@ -331,7 +347,7 @@ impl Actuation {
                 .collect();
         }
         for (index, actuator) in actuators.into_iter().enumerate() {
-            tokio::spawn(drive(actuator, index, desired.subscribe(), shared.clone()));
+            tokio::spawn(drive(actuator, index, desired.subscribe(), shared.clone(), fenced.clone()));
         }
         Actuation { desired, highest_seen: 0 }
     }
@@ -403,7 +419,13 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// One actuator's task: runs a pass for each new goal or pass number,
 /// retries failures with exponential backoff, cancels a pass whose goal
 /// changed, and stops when the sender is gone.
-async fn drive(actuator: Actuator, index: usize, mut desired: watch::Receiver<Desired>, shared: Shared) {
+async fn drive(
+    actuator: Actuator,
+    index: usize,
+    mut desired: watch::Receiver<Desired>,
+    shared: Shared,
+    fenced: FencedBy,
+) {
     let lease = LeaseGuard(shared.clone());
     let name = actuator.name().to_owned();
     let retry = backon::ExponentialBuilder::default()
@@ -478,6 +500,11 @@ async fn drive(actuator: Actuator, index: usize, mut desired: watch::Receiver<De
                 failures += 1;
                 let delay = backoff.next().unwrap_or(RETRY_MAX);
                 tracing::warn!(actuator = %name, epoch, error = %e, retry_in_ms = delay.as_millis() as u64, "actuator did not converge");
+                if let ActuateError::Fenced { by: Some(newer), .. } = e {
+                    if newer > epoch {
+                        let _ = fenced.try_send(newer);
+                    }
+                }
                 let lost = matches!(e, ActuateError::LeaseLost);
                 report(&shared, index, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
@@ -549,12 +576,13 @@ mod tests {
             events: VecDeque::new(),
             hooks: Vec::new(),
             actuators: Vec::new(),
+            mongodb: None,
         }))
     }
 
     #[tokio::test]
     async fn an_epoch_older_than_one_seen_is_never_actuated() {
-        let mut act = Actuation::start(Vec::new(), shared());
+        let mut act = Actuation::start(Vec::new(), shared(), tokio::sync::mpsc::channel(1).0);
         act.observe_epoch(7);
         act.activate(5, "elected");
         assert_eq!(act.desired.borrow().goal, Goal::Standby);
@@ -566,7 +594,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reassert_keeps_a_drain_and_bumps_the_pass() {
-        let mut act = Actuation::start(Vec::new(), shared());
+        let mut act = Actuation::start(Vec::new(), shared(), tokio::sync::mpsc::channel(1).0);
         act.activate(3, "elected");
         act.drain(3, "b".into());
         let before = act.desired.borrow().pass;

@@ -245,6 +245,54 @@ fn print_status(v: &Value) {
             println!("  {:<20} {:<8} {:<10} {:>6}  {}", f("name"), f("kind"), f("state"), f("epoch"), f("detail"));
         }
     }
+    if let Some(m) = v.get("mongodb").filter(|m| !m.is_null()) {
+        print_mongodb(m, &s("node"));
+    }
+}
+
+/// The replica set as the answering node sees it.
+fn print_mongodb(m: &Value, node: &str) {
+    let f = |v: &Value, k: &str| v.get(k).map_or("-".to_string(), |x| x.as_str().map_or(x.to_string(), str::to_string));
+    let view = m.get("view").filter(|v| !v.is_null());
+    match view {
+        Some(view) => println!(
+            "MongoDB replica set {} as {node} sees it: shape {}, primary {} ({}), majority writes {}, state store {}",
+            f(view, "set"),
+            f(view, "shape"),
+            f(view, "primary"),
+            f(view, "primary_site"),
+            if view.get("majority_writes_available") == Some(&Value::Bool(true)) { "available" } else { "UNAVAILABLE" },
+            f(m, "state_store"),
+        ),
+        None => println!("MongoDB replica set: not read yet (state store {})", f(m, "state_store")),
+    }
+    if view.and_then(|v| v.get("majority_needs_every_data_member")) == Some(&Value::Bool(true)) {
+        println!("  losing one data member stops majority writes (primary-secondary-arbiter)");
+    }
+    if let Some(e) = m.get("error").and_then(Value::as_str) {
+        println!("  cannot read the set: {e}");
+    }
+    match m.get("not_caught_up_because").and_then(Value::as_str) {
+        Some(why) => println!("  {node} is NOT eligible for automatic failover: {why}"),
+        None => println!("  {node}'s data is caught up"),
+    }
+    println!(
+        "  {:<24} {:<10} {:<26} {:>7} {:>8} {:>5} {:>10}",
+        "MEMBER", "SITE", "STATE", "HEALTHY", "PRIORITY", "VOTES", "LAG"
+    );
+    for member in view.and_then(|v| v.get("members")).and_then(Value::as_array).into_iter().flatten() {
+        let lag = member.get("lag_ms").and_then(Value::as_u64).map_or("-".to_string(), |ms| format!("{ms}ms"));
+        println!(
+            "  {:<24} {:<10} {:<26} {:>7} {:>8} {:>5} {:>10}",
+            f(member, "host"),
+            f(member, "site"),
+            f(member, "state"),
+            f(member, "healthy"),
+            f(member, "priority"),
+            f(member, "votes"),
+            lag
+        );
+    }
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {

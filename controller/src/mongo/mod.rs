@@ -1,0 +1,490 @@
+//! MongoDB replica set coordination, through the official `mongodb` driver:
+//! the replica set view (members, states, lag) in status and metrics, the
+//! data-lag gate on automatic failover, the primary following the active
+//! site, the PSA mitigation, and the optional MongoDB state store.
+//!
+//! Invariants enforced here:
+//! - the election never waits on MongoDB: the monitor runs in its own task
+//!   and hands the protocol loop only a cached verdict ("this site's data is
+//!   caught up"), and every MongoDB write runs in the actuator's task with a
+//!   time limit;
+//! - nothing is written unless this site holds its lease at that moment,
+//!   and with the MongoDB store nothing is written once the stored epoch is
+//!   newer than ours (that is fencing, and the site steps down);
+//! - a replica set config change touches only managed members (data members
+//!   mapped to a site), only their `priority` and `votes`, and carries every
+//!   other setting over unchanged ([`placement`]).
+
+pub mod monitor;
+pub mod placement;
+pub mod store;
+pub mod view;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{doc, Document};
+use mongodb::options::{ClientOptions, ConnectionString, ReadPreference, SelectionCriteria};
+use mongodb::Client;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::actuate::{ActuateError, Applied, Goal, LeaseGuard};
+use placement::{Priorities, VoteChange};
+use store::{Claim, StateStore, StoreError};
+use view::ReplicaSetView;
+
+/// `[mongodb]`: the replica set that holds the application's data.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoSection {
+    /// Connection string (`mongodb://` or `mongodb+srv://`) naming the
+    /// replica set; better given as `FAILOVER_MONGODB__URI` or in
+    /// `uri_file` when it holds a password.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// File holding the connection string.
+    #[serde(default)]
+    pub uri_file: Option<PathBuf>,
+    /// Which data member belongs to which site.
+    pub members: Vec<MemberMapping>,
+    /// `embedded` (default) or `mongodb`.
+    #[serde(default = "default_store")]
+    pub state_store: String,
+    /// Database of the MongoDB state store.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// A site whose data lags more is not eligible for automatic failover.
+    #[serde(with = "humantime_serde", default = "default_max_lag")]
+    pub max_lag_on_failover: Duration,
+    /// How often the replica set is read.
+    #[serde(with = "humantime_serde", default = "default_poll")]
+    pub poll_interval: Duration,
+    /// Time limit of one MongoDB operation (server selection included).
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub timeout: Duration,
+    /// Move the primary to the active site (default true).
+    #[serde(default = "yes")]
+    pub primary_follows: bool,
+    /// Priority of the active site's members.
+    #[serde(default = "default_active_priority")]
+    pub active_priority: f64,
+    /// Priority of the other sites' members.
+    #[serde(default = "default_standby_priority")]
+    pub standby_priority: f64,
+    /// How long MongoDB's own priority takeover gets before the controller
+    /// steps the misplaced primary down itself.
+    #[serde(with = "humantime_serde", default = "default_takeover_grace")]
+    pub priority_takeover_grace: Duration,
+    /// `secondaryCatchUpPeriodSecs` of a step-down.
+    #[serde(with = "humantime_serde", default = "default_catch_up")]
+    pub step_down_catch_up: Duration,
+    /// Apply MongoDB's mitigation for a lost data member in a set where
+    /// that stops majority writes (votes 0, priority 0), and undo it when
+    /// the member is back.
+    #[serde(default)]
+    pub psa_mitigation: bool,
+    /// How long a data member must be down before the mitigation.
+    #[serde(with = "humantime_serde", default = "default_psa_grace")]
+    pub psa_grace: Duration,
+}
+
+/// `[[mongodb.members]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberMapping {
+    /// `host:port` exactly as in the replica set config.
+    pub host: String,
+    /// The member (site or witness) it sits beside.
+    pub site: String,
+}
+
+fn default_store() -> String {
+    "embedded".into()
+}
+fn default_database() -> String {
+    "failover".into()
+}
+fn default_max_lag() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn yes() -> bool {
+    true
+}
+fn default_active_priority() -> f64 {
+    10.0
+}
+fn default_standby_priority() -> f64 {
+    1.0
+}
+fn default_takeover_grace() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_catch_up() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_psa_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The checked `[mongodb]` settings and the (lazily connected) client.
+#[derive(Clone)]
+pub struct MongoLink {
+    /// The settings.
+    pub section: MongoSection,
+    /// Host → site.
+    pub sites: BTreeMap<String, String>,
+    uri: String,
+    client: Arc<OnceCell<Client>>,
+}
+
+impl std::fmt::Debug for MongoLink {
+    // The URI may hold a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoLink").field("sites", &self.sites).finish_non_exhaustive()
+    }
+}
+
+impl MongoLink {
+    /// Checks `section` against the cluster's member names; errors name the
+    /// key (relative to `mongodb.`) and what is wrong.
+    pub fn build(section: &MongoSection, members: &[String]) -> Result<MongoLink, (String, String)> {
+        let uri = match (&section.uri, &section.uri_file) {
+            (Some(u), None) => u.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| ("uri_file".to_owned(), format!("{}: {e}", f.display())))?
+                .trim()
+                .to_owned(),
+            _ => return Err(("uri".into(), "give exactly one of uri and uri_file".into())),
+        };
+        ConnectionString::parse(&uri)
+            .map_err(|e| ("uri".to_owned(), format!("not a MongoDB connection string: {e}")))?;
+        match section.state_store.as_str() {
+            "embedded" | "mongodb" => {}
+            other => return Err(("state_store".into(), format!("{other:?}: use \"embedded\" or \"mongodb\""))),
+        }
+        if section.database.is_empty() || section.database.contains(['/', '.', ' ', '$']) {
+            return Err(("database".into(), format!("{:?} is not a usable database name", section.database)));
+        }
+        if section.members.is_empty() {
+            return Err(("members".into(), "map at least one data member to a site".into()));
+        }
+        let mut sites = BTreeMap::new();
+        for (i, m) in section.members.iter().enumerate() {
+            if !members.contains(&m.site) {
+                return Err((format!("members[{i}].site"), format!("{:?} is not a member of the cluster", m.site)));
+            }
+            if !m.host.contains(':') {
+                return Err((
+                    format!("members[{i}].host"),
+                    format!("{:?}: write host:port as in the replica set config", m.host),
+                ));
+            }
+            if sites.insert(m.host.clone(), m.site.clone()).is_some() {
+                return Err((format!("members[{i}].host"), format!("{} is mapped twice", m.host)));
+            }
+        }
+        let p = (section.standby_priority, section.active_priority);
+        if !(p.0 > 0.0 && p.0 < p.1 && p.1 <= 1000.0) {
+            return Err((
+                "active_priority".into(),
+                format!("need 0 < standby_priority ({}) < active_priority ({}) <= 1000", p.0, p.1),
+            ));
+        }
+        for (key, d) in [("poll_interval", section.poll_interval), ("timeout", section.timeout)] {
+            if d < Duration::from_millis(100) {
+                return Err((key.into(), "must be at least 100ms".into()));
+            }
+        }
+        if section.max_lag_on_failover.is_zero() {
+            return Err(("max_lag_on_failover".into(), "must be above zero".into()));
+        }
+        Ok(MongoLink { section: section.clone(), sites, uri, client: Arc::new(OnceCell::new()) })
+    }
+
+    /// The client, created on first use (resolving `mongodb+srv://` then).
+    pub async fn client(&self) -> Result<Client, String> {
+        let timeout = self.section.timeout;
+        self.client
+            .get_or_try_init(|| async {
+                let mut options = ClientOptions::parse(&self.uri).await.map_err(|e| describe_error(&e))?;
+                options.server_selection_timeout = Some(timeout);
+                options.connect_timeout = Some(timeout);
+                options.heartbeat_freq = Some(self.section.poll_interval.max(Duration::from_millis(500)));
+                options.app_name = Some("failover".into());
+                Client::with_options(options).map_err(|e| describe_error(&e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs an admin command on the primary, or, with `anywhere`, on the
+    /// primary if there is one and else on any member.
+    pub async fn admin(&self, command: Document, anywhere: bool) -> Result<Document, mongodb::error::Error> {
+        let client = self.client().await.map_err(mongodb::error::Error::custom)?;
+        let admin = client.database("admin");
+        let mut run = admin.run_command(command);
+        if anywhere {
+            run = run.selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::PrimaryPreferred {
+                options: None,
+            }));
+        }
+        tokio::time::timeout(self.section.timeout * 2, run)
+            .await
+            .unwrap_or_else(|_| Err(mongodb::error::Error::custom("timed out")))
+    }
+
+    /// Reads the replica set as it is now.
+    pub async fn read_view(&self, last_reference: Option<i64>) -> Result<(ReplicaSetView, Document), String> {
+        let status = self.admin(doc! { "replSetGetStatus": 1 }, true).await.map_err(|e| describe_error(&e))?;
+        let config = self.admin(doc! { "replSetGetConfig": 1 }, true).await.map_err(|e| describe_error(&e))?;
+        let config = config.get_document("config").map_err(|_| "replSetGetConfig gave no config".to_owned())?.clone();
+        let view = view::build(&status, &config, &self.sites, last_reference).map_err(|e| e.to_string())?;
+        Ok((view, config))
+    }
+
+    /// The state store these settings select.
+    pub async fn store(&self) -> Result<StateStore, String> {
+        if self.section.state_store == "mongodb" {
+            let client = self.client().await?;
+            Ok(StateStore::Mongo(store::MongoStore::new(&client, &self.section.database, self.section.timeout)))
+        } else {
+            Ok(StateStore::Embedded)
+        }
+    }
+}
+
+/// A driver error in words: what failed and the server's code name.
+pub fn describe_error(e: &mongodb::error::Error) -> String {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
+        ErrorKind::ServerSelection { message, .. } => format!("no suitable member reachable: {message}"),
+        ErrorKind::Io(io) => format!("connection: {io}"),
+        ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
+        ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
+            format!("write concern not satisfied: {} ({}): {}", w.code_name, w.code, w.message)
+        }
+        ErrorKind::Write(WriteFailure::WriteError(w)) => format!("write refused ({}): {}", w.code, w.message),
+        _ => e.to_string(),
+    }
+}
+
+/// The primary-follows-the-active-site actuator (with the state store
+/// claim and the PSA mitigation, in that order of dependence).
+#[derive(Clone, Debug)]
+pub struct MongoActuator {
+    /// Its name in status.
+    pub name: String,
+    link: MongoLink,
+    me: String,
+    mode: String,
+    /// Since when the primary has been somewhere other than wanted.
+    misplaced_since: Arc<Mutex<Option<Instant>>>,
+    /// Since when each member has been seen down.
+    down_since: Arc<Mutex<BTreeMap<String, Instant>>>,
+}
+
+fn unreachable(what: &str, detail: String) -> ActuateError {
+    ActuateError::Unreachable { target: format!("MongoDB ({what})"), detail }
+}
+
+impl MongoActuator {
+    /// The actuator of site `me`.
+    pub fn new(link: MongoLink, me: &str, mode: &str) -> Self {
+        MongoActuator {
+            name: "mongodb".into(),
+            link,
+            me: me.to_owned(),
+            mode: mode.to_owned(),
+            misplaced_since: Arc::default(),
+            down_since: Arc::default(),
+        }
+    }
+
+    /// Upper bound on one pass.
+    pub fn pass_limit(&self) -> Duration {
+        self.link.section.timeout * 8 + self.link.section.step_down_catch_up
+    }
+
+    fn note_down(&self, view: &ReplicaSetView) {
+        let now = Instant::now();
+        if let Ok(mut down) = self.down_since.lock() {
+            for m in &view.members {
+                if m.healthy {
+                    down.remove(&m.host);
+                } else {
+                    down.entry(m.host.clone()).or_insert(now);
+                }
+            }
+        }
+    }
+
+    fn down_for(&self, host: &str) -> Option<Duration> {
+        self.down_since.lock().ok()?.get(host).map(Instant::elapsed)
+    }
+
+    /// Brings MongoDB to `goal`: fence check, PSA mitigation, epoch claim,
+    /// priorities, then the primary's place.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+        let (epoch, target, state) = match goal {
+            Goal::Standby => return Ok(Applied { detail: "standby".into(), propagation: None }),
+            Goal::Active { epoch, .. } => (*epoch, self.me.clone(), "active"),
+            Goal::Draining { epoch, to } => (*epoch, to.clone(), "draining"),
+        };
+        let s = &self.link.section;
+        let store = self.link.store().await.map_err(|e| unreachable("state store", e))?;
+        store.check_fence(epoch).await.map_err(store_error)?;
+        let (view, config) = self.link.read_view(None).await.map_err(|e| unreachable("replica set", e))?;
+        self.note_down(&view);
+        let mut done = Vec::new();
+        let vote =
+            placement::vote_change(&view, s.psa_mitigation, s.psa_grace, s.max_lag_on_failover, |h| self.down_for(h));
+        if let Some(VoteChange::Remove(_)) = &vote {
+            // The mitigation first: until it is in, majority writes (the
+            // claim among them) cannot succeed.
+            done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
+            return Err(ActuateError::NotConverged(format!("{}; reading the set again", done.join("; "))));
+        }
+        let reason = match goal {
+            Goal::Active { reason, .. } => reason.clone(),
+            _ => format!("handing over to {target}"),
+        };
+        let pending = None;
+        let claim = Claim {
+            epoch,
+            site: self.me.clone(),
+            state: state.into(),
+            cause: reason,
+            mode: self.mode.clone(),
+            paused: false,
+            pending,
+        };
+        lease.check()?;
+        if let Some(stored) = store.claim(&claim).await.map_err(store_error)? {
+            done.push(format!("state store holds epoch {} of {}", stored.epoch, stored.site));
+        }
+        if !s.primary_follows {
+            done.push("primary_follows is off".into());
+            return Ok(Applied { detail: done.join("; "), propagation: None });
+        }
+        if placement::next_config(&config, &view, &target, self.priorities(), vote.as_ref()).is_some() {
+            done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
+            return Err(ActuateError::NotConverged(format!(
+                "{}; waiting for MongoDB to move the primary",
+                done.join("; ")
+            )));
+        }
+        self.place_primary(&view, &target, matches!(goal, Goal::Draining { .. }), lease).await.map(|detail| {
+            done.push(detail);
+            Applied { detail: done.join("; "), propagation: None }
+        })
+    }
+
+    fn priorities(&self) -> Priorities {
+        Priorities { active: self.link.section.active_priority, standby: self.link.section.standby_priority }
+    }
+
+    async fn reconfig(
+        &self,
+        config: &Document,
+        view: &ReplicaSetView,
+        target: &str,
+        vote: Option<&VoteChange>,
+        lease: &LeaseGuard,
+    ) -> Result<String, ActuateError> {
+        let Some(change) = placement::next_config(config, view, target, self.priorities(), vote) else {
+            return Ok("replica set config already in place".into());
+        };
+        if view.primary.is_none() {
+            return Err(ActuateError::NotConverged("no primary to run replSetReconfig on".into()));
+        }
+        lease.check()?;
+        let timeout_ms = i64::try_from(self.link.section.timeout.as_millis()).unwrap_or(i64::MAX);
+        self.link
+            .admin(doc! { "replSetReconfig": change.config, "maxTimeMS": timeout_ms }, false)
+            .await
+            .map_err(|e| refused("replSetReconfig", &e))?;
+        tracing::info!(change = %change.detail, "replica set reconfigured");
+        Ok(format!("reconfigured: {}", change.detail))
+    }
+
+    /// The last step: is the primary where it should be, and if not, is it
+    /// time to step it down?
+    async fn place_primary(
+        &self,
+        view: &ReplicaSetView,
+        target: &str,
+        draining: bool,
+        lease: &LeaseGuard,
+    ) -> Result<String, ActuateError> {
+        let at = view.primary.as_deref();
+        if view.primary_site.as_deref() == Some(target) {
+            if let Ok(mut m) = self.misplaced_since.lock() {
+                *m = None;
+            }
+            return Ok(format!("primary {} is on {target}", at.unwrap_or("?")));
+        }
+        let Some(primary) = at else {
+            return Err(ActuateError::NotConverged("the replica set has no primary".into()));
+        };
+        if view.site_caught_up(target, self.link.section.max_lag_on_failover).is_err()
+            && view.members.iter().all(|m| m.site.as_deref() != Some(target) || !m.is_usable_data_member())
+        {
+            return Err(ActuateError::NotConverged(format!("no member of {target} can become primary")));
+        }
+        let since = {
+            let mut m = self.misplaced_since.lock().map_err(|_| ActuateError::NotConverged("lock".into()))?;
+            *m.get_or_insert_with(Instant::now)
+        };
+        let grace = self.link.section.priority_takeover_grace;
+        if !draining && since.elapsed() < grace {
+            return Err(ActuateError::NotConverged(format!(
+                "primary {primary} is not on {target}; waiting up to {} for MongoDB's priority takeover",
+                humantime::format_duration(grace)
+            )));
+        }
+        lease.check()?;
+        // The old primary may not stand again for a little longer than the
+        // catch-up period: long enough not to win straight back, short
+        // enough not to block a failback to it soon after.
+        let catch_up = self.link.section.step_down_catch_up.as_secs().max(1);
+        let freeze = (catch_up + 10) as i64;
+        let result = self
+            .link
+            .admin(doc! { "replSetStepDown": freeze, "secondaryCatchUpPeriodSecs": catch_up as i64 }, false)
+            .await;
+        match result {
+            Ok(_) => {}
+            // A primary that steps down may close the connection the
+            // command came on; the next pass reads where the primary went.
+            Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Io(_)) => {}
+            Err(e) => return Err(refused("replSetStepDown", &e)),
+        }
+        tracing::info!(%primary, %target, "stepped the MongoDB primary down");
+        if let Ok(mut m) = self.misplaced_since.lock() {
+            *m = None;
+        }
+        Err(ActuateError::NotConverged(format!("stepped primary {primary} down; waiting for {target} to take over")))
+    }
+}
+
+fn refused(what: &str, e: &mongodb::error::Error) -> ActuateError {
+    ActuateError::Refused { target: format!("MongoDB {what}"), detail: describe_error(e) }
+}
+
+fn store_error(e: StoreError) -> ActuateError {
+    match e {
+        StoreError::Fenced { stored, .. } => ActuateError::Fenced { by: Some(stored), detail: e.to_string() },
+        StoreError::Unavailable(d) => unreachable("state store", d),
+        StoreError::NotDurable(_) => ActuateError::NotConverged(e.to_string()),
+    }
+}
