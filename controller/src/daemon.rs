@@ -104,8 +104,16 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref())?;
     let shared = Runtime::initial_snapshot(&node);
+    let mut event_log = None;
     if let Some(link) = &loaded.mongodb {
         crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
+        match link.store().await {
+            Ok(crate::mongo::store::StateStore::Mongo(store)) => {
+                event_log = Some(crate::mongo::store::spawn_event_log(store, my.name.clone()));
+            }
+            Ok(crate::mongo::store::StateStore::Embedded) => {}
+            Err(e) => tracing::warn!(error = %e, "no MongoDB client: events stay in this node's history only"),
+        }
     }
     let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
@@ -121,6 +129,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         health: health_rx,
         local,
         fenced: fenced_rx,
+        event_log,
         hooks: loaded.settings.hooks.clone(),
         shared: shared.clone(),
         actuation,

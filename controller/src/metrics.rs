@@ -36,6 +36,13 @@ pub struct ActuatorStateLabel {
     pub state: String,
 }
 
+/// Label naming a MongoDB replica set (empty until it was read once).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MongoSetLabel {
+    /// The set's name.
+    pub set: String,
+}
+
 /// Labels naming a MongoDB replica set member.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MongoMemberLabel {
@@ -61,9 +68,9 @@ pub struct Metrics {
     actuator_failures: Family<ActuatorLabel, Gauge>,
     actuator_converge: Family<ActuatorLabel, Gauge>,
     actuator_propagation: Family<ActuatorLabel, Gauge>,
-    mongo_reachable: Gauge,
-    mongo_caught_up: Gauge,
-    mongo_majority: Gauge,
+    mongo_reachable: Family<MongoSetLabel, Gauge>,
+    mongo_caught_up: Family<MongoSetLabel, Gauge>,
+    mongo_majority: Family<MongoSetLabel, Gauge>,
     mongo_healthy: Family<MongoMemberLabel, Gauge>,
     mongo_primary: Family<MongoMemberLabel, Gauge>,
     mongo_lag: Family<MongoMemberLabel, Gauge>,
@@ -86,9 +93,9 @@ impl Default for Metrics {
             actuator_failures: Family::default(),
             actuator_converge: Family::default(),
             actuator_propagation: Family::default(),
-            mongo_reachable: Gauge::default(),
-            mongo_caught_up: Gauge::default(),
-            mongo_majority: Gauge::default(),
+            mongo_reachable: Family::default(),
+            mongo_caught_up: Family::default(),
+            mongo_majority: Family::default(),
             mongo_healthy: Family::default(),
             mongo_primary: Family::default(),
             mongo_lag: Family::default(),
@@ -187,10 +194,12 @@ impl Metrics {
 
     /// Sets the MongoDB gauges from the monitor's report.
     pub fn observe_mongodb(&self, report: &crate::mongo::monitor::MongoReport) {
-        self.mongo_reachable.set(i64::from(report.error.is_none() && report.view.is_some()));
-        self.mongo_caught_up.set(i64::from(report.caught_up));
+        let set = MongoSetLabel { set: report.view.as_ref().map(|v| v.set.clone()).unwrap_or_default() };
+        let reachable = report.error.is_none() && report.view.is_some();
+        self.mongo_reachable.get_or_create(&set).set(i64::from(reachable));
+        self.mongo_caught_up.get_or_create(&set).set(i64::from(report.caught_up));
         let Some(view) = &report.view else { return };
-        self.mongo_majority.set(i64::from(view.majority_writes_available));
+        self.mongo_majority.get_or_create(&set).set(i64::from(view.majority_writes_available));
         for m in &view.members {
             let label = MongoMemberLabel { member: m.host.clone(), site: m.site.clone().unwrap_or_default() };
             self.mongo_healthy.get_or_create(&label).set(i64::from(m.healthy));

@@ -77,6 +77,8 @@ pub struct Runtime {
     pub local: LocalHealth,
     /// Newer epochs that actuation targets hold.
     pub fenced: mpsc::Receiver<u64>,
+    /// Events for the MongoDB state store, if it is the store.
+    pub event_log: Option<mpsc::Sender<String>>,
     /// Hooks to run (empty for a witness).
     pub hooks: HooksSection,
     /// What the HTTP side reads.
@@ -258,7 +260,13 @@ impl Runtime {
         };
         if let Ok(mut snap) = self.shared.lock() {
             for e in events {
-                snap.events.push_back(EventRecord { at: wall(now), event: describe(&self.cfg, &e) });
+                let text = describe(&self.cfg, &e);
+                if let Some(log) = &self.event_log {
+                    // Full queue (database away for long): the node's own
+                    // history below still has it.
+                    let _ = log.try_send(text.clone());
+                }
+                snap.events.push_back(EventRecord { at: wall(now), event: text });
                 while snap.events.len() > EVENTS_KEPT {
                     snap.events.pop_front();
                 }

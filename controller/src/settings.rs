@@ -429,11 +429,10 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
         Some(section) => {
             let link = crate::mongo::MongoLink::build(section, &names)
                 .map_err(|(key, problem)| invalid(file, format!("mongodb.{key}"), problem))?;
-            let mode = settings.cluster.failover_mode.clone();
             actuators.push(crate::actuate::Actuator::Mongodb(crate::mongo::MongoActuator::new(
                 link.clone(),
                 &settings.node.name,
-                &mode,
+                names,
             )));
             Some(link)
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use failover_tests::cluster::{bin_dir, Spec, TestCluster};
 use failover_tests::http_stub::{HookEndpoint, HookReply};
+use failover_tests::mongo_test_server::{Member, TestReplicaSet};
 use failover_tests::named::Named;
 
 fn repo() -> PathBuf {
@@ -118,14 +119,26 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     let rules = repo().join("deploy/monitoring/alerts.yml");
     assert_ok(&run("promtool", &["check", "rules"], &rules), "promtool check rules");
 
-    // A node with a DNS actuator and a webhook, so every family has samples.
+    // A node with a DNS actuator, a webhook and a MongoDB replica set (the
+    // test server), so every family has samples.
     let hook = HookEndpoint::start(HookReply::Ok).await;
     let named = Named::start();
-    let section = format!(
-        "[actuators]\naddresses = [\"127.0.0.10\"]\n{}[[actuators.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+    let rs = TestReplicaSet::start(
+        "rs0",
+        &[Member::Data { priority: 1.0 }, Member::Data { priority: 1.0 }, Member::Arbiter],
+    )
+    .await
+    .expect("MongoDB test server");
+    let mut section = format!(
+        "[actuators]\naddresses = [\"127.0.0.10\"]\n{}[[actuators.webhook]]\nname = \"hook\"\nurl = \"{}\"\n\
+         [mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n",
         named.actuator_section(&named.secret),
-        hook.url
+        hook.url,
+        rs.uri()
     );
+    for (host, site) in rs.hosts().iter().zip(["site-a", "site-b", "witness"]) {
+        section.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n"));
+    }
     let c = TestCluster::start(Spec { extra: vec![("site-a", section)], ..Spec::default() }).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
     let converged = c

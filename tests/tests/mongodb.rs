@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use failover_controller::mongo::store::{Claim, MongoStore, StoreError};
 use failover_tests::cluster::{assert_configs_refused, Spec, TestCluster, MINIMAL_SITE_A};
 use failover_tests::mongo_test_server::{Fault, Member, TestReplicaSet};
 use mongodb::bson::{doc, Document};
@@ -188,7 +189,7 @@ async fn a_lagging_target_blocks_automatic_failover_until_approved() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("site-b is NOT eligible for automatic failover") && text.contains("lags 60"), "{text}");
     let (_, metrics) = c.http_get("site-b", "/metrics").await.expect("metrics");
-    assert!(metrics.contains("failover_mongodb_caught_up 0"), "{metrics}");
+    assert!(metrics.contains("failover_mongodb_caught_up{set=\"rs0\"} 0"), "{metrics}");
     let b = &rs.hosts()[1];
     assert!(
         metrics.lines().any(|l| l.starts_with("failover_mongodb_member_lag_milliseconds")
@@ -234,7 +235,17 @@ async fn a_stale_epoch_is_fenced_by_the_state_store_and_that_site_steps_down() {
         "epoch {epoch} never stored: {:?}",
         stored(&rs)
     );
-    assert!(rs.documents("ops.events").iter().any(|e| e.get_i64("epoch") == Ok(epoch as i64)), "no event appended");
+    // The claim and the node's own events are appended to the history.
+    let events = |rs: &TestReplicaSet| rs.documents("ops.events");
+    assert!(
+        c.wait_for(LONG, |_| events(&rs)
+            .iter()
+            .any(|e| e.get_str("event").is_ok_and(|t| t.contains(&format!("active with epoch {epoch}")))))
+            .await,
+        "no event appended: {:?}",
+        events(&rs)
+    );
+    assert!(events(&rs).iter().any(|e| e.get_str("node") == Ok("site-b")), "site-b's events are missing");
     let claims = rs.commands("update");
     assert!(claims
         .iter()
@@ -351,4 +362,72 @@ fn mongodb_config_errors_name_the_key() {
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("actuators: mongodb"));
+}
+
+fn claim(epoch: u64, site: &str, paused: bool) -> Claim {
+    Claim {
+        epoch,
+        site: site.into(),
+        state: "active".into(),
+        cause: "test".into(),
+        mode: "automatic".into(),
+        paused,
+        pending: None,
+    }
+}
+
+#[tokio::test]
+async fn the_compare_and_set_refuses_an_older_epoch_and_keeps_the_record_current() {
+    let rs = TestReplicaSet::start("rs0", &pss()).await.expect("test server starts");
+    let client = mongodb::Client::with_uri_str(rs.uri()).await.expect("client");
+    let store = MongoStore::new(&client, "ops", Duration::from_secs(2));
+    let stored = store.claim(&claim(7, "site-b", false)).await.expect("first claim");
+    assert_eq!((stored.epoch, stored.site.as_str()), (7, "site-b"));
+    // Re-asserting the same claim is not a new claim (one event only), but
+    // the record follows the pause switch.
+    store.claim(&claim(7, "site-b", true)).await.expect("re-assert");
+    let record = rs.documents("ops.cluster");
+    assert_eq!(record.len(), 1);
+    assert_eq!(record[0].get_bool("paused"), Ok(true));
+    assert_eq!(rs.documents("ops.events").len(), 1);
+    // An older epoch loses the compare-and-set and is told who holds it.
+    match store.claim(&claim(5, "site-a", false)).await {
+        Err(StoreError::Fenced { stored: 7, ref site, ours: 5 }) if site == "site-b" => {}
+        other => panic!("an older epoch was not fenced: {other:?}"),
+    }
+    assert_eq!(rs.documents("ops.cluster")[0].get_i64("epoch"), Ok(7));
+    // A newer one wins and changes the document.
+    store.claim(&claim(9, "site-a", false)).await.expect("newer claim");
+    let record = rs.documents("ops.cluster");
+    assert_eq!((record[0].get_i64("epoch"), record[0].get_str("active_site")), (Ok(9), Ok("site-a")));
+    assert_eq!(rs.documents("ops.events").len(), 2);
+    // Without a majority the claim is reported, not taken as made.
+    rs.set_up(1, false);
+    rs.set_up(2, false);
+    let err = store.claim(&claim(11, "site-a", false)).await.expect_err("no majority");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authentication_failures_are_reported_and_the_site_can_still_be_approved() {
+    let rs = TestReplicaSet::start("rs0", &pss()).await.expect("test server starts");
+    let section =
+        mongodb_section(&rs, &["site-a", "site-b", "witness"], "").replace("mongodb://", "mongodb://app:wrong@");
+    let spec = Spec { extra: vec![("site-a", section.clone()), ("site-b", section)], ..Spec::default() };
+    let c = TestCluster::start(spec).await;
+    assert!(
+        c.wait_for(LONG, |c| c
+            .status("site-a")
+            .is_some_and(|s| s["mongodb"]["error"].as_str().is_some_and(|e| e.contains("authentication failed"))))
+            .await,
+        "authentication failure not reported:\n{}",
+        c.log_tail("site-a")
+    );
+    // Data that cannot be read is not known to be caught up: no site
+    // takes over on its own, and the operator can still decide.
+    assert!(c.wait_for(LONG, |c| c.status("site-a").is_some_and(|s| s["pending_failover"].is_object())).await);
+    assert_eq!(c.role("site-a").as_deref(), Some("standby"));
+    let out = c.ctl("site-a", &["approve"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(c.wait_active("site-a").await, "the approved site never became active");
 }

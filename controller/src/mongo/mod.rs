@@ -286,7 +286,8 @@ pub struct MongoActuator {
     pub name: String,
     link: MongoLink,
     me: String,
-    mode: String,
+    /// Member names by index, to name sites in the stored record.
+    names: Vec<String>,
     /// Since when the primary has been somewhere other than wanted.
     misplaced_since: Arc<Mutex<Option<Instant>>>,
     /// Since when each member has been seen down.
@@ -298,13 +299,13 @@ fn unreachable(what: &str, detail: String) -> ActuateError {
 }
 
 impl MongoActuator {
-    /// The actuator of site `me`.
-    pub fn new(link: MongoLink, me: &str, mode: &str) -> Self {
+    /// The actuator of site `me` in a cluster of members `names`.
+    pub fn new(link: MongoLink, me: &str, names: Vec<String>) -> Self {
         MongoActuator {
             name: "mongodb".into(),
             link,
             me: me.to_owned(),
-            mode: mode.to_owned(),
+            names,
             misplaced_since: Arc::default(),
             down_since: Arc::default(),
         }
@@ -358,16 +359,7 @@ impl MongoActuator {
             Goal::Active { reason, .. } => reason.clone(),
             _ => format!("handing over to {target}"),
         };
-        let pending = None;
-        let claim = Claim {
-            epoch,
-            site: self.me.clone(),
-            state: state.into(),
-            cause: reason,
-            mode: self.mode.clone(),
-            paused: false,
-            pending,
-        };
+        let claim = self.claim(epoch, state, reason, lease);
         lease.check()?;
         if let Some(stored) = store.claim(&claim).await.map_err(store_error)? {
             done.push(format!("state store holds epoch {} of {}", stored.epoch, stored.site));
@@ -387,6 +379,24 @@ impl MongoActuator {
             done.push(detail);
             Applied { detail: done.join("; "), propagation: None }
         })
+    }
+
+    /// The record to store, with mode, pause and pending approval as the
+    /// protocol has them now.
+    fn claim(&self, epoch: u64, state: &str, cause: String, lease: &LeaseGuard) -> Claim {
+        let name = |id: failover_core::NodeId| self.names.get(id.index()).cloned().unwrap_or_else(|| id.to_string());
+        let (mode, paused, pending) = lease.0.lock().map_or(("automatic".into(), false, None), |snap| {
+            let st = &snap.status;
+            let mode = match st.mode {
+                failover_core::FailoverMode::Automatic => "automatic",
+                failover_core::FailoverMode::Manual => "manual",
+            };
+            let pending = st
+                .pending_failover
+                .map(|p| format!("to {}: {}", name(p.target), crate::runtime::describe_reason(p.reason)));
+            (mode.to_owned(), st.paused, pending)
+        });
+        Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }
     }
 
     fn priorities(&self) -> Priorities {

@@ -147,7 +147,8 @@ impl MongoStore {
         }))
     }
 
-    async fn check_fence(&self, epoch: u64) -> Result<Option<Stored>, StoreError> {
+    /// `Fenced` if a newer epoch is stored; writes nothing.
+    pub async fn check_fence(&self, epoch: u64) -> Result<Option<Stored>, StoreError> {
         let stored = self.read().await?;
         match stored {
             Some(s) if s.epoch > epoch => Err(StoreError::Fenced { stored: s.epoch, site: s.site, ours: epoch }),
@@ -155,54 +156,86 @@ impl MongoStore {
         }
     }
 
-    async fn claim(&self, claim: &Claim) -> Result<Stored, StoreError> {
+    /// Compare-and-set of `claim` on the epoch, `w: "majority"`, read back
+    /// with `readConcern: "majority"`; a new epoch appends an event.
+    pub async fn claim(&self, claim: &Claim) -> Result<Stored, StoreError> {
         let epoch = i64::try_from(claim.epoch).map_err(|_| StoreError::Unavailable("epoch out of range".into()))?;
-        let record = doc! {
-            "epoch": epoch,
-            "active_site": &claim.site,
+        let current = doc! {
             "state": &claim.state,
-            "cause": &claim.cause,
             "mode": &claim.mode,
             "paused": claim.paused,
             "pending": claim.pending.clone(),
+        };
+        let mut record = doc! {
+            "epoch": epoch,
+            "active_site": &claim.site,
+            "cause": &claim.cause,
             "claimed_at": DateTime::now(),
         };
-        let current = self.read().await?;
-        let filter = match &current {
-            Some(s) if s.epoch > claim.epoch => {
-                return Err(StoreError::Fenced { stored: s.epoch, site: s.site.clone(), ours: claim.epoch })
-            }
-            // Already claimed as it is: a re-assertion writes nothing.
-            Some(s) if s.epoch == claim.epoch && s.site == claim.site && s.state == claim.state => None,
-            // This site's own record changes state (active → draining).
-            Some(s) if s.epoch == claim.epoch => {
-                Some((doc! { "_id": RECORD_ID, "epoch": epoch, "active_site": &claim.site }, false))
-            }
-            // Compare-and-set: only a record with an older epoch is
-            // replaced; with none at all the upsert inserts one, and a
-            // concurrent insert loses on the unique _id.
-            _ => Some((doc! { "_id": RECORD_ID, "epoch": { "$lt": epoch } }, true)),
+        record.extend(current.clone());
+        // Compare-and-set: only a record with an older epoch is replaced;
+        // with none at all the upsert inserts one. A stored epoch at or
+        // above ours makes the upsert collide with the existing _id.
+        let cas = self
+            .cluster
+            .update_one(doc! { "_id": RECORD_ID, "epoch": { "$lt": epoch } }, doc! { "$set": record })
+            .upsert(true)
+            .await;
+        let claimed_now = match cas {
+            Ok(r) => r.matched_count > 0 || r.upserted_id.is_some(),
+            Err(e) if is_duplicate_key(&e) => false,
+            Err(e) => return Err(unavailable("claiming the epoch", &e)),
         };
-        if let Some((filter, upsert)) = filter {
-            match self.cluster.update_one(filter, doc! { "$set": record }).upsert(upsert).await {
-                Ok(_) => {}
-                Err(e) if is_duplicate_key(&e) => {}
-                Err(e) => return Err(unavailable("claiming the epoch", &e)),
-            }
-            let event = doc! {
-                "at": DateTime::now(), "site": &claim.site, "epoch": epoch,
-                "event": format!("{} {} with epoch {} ({})", claim.site, claim.state, claim.epoch, claim.cause),
-            };
-            self.events.insert_one(event).await.map_err(|e| unavailable("appending the event", &e))?;
+        if !claimed_now {
+            // Our own epoch already: keep state, mode, pause and pending
+            // current (a no-op when nothing changed). Matches nothing if
+            // another site's epoch is stored.
+            let own = doc! { "_id": RECORD_ID, "epoch": epoch, "active_site": &claim.site };
+            self.cluster
+                .update_one(own, doc! { "$set": current })
+                .await
+                .map_err(|e| unavailable("updating the record", &e))?;
         }
-        match self.read().await? {
-            Some(s) if s.epoch == claim.epoch && s.site == claim.site && s.state == claim.state => Ok(s),
+        let stored = match self.read().await? {
+            Some(s) if s.epoch == claim.epoch && s.site == claim.site && s.state == claim.state => s,
             Some(s) if s.epoch >= claim.epoch => {
-                Err(StoreError::Fenced { stored: s.epoch, site: s.site, ours: claim.epoch })
+                return Err(StoreError::Fenced { stored: s.epoch, site: s.site, ours: claim.epoch })
             }
-            _ => Err(StoreError::NotDurable(claim.epoch)),
+            _ => return Err(StoreError::NotDurable(claim.epoch)),
+        };
+        if claimed_now {
+            let event = format!("{} {} with epoch {} ({})", claim.site, claim.state, claim.epoch, claim.cause);
+            self.append(&claim.site, &event).await?;
         }
+        Ok(stored)
     }
+
+    /// Appends one event (never rewritten).
+    pub async fn append(&self, node: &str, event: &str) -> Result<(), StoreError> {
+        let doc = doc! { "at": DateTime::now(), "node": node, "event": event };
+        self.events.insert_one(doc).await.map(|_| ()).map_err(|e| unavailable("appending an event", &e))
+    }
+}
+
+/// Appends every event of this node to the MongoDB store's `events`, in
+/// order, from a bounded queue: an event that cannot be written after a few
+/// tries with backoff is dropped with a warning (the node's own history
+/// still has it), so a lost database never holds up the protocol loop.
+pub fn spawn_event_log(store: MongoStore, node: String) -> tokio::sync::mpsc::Sender<String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
+    tokio::spawn(async move {
+        use backon::Retryable;
+        while let Some(event) = rx.recv().await {
+            let backoff = backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(5);
+            if let Err(e) = (|| store.append(&node, &event)).retry(backoff).await {
+                tracing::warn!(error = %e, %event, "event not recorded in the MongoDB state store");
+            }
+        }
+    });
+    tx
 }
 
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
