@@ -262,6 +262,17 @@ impl MongoLink {
     }
 }
 
+/// A numeric field of a MongoDB document, whatever BSON number type it
+/// was written as (MongoDB writes priorities as doubles, votes as ints).
+pub(crate) fn number(d: &Document, key: &str, default: f64) -> f64 {
+    match d.get(key) {
+        Some(mongodb::bson::Bson::Int32(i)) => f64::from(*i),
+        Some(mongodb::bson::Bson::Int64(i)) => *i as f64,
+        Some(mongodb::bson::Bson::Double(f)) => *f,
+        _ => default,
+    }
+}
+
 /// A driver error in words: what failed and the server's code name.
 pub fn describe_error(e: &mongodb::error::Error) -> String {
     use mongodb::error::{ErrorKind, WriteFailure};

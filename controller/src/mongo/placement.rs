@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use mongodb::bson::{Bson, Document};
 
+use super::number;
 use super::view::ReplicaSetView;
 
 /// The priorities the controller gives managed members.
@@ -30,15 +31,6 @@ pub struct Change {
     pub config: Document,
     /// What changes.
     pub detail: String,
-}
-
-fn number(d: &Document, key: &str, default: f64) -> f64 {
-    match d.get(key) {
-        Some(Bson::Int32(i)) => f64::from(*i),
-        Some(Bson::Int64(i)) => *i as f64,
-        Some(Bson::Double(f)) => *f,
-        _ => default,
-    }
 }
 
 /// A lost member to take out of the vote (PSA mitigation), or a returned

@@ -9,6 +9,8 @@ use std::time::Duration;
 use mongodb::bson::{Bson, Document};
 use serde::Serialize;
 
+use super::number;
+
 /// One member as seen now.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MemberView {
@@ -69,15 +71,6 @@ pub struct ReplicaSetView {
 #[derive(Debug, thiserror::Error)]
 #[error("unusable replica set status: {0}")]
 pub struct ViewError(pub String);
-
-fn number(d: &Document, key: &str, default: f64) -> f64 {
-    match d.get(key) {
-        Some(Bson::Int32(i)) => f64::from(*i),
-        Some(Bson::Int64(i)) => *i as f64,
-        Some(Bson::Double(f)) => *f,
-        _ => default,
-    }
-}
 
 fn member_docs<'a>(doc: &'a Document, key: &str) -> Result<Vec<&'a Document>, ViewError> {
     let list = doc.get_array("members").map_err(|_| ViewError(format!("{key} has no members array")))?;
