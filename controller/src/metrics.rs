@@ -204,8 +204,14 @@ impl Metrics {
             let label = MongoMemberLabel { member: m.host.clone(), site: m.site.clone().unwrap_or_default() };
             self.mongo_healthy.get_or_create(&label).set(i64::from(m.healthy));
             self.mongo_primary.get_or_create(&label).set(i64::from(m.state == "PRIMARY"));
-            if let Some(lag) = m.lag_ms {
-                self.mongo_lag.get_or_create(&label).set(i64::try_from(lag).unwrap_or(i64::MAX));
+            match m.lag_ms {
+                Some(lag) => {
+                    self.mongo_lag.get_or_create(&label).set(i64::try_from(lag).unwrap_or(i64::MAX));
+                }
+                // Unknown now (down, or an arbiter): no stale figure.
+                None => {
+                    self.mongo_lag.remove(&label);
+                }
             }
         }
     }
