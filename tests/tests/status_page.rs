@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use failover_tests::cluster::{free_port, Spec, TestCluster};
+use failover_tests::mongo_test_server::{Member, TestReplicaSet};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// chromedriver, killed on drop.
@@ -61,7 +62,20 @@ async fn screenshot(client: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
-    let mut c = TestCluster::start(Spec::default()).await;
+    // The sites coordinate a replica set (the MongoDB test server), which
+    // their pages show.
+    let rs = TestReplicaSet::start(
+        "rs0",
+        &[Member::Data { priority: 1.0 }, Member::Data { priority: 1.0 }, Member::Arbiter],
+    )
+    .await
+    .expect("MongoDB test server");
+    let mut section = format!("[mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n", rs.uri());
+    for (host, site) in rs.hosts().iter().zip(["site-a", "site-b", "witness"]) {
+        section.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n"));
+    }
+    let spec = Spec { extra: vec![("site-a", section.clone()), ("site-b", section)], ..Spec::default() };
+    let mut c = TestCluster::start(spec).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
 
     let port = free_port();
@@ -121,6 +135,18 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
     assert_eq!(mark, serde_json::json!(42), "the page was not reloaded");
     let events = text(&client, "#events").await;
     assert!(events.contains("site-b is active"), "timeline shows the failover: {events}");
+
+    // Site-b's own page shows the replica set with the primary moved to it.
+    client.goto(&format!("http://{}/", c.http_address("site-b"))).await.expect("open site-b's page");
+    let member_b = format!("tr[data-member=\"{}\"] td:nth-child(3)", rs.hosts()[1]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while text(&client, &member_b).await != "PRIMARY" {
+        assert!(Instant::now() < deadline, "site-b's page never showed its member as PRIMARY");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    screenshot(&client, "mongodb.png").await;
+    assert!(text(&client, "#mongodb-summary").await.contains("PSA"));
+    assert!(text(&client, "#mongodb-note").await.contains("caught up"));
     client.close().await.expect("close the session");
     drop(driver);
 }
