@@ -107,12 +107,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let mut event_log = None;
     if let Some(link) = &loaded.mongodb {
         crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
-        match link.store().await {
-            Ok(crate::mongo::store::StateStore::Mongo(store)) => {
-                event_log = Some(crate::mongo::store::spawn_event_log(store, my.name.clone()));
-            }
-            Ok(crate::mongo::store::StateStore::Embedded) => {}
-            Err(e) => tracing::warn!(error = %e, "no MongoDB client: events stay in this node's history only"),
+        if link.section.state_store == "mongodb" {
+            event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
     let checks = health::spawn(loaded.settings.checks.clone(), health_tx);

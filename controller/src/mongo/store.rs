@@ -221,7 +221,7 @@ impl MongoStore {
 /// order, from a bounded queue: an event that cannot be written after a few
 /// tries with backoff is dropped with a warning (the node's own history
 /// still has it), so a lost database never holds up the protocol loop.
-pub fn spawn_event_log(store: MongoStore, node: String) -> tokio::sync::mpsc::Sender<String> {
+pub fn spawn_event_log(link: super::MongoLink, node: String) -> tokio::sync::mpsc::Sender<String> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
     tokio::spawn(async move {
         use backon::Retryable;
@@ -230,7 +230,14 @@ pub fn spawn_event_log(store: MongoStore, node: String) -> tokio::sync::mpsc::Se
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(5))
                 .with_max_times(5);
-            if let Err(e) = (|| store.append(&node, &event)).retry(backoff).await {
+            let append = || async {
+                // The client is made on first use (a mongodb+srv:// name
+                // is resolved then), never at start-up.
+                let client = link.client().await.map_err(StoreError::Unavailable)?;
+                let store = MongoStore::new(&client, &link.section.database, link.section.timeout);
+                store.append(&node, &event).await
+            };
+            if let Err(e) = append.retry(backoff).await {
                 tracing::warn!(error = %e, %event, "event not recorded in the MongoDB state store");
             }
         }
