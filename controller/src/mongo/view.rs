@@ -92,7 +92,6 @@ pub fn build(
     let settings: BTreeMap<&str, &Document> =
         member_docs(config, "config")?.into_iter().filter_map(|m| m.get_str("host").ok().map(|h| (h, m))).collect();
     let mut members = Vec::new();
-    let mut optimes = Vec::new();
     for m in member_docs(status, "status")? {
         let host = m.get_str("name").map_err(|_| ViewError("a status member has no name".into()))?;
         let Some(setting) = settings.get(host) else {
@@ -105,11 +104,6 @@ pub fn build(
             _ => None,
         };
         let state = m.get_str("stateStr").unwrap_or("UNKNOWN").to_owned();
-        if state == "PRIMARY" {
-            optimes.push((true, optime));
-        } else {
-            optimes.push((false, optime));
-        }
         members.push((
             MemberView {
                 host: host.to_owned(),
@@ -124,14 +118,16 @@ pub fn build(
             optime,
         ));
     }
-    let primary_optime = optimes.iter().find(|(p, _)| *p).and_then(|(_, o)| *o);
-    let newest = optimes.iter().filter_map(|(_, o)| *o).max();
+    let primary_optime = members.iter().find(|(m, _)| m.state == "PRIMARY").and_then(|(_, o)| *o);
+    let newest = members.iter().filter_map(|(_, o)| *o).max();
     let reference = primary_optime.or_else(|| newest.max(last_reference));
-    let mut out = Vec::new();
-    for (mut m, optime) in members {
-        m.lag_ms = optime.zip(reference).map(|(o, r)| u64::try_from(r - o).unwrap_or(0));
-        out.push(m);
-    }
+    let out: Vec<MemberView> = members
+        .into_iter()
+        .map(|(m, optime)| MemberView {
+            lag_ms: optime.zip(reference).map(|(o, r)| u64::try_from(r - o).unwrap_or(0)),
+            ..m
+        })
+        .collect();
     let primary = out.iter().find(|m| m.state == "PRIMARY");
     let voting_data = out.iter().filter(|m| !m.arbiter && m.votes > 0).count();
     let voting_arbiters = out.iter().filter(|m| m.arbiter && m.votes > 0).count();
