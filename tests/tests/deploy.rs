@@ -129,16 +129,12 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     )
     .await
     .expect("MongoDB test server");
-    let mut section = format!(
-        "[actuators]\naddresses = [\"127.0.0.10\"]\n{}[[actuators.webhook]]\nname = \"hook\"\nurl = \"{}\"\n\
-         [mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n",
+    let section = format!(
+        "[actuators]\naddresses = [\"127.0.0.10\"]\n{}[[actuators.webhook]]\nname = \"hook\"\nurl = \"{}\"\n{}",
         named.actuator_section(&named.secret),
         hook.url,
-        rs.uri()
+        rs.controller_section(&["site-a", "site-b", "witness"], "")
     );
-    for (host, site) in rs.hosts().iter().zip(["site-a", "site-b", "witness"]) {
-        section.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n"));
-    }
     let c = TestCluster::start(Spec { extra: vec![("site-a", section)], ..Spec::default() }).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
     let converged = c

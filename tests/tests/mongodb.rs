@@ -10,32 +10,23 @@ use std::time::Duration;
 
 use failover_controller::mongo::store::{Claim, MongoStore, StoreError};
 use failover_tests::cluster::{assert_configs_refused, Spec, TestCluster, MINIMAL_SITE_A};
-use failover_tests::mongo_test_server::{Fault, Member, TestReplicaSet};
+use failover_tests::mongo_test_server::{as_number, Fault, Member, TestReplicaSet};
 use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
 
 const LONG: Duration = Duration::from_secs(60);
 
 fn number(d: &Document, key: &str) -> f64 {
-    match d.get(key) {
-        Some(mongodb::bson::Bson::Int32(i)) => f64::from(*i),
-        Some(mongodb::bson::Bson::Int64(i)) => *i as f64,
-        Some(mongodb::bson::Bson::Double(f)) => *f,
-        other => panic!("{key} is not a number: {other:?}"),
-    }
+    d.get(key).and_then(as_number).unwrap_or_else(|| panic!("{key} is not a number: {d}"))
 }
 
-/// `[mongodb]` for a site: member i of `rs` sits beside `sites[i]`.
+/// `[mongodb]` for a site, with short grace and catch-up periods: member
+/// i of `rs` sits beside `sites[i]`.
 fn mongodb_section(rs: &TestReplicaSet, sites: &[&str], extra: &str) -> String {
-    let mut text = format!(
-        "[mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\npriority_takeover_grace = \"1s\"\n\
-         step_down_catch_up = \"1s\"\nmax_lag_on_failover = \"10s\"\n{extra}\n",
-        rs.uri()
+    let settings = format!(
+        "priority_takeover_grace = \"1s\"\nstep_down_catch_up = \"1s\"\nmax_lag_on_failover = \"10s\"\n{extra}"
     );
-    for (host, site) in rs.hosts().iter().zip(sites) {
-        text.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n\n"));
-    }
-    text
+    rs.controller_section(sites, &settings)
 }
 
 async fn cluster_with(rs: &TestReplicaSet, sites: &[&str], extra: &str) -> TestCluster {

@@ -70,10 +70,7 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
     )
     .await
     .expect("MongoDB test server");
-    let mut section = format!("[mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n", rs.uri());
-    for (host, site) in rs.hosts().iter().zip(["site-a", "site-b", "witness"]) {
-        section.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n"));
-    }
+    let section = rs.controller_section(&["site-a", "site-b", "witness"], "");
     let spec = Spec { extra: vec![("site-a", section.clone()), ("site-b", section)], ..Spec::default() };
     let mut c = TestCluster::start(spec).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));

@@ -47,13 +47,7 @@ fn namespace(command: &Document, name: &str) -> Result<String, CommandError> {
 }
 
 fn seconds(command: &Document, key: &str, default: f64) -> Duration {
-    let secs = match command.get(key) {
-        Some(Bson::Int32(i)) => f64::from(*i),
-        Some(Bson::Int64(i)) => *i as f64,
-        Some(Bson::Double(d)) => *d,
-        _ => default,
-    };
-    Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
+    Duration::from_secs_f64(super::set::number(command, key, default).clamp(0.0, 86_400.0))
 }
 
 fn reconfig(set: &mut ReplicaSet, at: usize, command: &Document) -> Result<Document, CommandError> {

@@ -28,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use query::as_number;
 pub use set::ReplicaSet;
 
 /// A member to simulate.
@@ -131,6 +132,18 @@ impl TestReplicaSet {
     /// not cover).
     pub fn with<T>(&self, f: impl FnOnce(&mut ReplicaSet) -> T) -> T {
         f(&mut self.lock())
+    }
+
+    /// A `[mongodb]` section for a controller's config in which member `i`
+    /// sits beside `sites[i]`, read every 200 ms with 1 s time limits;
+    /// `settings` (more `key = value` lines) go into the section.
+    pub fn controller_section(&self, sites: &[&str], settings: &str) -> String {
+        let mut text =
+            format!("[mongodb]\nuri = \"{}\"\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n{settings}\n", self.uri());
+        for (host, site) in self.hosts.iter().zip(sites) {
+            text.push_str(&format!("[[mongodb.members]]\nhost = \"{host}\"\nsite = \"{site}\"\n\n"));
+        }
+        text
     }
 
     /// Takes member `i` down (every connection closed, new ones closed at

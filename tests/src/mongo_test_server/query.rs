@@ -65,18 +65,20 @@ fn lookup<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
     Some(value)
 }
 
+/// A number of any BSON width, as f64.
+pub fn as_number(v: &Bson) -> Option<f64> {
+    match v {
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        Bson::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
 /// Orders two values of comparable types (numbers of any width with each
 /// other, strings, booleans, dates, object ids); `None` otherwise.
 pub fn compare(a: &Bson, b: &Bson) -> Option<Ordering> {
-    fn number(v: &Bson) -> Option<f64> {
-        match v {
-            Bson::Int32(i) => Some(f64::from(*i)),
-            Bson::Int64(i) => Some(*i as f64),
-            Bson::Double(d) => Some(*d),
-            _ => None,
-        }
-    }
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
+    if let (Some(x), Some(y)) = (as_number(a), as_number(b)) {
         return x.partial_cmp(&y);
     }
     match (a, b) {

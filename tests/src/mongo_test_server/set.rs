@@ -72,13 +72,9 @@ fn setting<'a>(config: &'a Document, host: &str) -> Option<&'a Document> {
     config.get_array("members").ok()?.iter().filter_map(Bson::as_document).find(|m| m.get_str("host") == Ok(host))
 }
 
-fn number(d: &Document, key: &str, default: f64) -> f64 {
-    match d.get(key) {
-        Some(Bson::Int32(i)) => f64::from(*i),
-        Some(Bson::Int64(i)) => *i as f64,
-        Some(Bson::Double(f)) => *f,
-        _ => default,
-    }
+/// A numeric field, whatever BSON width it was written with.
+pub(super) fn number(d: &Document, key: &str, default: f64) -> f64 {
+    d.get(key).and_then(super::query::as_number).unwrap_or(default)
 }
 
 impl ReplicaSet {
