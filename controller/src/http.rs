@@ -273,6 +273,12 @@ async fn admin(
     let forward_to = match result {
         Ok(()) => return (StatusCode::OK, Json(json!({ "ok": true }))).into_response(),
         Err(CommandError::NotActive { active: Some(n) }) | Err(CommandError::HeldElsewhere { target: n }) => n,
+        // This node cannot tell where to forward (it restarted a moment
+        // ago, or is cut off): another node may know, so say "unavailable
+        // here" rather than "refused".
+        Err(e @ CommandError::NotActive { active: None }) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, describe_error(&s.cfg, &e))
+        }
         Err(e) => return error(StatusCode::CONFLICT, describe_error(&s.cfg, &e)),
     };
     forward(&s, forward_to, &command, &headers, &body).await

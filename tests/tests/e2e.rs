@@ -24,6 +24,12 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Wall-clock time `secs` from now, as `failoverctl switchover --at` takes it.
+fn soon(secs: u64) -> String {
+    let at = std::time::SystemTime::now() + Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill9_of_the_active_site_fails_over_to_the_other() {
     let mut c = started(Spec::default()).await;
@@ -215,10 +221,6 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
 async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
     let c = started(Spec::default()).await;
     let prober = c.prober();
-    let soon = |secs: u64| {
-        let at = std::time::SystemTime::now() + Duration::from_secs(secs);
-        humantime::format_rfc3339_seconds(at).to_string()
-    };
     // Scheduled far ahead, then cancelled: nothing moves.
     let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
     assert!(ok(&out), "schedule refused: {}", stderr(&out));
@@ -323,4 +325,39 @@ async fn a_certificate_for_an_unknown_node_is_refused() {
     // The cluster is undisturbed.
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
     assert!(c.status("witness").and_then(|s| s["term"].as_u64()).is_some_and(|t| t < 1000));
+}
+
+/// A node that does not know the active site (restarted while cut off)
+/// cannot forward an admin command; failoverctl then tries its next
+/// endpoint instead of giving up (the README walkthrough once hit this
+/// right after restarting site-a).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_command_moves_on_from_a_node_that_does_not_know_the_active_site() {
+    let mut c = started(Spec::default()).await;
+    // A switchover scheduled an hour ahead: only the active site can
+    // cancel it.
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
+    assert!(ok(&out), "{}", stderr(&out));
+    c.kill9("site-b");
+    c.isolate("site-b");
+    c.spawn("site-b");
+    assert!(
+        c.wait_for(Duration::from_secs(30), |c| c.status("site-b").is_some_and(|s| s["active_site"].is_null())).await,
+        "the restarted, isolated site-b never answered"
+    );
+    let ctl = |endpoints: &[&str], args: &[&str]| {
+        let list: Vec<String> = endpoints.iter().map(|n| c.http_address(n).to_string()).collect();
+        let mut cmd = std::process::Command::new(bin_dir().join("failoverctl"));
+        cmd.arg("--endpoint").arg(list.join(",")).args(args).env("FAILOVERCTL_TOKEN", &c.token);
+        tokio::task::block_in_place(|| cmd.output()).expect("run failoverctl")
+    };
+    // Alone, site-b can only say it does not know.
+    let out = ctl(&["site-b"], &["switchover", "--cancel"]);
+    assert!(!ok(&out));
+    assert!(stderr(&out).contains("not the active site; active: none"), "{}", stderr(&out));
+    assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_object()));
+    // With site-a as the next endpoint, the command goes through.
+    let out = ctl(&["site-b", "site-a"], &["switchover", "--cancel"]);
+    assert!(ok(&out), "{}", stderr(&out));
+    assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null()));
 }

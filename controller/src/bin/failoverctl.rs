@@ -145,12 +145,19 @@ async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
         }
         match req.send().await {
             Ok(r) => {
-                let ok = r.status().is_success();
+                let status = r.status();
                 let v: Value = r.json().await.unwrap_or(json!({}));
-                if ok {
+                if status.is_success() {
                     return Ok(());
                 }
-                bail!("{}", v.get("error").and_then(Value::as_str).unwrap_or("refused"));
+                let why = v.get("error").and_then(Value::as_str).unwrap_or("refused").to_owned();
+                // 503: this node cannot carry it out or forward it (it does
+                // not know the active site yet); the next endpoint may.
+                if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                    last = anyhow!("{why}");
+                    continue;
+                }
+                bail!("{why}");
             }
             Err(err) => last = anyhow!("{e}: {err}"),
         }
