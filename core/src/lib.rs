@@ -43,6 +43,6 @@ pub use message::{
     ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, PauseSetting, ProposalNotice,
     ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest,
 };
-pub use node::{LocalHealth, Node, StartError, Timer};
+pub use node::{Binding, Inspection, LeaseView, LocalHealth, Node, StartError, Timer};
 pub use status::{PeerStatus, PendingFailover, RoleName, Status};
 pub use time::Instant;

@@ -111,6 +111,7 @@ fn manual_mode_failback_is_proposed_not_done() {
     assert_eq!((pending.target, pending.reason), (a, ProposalReason::Failback));
     sim.command(b, Command::Approve { to: None }).expect("approve accepted");
     assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
 /// A node restarted after an automatic failover started its own cooldown
@@ -149,6 +150,8 @@ fn unhealthy_active_proposal_clears_when_health_returns() {
     sim.run_for(2 * LEASE_MS);
     assert_eq!(sim.status(a).and_then(|s| s.pending_failover), None);
     assert_eq!(sim.active(), Some(a));
+    assert_eq!(sim.activations().len(), 1, "nothing moved while the site was unhealthy");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
 
 /// The benchmark's isolation trials: a heartbeat reached the witness after

@@ -403,7 +403,7 @@ impl Node {
     /// voter received one (and began its promise), and gives up the drift
     /// margin, so it ends before any voter's promise does.
     fn win(&mut self, now: Instant) {
-        let RoleState::Candidate { term, started, approved, handoff, previous, .. } = self.role else { return };
+        let RoleState::Candidate { term, grants, started, approved, handoff, previous } = self.role else { return };
         let cause = if handoff {
             ActivationCause::Handoff
         } else if approved {
@@ -415,7 +415,7 @@ impl Node {
         };
         let t = &self.cfg.timers;
         let lease_until = started + t.lease_duration - t.drift_margin();
-        self.install_leadership(now, Epoch::from(term), cause, lease_until, false);
+        self.install_leadership(now, Epoch::from(term), cause, (lease_until, grants), false);
         self.event(Event::Elected { epoch: Epoch::from(term), cause });
     }
 
@@ -424,7 +424,7 @@ impl Node {
         now: Instant,
         epoch: Epoch,
         cause: ActivationCause,
-        lease_until: Instant,
+        (lease_until, backers): (Instant, VoterSet),
         forced: bool,
     ) {
         self.role = RoleState::Leader(super::Leadership {
@@ -432,6 +432,7 @@ impl Node {
             cause,
             phase: super::Phase::Promoting,
             lease_until,
+            backers,
             forced,
             next_seq: 1,
             rounds: Vec::new(),

@@ -63,6 +63,10 @@ impl Node {
             return;
         }
         let until = round.sent + lease - margin;
+        if until >= l.lease_until {
+            // Equal: a late acknowledgement of the round that set it.
+            l.backers = round.acks;
+        }
         if until > l.lease_until {
             l.lease_until = until;
             self.deadlines.set(Timer::LeaseExpires, until);

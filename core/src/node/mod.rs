@@ -11,8 +11,11 @@
 //! handover), `operator` (commands), and this module (state, timers, status).
 
 mod election;
+mod inspect;
 mod leader;
 mod operator;
+
+pub use inspect::{Binding, Inspection, LeaseView};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -97,8 +100,11 @@ impl VoterSet {
     fn insert(&mut self, id: NodeId) {
         self.0 |= 1 << id.0;
     }
+    fn contains(self, id: NodeId) -> bool {
+        self.0 & (1 << id.0) != 0
+    }
     fn votes(self, cfg: &ClusterConfig) -> u32 {
-        cfg.ids().filter(|id| self.0 & (1 << id.0) != 0).map(|id| cfg.votes(id)).sum()
+        cfg.ids().filter(|&id| self.contains(id)).map(|id| cfg.votes(id)).sum()
     }
 }
 
@@ -138,6 +144,9 @@ struct Leadership {
     phase: Phase,
     /// On this node's clock; the lease is valid while `now < lease_until`.
     lease_until: Instant,
+    /// The voters whose grants set `lease_until`: the election's votes, or
+    /// the acknowledgements of the renewal round that last extended it.
+    backers: VoterSet,
     /// Forced promotion: active without a majority until a higher term.
     forced: bool,
     next_seq: u64,

@@ -1,6 +1,6 @@
 //! Operator commands. Each either acts here or names the node that can.
 
-use super::{Node, Phase, RoleState, Timer};
+use super::{Node, Phase, RoleState, Timer, VoterSet};
 use crate::action::{Event, HandoffReason};
 use crate::command::{Command, CommandError};
 use crate::config::NodeId;
@@ -171,7 +171,7 @@ impl Node {
         self.persist();
         let epoch = Epoch::from(term);
         self.event(Event::ForcedPromotion { epoch });
-        self.install_leadership(now, epoch, ActivationCause::Forced, now, true);
+        self.install_leadership(now, epoch, ActivationCause::Forced, (now, VoterSet::default()), true);
         Ok(())
     }
 

@@ -1,14 +1,20 @@
 //! Seeded chaos runs over [`SimCluster`]: random partitions (one-way and
-//! both ways), crashes and restarts, lossy, duplicating and slow links,
-//! drifting clocks, health and lag flaps, failing hooks and an operator who
-//! switches over, pauses and approves. Everything is drawn from one seed, so
-//! a failing seed replays exactly.
+//! both ways), crashes (also between two actions of one batch) and
+//! restarts, lossy, duplicating, slow or instant links, clocks drifting at
+//! the configured bound in the worst pairing (the likely leader slow and
+//! the voters fast) or the reverse or at random, health and lag flaps,
+//! failing hooks, targets that report a newer epoch (so an active site
+//! meets a higher term), and an operator who switches over, pauses and
+//! approves. Clusters: two sites and a witness; three sites and two
+//! witnesses; with a priority-0 site that votes or does not. Everything is
+//! drawn from one seed, so a failing seed replays exactly.
 
 use std::time::Duration;
 
 use super::{SimCluster, Violation};
 use crate::command::{Command, CommandError};
 use crate::config::{ClusterConfig, FailbackPolicy, FailoverMode, Member, NodeId, Policy, Timers};
+use crate::message::Epoch;
 use crate::node::LocalHealth;
 use crate::rng::Jitter;
 
@@ -79,27 +85,25 @@ enum Repair {
 /// Runs one seed.
 pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
     let mut rng = Jitter::new(seed);
-    let big = rng.up_to(4) == 0;
     let manual = rng.up_to(3) == 0;
     let failback = if rng.up_to(1) == 0 { FailbackPolicy::Automatic } else { FailbackPolicy::Manual };
-    let members = if big {
-        vec![
-            Member::site("site-a", 3),
-            Member::site("site-b", 2),
-            Member::site("site-c", 1),
-            Member::witness("witness-1"),
-            Member::witness("witness-2"),
-        ]
-    } else {
-        vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")]
-    };
+    let members = cluster_shape(rng.up_to(5));
     let mut timers = production_timers();
     if rng.up_to(1) == 0 {
         timers.drain = Duration::from_millis(500);
     }
+    if rng.up_to(2) == 0 {
+        timers.max_drift_ppm = 20_000;
+    }
     let mode = if manual { FailoverMode::Manual } else { FailoverMode::Automatic };
     let cfg = ClusterConfig { members, timers, policy: Policy { failover_mode: mode, failback } };
-    let shape = format!("{} members, {mode:?} failover, {failback:?} failback", cfg.members.len());
+    let bound = i64::from(cfg.timers.max_drift_ppm);
+    let pairing = rng.up_to(2);
+    let shape = format!(
+        "{}, {mode:?} failover, {failback:?} failback, drift bound {bound} ppm {}",
+        cfg.members.iter().map(|m| format!("{}:{}/{}", m.name, m.priority(), m.votes)).collect::<Vec<_>>().join(" "),
+        ["random", "leader slow voters fast", "leader fast voters slow"][usize::try_from(pairing).unwrap_or(0)]
+    );
     let mut sim = match SimCluster::new(cfg, rng.next_u64()) {
         Ok(sim) => sim,
         Err(e) => {
@@ -108,14 +112,22 @@ pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
         }
     };
     let ids: Vec<NodeId> = sim.config().ids().collect();
+    // Site-a, the highest priority, is the usual leader.
     for &id in &ids {
-        let drift = i64::try_from(rng.up_to(2000)).unwrap_or(0) - 1000;
+        let drift = match pairing {
+            0 => i64::try_from(rng.up_to(2 * bound.unsigned_abs())).unwrap_or(0) - bound,
+            1 if id == NodeId(0) => -bound,
+            1 => bound,
+            _ if id == NodeId(0) => bound,
+            _ => -bound,
+        };
         sim.set_drift_ppm(id, drift);
     }
-    let (loss, dup, max_delay) = (rng.up_to(50), rng.up_to(20), 5 + rng.up_to(200));
+    let (loss, dup, min_delay, max_delay) = (rng.up_to(50), rng.up_to(20), rng.up_to(1), 5 + rng.up_to(200));
     sim.all_links(|l| {
         l.loss_per_mille = u32::try_from(loss).unwrap_or(0);
         l.dup_per_mille = u32::try_from(dup).unwrap_or(0);
+        l.min_delay_ms = min_delay;
         l.max_delay_ms = max_delay;
     });
     sim.hook_delay_ms = rng.up_to(100);
@@ -141,6 +153,33 @@ pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
     run.report.violations = run.sim.violations().to_vec();
     run.report.steps = run.sim.steps();
     run.report
+}
+
+/// The members of one of the cluster shapes a seed may draw.
+fn cluster_shape(draw: u64) -> Vec<Member> {
+    let mut members = match draw {
+        0 => vec![
+            Member::site("site-a", 3),
+            Member::site("site-b", 2),
+            Member::site("site-c", 1),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ],
+        // A priority-0 site without a vote, then one with a vote.
+        1 | 2 => vec![
+            Member::site("site-a", 2),
+            Member::site("site-b", 1),
+            Member::site("site-c", 0),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ],
+        _ => vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")],
+    };
+    if draw == 1 {
+        members[2].votes = 0;
+        members.pop();
+    }
+    members
 }
 
 impl Run {
@@ -219,7 +258,7 @@ impl Run {
             let victim = self.pick(&ids);
             let hold = 1000 + self.rng.up_to(14_000);
             let until = self.sim.now_ms() + hold;
-            match self.rng.up_to(9) {
+            match self.rng.up_to(10) {
                 0 | 1 => {
                     let down = ids.iter().filter(|&&i| !self.sim.is_up(i)).count();
                     // Kill the active site most of the time: that is what the
@@ -238,8 +277,16 @@ impl Run {
                         if self.sim.active() == Some(victim) && self.repairs.is_empty() && settled && automatic {
                             self.failover_since = Some((self.sim.now_ms(), self.approvals));
                         }
-                        self.log(|| format!("kill -9 {victim}"));
-                        self.sim.crash(victim);
+                        if self.failover_since.is_none() && self.rng.up_to(1) == 0 {
+                            // Wherever the next few actions put it: between
+                            // a persist and a send, between two sends...
+                            let after = u32::try_from(self.rng.up_to(5)).unwrap_or(0);
+                            self.log(|| format!("kill -9 {victim} after {after} more actions"));
+                            self.sim.crash_after_actions(victim, after);
+                        } else {
+                            self.log(|| format!("kill -9 {victim}"));
+                            self.sim.crash(victim);
+                        }
                         self.repairs.push((until, Repair::Restart(victim)));
                     }
                 }
@@ -286,6 +333,16 @@ impl Run {
                     self.log(|| format!("operator: pause via {victim}, resume later"));
                     if self.sim.command(victim, Command::Pause).is_ok() {
                         self.repairs.push((self.sim.now_ms() + 1000 + self.rng.up_to(4000), Repair::Resume));
+                    }
+                }
+                9 => {
+                    // A target reports an epoch newer than the active
+                    // site's: it meets a higher term.
+                    let active = self.sim.active();
+                    if let Some((site, epoch)) = active.and_then(|a| Some((a, self.sim.status(a)?.epoch?))) {
+                        let newer = Epoch(epoch.0 + 1 + self.rng.up_to(2));
+                        self.log(|| format!("{site} fenced by {newer:?}"));
+                        self.sim.fenced(site, newer);
                     }
                 }
                 _ => self.approve_pending(),

@@ -11,9 +11,17 @@
 //! persisted, clocks that run fast or slow within `max_drift_ppm`, health
 //! flaps, slow or failing `pre_promote` hooks, operator commands.
 //!
-//! Invariants checked after every step (a breach is recorded as a
-//! [`Violation`], never a panic, so a runner can report the seed):
-//! - `at_most_one_active`: no two nodes answer `is_active` at one instant;
+//! Crash points: a node can be killed between any two of the actions it
+//! asked for ([`SimCluster::crash_after_actions`]), exactly where a real
+//! driver can die while it carries them out one by one.
+//!
+//! Invariants checked after every step and at every action (a breach is
+//! recorded as a [`Violation`], never a panic, so a runner can report the
+//! seed):
+//! - the outcome and mechanism checks of [`invariants`]: at most one active
+//!   site, promises that outlast the lease in true time, leases backed by a
+//!   majority, no acting at or after the lease end or after a newer term,
+//!   only electable sites campaign, nothing sent before it is persisted;
 //! - `epochs_increase`: every actuation carries an epoch at least as high as
 //!   any before it, and a new site always a strictly higher one;
 //! - `one_vote_per_term`: no voter grants two candidates in one term, across
@@ -29,7 +37,7 @@ use crate::command::{Command, CommandError};
 use crate::config::{ClusterConfig, FailoverMode, NodeId};
 use crate::durable::DurableState;
 use crate::message::{Epoch, Message, Term};
-use crate::node::{LocalHealth, Node};
+use crate::node::{Binding, LocalHealth, Node};
 use crate::rng::Jitter;
 use crate::status::Status;
 use crate::time::Instant;
@@ -77,11 +85,15 @@ enum Pending {
 struct Machine {
     node: Option<Node>,
     disk: DurableState,
-    drift_ppm: i64,
     incarnation: u32,
     health: LocalHealth,
     hook_fails: bool,
     events: Vec<(u64, Event)>,
+    clock: DriftClock,
+    /// While down: the binding it held when it crashed.
+    binding_at_crash: Option<Binding>,
+    /// Crash after carrying out this many more actions.
+    crash_after_actions: Option<u32>,
 }
 
 /// A cluster of real nodes in virtual time. Every method that lets time
@@ -90,6 +102,9 @@ pub struct SimCluster {
     cfg: Arc<ClusterConfig>,
     now_ms: u64,
     machines: Vec<Machine>,
+    /// Violations are recorded up to this many; a run that breaks an
+    /// invariant once usually breaks it at every later step too.
+    max_violations: usize,
     links: Vec<Vec<LinkFaults>>,
     /// In-flight messages and hook completions, by (due time, sequence).
     queue: BTreeMap<(u64, u64), Pending>,
@@ -122,6 +137,7 @@ impl SimCluster {
             hook_delay_ms: 10,
             now_ms: 0,
             violations: Vec::new(),
+            max_violations: 1000,
             highest_actuation: None,
             votes_granted: BTreeMap::new(),
             last_active: None,
@@ -136,11 +152,13 @@ impl SimCluster {
             sim.machines.push(Machine {
                 node: Some(node),
                 disk: DurableState::default(),
-                drift_ppm: 0,
                 incarnation: 0,
                 health: LocalHealth::GOOD,
                 hook_fails: false,
                 events: Vec::new(),
+                clock: DriftClock::default(),
+                binding_at_crash: None,
+                crash_after_actions: None,
             });
         }
         for id in sim.cfg.ids().collect::<Vec<_>>() {
@@ -190,7 +208,7 @@ impl SimCluster {
 
     /// Makes `id`'s clock run fast (positive) or slow (negative).
     pub fn set_drift_ppm(&mut self, id: NodeId, ppm: i64) {
-        self.machines[id.index()].drift_ppm = ppm;
+        self.machines[id.index()].clock = DriftClock { drift_ppm: ppm };
     }
 
     /// Network behaviour from `from` to `to`.
@@ -235,7 +253,20 @@ impl SimCluster {
 
     /// Kills `id`'s process (kill -9): volatile state is lost, the disk stays.
     pub fn crash(&mut self, id: NodeId) {
-        self.machines[id.index()].node = None;
+        let m = &mut self.machines[id.index()];
+        if let Some(node) = m.node.take() {
+            m.binding_at_crash = node.inspect().binding;
+        }
+        m.crash_after_actions = None;
+    }
+
+    /// Kills `id`'s process once it has carried out `actions` more of the
+    /// actions its node asks for (0: before the next one), wherever that
+    /// falls: between a persist and a send, between two sends...
+    pub fn crash_after_actions(&mut self, id: NodeId, actions: u32) {
+        if self.is_up(id) {
+            self.machines[id.index()].crash_after_actions = Some(actions);
+        }
     }
 
     /// Starts `id` again from what it last persisted.
@@ -247,6 +278,7 @@ impl SimCluster {
             return;
         }
         m.incarnation += 1;
+        m.binding_at_crash = None;
         match Node::new(self.cfg.clone(), id, m.disk, local, seed) {
             Ok(mut node) => {
                 node.set_health(local, m.health);
@@ -356,8 +388,9 @@ impl SimCluster {
             .cfg
             .ids()
             .filter_map(|id| {
-                let at = self.machines[id.index()].node.as_ref()?.next_deadline()?.0;
-                Some((self.real_for_local(id, at), id))
+                let m = &self.machines[id.index()];
+                let at = m.node.as_ref()?.next_deadline()?.0;
+                Some((m.clock.real_for(at.as_millis(), self.now_ms), id))
             })
             .min();
         let t_msg = next_msg.unwrap_or(u64::MAX);
@@ -407,15 +440,31 @@ impl SimCluster {
         }
     }
 
-    /// Carries out everything `id` asked for, in order, as a driver would.
+    /// Carries out everything `id` asked for, one action at a time and in
+    /// order, as a driver would, crashing between two when asked to.
     fn drain(&mut self, id: NodeId) {
         loop {
-            let Some(action) = self.machines[id.index()].node.as_mut().and_then(Node::poll_action) else {
+            let m = &mut self.machines[id.index()];
+            let Some(action) = m.node.as_mut().and_then(Node::poll_action) else {
                 return;
             };
+            match m.crash_after_actions {
+                Some(0) => {
+                    self.crash(id);
+                    return;
+                }
+                Some(n) => m.crash_after_actions = Some(n - 1),
+                None => {}
+            }
             match action {
                 Action::Persist(state) => self.machines[id.index()].disk = state,
-                Action::Send { to, message } => self.transmit(id, to, message),
+                Action::Send { to, message } => {
+                    let disk = self.machines[id.index()].disk;
+                    if let Some(b) = invariants::check_send(&self.cfg, id, &disk, to, &message) {
+                        self.violation(b.invariant, b.detail);
+                    }
+                    self.transmit(id, to, message)
+                }
                 Action::RunPrePromote { epoch } => {
                     let incarnation = self.machines[id.index()].incarnation;
                     self.schedule(self.now_ms + self.hook_delay_ms, Pending::HookDone { node: id, incarnation, epoch });
@@ -461,44 +510,33 @@ impl SimCluster {
 
     /// `id`'s clock at the current virtual time.
     fn local_now(&self, id: NodeId) -> Instant {
-        Instant::from_millis(self.local_at(id, self.now_ms))
-    }
-
-    fn local_at(&self, id: NodeId, real: u64) -> u64 {
-        let drift = self.machines[id.index()].drift_ppm;
-        let skew = i128::from(real) * i128::from(drift) / 1_000_000;
-        u64::try_from(i128::from(real) + skew).unwrap_or(0)
-    }
-
-    /// The first virtual time at which `id`'s clock shows `local` or later.
-    fn real_for_local(&self, id: NodeId, local: Instant) -> u64 {
-        let target = local.as_millis();
-        let drift = self.machines[id.index()].drift_ppm;
-        let guess = i128::from(target) * 1_000_000 / (1_000_000 + i128::from(drift));
-        let mut real = u64::try_from(guess.max(0)).unwrap_or(0);
-        while self.local_at(id, real) < target {
-            real += 1;
-        }
-        while real > 0 && self.local_at(id, real - 1) >= target {
-            real -= 1;
-        }
-        real.max(self.now_ms)
+        Instant::from_millis(self.machines[id.index()].clock.local_at(self.now_ms))
     }
 
     fn violation(&mut self, invariant: &'static str, detail: String) {
-        self.violations.push(Violation { at_ms: self.now_ms, invariant, detail });
+        if self.violations.len() < self.max_violations {
+            self.violations.push(Violation { at_ms: self.now_ms, invariant, detail });
+        }
     }
 
-    /// Rule 1: at most one active site at any instant.
+    /// The state invariants of [`invariants`], at the current true time.
     fn check_invariants(&mut self) {
-        let active = self.active_sites();
-        if active.len() > 1 {
-            let forced = active.iter().any(|&id| {
-                self.machines[id.index()].events.iter().any(|(_, e)| matches!(e, Event::ForcedPromotion { .. }))
-            });
-            if !forced {
-                self.violation("at_most_one_active", format!("{active:?} all hold valid leases"));
-            }
+        let views: Vec<invariants::MemberView<'_>> = self
+            .cfg
+            .ids()
+            .map(|id| {
+                let m = &self.machines[id.index()];
+                invariants::MemberView {
+                    id,
+                    node: m.node.as_ref(),
+                    binding_while_down: m.binding_at_crash,
+                    clock: m.clock,
+                }
+            })
+            .collect();
+        let found = invariants::check_state(&self.cfg, self.now_ms, &views);
+        for b in found {
+            self.violation(b.invariant, b.detail);
         }
     }
 
@@ -538,3 +576,7 @@ impl SimCluster {
 }
 
 pub mod chaos;
+pub mod clock;
+pub mod invariants;
+
+use clock::DriftClock;
