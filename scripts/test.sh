@@ -12,6 +12,12 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
+echo "== seeded safety bugs: each must fail a named safety property"
+bash scripts/seeded-bugs.sh
+
+echo "== mutation testing: core code changed since the last full run"
+bash scripts/mutants.sh diff
+
 echo "== build the daemons and the CLI (the end-to-end tests start them)"
 cargo build --workspace --release --bins
 
@@ -19,6 +25,11 @@ echo "== unit, scenario, model-checking and end-to-end tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --release -- --nocapture --test-threads 2 2>&1 | tee "$log"
+
+if [ -n "${MONGODB_URI:-}" ] && [ -n "${MONGODB_MEMBERS:-}" ]; then
+    echo "== the opt-in suite against the real replica set at MONGODB_URI"
+    cargo test --release -p failover-tests --test mongodb_real -- --ignored --nocapture 2>&1 | tee -a "$log"
+fi
 
 echo "== failover-sim: ${SEEDS} seeded chaos runs"
 cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}"

@@ -1,6 +1,6 @@
 //! The protocol's clock: `CLOCK_BOOTTIME`, which is monotonic and keeps
 //! counting while the machine is suspended, so a lease holder never
-//! under-estimates how much time has passed (brief, rule 8). Wall time is
+//! under-estimates how much time has passed ("Time" in docs/protocol.md). Wall time is
 //! never used for protocol decisions.
 
 use failover_core::Instant;

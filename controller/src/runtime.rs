@@ -2,7 +2,8 @@
 //! node (peer messages, timers, health verdicts, hook results, operator
 //! commands), then carries out what the node asks, in order: persist (and
 //! fsync) before anything else, send, run hooks, record events. It decides
-//! nothing itself (STYLE: drivers are thin loops).
+//! nothing itself: every decision belongs to the core, where it is
+//! deterministic and model-checked, so this loop only feeds and drains.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! The state a node must keep across restarts.
 //!
-//! Rule 3 of the brief: a voter persists its term and vote before it answers,
+//! Rule 3 (docs/protocol.md): a voter persists its term and vote before it answers,
 //! so a restart never lets it vote twice in one term. The core emits
 //! [`crate::Action::Persist`] ahead of every message that depends on it; the
 //! driver writes and fsyncs it before going on.

@@ -1,4 +1,4 @@
-//! One scenario per rule of the product brief, on the deterministic
+//! One scenario per protocol rule (`docs/protocol.md`), on the deterministic
 //! simulator with real nodes. Each reads as: the cluster, what happens, what
 //! must (and must not) follow. Every run also checks all invariants after
 //! every step (`SimCluster::violations`).

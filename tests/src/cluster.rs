@@ -290,7 +290,12 @@ impl TestCluster {
 
     /// The `/active` URLs of both sites, for the prober.
     pub fn active_urls(&self) -> Vec<String> {
-        ["site-a", "site-b"].iter().map(|n| format!("http://{}/active", self.http[n])).collect()
+        ["site-a", "site-b"].iter().map(|n| self.active_url(n)).collect()
+    }
+
+    /// The `/active` URL of one node.
+    pub fn active_url(&self, node: &str) -> String {
+        format!("http://{}/active", self.http[node])
     }
 
     /// Starts a split-brain prober over both sites (every 10 ms).

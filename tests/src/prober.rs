@@ -149,6 +149,29 @@ impl ProbeReport {
     }
 }
 
+impl ProbeReport {
+    /// Panics, naming the offending rounds, if any round saw a URL outside
+    /// `allowed` answer 200: the check that "nothing moved" over the whole
+    /// window the prober ran, not one look at its end. Panics too if no
+    /// round was sampled.
+    pub fn assert_only_active(&self, allowed: &[String]) {
+        assert!(!self.rounds.is_empty(), "check is vacuous: the prober completed no round over {:?}", self.urls);
+        let moved: Vec<String> = self
+            .rounds
+            .iter()
+            .filter(|r| r.active().iter().any(|url| !allowed.iter().any(|a| a == url)))
+            .take(10)
+            .map(|r| format!("  {r}"))
+            .collect();
+        assert!(
+            moved.is_empty(),
+            "a URL outside {allowed:?} answered 200 in {} rounds; first ones:\n{}",
+            moved.len(),
+            moved.join("\n")
+        );
+    }
+}
+
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 /// Rounds recorded so far, shared between the sampling task and the handle.

@@ -60,11 +60,11 @@ async fn cut_between_sites_with_witness_seeing_both_changes_nothing() {
     let prober = c.prober();
     let epoch = c.epoch("site-a");
     c.cut("site-a", "site-b");
-    // Five leases: any flap would change the epoch.
+    // Five leases: any flap would show in the prober or change the epoch.
     tokio::time::sleep(Duration::from_millis(7500)).await;
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
     assert_eq!(c.epoch("site-a"), epoch, "the active site changed or flapped");
-    prober.stop().await.assert_never_two_active();
+    prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,7 +76,7 @@ async fn witness_down_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(7500)).await;
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
     assert_eq!(c.epoch("site-a"), epoch);
-    prober.stop().await.assert_never_two_active();
+    prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,17 +117,21 @@ async fn pause_holds_failover_until_resume() {
     let out = c.ctl("site-b", &["pause"]);
     assert!(ok(&out), "pause refused: {}", stderr(&out));
     assert!(c.wait_for(LONG, |c| c.status("site-a").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
+    let prober = c.prober();
     c.kill9("site-a");
+    // Over three leases and more, site-b must never answer 200.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_ne!(c.role("site-b").as_deref(), Some("active"), "failover while paused");
+    prober.snapshot().assert_only_active(&[c.active_url("site-a")]);
     let out = c.ctl("site-b", &["resume"]);
     assert!(ok(&out), "resume refused: {}", stderr(&out));
     assert!(c.wait_active("site-b").await);
+    prober.stop().await.assert_never_two_active();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_node_restarts_from_persisted_state() {
     let mut c = started(Spec::default()).await;
+    let prober = c.prober();
     let epoch = c.epoch("site-a").expect("epoch");
     for n in ["site-a", "site-b", "witness"] {
         c.kill9(n);
@@ -137,6 +141,7 @@ async fn every_node_restarts_from_persisted_state() {
     }
     assert!(c.wait_active("site-a").await, "site-a did not come back:\n{}", c.log_tail("site-a"));
     assert!(c.epoch("site-a").expect("epoch") > epoch, "terms must continue from disk");
+    prober.stop().await.assert_never_two_active();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,12 +263,13 @@ async fn metrics_are_prometheus_text_and_tell_who_is_active() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forced_failover_recovers_when_no_majority_is_left() {
     let mut c = started(Spec::default()).await;
+    let prober = c.prober();
     let epoch = c.epoch("site-b").expect("epoch");
     c.kill9("witness");
     c.kill9("site-a");
-    // Alone, site-b can never be elected.
+    // Alone, site-b can never be elected: not once over more than two leases.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_ne!(c.role("site-b").as_deref(), Some("active"));
+    prober.snapshot().assert_only_active(&[c.active_url("site-a")]);
     // Without --force the CLI refuses; with it (and --yes) the site takes
     // over once its own grant to site-a has run out.
     let out = c.ctl("site-b", &["failover", "--to", "site-b", "--yes"]);
@@ -274,6 +280,7 @@ async fn forced_failover_recovers_when_no_majority_is_left() {
     assert!(c.epoch("site-b").expect("epoch") > epoch, "the forced epoch must fence the old site");
     let history = c.ctl("site-b", &["history"]);
     assert!(String::from_utf8_lossy(&history.stdout).contains("FORCED"), "not recorded");
+    prober.stop().await.assert_never_two_active();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -388,6 +388,7 @@ impl Run {
         self.repairs.clear();
         self.sim.heal_all();
         for &id in &ids {
+            self.sim.cancel_crash(id);
             self.sim.restart(id);
             self.sim.set_health(id, LocalHealth::GOOD);
             self.sim.set_hook_fails(id, false);

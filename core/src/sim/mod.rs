@@ -116,7 +116,8 @@ pub struct SimCluster {
     highest_actuation: Option<(Epoch, NodeId)>,
     votes_granted: BTreeMap<(NodeId, Term), NodeId>,
     last_active: Option<NodeId>,
-    approvals: u32,
+    /// Operator moves not yet used, by the site they move the role to.
+    approved_for: BTreeMap<NodeId, u32>,
     became_active: Vec<(u64, NodeId, Epoch)>,
     steps: u64,
 }
@@ -141,7 +142,7 @@ impl SimCluster {
             highest_actuation: None,
             votes_granted: BTreeMap::new(),
             last_active: None,
-            approvals: 0,
+            approved_for: BTreeMap::new(),
             became_active: Vec::new(),
             steps: 0,
             cfg,
@@ -269,6 +270,12 @@ impl SimCluster {
         }
     }
 
+    /// Calls off a crash armed by [`SimCluster::crash_after_actions`] that
+    /// has not happened yet.
+    pub fn cancel_crash(&mut self, id: NodeId) {
+        self.machines[id.index()].crash_after_actions = None;
+    }
+
     /// Starts `id` again from what it last persisted.
     pub fn restart(&mut self, id: NodeId) {
         let local = self.local_now(id);
@@ -304,19 +311,32 @@ impl SimCluster {
         self.machines[id.index()].hook_fails = fails;
     }
 
-    /// An operator command sent to `id`. Approvals and switchovers that are
-    /// accepted count as operator approval for the manual-mode invariant.
+    /// An operator command sent to `id`. An accepted approval, switchover
+    /// or shutdown authorises one move of the active role, for the manual-mode
+    /// invariant, to the site it names or the one it starts moving to.
     pub fn command(&mut self, id: NodeId, command: Command) -> Result<(), CommandError> {
         let local = self.local_now(id);
-        let Some(node) = self.machines[id.index()].node.as_mut() else {
+        let m = &mut self.machines[id.index()];
+        let before = m.events.len();
+        let Some(node) = m.node.as_mut() else {
             return Err(CommandError::NotActive { active: None });
         };
         let result = node.command(local, command);
-        if result.is_ok() && matches!(command, Command::Approve { .. } | Command::Switchover { .. } | Command::Shutdown)
-        {
-            self.approvals += 1;
-        }
         self.drain(id);
+        if result.is_ok() {
+            let named = match command {
+                Command::Switchover { to, .. } | Command::Approve { to } => to,
+                _ => None,
+            };
+            let started = self.machines[id.index()].events[before..].iter().find_map(|(_, e)| match *e {
+                Event::FailoverApproved { target } => Some(target),
+                Event::HandoffStarted { to, .. } => Some(to),
+                _ => None,
+            });
+            if let Some(target) = named.or(started) {
+                *self.approved_for.entry(target).or_default() += 1;
+            }
+        }
         self.check_invariants();
         result
     }
@@ -562,14 +582,16 @@ impl SimCluster {
         }
     }
 
-    /// Rule 6: in manual mode the active site changes only with approval.
+    /// Rule 6: in manual mode the active site changes only with approval:
+    /// each move to a site uses up one operator command that moved the role
+    /// to that site.
     fn check_manual_approval(&mut self, site: NodeId) {
         let changed = self.last_active.is_some_and(|prev| prev != site);
         if changed && self.cfg.policy.failover_mode == FailoverMode::Manual {
-            if self.approvals == 0 {
-                self.violation("manual_mode_needs_approval", format!("{site} became active without approval"));
+            match self.approved_for.get_mut(&site) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => self.violation("manual_mode_needs_approval", format!("{site} became active without approval")),
             }
-            self.approvals = 0;
         }
         self.last_active = Some(site);
     }
