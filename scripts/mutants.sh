@@ -24,12 +24,13 @@ jobs="${MUTANTS_JOBS:-2}"
 case "$mode" in
 full)
     out="$(mktemp -d)"
+    tested="$(git rev-parse HEAD)"
     status=0
     cargo mutants -p failover-core --jobs "$jobs" --output "$out" || status=$?
     for f in caught missed timeout unviable; do
         sort "$out/mutants.out/$f.txt" > "docs/mutants/$f.txt"
     done
-    git rev-parse HEAD > docs/mutants/BASELINE
+    echo "$tested" > docs/mutants/BASELINE
     echo "full run: $(wc -l < docs/mutants/caught.txt) caught, $(wc -l < docs/mutants/missed.txt) missed," \
         "$(wc -l < docs/mutants/unviable.txt) unviable, $(wc -l < docs/mutants/timeout.txt) timeouts"
     rm -rf "$out"

@@ -387,6 +387,71 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_is_accepted_at_its_edge_and_refused_past_it() {
+        let valid = |f: &dyn Fn(&mut ClusterConfig)| {
+            let mut c = two_sites_and_witness();
+            f(&mut c);
+            c.validate()
+        };
+        // Members: 16 allowed, 17 not (voters kept at 3).
+        let members = |n: usize| {
+            move |c: &mut ClusterConfig| {
+                c.members.extend((c.members.len()..n).map(|i| Member { votes: 0, ..Member::site(&format!("s{i}"), 1) }))
+            }
+        };
+        assert_eq!(valid(&members(MAX_MEMBERS)), Ok(()));
+        assert_eq!(valid(&members(MAX_MEMBERS + 1)), Err(ConfigError::TooManyMembers(MAX_MEMBERS + 1)));
+        // Voters: 7 allowed, 8 not.
+        let voters =
+            |n: usize| move |c: &mut ClusterConfig| c.members.extend((3..n).map(|i| Member::site(&format!("v{i}"), 1)));
+        assert_eq!(valid(&voters(MAX_VOTERS)), Ok(()));
+        assert_eq!(valid(&voters(MAX_VOTERS + 1)), Err(ConfigError::TooManyVoters(MAX_VOTERS + 1)));
+        // Priority: 1000 allowed, 1001 not.
+        assert_eq!(valid(&|c| c.members[0].kind = MemberKind::Site { priority: MAX_PRIORITY }), Ok(()));
+        // Votes: 0 and 1 for a site; a witness needs its vote.
+        assert_eq!(valid(&|c| c.members[1].votes = 0), Ok(()));
+        assert!(matches!(valid(&|c| c.members[1].votes = 2), Err(ConfigError::BadVotes { votes: 2, .. })));
+        assert_eq!(valid(&|c| c.members[2].votes = 0), Err(ConfigError::WitnessWithoutVote("witness".into())));
+        assert_eq!(valid(&|c| c.members[0].name = " ".into()), Err(ConfigError::EmptyName));
+        // Lease: exactly twice the heartbeat is enough.
+        assert_eq!(valid(&|c| c.timers.lease_duration = c.timers.heartbeat_interval * 2), Ok(()));
+        assert_eq!(valid(&|c| c.timers.heartbeat_interval = Duration::ZERO), Err(ConfigError::ZeroHeartbeat));
+        // Drift: below 10% allowed.
+        assert_eq!(valid(&|c| c.timers.max_drift_ppm = 99_999), Ok(()));
+        assert_eq!(valid(&|c| c.timers.max_drift_ppm = 100_000), Err(ConfigError::DriftTooLarge(100_000)));
+        assert_eq!(valid(&|c| c.timers.actuation_interval = Duration::ZERO), Err(ConfigError::ZeroActuationInterval));
+    }
+
+    #[test]
+    fn votes_and_quorum_count_only_voting_members() {
+        let mut c = two_sites_and_witness();
+        c.members[1].votes = 0;
+        assert_eq!((c.votes(NodeId(0)), c.votes(NodeId(1)), c.votes(NodeId(9))), (1, 0, 0));
+        assert_eq!((c.total_votes(), c.quorum()), (2, 2));
+        c.members.push(Member::witness("witness-2"));
+        assert_eq!((c.total_votes(), c.quorum()), (3, 2));
+        assert_eq!((c.priority(NodeId(0)), c.priority(NodeId(2)), c.priority(NodeId(9))), (2, 0, 0));
+        assert_eq!(c.id_of("witness-2"), Some(NodeId(3)));
+        assert_eq!(c.id_of("nobody"), None);
+        assert_eq!(NodeId(3).to_string(), "node#3");
+    }
+
+    #[test]
+    fn election_rank_orders_by_priority_then_id_and_skips_the_lost_site() {
+        let mut c = two_sites_and_witness();
+        c.members.insert(2, Member::site("site-c", 2));
+        c.members.push(Member::site("site-d", 0));
+        // site-a 2, site-b 1, site-c 2, witness, site-d 0.
+        let rank = |id: u8, lost: Option<u8>| c.election_rank(NodeId(id), lost.map(NodeId));
+        assert_eq!(rank(0, None), 0, "ties go to the lower id");
+        assert_eq!(rank(2, None), 1);
+        assert_eq!(rank(1, None), 2, "two sites rank above it; the witness and priority 0 do not");
+        assert_eq!(rank(2, Some(0)), 0);
+        assert_eq!(rank(1, Some(2)), 1);
+        assert_eq!(rank(1, Some(1)), 2, "its own loss changes nothing");
+    }
+
+    #[test]
     fn drift_margin_is_about_one_five_hundredth_of_the_lease() {
         let t = Timers { lease_duration: Duration::from_millis(3000), ..Timers::default() };
         // 2 * 0.001 * 3000 = 6 ms, plus 1 ms of clock granularity.

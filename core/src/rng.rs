@@ -53,4 +53,18 @@ mod tests {
         }
         assert_ne!(Jitter::new(1).next_u64(), Jitter::new(2).next_u64());
     }
+
+    #[test]
+    fn it_is_splitmix64_and_covers_its_range() {
+        // SplitMix64's published first outputs for seed 0.
+        let mut g = Jitter::new(0);
+        assert_eq!(g.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(g.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        let mut seen = [false; 4];
+        for _ in 0..200 {
+            seen[usize::try_from(g.up_to(3)).expect("small")] = true;
+        }
+        assert_eq!(seen, [true; 4], "0..=3 is covered, both ends included");
+        assert_eq!(g.up_to(0), 0);
+    }
 }

@@ -89,3 +89,24 @@ pub struct Status {
     /// A scheduled switchover: target and due time on this node's clock.
     pub scheduled_switchover: Option<(NodeId, Instant)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RoleName;
+
+    #[test]
+    fn role_names_are_the_lower_case_words_json_and_metrics_use() {
+        let names = [
+            (RoleName::Active, "active"),
+            (RoleName::Promoting, "promoting"),
+            (RoleName::HandingOff, "handing_off"),
+            (RoleName::Candidate, "candidate"),
+            (RoleName::Standby, "standby"),
+            (RoleName::Witness, "witness"),
+        ];
+        for (role, name) in names {
+            assert_eq!(role.as_str(), name);
+        }
+        assert_eq!(crate::Instant::from_millis(42).to_string(), "t=42ms");
+    }
+}

@@ -610,3 +610,6 @@ impl Node {
         self.arm_election_after_contact(now);
     }
 }
+
+#[cfg(test)]
+mod tests;

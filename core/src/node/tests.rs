@@ -1,0 +1,686 @@
+//! Unit tests of one node driven by hand: what it reports in `status`, when
+//! it counts as active, and the hygiene of what it sends and accepts. The
+//! protocol scenarios (`tests/rules.rs`) pass by these edges.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{LocalHealth, Node};
+use crate::action::Action;
+use crate::config::{ClusterConfig, Member, NodeId, Policy, Timers};
+use crate::durable::DurableState;
+use crate::message::{Heartbeat, Message, PauseSetting, SiteReport, Term, VoteRequest};
+use crate::status::RoleName;
+use crate::time::Instant;
+
+const LEASE_MS: u64 = 3000;
+
+fn node(members: Vec<Member>, id: u8) -> Node {
+    let cfg = ClusterConfig { members, timers: Timers::default(), policy: Policy::default() };
+    Node::new(Arc::new(cfg), NodeId(id), DurableState::default(), Instant::from_millis(0), 7).expect("valid")
+}
+
+fn drain(n: &mut Node) -> Vec<Action> {
+    std::iter::from_fn(|| n.poll_action()).collect()
+}
+
+/// A one-site cluster elects itself; returns the node, active, and the time.
+fn lone_active_site() -> (Node, Instant) {
+    let mut n = node(vec![Member::site("site-a", 1)], 0);
+    for _ in 0..20 {
+        let (at, _) = n.next_deadline().expect("a timer");
+        n.handle_timeout(at);
+        for action in drain(&mut n) {
+            if let Action::RunPrePromote { epoch } = action {
+                n.pre_promote_finished(at, epoch, true);
+            }
+        }
+        if n.is_active(at) {
+            drain(&mut n);
+            return (n, at);
+        }
+    }
+    panic!("a lone site never elected itself");
+}
+
+fn report() -> SiteReport {
+    SiteReport { healthy: true, caught_up: true, sees_quorum: true }
+}
+
+#[test]
+fn an_active_site_is_active_until_its_lease_ends_and_says_so() {
+    let (n, now) = lone_active_site();
+    let status = n.status(now);
+    let epoch = status.epoch.expect("an epoch");
+    assert_eq!((status.role, status.active_site), (RoleName::Active, Some(NodeId(0))));
+    assert_eq!(n.active_epoch(now), Some(epoch));
+    let remaining = status.lease_remaining.expect("a lease");
+    assert!(remaining > Duration::ZERO && remaining <= Duration::from_millis(LEASE_MS), "{remaining:?}");
+    let end = now + remaining;
+    assert!(n.is_active(end - Duration::from_millis(1)));
+    assert!(!n.is_active(end), "the lease end is not part of the lease");
+    assert_eq!(n.active_epoch(end), None);
+    let later = n.status(end);
+    assert_eq!((later.role, later.active_site, later.epoch), (RoleName::Standby, None, None));
+}
+
+#[test]
+fn status_reports_a_followed_site_only_within_a_lease_and_peers_with_their_age() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut b = node(members.clone(), 1);
+    let now = Instant::from_millis(100);
+    let renewal = crate::message::LeaseRenewal { seq: 1, cause: crate::ActivationCause::Reclaim, cooldown_ms: 0 };
+    let hb = Heartbeat {
+        term: Term(4),
+        lease: Some(renewal),
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+    };
+    b.handle_message(now, NodeId(0), Message::Heartbeat(hb));
+    let status = b.status(now + Duration::from_millis(10));
+    assert_eq!((status.role, status.active_site, status.term), (RoleName::Standby, Some(NodeId(0)), Term(4)));
+    assert_eq!(status.epoch.map(|e| e.0), Some(4));
+    assert_eq!(status.lease_remaining, None, "a follower holds no lease");
+    assert_eq!(status.peers.iter().map(|p| p.id).collect::<Vec<_>>(), vec![NodeId(0), NodeId(2)]);
+    let a = &status.peers[0];
+    assert!(a.reachable);
+    assert_eq!((a.last_seen_ago, a.report), (Some(Duration::from_millis(10)), Some(report())));
+    assert_eq!((status.peers[1].reachable, status.peers[1].last_seen_ago), (false, None));
+    // One lease after the heartbeat the active site is no longer known.
+    let stale = b.status(now + Duration::from_millis(LEASE_MS));
+    assert_eq!((stale.active_site, stale.epoch), (None, None));
+    assert!(!stale.peers[0].reachable);
+    // A witness always says so, whatever it follows.
+    let mut w = node(members, 2);
+    w.handle_message(now, NodeId(0), Message::Heartbeat(hb));
+    let status = w.status(now);
+    assert_eq!((status.role, status.active_site), (RoleName::Witness, Some(NodeId(0))));
+}
+
+#[test]
+fn status_names_a_candidate_and_a_site_handing_over() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut a = node(members, 0);
+    let (at, _) = a.next_deadline().expect("timers");
+    let mut now = at;
+    for _ in 0..20 {
+        if a.status(now).role == RoleName::Candidate {
+            break;
+        }
+        now = a.next_deadline().expect("timers").0;
+        a.handle_timeout(now);
+        drain(&mut a);
+    }
+    assert_eq!(a.status(now).role, RoleName::Candidate, "site-a never asked for votes");
+
+    let cfg = ClusterConfig {
+        members: vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")],
+        timers: Timers::default(),
+        policy: Policy::default(),
+    };
+    let mut sim = crate::sim::SimCluster::new(cfg, 5).expect("valid");
+    sim.hook_delay_ms = 50;
+    let (a, b) = (NodeId(0), NodeId(1));
+    let role = |sim: &crate::sim::SimCluster, id| sim.status(id).map(|s| s.role);
+    assert!(sim.run_until(30_000, |s| role(s, a) == Some(RoleName::Promoting)), "site-a never promoted");
+    assert!(sim.run_until(30_000, |s| s.active() == Some(a)));
+    sim.command(a, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
+    assert_eq!(role(&sim, a), Some(RoleName::HandingOff));
+    assert!(sim.run_until(30_000, |s| s.active() == Some(b)));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
+
+#[test]
+fn messages_from_itself_or_from_no_member_are_ignored() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut w = node(members, 2);
+    drain(&mut w);
+    let req = VoteRequest { term: Term(9), report: report(), approved: false, handoff: false };
+    for from in [NodeId(2), NodeId(3), NodeId(200)] {
+        w.handle_message(Instant::from_millis(5000), from, Message::Vote(req));
+        assert_eq!(drain(&mut w), vec![], "a vote request from {from} was answered");
+    }
+    assert_eq!(w.durable().term, Term(0));
+}
+
+#[test]
+fn requests_go_to_voters_only_and_a_member_without_a_vote_never_answers_one() {
+    let mut b = Member::site("site-b", 1);
+    b.votes = 0;
+    let members = vec![Member::site("site-a", 2), b, Member::witness("witness")];
+    let mut a = node(members.clone(), 0);
+    let mut asked = Vec::new();
+    for _ in 0..20 {
+        let (at, _) = a.next_deadline().expect("timers");
+        a.handle_timeout(at);
+        for action in drain(&mut a) {
+            if let Action::Send { to, message: Message::PreVote(_) | Message::Vote(_) } = action {
+                asked.push(to);
+            }
+        }
+        if !asked.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(asked, vec![NodeId(2)], "only the witness votes besides site-a");
+    let mut b = node(members, 1);
+    b.set_health(Instant::from_millis(0), LocalHealth::GOOD);
+    drain(&mut b);
+    let req = VoteRequest { term: Term(1), report: report(), approved: false, handoff: false };
+    b.handle_message(Instant::from_millis(5000), NodeId(0), Message::PreVote(req));
+    b.handle_message(Instant::from_millis(5000), NodeId(0), Message::Vote(req));
+    let answers: Vec<Action> = drain(&mut b).into_iter().filter(|a| matches!(a, Action::Send { .. })).collect();
+    assert_eq!(answers, vec![], "a member without a vote answered a vote request");
+}
+
+#[test]
+fn the_election_timer_waits_a_lease_plus_a_heartbeat_per_better_site_plus_jitter() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let t = Timers::default();
+    let armed = |id: u8, seed: u64| {
+        let cfg = ClusterConfig { members: members.clone(), timers: t.clone(), policy: Policy::default() };
+        let n = Node::new(Arc::new(cfg), NodeId(id), DurableState::default(), Instant::from_millis(1000), seed)
+            .expect("valid");
+        n.deadlines.get(super::Timer::ElectionTimeout).map(|at| at.as_millis() - 1000)
+    };
+    let (lease, hb, jitter) = (3000, 1000, 300);
+    let b: Vec<u64> = (0..20).map(|seed| armed(1, seed).expect("armed")).collect();
+    assert!(b.iter().all(|&d| (lease + hb..=lease + hb + jitter).contains(&d)), "{b:?}");
+    assert!(b.iter().any(|&d| d != b[0]), "no jitter: {b:?}");
+    let a = armed(0, 1).expect("armed");
+    assert!((lease..=lease + jitter).contains(&a), "{a}");
+    assert_eq!(armed(2, 1), None, "a witness never runs");
+}
+
+#[test]
+fn a_site_whose_promotion_failed_reports_unhealthy_for_the_backoff() {
+    let mut n2 = node(vec![Member::site("site-a", 1)], 0);
+    let mut declined_at = None;
+    for _ in 0..20 {
+        let (at, _) = n2.next_deadline().expect("a timer");
+        n2.handle_timeout(at);
+        for action in drain(&mut n2) {
+            if let Action::RunPrePromote { epoch } = action {
+                n2.pre_promote_finished(at, epoch, false);
+                declined_at = Some(at);
+            }
+        }
+        if declined_at.is_some() {
+            break;
+        }
+    }
+    let at = declined_at.expect("an election");
+    let backoff = Timers::default().declined_backoff;
+    assert!(!n2.status(at).local.healthy);
+    assert!(!n2.status(at + backoff - Duration::from_millis(1)).local.healthy);
+    assert!(n2.status(at + backoff).local.healthy, "healthy again once the backoff is over");
+    let (mut n, now) = lone_active_site();
+    assert!(n.status(now).local.healthy);
+    n.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    assert!(!n.status(now).local.healthy);
+}
+
+/// The witness of a two-site cluster, past its quiet period.
+fn witness() -> Node {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut w = node(members, 2);
+    drain(&mut w);
+    w
+}
+
+fn vote(term: u64) -> Message {
+    Message::Vote(VoteRequest { term: Term(term), report: report(), approved: false, handoff: false })
+}
+
+/// The answer `n` sent to a vote or pre-vote: (granted, refusal).
+fn answer(n: &mut Node) -> Option<(bool, Option<crate::Refusal>)> {
+    drain(n).into_iter().find_map(|a| match a {
+        Action::Send { message: Message::VoteReply(r) | Message::PreVoteReply(r), .. } => Some((r.granted, r.refusal)),
+        _ => None,
+    })
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn lease_heartbeat(term: u64, cooldown_ms: u64, pause: PauseSetting) -> Message {
+    let renewal = crate::message::LeaseRenewal { seq: 1, cause: crate::ActivationCause::Reclaim, cooldown_ms };
+    Message::Heartbeat(Heartbeat { term: Term(term), lease: Some(renewal), report: report(), pause, proposal: None })
+}
+
+#[test]
+fn a_voter_grants_one_vote_per_term_even_after_its_promise_ends() {
+    use crate::Refusal::{AlreadyVoted, StaleTerm};
+    let (a, b) = (NodeId(0), NodeId(1));
+    let mut w = witness();
+    w.handle_message(at(10_000), a, vote(5));
+    assert_eq!(answer(&mut w), Some((true, None)));
+    w.handle_message(at(10_000 + LEASE_MS + 1), b, vote(5));
+    assert_eq!(answer(&mut w), Some((false, Some(AlreadyVoted))), "a second vote in term 5");
+    w.handle_message(at(20_000), b, vote(4));
+    assert_eq!(answer(&mut w), Some((false, Some(StaleTerm))));
+    w.handle_message(at(20_000), a, vote(5));
+    assert_eq!(answer(&mut w), Some((true, None)), "asking again for the same vote is answered the same");
+}
+
+#[test]
+fn a_voter_is_free_exactly_when_its_promise_ends() {
+    let (a, b) = (NodeId(0), NodeId(1));
+    let mut w = witness();
+    w.handle_message(at(10_000), a, lease_heartbeat(5, 0, PauseSetting::default()));
+    drain(&mut w);
+    w.handle_message(at(10_000 + LEASE_MS - 1), b, vote(6));
+    assert_eq!(answer(&mut w), Some((false, Some(crate::Refusal::LeaseHeld))));
+    w.handle_message(at(10_000 + LEASE_MS), b, vote(7));
+    assert_eq!(answer(&mut w), Some((true, None)), "the promise ran out at its end");
+}
+
+#[test]
+fn a_voter_prefers_a_better_site_that_can_win() {
+    let (a, b) = (NodeId(0), NodeId(1));
+    let mut w = witness();
+    let status =
+        Heartbeat { term: Term(0), lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    w.handle_message(at(10_000), a, Message::Heartbeat(status));
+    w.handle_message(at(10_000), b, vote(1));
+    assert_eq!(answer(&mut w), Some((false, Some(crate::Refusal::BetterCandidate))));
+    // A better site that cannot reach a majority is no reason to refuse.
+    let alone = Heartbeat { report: SiteReport { sees_quorum: false, ..report() }, ..status };
+    w.handle_message(at(10_100), a, Message::Heartbeat(alone));
+    w.handle_message(at(10_100), b, vote(1));
+    assert_eq!(answer(&mut w), Some((true, None)));
+}
+
+#[test]
+fn pause_and_cooldown_refuse_every_site_but_the_last_chosen() {
+    use crate::Refusal::{Cooldown, Paused};
+    let (a, b) = (NodeId(0), NodeId(1));
+    let pause = PauseSetting { version: 1, by: 0, paused: true };
+    let mut w = witness();
+    w.handle_message(at(10_000), a, lease_heartbeat(5, 0, pause));
+    drain(&mut w);
+    let free = 10_000 + LEASE_MS;
+    w.handle_message(at(free), b, vote(6));
+    assert_eq!(answer(&mut w), Some((false, Some(Paused))));
+    w.handle_message(at(free), a, vote(6));
+    assert_eq!(answer(&mut w), Some((true, None)), "the last chosen site may reclaim while paused");
+
+    let mut w = witness();
+    w.handle_message(at(10_000), a, lease_heartbeat(5, 20_000, PauseSetting::default()));
+    drain(&mut w);
+    w.handle_message(at(10_000 + 20_000 - 1), b, vote(6));
+    assert_eq!(answer(&mut w), Some((false, Some(Cooldown))));
+    w.handle_message(at(10_000 + 20_000), b, vote(7));
+    assert_eq!(answer(&mut w), Some((true, None)), "the cooldown is over at its end");
+}
+
+/// Site-a asking for votes (pre-vote or vote) in its next term.
+fn campaigning_site_a() -> (Node, Instant, Term) {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut a = node(members, 0);
+    for _ in 0..20 {
+        let (now, _) = a.next_deadline().expect("timers");
+        a.handle_timeout(now);
+        drain(&mut a);
+        if a.status(now).role == RoleName::Candidate {
+            let term = a.durable().term.next();
+            return (a, now, term);
+        }
+    }
+    panic!("site-a never asked for votes");
+}
+
+#[test]
+fn a_candidate_refused_for_an_old_term_adopts_the_newer_one() {
+    let (mut a, now, term) = campaigning_site_a();
+    let stale = crate::message::VoteReply {
+        term: Term(term.0 + 5),
+        granted: false,
+        refusal: Some(crate::Refusal::StaleTerm),
+        lease_held_ms: 0,
+    };
+    a.handle_message(now, NodeId(2), Message::PreVoteReply(stale));
+    assert_eq!(a.durable().term, Term(term.0 + 5));
+    assert_eq!(a.status(now).role, RoleName::Standby);
+    a.handle_message(now, NodeId(2), Message::VoteReply(crate::message::VoteReply { term: Term(term.0 + 9), ..stale }));
+    assert_eq!(a.durable().term, Term(term.0 + 9), "a vote reply's newer term is adopted too");
+}
+
+#[test]
+fn refusals_an_operator_can_lift_become_proposals() {
+    use crate::message::ProposalReason;
+    for (refusal, reason) in [
+        (crate::Refusal::Cooldown, ProposalReason::Cooldown),
+        (crate::Refusal::CandidateLagging, ProposalReason::TargetLagging),
+        (crate::Refusal::NeedsApproval, ProposalReason::ManualMode),
+    ] {
+        let (mut a, now, term) = campaigning_site_a();
+        let no = crate::message::VoteReply { term, granted: false, refusal: Some(refusal), lease_held_ms: 0 };
+        a.handle_message(now, NodeId(2), Message::PreVoteReply(no));
+        let pending = a.status(now).pending_failover.expect("a proposal");
+        assert_eq!((pending.target, pending.reason), (NodeId(0), reason));
+    }
+}
+
+/// Whether `n`, asked to consider an election at `now`, asks for votes.
+fn runs_at(n: &mut Node, now: Instant) -> bool {
+    drain(n);
+    n.consider_election(now);
+    drain(n).iter().any(|a| matches!(a, Action::Send { message: Message::PreVote(_) | Message::Vote(_), .. }))
+}
+
+#[test]
+fn a_site_does_not_run_while_it_follows_a_live_leader_or_its_checks_fail() {
+    let mut b = Member::site("site-b", 1);
+    b.votes = 0;
+    let members = vec![Member::site("site-a", 2), b, Member::witness("witness")];
+    let mut b = node(members, 1);
+    b.handle_message(at(10_000), NodeId(0), lease_heartbeat(5, 0, PauseSetting::default()));
+    assert!(!runs_at(&mut b, at(10_000 + LEASE_MS - 1)), "ran while the active site's lease may run");
+    b.set_health(at(10_000 + LEASE_MS), LocalHealth { healthy: false, caught_up: true });
+    assert!(!runs_at(&mut b, at(10_000 + LEASE_MS)), "ran with failing checks");
+    b.set_health(at(10_000 + LEASE_MS), LocalHealth::GOOD);
+    assert!(runs_at(&mut b, at(10_000 + LEASE_MS)), "did not run once the active site was gone");
+}
+
+#[test]
+fn a_site_that_declined_promotion_stays_out_for_the_backoff() {
+    let mut n = node(vec![Member::site("site-a", 1), Member::witness("witness")], 0);
+    let mut declined_at = None;
+    for _ in 0..40 {
+        let (now, _) = n.next_deadline().expect("timers");
+        n.handle_timeout(now);
+        // The witness grants whatever is asked.
+        for action in drain(&mut n) {
+            match action {
+                Action::Send { to, message: Message::PreVote(r) } => {
+                    let yes =
+                        crate::message::VoteReply { term: r.term, granted: true, refusal: None, lease_held_ms: 0 };
+                    n.handle_message(now, to, Message::PreVoteReply(yes));
+                    for action in drain(&mut n) {
+                        if let Action::Send { to, message: Message::Vote(r) } = action {
+                            n.handle_message(
+                                now,
+                                to,
+                                Message::VoteReply(crate::message::VoteReply { term: r.term, ..yes }),
+                            );
+                        }
+                    }
+                    for action in drain(&mut n) {
+                        if let Action::RunPrePromote { epoch } = action {
+                            n.pre_promote_finished(now, epoch, false);
+                            declined_at = Some(now);
+                        }
+                    }
+                }
+                Action::RunPrePromote { epoch } => {
+                    n.pre_promote_finished(now, epoch, false);
+                    declined_at = Some(now);
+                }
+                _ => {}
+            }
+        }
+        if declined_at.is_some() {
+            break;
+        }
+    }
+    let declined = declined_at.expect("an election");
+    let backoff = Timers::default().declined_backoff;
+    let after_promises = declined + backoff;
+    assert!(!runs_at(&mut n, after_promises - Duration::from_millis(1)));
+    assert!(runs_at(&mut n, after_promises));
+}
+
+#[test]
+fn a_site_does_not_run_while_bound_paused_or_outranked() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let (a, w) = (NodeId(0), NodeId(2));
+    // Bound by its vote for site-a (no active site known yet).
+    let mut b = node(members.clone(), 1);
+    b.handle_message(at(10_000), a, vote(5));
+    assert!(!runs_at(&mut b, at(10_000 + LEASE_MS - 1)), "ran while bound to site-a");
+    assert!(runs_at(&mut b, at(10_000 + LEASE_MS)), "did not run once free");
+
+    let status = |report, paused| {
+        let pause = PauseSetting { version: 1, by: 2, paused };
+        Message::Heartbeat(Heartbeat { term: Term(0), lease: None, report, pause, proposal: None })
+    };
+    let alone = SiteReport { sees_quorum: false, ..report() };
+    let mut b = node(members.clone(), 1);
+    b.handle_message(at(10_000), w, status(report(), true));
+    assert!(!runs_at(&mut b, at(10_000)), "ran while paused");
+    let mut b = node(members, 1);
+    b.handle_message(at(10_000), a, status(report(), false));
+    assert!(!runs_at(&mut b, at(10_000)), "ran while a better site can win");
+    b.handle_message(at(10_001), a, status(alone, false));
+    assert!(runs_at(&mut b, at(10_001)), "a better site that cannot win is no reason to wait");
+}
+
+/// The heartbeat replies `n` sent: (term, granted).
+fn heartbeat_replies(n: &mut Node) -> Vec<(u64, bool)> {
+    drain(n)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send { message: Message::HeartbeatReply(r), .. } => Some((r.term.0, r.granted)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lease_heartbeat_binds_a_voter_in_its_term_and_keeps_its_vote() {
+    let (a, b) = (NodeId(0), NodeId(1));
+    let mut w = witness();
+    w.handle_message(at(10_000), a, vote(5));
+    drain(&mut w);
+    w.handle_message(at(10_100), a, lease_heartbeat(5, 0, PauseSetting::default()));
+    assert_eq!(heartbeat_replies(&mut w), vec![(5, true)]);
+    assert_eq!((w.durable().term, w.durable().voted_for), (Term(5), Some(a)), "the vote in term 5 stays");
+    w.handle_message(at(10_200), b, lease_heartbeat(4, 0, PauseSetting::default()));
+    assert_eq!(heartbeat_replies(&mut w), vec![(5, false)], "an older term is refused");
+    assert_eq!(w.status(at(10_200)).active_site, Some(a));
+    w.handle_message(at(10_300), b, lease_heartbeat(6, 0, PauseSetting::default()));
+    assert_eq!(heartbeat_replies(&mut w), vec![(6, true)], "a newer term is followed");
+    assert_eq!((w.durable().term, w.status(at(10_300)).active_site), (Term(6), Some(b)));
+}
+
+#[test]
+fn a_release_moves_only_a_grant_its_sender_holds() {
+    let (a, b) = (NodeId(0), NodeId(1));
+    let acks = |n: &mut Node| {
+        drain(n).iter().filter(|a| matches!(a, Action::Send { message: Message::ReleaseAck { .. }, .. })).count()
+    };
+    let mut w = witness();
+    w.handle_message(at(10_000), b, lease_heartbeat(6, 0, PauseSetting::default()));
+    drain(&mut w);
+    // Site-a cannot give away what site-b holds.
+    w.handle_message(at(10_100), a, Message::ReleaseLease { term: Term(7), to: a });
+    assert_eq!(acks(&mut w), 0);
+    w.handle_message(at(10_200), a, vote(8));
+    assert_eq!(answer(&mut w), Some((false, Some(crate::Refusal::LeaseHeld))));
+    // An old release changes nothing either.
+    w.handle_message(at(10_300), b, Message::ReleaseLease { term: Term(5), to: a });
+    assert_eq!(acks(&mut w), 0);
+    // The holder moves its grant: acknowledged, and site-a may now be elected.
+    w.handle_message(at(10_400), b, Message::ReleaseLease { term: Term(8), to: a });
+    assert_eq!(acks(&mut w), 1);
+    assert_eq!(w.status(at(10_400)).active_site, None, "the releasing site is no longer followed");
+    w.handle_message(
+        at(10_500),
+        a,
+        Message::Vote(VoteRequest { term: Term(9), report: report(), approved: false, handoff: true }),
+    );
+    assert_eq!(answer(&mut w), Some((true, None)));
+}
+
+#[test]
+fn timeout_now_starts_an_election_only_in_the_senders_term() {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut b = node(members, 1);
+    b.handle_message(at(10_000), NodeId(0), lease_heartbeat(5, 0, PauseSetting::default()));
+    drain(&mut b);
+    b.handle_message(at(10_100), NodeId(0), Message::TimeoutNow { term: Term(4) });
+    assert!(!drain(&mut b).iter().any(|a| matches!(a, Action::Send { message: Message::Vote(_), .. })));
+    b.handle_message(at(10_100), NodeId(0), Message::ReleaseLease { term: Term(5), to: NodeId(1) });
+    drain(&mut b);
+    b.handle_message(at(10_200), NodeId(0), Message::TimeoutNow { term: Term(5) });
+    let votes: Vec<Action> =
+        drain(&mut b).into_iter().filter(|a| matches!(a, Action::Send { message: Message::Vote(_), .. })).collect();
+    assert_eq!(votes.len(), 2, "site-b asks both voters at once, without a pre-vote");
+    assert_eq!(b.durable().term, Term(6));
+}
+
+/// A three-member cluster's site-a, elected and active: (node, now, term).
+fn active_site_a() -> (Node, Instant, Term) {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut a = node(members, 0);
+    for _ in 0..40 {
+        let (now, _) = a.next_deadline().expect("timers");
+        a.handle_timeout(now);
+        let mut queue: std::collections::VecDeque<Action> = drain(&mut a).into();
+        while let Some(action) = queue.pop_front() {
+            let reply = match action {
+                Action::Send { to, message: Message::PreVote(r) } => Some((to, Message::PreVoteReply(yes(r.term)))),
+                Action::Send { to, message: Message::Vote(r) } => Some((to, Message::VoteReply(yes(r.term)))),
+                Action::RunPrePromote { epoch } => {
+                    a.pre_promote_finished(now, epoch, true);
+                    None
+                }
+                _ => None,
+            };
+            if let Some((from, message)) = reply {
+                a.handle_message(now, from, message);
+            }
+            queue.extend(drain(&mut a));
+        }
+        if a.is_active(now) {
+            let term = a.durable().term;
+            return (a, now, term);
+        }
+    }
+    panic!("site-a was never elected");
+}
+
+fn yes(term: Term) -> crate::message::VoteReply {
+    crate::message::VoteReply { term, granted: true, refusal: None, lease_held_ms: 0 }
+}
+
+fn lease_end(n: &Node, now: Instant) -> Instant {
+    now + n.status(now).lease_remaining.expect("a lease")
+}
+
+/// Runs `n`'s heartbeat at `now` and returns the renewal round it opened.
+fn renewal_round(n: &mut Node, now: Instant) -> crate::message::LeaseRenewal {
+    n.deadlines.set(super::Timer::HeartbeatDue, now);
+    n.handle_timeout(now);
+    drain(n)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Send { message: Message::Heartbeat(Heartbeat { lease: Some(r), .. }), .. } => Some(r),
+            _ => None,
+        })
+        .expect("a renewal round")
+}
+
+#[test]
+fn only_a_granted_reply_in_the_leaders_own_term_renews_its_lease() {
+    use crate::message::HeartbeatReply;
+    let (mut a, now, term) = active_site_a();
+    let later = now + Duration::from_millis(1000);
+    let round = renewal_round(&mut a, later);
+    let before = lease_end(&a, later);
+    let w = NodeId(2);
+    for (t, granted) in [(term, false), (Term(term.0 - 1), true)] {
+        a.handle_message(later, w, Message::HeartbeatReply(HeartbeatReply { term: t, seq: round.seq, granted }));
+        assert_eq!(lease_end(&a, later), before, "renewed by {t:?} granted={granted}");
+        assert_eq!(a.durable().term, term, "a reply from an older term moved the term");
+    }
+    a.handle_message(later, w, Message::HeartbeatReply(HeartbeatReply { term, seq: round.seq, granted: true }));
+    let t = Timers::default();
+    assert_eq!(lease_end(&a, later), later + t.lease_duration - t.drift_margin());
+    a.handle_message(
+        later,
+        w,
+        Message::HeartbeatReply(HeartbeatReply { term: Term(term.0 + 1), seq: 0, granted: false }),
+    );
+    assert!(!a.is_active(later), "a newer term deposes the leader");
+}
+
+#[test]
+fn a_renewal_carries_a_cooldown_only_after_an_automatic_failover() {
+    let (mut a, now, _) = active_site_a();
+    assert_eq!(
+        renewal_round(&mut a, now + Duration::from_millis(1000)).cooldown_ms,
+        0,
+        "a first election is no failover"
+    );
+}
+
+#[test]
+fn a_handoff_tells_the_target_to_run_only_once_a_majority_moved() {
+    let (mut a, now, term) = active_site_a();
+    let (b, w) = (NodeId(1), NodeId(2));
+    let t = now + Duration::from_millis(500);
+    // site-b must look able to take over.
+    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    a.handle_message(t, b, Message::Heartbeat(hb));
+    a.command(t, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
+    let told =
+        |a: &mut Node| drain(a).iter().any(|x| matches!(x, Action::Send { message: Message::TimeoutNow { .. }, .. }));
+    assert!(!told(&mut a), "told to run before any voter moved its grant");
+    assert_eq!(a.status(t).role, RoleName::HandingOff);
+    a.handle_message(t, w, Message::ReleaseAck { term: Term(term.0 - 1) });
+    assert!(!told(&mut a), "an old acknowledgement counted");
+    a.handle_message(t, w, Message::ReleaseAck { term });
+    assert!(told(&mut a), "a majority (site-a and the witness) moved");
+}
+
+#[test]
+fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time() {
+    use crate::command::{Command, CommandError};
+    let (b, w) = (NodeId(1), NodeId(2));
+    let switch = |to, at| Command::Switchover { to: Some(to), at };
+    for (report, why) in [
+        (SiteReport { healthy: false, ..report() }, "its health checks fail"),
+        (SiteReport { caught_up: false, ..report() }, "its data lags beyond max_lag_on_failover"),
+        (SiteReport { sees_quorum: false, ..report() }, "it cannot reach a majority"),
+    ] {
+        let (mut a, now, term) = active_site_a();
+        let hb = Heartbeat { term, lease: None, report, pause: PauseSetting::default(), proposal: None };
+        a.handle_message(now, b, Message::Heartbeat(hb));
+        assert_eq!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { target: b, why }));
+    }
+    let (mut a, now, term) = active_site_a();
+    assert!(matches!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { .. })), "never heard");
+    assert_eq!(a.command(now, switch(w, None)), Err(CommandError::NotElectable(w)));
+    assert_eq!(a.command(now, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
+    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    a.handle_message(now, b, Message::Heartbeat(hb));
+    // A time now or past is now; a later one waits.
+    let later = now + Duration::from_millis(500);
+    a.command(now, switch(b, Some(later))).expect("scheduled");
+    assert_eq!(a.status(now).scheduled_switchover, Some((b, later)));
+    assert_eq!(a.status(now).role, RoleName::Active);
+    a.command(now, Command::CancelSwitchover).expect("cancelled");
+    assert_eq!(a.status(now).scheduled_switchover, None);
+    a.command(now, switch(b, Some(now))).expect("accepted");
+    assert_eq!(a.status(now).role, RoleName::HandingOff, "a time that has come is not scheduled");
+    assert_eq!(a.command(now, Command::CancelSwitchover), Err(CommandError::NotActive { active: None }));
+}
+
+#[test]
+fn a_scheduled_switchover_runs_at_its_time_only_if_still_active() {
+    use crate::command::Command;
+    let b = NodeId(1);
+    let (mut a, now, term) = active_site_a();
+    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    a.handle_message(now, b, Message::Heartbeat(hb));
+    let due = now + Duration::from_millis(200);
+    a.command(now, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
+    a.handle_timeout(due - Duration::from_millis(1));
+    assert_eq!(a.status(due).role, RoleName::Active);
+    a.handle_timeout(due);
+    assert_eq!(a.status(due).role, RoleName::HandingOff, "the switchover ran at its time");
+}
