@@ -684,3 +684,314 @@ fn a_scheduled_switchover_runs_at_its_time_only_if_still_active() {
     a.handle_timeout(due);
     assert_eq!(a.status(due).role, RoleName::HandingOff, "the switchover ran at its time");
 }
+
+#[test]
+fn a_release_in_the_voters_own_term_keeps_its_vote_and_only_the_sender_is_forgotten() {
+    let (a, b) = (NodeId(0), NodeId(1));
+    let mut w = witness();
+    w.handle_message(at(10_000), b, vote(6));
+    w.handle_message(at(10_050), b, lease_heartbeat(6, 0, PauseSetting::default()));
+    drain(&mut w);
+    w.handle_message(at(10_100), a, Message::ReleaseLease { term: Term(6), to: a });
+    assert_eq!(w.status(at(10_100)).active_site, Some(b), "site-a cannot make the voter forget site-b");
+    w.handle_message(at(10_200), b, Message::ReleaseLease { term: Term(6), to: a });
+    assert_eq!((w.durable().term, w.durable().voted_for), (Term(6), Some(b)), "the vote in term 6 stays");
+    w.handle_message(at(10_300), b, Message::ReleaseLease { term: Term(7), to: a });
+    assert_eq!(w.durable().term, Term(7), "a newer term is adopted");
+}
+
+#[test]
+fn an_elected_site_whose_lease_is_not_renewed_steps_down_when_it_ends() {
+    let (mut a, now, _) = active_site_a();
+    let end = lease_end(&a, now);
+    assert_eq!(a.next_deadline().map(|(t, _)| t <= end), Some(true));
+    let mut stepped_down = false;
+    for _ in 0..40 {
+        let (t, _) = a.next_deadline().expect("timers");
+        if t > end {
+            break;
+        }
+        a.handle_timeout(t);
+        for action in drain(&mut a) {
+            stepped_down |= matches!(action, Action::StepDown { reason: crate::StepDownReason::LeaseExpired, .. });
+        }
+    }
+    assert!(stepped_down, "no step-down when the lease ran out");
+    assert_eq!(a.status(end).role, RoleName::Standby);
+}
+
+#[test]
+fn an_active_site_reasserts_its_actuators_every_interval() {
+    let (mut n, now) = lone_active_site();
+    let interval = Timers::default().actuation_interval;
+    let mut passes = Vec::new();
+    let mut t = now;
+    while t < now + interval * 3 {
+        t = n.next_deadline().expect("timers").0;
+        n.handle_timeout(t);
+        passes.extend(drain(&mut n).into_iter().filter(|a| matches!(a, Action::Actuate { .. })).map(|_| t));
+    }
+    assert_eq!(passes, vec![now + interval, now + interval * 2, now + interval * 3]);
+}
+
+#[test]
+fn a_candidate_is_bound_to_itself_and_refuses_a_rival() {
+    let (mut a, now, term) = campaigning_site_a();
+    a.handle_message(now, NodeId(2), Message::PreVoteReply(yes(term)));
+    drain(&mut a);
+    assert_eq!(a.durable().voted_for, Some(NodeId(0)));
+    let rival = VoteRequest { term: Term(term.0 + 1), report: report(), approved: false, handoff: false };
+    a.handle_message(now + Duration::from_millis(100), NodeId(1), Message::Vote(rival));
+    assert_eq!(answer(&mut a), Some((false, Some(crate::Refusal::LeaseHeld))));
+}
+
+#[test]
+fn status_heartbeats_spread_newer_terms_to_all_but_an_elected_site() {
+    let status = Message::Heartbeat(Heartbeat {
+        term: Term(9),
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: Some(crate::message::ProposalNotice {
+            target: NodeId(1),
+            reason: crate::message::ProposalReason::ManualMode,
+            age_ms: 400,
+        }),
+    });
+    let mut w = witness();
+    w.handle_message(at(10_000), NodeId(1), status);
+    assert_eq!(w.durable().term, Term(9));
+    let pending = w.status(at(10_000)).pending_failover.expect("the proposal it carries");
+    assert_eq!(pending.since, at(10_000 - 400), "raised 400 ms before it arrived");
+    let (mut a, now, term) = active_site_a();
+    a.handle_message(now, NodeId(1), status);
+    assert_eq!(a.durable().term, term, "a status heartbeat does not depose an elected site");
+    assert!(a.is_active(now));
+}
+
+#[test]
+fn equal_priority_is_no_reason_to_wait() {
+    let members = vec![Member::site("site-a", 1), Member::site("site-b", 1), Member::witness("witness")];
+    let mut b = node(members, 1);
+    let hb = Heartbeat { term: Term(0), lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    b.handle_message(at(10_000), NodeId(0), Message::Heartbeat(hb));
+    assert!(runs_at(&mut b, at(10_000)));
+}
+
+#[test]
+fn a_declined_promotion_hands_over_in_automatic_mode_and_proposes_in_manual_mode() {
+    use crate::config::FailoverMode;
+    for mode in [FailoverMode::Automatic, FailoverMode::Manual] {
+        let (mut a, now, term) = active_site_a();
+        let b = NodeId(1);
+        let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+        a.handle_message(now, b, Message::Heartbeat(hb));
+        // Elected again (a new epoch), and this time the hook fails.
+        let mut cfg = a.config().clone();
+        cfg.policy.failover_mode = mode;
+        a.cfg = Arc::new(cfg);
+        let epoch = crate::Epoch(term.0 + 1);
+        a.install_leadership(
+            now,
+            epoch,
+            crate::ActivationCause::Reclaim,
+            (now + Duration::from_millis(2000), super::VoterSet::default()),
+            false,
+        );
+        drain(&mut a);
+        a.pre_promote_finished(now, epoch, false);
+        let actions = drain(&mut a);
+        let handed_over = actions
+            .iter()
+            .any(|x| matches!(x, Action::Send { message: Message::ReleaseLease { to, .. }, .. } if *to == b));
+        let proposal = a.status(now).pending_failover.map(|p| (p.target, p.reason));
+        match mode {
+            FailoverMode::Automatic => assert!(handed_over && proposal.is_none(), "{actions:?}"),
+            FailoverMode::Manual => {
+                assert!(!handed_over);
+                assert_eq!(proposal, Some((b, crate::message::ProposalReason::PromotionDeclined)));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_planned_switchover_drains_for_the_drain_time_first() {
+    let (mut a, now, term) = active_site_a();
+    let b = NodeId(1);
+    let mut cfg = a.config().clone();
+    cfg.timers.drain = Duration::from_millis(500);
+    a.cfg = Arc::new(cfg);
+    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    a.handle_message(now, b, Message::Heartbeat(hb));
+    a.command(now, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
+    assert!(drain(&mut a).iter().any(|x| matches!(x, Action::Drain { to, .. } if *to == b)));
+    assert!(a.is_active(now), "still active while it drains");
+    assert_eq!(
+        a.command(now, crate::Command::Switchover { to: Some(b), at: None }),
+        Err(crate::CommandError::Busy),
+        "a second switchover while draining"
+    );
+    a.handle_timeout(now + Duration::from_millis(499));
+    assert!(a.is_active(now + Duration::from_millis(499)));
+    a.handle_timeout(now + Duration::from_millis(500));
+    assert_eq!(a.status(now + Duration::from_millis(500)).role, RoleName::HandingOff);
+}
+
+#[test]
+fn a_forced_site_shows_no_lease_and_a_proposal_is_raised_once() {
+    let mut n = node(vec![Member::site("site-a", 1), Member::witness("witness")], 0);
+    drain(&mut n);
+    n.command(at(LEASE_MS), crate::Command::ForcePromote).expect("forced");
+    let status = n.status(at(LEASE_MS));
+    assert_eq!(status.lease_remaining, None, "a forced site holds no lease");
+    let (mut a, now, _) = active_site_a();
+    let reason = crate::message::ProposalReason::ManualMode;
+    a.raise_proposal(now, NodeId(1), reason);
+    a.raise_proposal(now, NodeId(1), reason);
+    let raised =
+        drain(&mut a).iter().filter(|x| matches!(x, Action::Event(crate::Event::FailoverProposed { .. }))).count();
+    assert_eq!(raised, 1);
+    a.raise_proposal(now, NodeId(1), crate::message::ProposalReason::Cooldown);
+    a.raise_proposal(now, NodeId(0), crate::message::ProposalReason::Cooldown);
+    let raised =
+        drain(&mut a).iter().filter(|x| matches!(x, Action::Event(crate::Event::FailoverProposed { .. }))).count();
+    assert_eq!(raised, 2, "a new reason or target is a new proposal");
+}
+
+#[test]
+fn a_refusal_with_the_time_left_makes_the_candidate_ask_again_just_after_it() {
+    let (mut a, now, term) = campaigning_site_a();
+    let held = crate::message::VoteReply {
+        term,
+        granted: false,
+        refusal: Some(crate::Refusal::LeaseHeld),
+        lease_held_ms: 200,
+    };
+    a.handle_message(now, NodeId(2), Message::PreVoteReply(held));
+    let margin = Timers::default().drift_margin();
+    let armed = a.deadlines.get(super::Timer::ElectionTimeout);
+    assert_eq!(armed, Some(now + Duration::from_millis(200) + margin), "sooner than the retry it had armed");
+    // A later figure does not push an earlier attempt back.
+    a.handle_message(now, NodeId(2), Message::PreVoteReply(crate::message::VoteReply { lease_held_ms: 300, ..held }));
+    assert_eq!(a.deadlines.get(super::Timer::ElectionTimeout), armed);
+    // Nor does a tiny one make it ask in a tight loop.
+    a.handle_message(now, NodeId(2), Message::PreVoteReply(crate::message::VoteReply { lease_held_ms: 1, ..held }));
+    let floor = Timers::default().heartbeat_interval / 10;
+    assert_eq!(a.deadlines.get(super::Timer::ElectionTimeout), Some(now + floor));
+}
+
+/// Runs `a`'s timers up to `until`, with site-b sending a status heartbeat
+/// (`report`) before each and the witness acknowledging every renewal.
+/// Returns the events, with when they happened.
+fn run_leader(a: &mut Node, until: Instant, b_report: Option<SiteReport>) -> Vec<(Instant, crate::Event)> {
+    use crate::message::HeartbeatReply;
+    let mut events = Vec::new();
+    for _ in 0..1000 {
+        let (t, _) = a.next_deadline().expect("timers");
+        if t > until {
+            break;
+        }
+        if let Some(report) = b_report {
+            let term = a.durable().term;
+            let hb = Heartbeat { term, lease: None, report, pause: PauseSetting::default(), proposal: None };
+            a.handle_message(t, NodeId(1), Message::Heartbeat(hb));
+        }
+        a.handle_timeout(t);
+        for action in drain(a) {
+            match action {
+                Action::Send { to, message: Message::Heartbeat(Heartbeat { term, lease: Some(r), .. }) }
+                    if to == NodeId(2) =>
+                {
+                    a.handle_message(
+                        t,
+                        to,
+                        Message::HeartbeatReply(HeartbeatReply { term, seq: r.seq, granted: true }),
+                    );
+                }
+                Action::Event(e) => events.push((t, e)),
+                _ => {}
+            }
+        }
+        events.extend(drain(a).into_iter().filter_map(|x| match x {
+            Action::Event(e) => Some((t, e)),
+            _ => None,
+        }));
+    }
+    events
+}
+
+fn handoffs(events: &[(Instant, crate::Event)]) -> Vec<(Instant, crate::HandoffReason)> {
+    events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            crate::Event::HandoffStarted { why, .. } => Some((*t, *why)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn failback_waits_exactly_the_failback_delay_and_only_when_automatic() {
+    use crate::config::{FailbackPolicy, FailoverMode};
+    for (failback, mode) in [
+        (FailbackPolicy::Automatic, FailoverMode::Automatic),
+        (FailbackPolicy::Automatic, FailoverMode::Manual),
+        (FailbackPolicy::Manual, FailoverMode::Automatic),
+    ] {
+        let (mut a, now, _) = active_site_a();
+        // Site-b becomes the better site: priority 3 against site-a's 2.
+        let mut cfg = a.config().clone();
+        cfg.members[1].kind = crate::MemberKind::Site { priority: 3 };
+        cfg.policy = Policy { failover_mode: mode, failback };
+        a.cfg = Arc::new(cfg);
+        let first = a.next_deadline().expect("timers").0;
+        let delay = Timers::default().failback_delay;
+        let events = run_leader(&mut a, now + delay * 2, Some(report()));
+        let proposal = a.status(now).pending_failover.map(|p| p.reason);
+        match (failback, mode) {
+            (FailbackPolicy::Automatic, FailoverMode::Automatic) => {
+                assert_eq!(handoffs(&events), vec![(first + delay, crate::HandoffReason::Failback)]);
+            }
+            (FailbackPolicy::Automatic, FailoverMode::Manual) => {
+                assert_eq!(handoffs(&events), vec![]);
+                assert_eq!(proposal, Some(crate::message::ProposalReason::Failback));
+            }
+            _ => assert_eq!((handoffs(&events), proposal), (vec![], None)),
+        }
+    }
+}
+
+#[test]
+fn an_unhealthy_active_site_hands_over_proposes_in_cooldown_and_reports_having_no_successor_once() {
+    let (mut a, now, _) = active_site_a();
+    a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    let events = run_leader(&mut a, now + Duration::from_millis(1500), Some(report()));
+    assert_eq!(
+        handoffs(&events).iter().map(|(_, why)| *why).collect::<Vec<_>>(),
+        vec![crate::HandoffReason::Unhealthy]
+    );
+
+    // Within the cooldown of an automatic failover: a proposal instead.
+    let (mut a, now, _) = active_site_a();
+    if let super::RoleState::Leader(l) = &mut a.role {
+        l.cause = crate::ActivationCause::AutomaticFailover;
+    }
+    a.cooldown_until = Some(now + Duration::from_millis(60_000));
+    a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    let events = run_leader(&mut a, now + Duration::from_millis(1500), Some(report()));
+    assert_eq!(handoffs(&events), vec![]);
+    let pending = a.status(now).pending_failover.map(|p| (p.target, p.reason));
+    assert_eq!(pending, Some((NodeId(1), crate::message::ProposalReason::ActiveUnhealthy)));
+    // Healthy again: the proposal goes away.
+    a.set_health(now, LocalHealth::GOOD);
+    run_leader(&mut a, now + Duration::from_millis(2500), Some(report()));
+    assert_eq!(a.status(now).pending_failover, None);
+
+    // No site to hand over to: said once, not at every heartbeat.
+    let (mut a, now, _) = active_site_a();
+    a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    let events = run_leader(&mut a, now + Duration::from_millis(2500), Some(SiteReport { healthy: false, ..report() }));
+    let said = events.iter().filter(|(_, e)| matches!(e, crate::Event::UnhealthyWithoutSuccessor)).count();
+    assert_eq!(said, 1);
+}
