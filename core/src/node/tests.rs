@@ -995,3 +995,74 @@ fn an_unhealthy_active_site_hands_over_proposes_in_cooldown_and_reports_having_n
     let said = events.iter().filter(|(_, e)| matches!(e, crate::Event::UnhealthyWithoutSuccessor)).count();
     assert_eq!(said, 1);
 }
+
+#[test]
+fn only_the_current_hook_result_promotes_and_only_once() {
+    let (mut a, now, term) = active_site_a();
+    let epoch = crate::Epoch(term.0 + 1);
+    let until = now + Duration::from_millis(2000);
+    a.install_leadership(now, epoch, crate::ActivationCause::Reclaim, (until, super::VoterSet::default()), false);
+    drain(&mut a);
+    a.pre_promote_finished(now, crate::Epoch(term.0), true);
+    assert_eq!(a.status(now).role, RoleName::Promoting, "an older epoch's hook result promoted");
+    a.pre_promote_finished(now, epoch, true);
+    assert_eq!(a.status(now).role, RoleName::Active);
+    drain(&mut a);
+    a.pre_promote_finished(now, epoch, true);
+    assert_eq!(drain(&mut a), vec![], "a repeated hook result acts again");
+}
+
+#[test]
+fn a_priority_zero_site_is_never_a_handover_target_and_a_paused_site_does_not_move() {
+    let mut zero = Member::site("site-b", 0);
+    zero.votes = 1;
+    let (mut a, now, _) = active_site_a();
+    let mut cfg = a.config().clone();
+    cfg.members[1] = zero;
+    a.cfg = Arc::new(cfg);
+    a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    let events = run_leader(&mut a, now + Duration::from_millis(1500), Some(report()));
+    assert_eq!(handoffs(&events), vec![]);
+    assert!(events.iter().any(|(_, e)| matches!(e, crate::Event::UnhealthyWithoutSuccessor)));
+
+    let (mut a, now, _) = active_site_a();
+    a.command(now, crate::Command::Pause).expect("paused");
+    a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+    let events = run_leader(&mut a, now + Duration::from_millis(1500), Some(report()));
+    assert_eq!(handoffs(&events), vec![], "a paused cluster moves nothing by itself");
+    assert_eq!(a.status(now).pending_failover, None);
+}
+
+#[test]
+fn the_cooldown_holds_an_unhealthy_handover_only_after_an_automatic_failover_and_only_while_it_runs() {
+    for (cause, cooldown_left_ms, held) in [
+        (crate::ActivationCause::AutomaticFailover, 0, false),
+        (crate::ActivationCause::Reclaim, 60_000, false),
+        (crate::ActivationCause::AutomaticFailover, 60_000, true),
+    ] {
+        let (mut a, now, _) = active_site_a();
+        if let super::RoleState::Leader(l) = &mut a.role {
+            l.cause = cause;
+        }
+        a.cooldown_until = Some(now + Duration::from_millis(cooldown_left_ms));
+        a.set_health(now, LocalHealth { healthy: false, caught_up: true });
+        let events = run_leader(&mut a, now + Duration::from_millis(1500), Some(report()));
+        assert_eq!(handoffs(&events).is_empty(), held, "{cause:?} with {cooldown_left_ms} ms of cooldown left");
+    }
+}
+
+#[test]
+fn a_follower_reports_a_new_active_site_once() {
+    let changes = |w: &mut Node| {
+        drain(w).iter().filter(|x| matches!(x, Action::Event(crate::Event::ActiveSiteChanged { .. }))).count()
+    };
+    let mut w = witness();
+    w.handle_message(at(10_000), NodeId(0), lease_heartbeat(5, 0, PauseSetting::default()));
+    assert_eq!(changes(&mut w), 1);
+    w.handle_message(at(11_000), NodeId(0), lease_heartbeat(5, 0, PauseSetting::default()));
+    assert_eq!(changes(&mut w), 0, "the same site and epoch again");
+    w.handle_message(at(12_000), NodeId(0), lease_heartbeat(6, 0, PauseSetting::default()));
+    assert_eq!(changes(&mut w), 1, "a new epoch");
+    w.handle_message(at(20_000), NodeId(1), lease_heartbeat(6, 0, PauseSetting::default()));
+    assert_eq!(changes(&mut w), 1, "a new site");
+}
