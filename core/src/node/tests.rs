@@ -1066,3 +1066,27 @@ fn a_follower_reports_a_new_active_site_once() {
     w.handle_message(at(20_000), NodeId(1), lease_heartbeat(6, 0, PauseSetting::default()));
     assert_eq!(changes(&mut w), 1, "a new site");
 }
+
+#[test]
+fn failback_goes_only_to_a_higher_priority_and_its_proposal_goes_when_that_site_does() {
+    use crate::config::{FailbackPolicy, FailoverMode};
+    // Site-b's priority 2 equals site-a's: no failback, however long.
+    let (mut a, now, _) = active_site_a();
+    let mut cfg = a.config().clone();
+    cfg.members[1].kind = crate::MemberKind::Site { priority: 2 };
+    cfg.policy.failback = FailbackPolicy::Automatic;
+    a.cfg = Arc::new(cfg);
+    let delay = Timers::default().failback_delay;
+    assert_eq!(handoffs(&run_leader(&mut a, now + delay * 2, Some(report()))), vec![]);
+    // Manual mode: the failback proposal is withdrawn once site-b is no
+    // longer fit to take over.
+    let (mut a, now, _) = active_site_a();
+    let mut cfg = a.config().clone();
+    cfg.members[1].kind = crate::MemberKind::Site { priority: 3 };
+    cfg.policy = Policy { failover_mode: FailoverMode::Manual, failback: FailbackPolicy::Automatic };
+    a.cfg = Arc::new(cfg);
+    run_leader(&mut a, now + delay * 2, Some(report()));
+    assert!(a.status(now).pending_failover.is_some());
+    run_leader(&mut a, now + delay * 2 + Duration::from_millis(2000), Some(SiteReport { healthy: false, ..report() }));
+    assert_eq!(a.status(now).pending_failover, None);
+}
