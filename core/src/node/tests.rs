@@ -431,6 +431,7 @@ fn a_site_that_declined_promotion_stays_out_for_the_backoff() {
     let after_promises = declined + backoff;
     assert!(!runs_at(&mut n, after_promises - Duration::from_millis(1)));
     assert!(runs_at(&mut n, after_promises));
+    assert!(runs_at(&mut n, after_promises + Duration::from_millis(1000)), "kept out after the backoff");
 }
 
 #[test]
