@@ -41,7 +41,7 @@ for patch in scripts/seeded-bugs/*.patch; do
     fi
     git apply -R "$patch"
     applied=""
-    caught=$(printf '%s\n' "$out" | grep -oE "\b($names)\b" | sort | uniq -c | sort -rn |
+    caught=$(printf '%s\n' "$out" | { grep -oE "\b($names)\b" || true; } | sort | uniq -c | sort -rn |
         awk '{printf "%s%s (%s)", sep, $2, $1; sep=", "}')
     if [ -n "$caught" ]; then
         echo "$bug: caught by $caught"

@@ -73,4 +73,7 @@ pub enum CommandError {
     /// There is no scheduled switchover.
     #[error("no switchover is scheduled")]
     NothingScheduled,
+    /// The term has reached its largest value; no election can follow.
+    #[error("this node's term has reached its largest value; its state is corrupt: restore it from a backup")]
+    TermsExhausted,
 }

@@ -9,6 +9,14 @@ use crate::config::NodeId;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Term(pub u64);
 
+/// The largest term, epoch or pause version a node accepts or reaches.
+/// Terms grow by one per election: at one election a second, 2^48 lasts
+/// nearly nine million years, so anything larger is corrupt or hostile
+/// input. A node ignores a message or a fence that carries more, and refuses
+/// to start from a state that holds more, so no counter can wrap or be
+/// pushed to its end.
+pub const MAX_TERM: u64 = 1 << 48;
+
 /// The fencing token carried by every external action. An active site's
 /// epoch is the term in which it won, so epochs of successive active sites
 /// strictly increase (terms do, and each term has at most one winner).
@@ -16,9 +24,11 @@ pub struct Term(pub u64);
 pub struct Epoch(pub u64);
 
 impl Term {
-    /// The term after this one.
-    pub fn next(self) -> Term {
-        Term(self.0 + 1)
+    /// The term after this one; `None` past [`MAX_TERM`] (then the node no
+    /// longer runs for election: a second vote in one term is never an
+    /// option).
+    pub fn next(self) -> Option<Term> {
+        Some(Term(self.0 + 1)).filter(|t| t.0 <= MAX_TERM)
     }
 }
 
@@ -189,6 +199,23 @@ pub struct HeartbeatReply {
     pub seq: u64,
     /// True when the voter binds itself to the sender for one more lease.
     pub granted: bool,
+}
+
+impl Message {
+    /// Whether every term and version the message carries is at most
+    /// [`MAX_TERM`]. A node ignores a message that is not.
+    pub fn within_bounds(&self) -> bool {
+        let (term, version) = match *self {
+            Message::PreVote(r) | Message::Vote(r) => (r.term, 0),
+            Message::PreVoteReply(r) | Message::VoteReply(r) => (r.term, 0),
+            Message::Heartbeat(h) => (h.term, h.pause.version),
+            Message::HeartbeatReply(r) => (r.term, 0),
+            Message::ReleaseLease { term, .. } | Message::ReleaseAck { term } | Message::TimeoutNow { term } => {
+                (term, 0)
+            }
+        };
+        term.0 <= MAX_TERM && version <= MAX_TERM
+    }
 }
 
 /// Everything one node can send another.

@@ -165,11 +165,13 @@ fn rule2_active_site_that_meets_a_higher_term_steps_down() {
         sim.run_until(DEADLINE_MS, |s| s.active_sites() == vec![b]),
         "site-a still acts after meeting the higher term"
     );
+    // The invariants first: acting on after adopting a newer term is what
+    // `active_only_in_own_term` names.
+    assert_clean(&sim);
     assert!(sim
         .events(a)
         .iter()
         .any(|(_, e)| matches!(e, Event::SteppedDown { reason: StepDownReason::HigherTerm, .. })));
-    assert_clean(&sim);
 }
 
 /// The MongoDB state store refused this site's claim: it holds a newer

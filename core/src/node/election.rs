@@ -240,7 +240,7 @@ impl Node {
     /// Pre-vote: ask whether a majority would vote, without touching terms,
     /// so a site that was cut off cannot disrupt a healthy active site.
     pub(super) fn start_pre_vote(&mut self, now: Instant, approved: bool) {
-        let term = self.durable.term.next();
+        let Some(term) = self.durable.term.next() else { return };
         let req = self.vote_request(now, term, approved, false);
         let mut grants = VoterSet::default();
         if self.is_voter() {
@@ -259,7 +259,7 @@ impl Node {
     /// Real election in the next term; the node votes for itself first.
     pub(super) fn start_election(&mut self, now: Instant, approved: bool, handoff: bool) {
         let previous = self.durable.last_chosen.map(|c| c.site);
-        let term = self.durable.term.next();
+        let Some(term) = self.durable.term.next() else { return };
         self.durable.term = term;
         self.durable.voted_for = Some(self.id);
         self.note_chosen(self.id, term);
@@ -339,7 +339,10 @@ impl Node {
             self.event(Event::ActiveSiteChanged { site, epoch, cause });
         }
         // Rule 7, as the active site counts it.
-        self.cooldown_until = Some(now + std::time::Duration::from_millis(renewal.cooldown_ms));
+        // What the active site says is left, never more than this node's own
+        // cooldown: a bad figure cannot hold failover back for longer.
+        let left = std::time::Duration::from_millis(renewal.cooldown_ms).min(self.cfg.timers.failover_cooldown);
+        self.cooldown_until = Some(now + left);
         self.proposal = None;
         self.approved = false;
         self.arm_election_after_contact(now);
@@ -391,7 +394,8 @@ impl Node {
             return;
         }
         self.transfer_promise(now, from, self.id);
-        let req = self.vote_request(now, term.next(), false, true);
+        let Some(next) = term.next() else { return };
+        let req = self.vote_request(now, next, false, true);
         if self.grant_check(now, self.id, &req).is_ok() {
             self.start_election(now, false, true);
         }

@@ -234,6 +234,18 @@ pub enum StartError {
     /// The node id is not a member.
     #[error("{0} is not a member of the configured cluster")]
     UnknownNode(NodeId),
+    /// The persisted state holds a counter no cluster can reach.
+    #[error(
+        "the persisted state holds term {term} or pause version {version}, beyond the largest a cluster reaches \
+         ({max}): it is corrupt; restore it from a backup",
+        max = crate::message::MAX_TERM
+    )]
+    CounterOutOfRange {
+        /// The term found.
+        term: u64,
+        /// The pause version found.
+        version: u64,
+    },
 }
 
 impl Node {
@@ -252,6 +264,10 @@ impl Node {
         cfg.validate()?;
         if cfg.member(id).is_none() {
             return Err(StartError::UnknownNode(id));
+        }
+        let (term, version) = (durable.term.0, durable.pause.version);
+        if term > crate::message::MAX_TERM || version > crate::message::MAX_TERM {
+            return Err(StartError::CounterOutOfRange { term, version });
         }
         let lease = cfg.timers.lease_duration;
         let mut node = Node {
@@ -314,11 +330,12 @@ impl Node {
         }
     }
 
-    /// A message from `from`. Messages from unknown members or from itself
+    /// A message from `from`. Messages from unknown members or from itself,
+    /// and messages that carry a counter beyond [`crate::message::MAX_TERM`],
     /// are ignored (drivers reject them before they get here).
     pub fn handle_message(&mut self, now: Instant, from: NodeId, message: Message) {
         let now = self.advance(now);
-        if from == self.id || self.cfg.member(from).is_none() {
+        if from == self.id || self.cfg.member(from).is_none() || !message.within_bounds() {
             return;
         }
         self.peers[from.index()].last_seen = Some(now);
@@ -345,8 +362,13 @@ impl Node {
     /// holds `stored`, an epoch newer than this site's: another site was
     /// elected after it. Rule 2: the site steps down at once and adopts the
     /// newer term, so it will not claim anything older again.
+    /// An epoch beyond [`crate::message::MAX_TERM`] is not a real one and is
+    /// ignored.
     pub fn fenced(&mut self, now: Instant, stored: Epoch) {
         let now = self.advance(now);
+        if stored.0 > crate::message::MAX_TERM {
+            return;
+        }
         if let RoleState::Leader(l) = &self.role {
             if l.epoch < stored {
                 self.lose_leadership(now, StepDownReason::Fenced { by: stored });

@@ -164,7 +164,7 @@ impl Node {
                 });
             }
         }
-        let term = self.durable.term.next();
+        let term = self.durable.term.next().ok_or(CommandError::TermsExhausted)?;
         self.durable.term = term;
         self.durable.voted_for = Some(self.id);
         self.note_chosen(self.id, term);
@@ -177,7 +177,8 @@ impl Node {
 
     fn set_pause(&mut self, paused: bool) -> Result<(), CommandError> {
         let current = self.durable.pause;
-        self.durable.pause = PauseSetting { version: current.version + 1, by: self.id.0, paused };
+        let version = (current.version + 1).min(crate::message::MAX_TERM);
+        self.durable.pause = PauseSetting { version, by: self.id.0, paused };
         self.persist();
         self.event(if paused { Event::Paused { by: self.id } } else { Event::Resumed { by: self.id } });
         Ok(())

@@ -4,7 +4,8 @@
 //! the configured bound in the worst pairing (the likely leader slow and
 //! the voters fast) or the reverse or at random, health and lag flaps,
 //! failing hooks, targets that report a newer epoch (so an active site
-//! meets a higher term), and an operator who switches over, pauses and
+//! meets a higher term), a member sending counters beyond the bound or a
+//! cooldown that never ends, and an operator who switches over, pauses and
 //! approves. Clusters: two sites and a witness; three sites and two
 //! witnesses; with a priority-0 site that votes or does not. Everything is
 //! drawn from one seed, so a failing seed replays exactly.
@@ -14,7 +15,9 @@ use std::time::Duration;
 use super::{SimCluster, Violation};
 use crate::command::{Command, CommandError};
 use crate::config::{ClusterConfig, FailbackPolicy, FailoverMode, Member, NodeId, Policy, Timers};
-use crate::message::Epoch;
+use crate::message::{
+    ActivationCause, Epoch, Heartbeat, LeaseRenewal, Message, PauseSetting, SiteReport, Term, VoteRequest, MAX_TERM,
+};
 use crate::node::LocalHealth;
 use crate::rng::Jitter;
 
@@ -258,7 +261,7 @@ impl Run {
             let victim = self.pick(&ids);
             let hold = 1000 + self.rng.up_to(14_000);
             let until = self.sim.now_ms() + hold;
-            match self.rng.up_to(10) {
+            match self.rng.up_to(11) {
                 0 | 1 => {
                     let down = ids.iter().filter(|&&i| !self.sim.is_up(i)).count();
                     // Kill the active site most of the time: that is what the
@@ -345,8 +348,31 @@ impl Run {
                         self.sim.fenced(site, newer);
                     }
                 }
+                10 => {
+                    let to = self.pick(&ids);
+                    let message = self.hostile_message();
+                    self.log(|| format!("{victim} sends {to} {message:?}"));
+                    if victim != to {
+                        self.sim.inject(victim, to, message);
+                    }
+                }
                 _ => self.approve_pending(),
             }
+        }
+    }
+
+    /// A message with counters no honest node sends: beyond the bound, or a
+    /// cooldown that would never end.
+    fn hostile_message(&mut self) -> Message {
+        let report = SiteReport { healthy: true, caught_up: true, sees_quorum: true };
+        let huge = if self.rng.up_to(1) == 0 { u64::MAX } else { MAX_TERM + 1 };
+        let renewal = LeaseRenewal { seq: 1, cause: ActivationCause::Reclaim, cooldown_ms: u64::MAX };
+        let heartbeat = |term, pause, lease| Heartbeat { term, lease, report, pause, proposal: None };
+        match self.rng.up_to(3) {
+            0 => Message::Vote(VoteRequest { term: Term(huge), report, approved: true, handoff: true }),
+            1 => Message::Heartbeat(heartbeat(Term(huge), PauseSetting::default(), Some(renewal))),
+            2 => Message::Heartbeat(heartbeat(Term(0), PauseSetting { version: huge, by: 0, paused: true }, None)),
+            _ => Message::TimeoutNow { term: Term(huge) },
         }
     }
 

@@ -341,6 +341,12 @@ impl SimCluster {
         result
     }
 
+    /// Delivers `message` to `to` now, as if `from` had sent it: a peer that
+    /// misbehaves, or a forged message the transport let through.
+    pub fn inject(&mut self, from: NodeId, to: NodeId, message: Message) {
+        self.schedule(self.now_ms, Pending::Deliver { from, to, message });
+    }
+
     /// A target that checks epochs tells `id` it holds `stored`
     /// ([`Node::fenced`]).
     pub fn fenced(&mut self, id: NodeId, stored: Epoch) {

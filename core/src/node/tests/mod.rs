@@ -15,6 +15,7 @@ use crate::status::RoleName;
 use crate::time::Instant;
 
 mod candidate;
+mod counters;
 mod leader;
 mod reports;
 mod voter;
@@ -91,7 +92,7 @@ fn campaigning_site_a() -> (Node, Instant, Term) {
         a.handle_timeout(now);
         drain(&mut a);
         if a.status(now).role == RoleName::Candidate {
-            let term = a.durable().term.next();
+            let term = a.durable().term.next().expect("far from the last term");
             return (a, now, term);
         }
     }
