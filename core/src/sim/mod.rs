@@ -36,7 +36,7 @@ use crate::action::{Action, Event};
 use crate::command::{Command, CommandError};
 use crate::config::{ClusterConfig, FailoverMode, NodeId};
 use crate::durable::DurableState;
-use crate::message::{Epoch, Message, Term};
+use crate::message::{Epoch, Message};
 use crate::node::{Binding, LocalHealth, Node};
 use crate::rng::Jitter;
 use crate::status::Status;
@@ -113,11 +113,7 @@ pub struct SimCluster {
     /// `pre_promote` takes this long, virtual ms.
     pub hook_delay_ms: u64,
     violations: Vec<Violation>,
-    highest_actuation: Option<(Epoch, NodeId)>,
-    votes_granted: BTreeMap<(NodeId, Term), NodeId>,
-    last_active: Option<NodeId>,
-    /// Operator moves not yet used, by the site they move the role to.
-    approved_for: BTreeMap<NodeId, u32>,
+    history: History,
     became_active: Vec<(u64, NodeId, Epoch)>,
     steps: u64,
 }
@@ -139,10 +135,7 @@ impl SimCluster {
             now_ms: 0,
             violations: Vec::new(),
             max_violations: 1000,
-            highest_actuation: None,
-            votes_granted: BTreeMap::new(),
-            last_active: None,
-            approved_for: BTreeMap::new(),
+            history: History::default(),
             became_active: Vec::new(),
             steps: 0,
             cfg,
@@ -334,7 +327,7 @@ impl SimCluster {
                 _ => None,
             });
             if let Some(target) = named.or(started) {
-                *self.approved_for.entry(target).or_default() += 1;
+                self.history.approved(target);
             }
         }
         self.check_invariants();
@@ -486,9 +479,8 @@ impl SimCluster {
                 Action::Persist(state) => self.machines[id.index()].disk = state,
                 Action::Send { to, message } => {
                     let disk = self.machines[id.index()].disk;
-                    if let Some(b) = invariants::check_send(&self.cfg, id, &disk, to, &message) {
-                        self.violation(b.invariant, b.detail);
-                    }
+                    let found = invariants::check_send(&self.cfg, id, &disk, to, &message);
+                    self.record(found);
                     self.transmit(id, to, message)
                 }
                 Action::RunPrePromote { epoch } => {
@@ -497,10 +489,14 @@ impl SimCluster {
                 }
                 Action::BecomeActive { epoch, .. } => {
                     self.became_active.push((self.now_ms, id, epoch));
-                    self.check_manual_approval(id);
-                    self.check_epoch(id, epoch);
+                    let manual = self.cfg.policy.failover_mode == FailoverMode::Manual;
+                    let found = [self.history.became_active(id, manual), self.history.actuated(id, epoch)];
+                    self.record(found.into_iter().flatten());
                 }
-                Action::Actuate { epoch } | Action::Drain { epoch, .. } => self.check_epoch(id, epoch),
+                Action::Actuate { epoch } | Action::Drain { epoch, .. } => {
+                    let found = self.history.actuated(id, epoch);
+                    self.record(found);
+                }
                 Action::StepDown { .. } => {}
                 Action::Event(e) => self.machines[id.index()].events.push((self.now_ms, e)),
             }
@@ -510,7 +506,8 @@ impl SimCluster {
     fn transmit(&mut self, from: NodeId, to: NodeId, message: Message) {
         if let Message::VoteReply(r) = message {
             if r.granted {
-                self.note_vote(from, r.term, to);
+                let found = self.history.vote_granted(from, r.term, to);
+                self.record(found);
             }
         }
         let link = self.links[from.index()][to.index()];
@@ -539,6 +536,12 @@ impl SimCluster {
         Instant::from_millis(self.machines[id.index()].clock.local_at(self.now_ms))
     }
 
+    fn record(&mut self, found: impl IntoIterator<Item = invariants::Breach>) {
+        for b in found {
+            self.violation(b.invariant, b.detail);
+        }
+    }
+
     fn violation(&mut self, invariant: &'static str, detail: String) {
         if self.violations.len() < self.max_violations {
             self.violations.push(Violation { at_ms: self.now_ms, invariant, detail });
@@ -561,50 +564,14 @@ impl SimCluster {
             })
             .collect();
         let found = invariants::check_state(&self.cfg, self.now_ms, &views);
-        for b in found {
-            self.violation(b.invariant, b.detail);
-        }
-    }
-
-    /// Rule 2: epochs of actuation never go back, and a different site
-    /// always acts under a strictly higher epoch.
-    fn check_epoch(&mut self, site: NodeId, epoch: Epoch) {
-        match self.highest_actuation {
-            Some((high, by)) if epoch < high || (epoch == high && by != site) => {
-                self.violation("epochs_increase", format!("{site} actuated with {epoch:?} after {by} used {high:?}"))
-            }
-            Some((high, _)) if epoch == high => {}
-            _ => self.highest_actuation = Some((epoch, site)),
-        }
-    }
-
-    /// Rule 3: one vote per voter per term, restarts included.
-    fn note_vote(&mut self, voter: NodeId, term: Term, candidate: NodeId) {
-        match self.votes_granted.insert((voter, term), candidate) {
-            Some(earlier) if earlier != candidate => {
-                self.violation("one_vote_per_term", format!("{voter} voted for {earlier} and {candidate} in {term:?}"))
-            }
-            _ => {}
-        }
-    }
-
-    /// Rule 6: in manual mode the active site changes only with approval:
-    /// each move to a site uses up one operator command that moved the role
-    /// to that site.
-    fn check_manual_approval(&mut self, site: NodeId) {
-        let changed = self.last_active.is_some_and(|prev| prev != site);
-        if changed && self.cfg.policy.failover_mode == FailoverMode::Manual {
-            match self.approved_for.get_mut(&site) {
-                Some(n) if *n > 0 => *n -= 1,
-                _ => self.violation("manual_mode_needs_approval", format!("{site} became active without approval")),
-            }
-        }
-        self.last_active = Some(site);
+        self.record(found);
     }
 }
 
 pub mod chaos;
 pub mod clock;
+mod history;
 pub mod invariants;
 
 use clock::DriftClock;
+use history::History;
