@@ -194,3 +194,23 @@ fn a_follower_reports_a_new_active_site_once() {
     w.handle_message(at(20_000), NodeId(1), lease_heartbeat(6, 0, PauseSetting::default()));
     assert_eq!(changes(&mut w), 1, "a new site");
 }
+
+#[test]
+fn a_peers_proposal_is_shown_for_one_lease_after_its_last_heartbeat() {
+    let proposal = crate::message::ProposalNotice {
+        target: NodeId(1),
+        reason: crate::message::ProposalReason::ManualMode,
+        age_ms: 0,
+    };
+    let hb = Heartbeat {
+        term: Term(0),
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: Some(proposal),
+    };
+    let mut w = witness();
+    w.handle_message(at(10_000), NodeId(1), Message::Heartbeat(hb));
+    assert!(w.status(at(10_000 + LEASE_MS - 1)).pending_failover.is_some());
+    assert_eq!(w.status(at(10_000 + LEASE_MS)).pending_failover, None, "shown after its sender went quiet");
+}
