@@ -20,6 +20,9 @@ struct OnDisk {
     pause_version: u64,
     pause_by: Option<String>,
     paused: bool,
+    /// Absent in files written before it existed: then the configured lease.
+    #[serde(default)]
+    bound_ms: u64,
 }
 
 /// Why the state file cannot be used.
@@ -98,6 +101,7 @@ impl StateFile {
             voted_for,
             last_chosen,
             pause: PauseSetting { version: disk.pause_version, by, paused: disk.paused },
+            bound_ms: disk.bound_ms,
         })
     }
 
@@ -110,6 +114,7 @@ impl StateFile {
             pause_version: state.pause.version,
             pause_by: (state.pause.version > 0).then(|| self.name(NodeId(state.pause.by))),
             paused: state.pause.paused,
+            bound_ms: state.bound_ms,
         };
         let io = |source| PersistError::Io { path: self.path.clone(), source };
         let tmp = self.path.with_extension("json.tmp");
@@ -140,6 +145,7 @@ mod tests {
             voted_for: Some(NodeId(1)),
             last_chosen: Some(Chosen { site: NodeId(1), term: Term(7) }),
             pause: PauseSetting { version: 2, by: 2, paused: true },
+            bound_ms: 6000,
         };
         file.store(&state).expect("store");
         assert_eq!(file.load().expect("load"), state);

@@ -104,6 +104,7 @@ fn reply_in(r: pb::VoteReply) -> Result<VoteReply, WireError> {
         granted: r.granted,
         refusal: refusal_in(r.refusal)?,
         lease_held_ms: r.lease_held_ms,
+        bound_ms: r.bound_ms,
     })
 }
 
@@ -113,6 +114,7 @@ fn reply_out(r: VoteReply) -> pb::VoteReply {
         granted: r.granted,
         refusal: refusal_out(r.refusal) as i32,
         lease_held_ms: r.lease_held_ms,
+        bound_ms: r.bound_ms,
     }
 }
 
@@ -210,9 +212,12 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
                 proposal,
             })
         }
-        Body::HeartbeatReply(r) => {
-            Message::HeartbeatReply(HeartbeatReply { term: Term(r.term), seq: r.seq, granted: r.granted })
-        }
+        Body::HeartbeatReply(r) => Message::HeartbeatReply(HeartbeatReply {
+            term: Term(r.term),
+            seq: r.seq,
+            granted: r.granted,
+            bound_ms: r.bound_ms,
+        }),
         Body::ReleaseLease(r) => {
             Message::ReleaseLease { term: Term(r.term), to: member(cfg, "release_lease.to", &r.to)? }
         }
@@ -249,9 +254,12 @@ pub fn encode(cfg: &ClusterConfig, from: NodeId, message: Message) -> pb::Envelo
                 age_ms: p.age_ms,
             }),
         }),
-        Message::HeartbeatReply(r) => {
-            Body::HeartbeatReply(pb::HeartbeatReply { term: r.term.0, seq: r.seq, granted: r.granted })
-        }
+        Message::HeartbeatReply(r) => Body::HeartbeatReply(pb::HeartbeatReply {
+            term: r.term.0,
+            seq: r.seq,
+            granted: r.granted,
+            bound_ms: r.bound_ms,
+        }),
         Message::ReleaseLease { term, to } => Body::ReleaseLease(pb::ReleaseLease { term: term.0, to: name(cfg, to) }),
         Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
         Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
@@ -285,6 +293,7 @@ mod tests {
                 granted: false,
                 refusal: Some(Refusal::LeaseHeld),
                 lease_held_ms: 1234,
+                bound_ms: 0,
             }),
             Message::Heartbeat(Heartbeat {
                 term: Term(4),
@@ -293,7 +302,14 @@ mod tests {
                 pause: PauseSetting { version: 2, by: 2, paused: true },
                 proposal: Some(ProposalNotice { target: NodeId(1), reason: ProposalReason::Cooldown, age_ms: 10 }),
             }),
-            Message::HeartbeatReply(HeartbeatReply { term: Term(4), seq: 9, granted: true }),
+            Message::HeartbeatReply(HeartbeatReply { term: Term(4), seq: 9, granted: true, bound_ms: 3000 }),
+            Message::VoteReply(VoteReply {
+                term: Term(5),
+                granted: true,
+                refusal: None,
+                lease_held_ms: 0,
+                bound_ms: 2999,
+            }),
             Message::ReleaseLease { term: Term(4), to: NodeId(1) },
             Message::ReleaseAck { term: Term(4) },
             Message::TimeoutNow { term: Term(4) },
@@ -314,7 +330,13 @@ mod tests {
         let mut env = encode(
             &cfg,
             NodeId(0),
-            Message::VoteReply(VoteReply { term: Term(1), granted: true, refusal: None, lease_held_ms: 0 }),
+            Message::VoteReply(VoteReply {
+                term: Term(1),
+                granted: true,
+                refusal: None,
+                lease_held_ms: 0,
+                bound_ms: 0,
+            }),
         );
         if let Some(pb::envelope::Body::VoteReply(r)) = env.body.as_mut() {
             r.refusal = 99;

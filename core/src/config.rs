@@ -147,7 +147,13 @@ impl Timers {
     /// plus one millisecond for the whole-millisecond clock. With the default
     /// 1000 ppm that is 1/500 of the lease. See `docs/protocol.md`.
     pub fn drift_margin(&self) -> Duration {
-        let lease_ms = u128::from(millis(self.lease_duration));
+        self.drift_margin_for(self.lease_duration)
+    }
+
+    /// The drift margin for a lease of length `lease` (which the voters'
+    /// promises may make shorter than the configured one).
+    pub fn drift_margin_for(&self, lease: Duration) -> Duration {
+        let lease_ms = u128::from(millis(lease));
         let margin = (2 * lease_ms * u128::from(self.max_drift_ppm)).div_ceil(1_000_000);
         Duration::from_millis(u64::try_from(margin).unwrap_or(u64::MAX).saturating_add(1))
     }

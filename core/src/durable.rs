@@ -30,4 +30,15 @@ pub struct DurableState {
     pub last_chosen: Option<Chosen>,
     /// The pause switch.
     pub pause: PauseSetting,
+    /// How long, in milliseconds, this node's grants may still bind it: its
+    /// configured lease, or a longer one it granted under before a restart
+    /// until those grants have run out. A restart waits this long before
+    /// granting anything (the quiet period), so shortening the lease in the
+    /// config can never cut short a promise made under the old one.
+    pub bound_ms: u64,
 }
+
+/// The longest `bound_ms` a node accepts from its state file: a day, far
+/// beyond any sane lease. More is corrupt and would keep the node from ever
+/// granting a vote.
+pub const MAX_BOUND_MS: u64 = 24 * 60 * 60 * 1000;

@@ -161,6 +161,11 @@ pub struct VoteReply {
     /// on its own clock (0 otherwise), so the candidate asks again when it
     /// runs out instead of guessing.
     pub lease_held_ms: u64,
+    /// With a granted vote: for how many milliseconds from receiving the
+    /// request the voter binds itself to the candidate, on its own clock (0
+    /// otherwise). The candidate's lease is bounded by what its voters
+    /// promised, so nodes whose configured leases differ stay safe.
+    pub bound_ms: u64,
 }
 
 /// A lease renewal round, present only in the active site's heartbeats.
@@ -199,6 +204,9 @@ pub struct HeartbeatReply {
     pub seq: u64,
     /// True when the voter binds itself to the sender for one more lease.
     pub granted: bool,
+    /// When granted: for how many milliseconds from receiving the heartbeat
+    /// the voter binds itself, on its own clock (0 otherwise).
+    pub bound_ms: u64,
 }
 
 impl Message {

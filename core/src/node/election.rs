@@ -99,13 +99,14 @@ impl Node {
         } else {
             self.grant_check(now, from, &req)
         };
+        let mut bound_ms = 0;
         if verdict.is_ok() {
             self.durable.voted_for = Some(from);
             self.note_chosen(from, req.term);
             self.persist();
-            self.promise = Some(Promise { holder: Some(from), until: now + self.cfg.timers.lease_duration });
+            bound_ms = self.bind_to(now, from);
         }
-        let reply = self.vote_reply(now, self.durable.term, verdict);
+        let reply = VoteReply { bound_ms, ..self.vote_reply(now, self.durable.term, verdict) };
         self.send(from, Message::VoteReply(reply));
     }
 
@@ -114,7 +115,7 @@ impl Node {
             (Err(Refusal::LeaseHeld), Some(p)) => millis(p.until.saturating_since(now)),
             _ => 0,
         };
-        VoteReply { term, granted: verdict.is_ok(), refusal: verdict.err(), lease_held_ms }
+        VoteReply { term, granted: verdict.is_ok(), refusal: verdict.err(), lease_held_ms, bound_ms: 0 }
     }
 
     pub(super) fn on_pre_vote_reply(&mut self, now: Instant, from: NodeId, r: VoteReply) {
@@ -143,7 +144,7 @@ impl Node {
             self.adopt_term(now, r.term);
             return;
         }
-        let RoleState::Candidate { term, grants, .. } = &mut self.role else { return };
+        let RoleState::Candidate { term, grants, bound, .. } = &mut self.role else { return };
         if r.term != *term {
             return;
         }
@@ -153,6 +154,7 @@ impl Node {
             return;
         }
         grants.insert(from);
+        *bound = (*bound).min(std::time::Duration::from_millis(r.bound_ms));
         if grants.votes(&self.cfg) >= self.cfg.quorum() {
             self.win(now);
         }
@@ -267,9 +269,10 @@ impl Node {
         let mut grants = VoterSet::default();
         if self.is_voter() {
             grants.insert(self.id);
-            self.promise = Some(Promise { holder: Some(self.id), until: now + self.cfg.timers.lease_duration });
+            self.bind_to(now, self.id);
         }
-        self.role = RoleState::Candidate { term, grants, started: now, approved, handoff, previous };
+        let bound = self.cfg.timers.lease_duration;
+        self.role = RoleState::Candidate { term, grants, bound, started: now, approved, handoff, previous };
         self.event(Event::ElectionStarted { term, approved, handoff });
         let req = self.vote_request(now, term, approved, handoff);
         self.send_to_voters(Message::Vote(req));
@@ -297,7 +300,7 @@ impl Node {
         };
         if hb.term < self.durable.term {
             if self.is_voter() {
-                let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: false };
+                let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: false, bound_ms: 0 };
                 self.send(from, Message::HeartbeatReply(reply));
             }
             return;
@@ -310,7 +313,8 @@ impl Node {
             // promotion; neither binds to the other.
             RoleState::Leader(_) => {
                 if self.is_voter() {
-                    let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: false };
+                    let reply =
+                        HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: false, bound_ms: 0 };
                     self.send(from, Message::HeartbeatReply(reply));
                 }
                 return;
@@ -320,8 +324,8 @@ impl Node {
         }
         self.follow(now, from, hb.term, renewal);
         if self.is_voter() {
-            self.promise = Some(Promise { holder: Some(from), until: now + self.cfg.timers.lease_duration });
-            let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: true };
+            let bound_ms = self.bind_to(now, from);
+            let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: true, bound_ms };
             self.send(from, Message::HeartbeatReply(reply));
         }
     }
@@ -404,10 +408,13 @@ impl Node {
     /// Won the election: hold the lease the votes gave, run `pre_promote`.
     ///
     /// The lease starts when the vote requests left, which is before any
-    /// voter received one (and began its promise), and gives up the drift
-    /// margin, so it ends before any voter's promise does.
+    /// voter received one (and began its promise), lasts the shortest
+    /// binding a granting voter promised, and gives up the drift margin, so
+    /// it ends before any voter's promise does.
     fn win(&mut self, now: Instant) {
-        let RoleState::Candidate { term, grants, started, approved, handoff, previous } = self.role else { return };
+        let RoleState::Candidate { term, grants, bound, started, approved, handoff, previous } = self.role else {
+            return;
+        };
         let cause = if handoff {
             ActivationCause::Handoff
         } else if approved {
@@ -417,8 +424,7 @@ impl Node {
         } else {
             ActivationCause::AutomaticFailover
         };
-        let t = &self.cfg.timers;
-        let lease_until = started + t.lease_duration - t.drift_margin();
+        let lease_until = started + bound - self.cfg.timers.drift_margin_for(bound);
         self.install_leadership(now, Epoch::from(term), cause, (lease_until, grants), false);
         self.event(Event::Elected { epoch: Epoch::from(term), cause });
     }

@@ -22,10 +22,10 @@ impl Node {
         if is_voter {
             acks.insert(id);
         }
-        l.rounds.push(Round { seq, sent: now, acks });
+        l.rounds.push(Round { seq, sent: now, acks, bound: lease });
         let cause = l.cause;
         if is_voter {
-            self.promise = Some(Promise { holder: Some(id), until: now + lease });
+            self.bind_to(now, id);
         }
         self.extend_lease(seq);
         let cooldown = match self.cooldown_until {
@@ -46,23 +46,24 @@ impl Node {
         let RoleState::Leader(l) = &mut self.role else { return };
         if let Some(round) = l.rounds.iter_mut().find(|x| x.seq == r.seq) {
             round.acks.insert(from);
+            round.bound = round.bound.min(std::time::Duration::from_millis(r.bound_ms));
             self.extend_lease(r.seq);
         }
     }
 
-    /// When round `seq` has a majority, the lease runs to one lease after the
-    /// round was sent, less the drift margin: every voter that acknowledged
-    /// received it later and is bound for a full lease on its own clock.
+    /// When round `seq` has a majority, the lease runs to the shortest
+    /// binding its acknowledgements promised, counted from when the round
+    /// was sent, less the drift margin: every voter that acknowledged
+    /// received it later and is bound that long on its own clock, whatever
+    /// lease its own config names.
     fn extend_lease(&mut self, seq: u64) {
         let quorum = self.cfg.quorum();
-        let t = &self.cfg.timers;
-        let (lease, margin) = (t.lease_duration, t.drift_margin());
         let RoleState::Leader(l) = &mut self.role else { return };
         let Some(round) = l.rounds.iter().find(|x| x.seq == seq) else { return };
         if l.forced || round.acks.votes(&self.cfg) < quorum {
             return;
         }
-        let until = round.sent + lease - margin;
+        let until = round.sent + round.bound - self.cfg.timers.drift_margin_for(round.bound);
         if until >= l.lease_until {
             // Equal: a late acknowledgement of the round that set it.
             l.backers = round.acks;

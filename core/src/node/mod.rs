@@ -64,10 +64,13 @@ pub enum Timer {
     SwitchoverDue,
     /// A handoff that did not gather a majority in time is given up.
     HandoffAbandoned,
+    /// Grants made under a longer lease before a restart have run out: the
+    /// node's `bound_ms` can come down to its configured lease.
+    QuietPeriodEnds,
 }
 
 /// Timers in the order they fire when due together: safety first.
-const TIMERS: [Timer; 7] = [
+const TIMERS: [Timer; 8] = [
     Timer::LeaseExpires,
     Timer::HeartbeatDue,
     Timer::ElectionTimeout,
@@ -75,6 +78,7 @@ const TIMERS: [Timer; 7] = [
     Timer::DrainComplete,
     Timer::SwitchoverDue,
     Timer::HandoffAbandoned,
+    Timer::QuietPeriodEnds,
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -138,6 +142,9 @@ struct Round {
     seq: u64,
     sent: Instant,
     acks: VoterSet,
+    /// The shortest binding any of `acks` promised (and never more than
+    /// this node's own lease).
+    bound: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -171,6 +178,9 @@ enum RoleState {
     Candidate {
         term: crate::Term,
         grants: VoterSet,
+        /// The shortest binding any of `grants` promised (and never more
+        /// than this node's own lease).
+        bound: Duration,
         started: Instant,
         approved: bool,
         handoff: bool,
@@ -237,6 +247,16 @@ pub enum StartError {
     /// The node id is not a member.
     #[error("{0} is not a member of the configured cluster")]
     UnknownNode(NodeId),
+    /// The persisted state says grants bind for longer than any lease.
+    #[error(
+        "the persisted state says this node's grants bind it for {bound_ms} ms, more than the {max} ms any lease \
+         may last: it is corrupt; restore it from a backup",
+        max = crate::durable::MAX_BOUND_MS
+    )]
+    BoundOutOfRange {
+        /// The figure found.
+        bound_ms: u64,
+    },
     /// The persisted state holds a counter no cluster can reach.
     #[error(
         "the persisted state holds term {term} or pause version {version}, beyond the largest a cluster reaches \
@@ -256,7 +276,8 @@ impl Node {
     /// fixed by `seed`.
     ///
     /// A restarted voter cannot know whom it had bound itself to, so it
-    /// grants nothing for one lease after start (the quiet period).
+    /// grants nothing for one lease after start (the quiet period), or for
+    /// the longer lease it last granted under (`durable.bound_ms`).
     pub fn new(
         cfg: Arc<ClusterConfig>,
         id: NodeId,
@@ -272,7 +293,11 @@ impl Node {
         if term > crate::message::MAX_TERM || version > crate::message::MAX_TERM {
             return Err(StartError::CounterOutOfRange { term, version });
         }
+        if durable.bound_ms > crate::durable::MAX_BOUND_MS {
+            return Err(StartError::BoundOutOfRange { bound_ms: durable.bound_ms });
+        }
         let lease = cfg.timers.lease_duration;
+        let quiet = lease.max(Duration::from_millis(durable.bound_ms));
         let mut node = Node {
             peers: vec![PeerView::default(); cfg.members.len()],
             cfg,
@@ -281,7 +306,7 @@ impl Node {
             now,
             health: LocalHealth::GOOD,
             jitter: Jitter::new(seed),
-            promise: Some(Promise { holder: None, until: now + lease }),
+            promise: Some(Promise { holder: None, until: now + quiet }),
             role: RoleState::Follower,
             leader: None,
             proposal: None,
@@ -294,6 +319,13 @@ impl Node {
         };
         node.deadlines.set(Timer::HeartbeatDue, now);
         node.arm_election_after_contact(now);
+        if quiet > lease {
+            node.deadlines.set(Timer::QuietPeriodEnds, now + quiet);
+        } else if node.durable.bound_ms != millis(lease) {
+            // Written before any grant under the new, longer lease leaves.
+            node.durable.bound_ms = millis(lease);
+            node.persist();
+        }
         Ok(node)
     }
 
@@ -427,6 +459,10 @@ impl Node {
                     self.become_follower(now);
                 }
             }
+            Timer::QuietPeriodEnds => {
+                self.durable.bound_ms = millis(self.cfg.timers.lease_duration);
+                self.persist();
+            }
         }
     }
 
@@ -440,6 +476,16 @@ impl Node {
 
     fn persist(&mut self) {
         self.emit(Action::Persist(self.durable));
+    }
+
+    /// Binds this voter to `holder` for one lease from `now`, never ending a
+    /// binding sooner than it already runs (the quiet period after a restart
+    /// can outlast the configured lease). Returns how long the binding now
+    /// runs, in milliseconds, for the grant to carry.
+    fn bind_to(&mut self, now: Instant, holder: NodeId) -> u64 {
+        let until = (now + self.cfg.timers.lease_duration).max(self.promise.map_or(now, |p| p.until));
+        self.promise = Some(Promise { holder: Some(holder), until });
+        millis(until.saturating_since(now))
     }
 
     fn send(&mut self, to: NodeId, message: Message) {

@@ -74,6 +74,14 @@ struct Run {
     /// (kill time, approvals at kill time).
     failover_since: Option<(u64, u32)>,
     approvals: u32,
+    /// Members' config files name different leases, and a restart may
+    /// bring a new one (a rolling change).
+    mixed_leases: bool,
+}
+
+/// A lease for one member's own config file, when the run mixes them.
+fn draw_lease(rng: &mut Jitter) -> Duration {
+    Duration::from_millis([2_000, 3_000, 6_000][usize::try_from(rng.up_to(2)).unwrap_or(0)])
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -126,6 +134,21 @@ pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
         };
         sim.set_drift_ppm(id, drift);
     }
+    // One run in three gives each member its own lease, as config files
+    // that drifted apart would: safety must not depend on them agreeing.
+    let mixed_leases = rng.up_to(2) == 0;
+    let mut shape = shape;
+    if mixed_leases {
+        let mut leases = Vec::new();
+        for &id in &ids {
+            let lease = draw_lease(&mut rng);
+            leases.push(format!("{}", lease.as_millis()));
+            sim.set_node_lease(id, lease);
+            sim.crash(id);
+            sim.restart(id);
+        }
+        shape.push_str(&format!(", leases {} ms", leases.join("/")));
+    }
     let (loss, dup, min_delay, max_delay) = (rng.up_to(50), rng.up_to(20), rng.up_to(1), 5 + rng.up_to(200));
     sim.all_links(|l| {
         l.loss_per_mille = u32::try_from(loss).unwrap_or(0);
@@ -142,6 +165,7 @@ pub fn run(seed: u64, options: &ChaosOptions) -> ChaosReport {
         repairs: Vec::new(),
         failover_since: None,
         approvals: 0,
+        mixed_leases,
     };
     run.faults(options.duration_ms);
     run.heal_and_check_liveness();
@@ -231,7 +255,14 @@ impl Run {
     fn repair(&mut self, r: Repair) {
         self.log(|| format!("repair {r:?}"));
         match r {
-            Repair::Restart(id) => self.sim.restart(id),
+            Repair::Restart(id) => {
+                if self.mixed_leases && self.rng.up_to(2) == 0 {
+                    let lease = draw_lease(&mut self.rng);
+                    self.log(|| format!("{id} restarts with a {} ms lease", lease.as_millis()));
+                    self.sim.set_node_lease(id, lease);
+                }
+                self.sim.restart(id);
+            }
             Repair::Heal(a, b) => {
                 self.sim.link_mut(a, b).cut = false;
                 self.sim.link_mut(b, a).cut = false;

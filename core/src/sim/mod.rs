@@ -94,6 +94,9 @@ struct Machine {
     binding_at_crash: Option<Binding>,
     /// Crash after carrying out this many more actions.
     crash_after_actions: Option<u32>,
+    /// What this member's own config file says; it takes a changed one at
+    /// its next start. Members, votes and priorities are the cluster's.
+    cfg: Arc<ClusterConfig>,
 }
 
 /// A cluster of real nodes in virtual time. Every method that lets time
@@ -153,6 +156,7 @@ impl SimCluster {
                 clock: DriftClock::default(),
                 binding_at_crash: None,
                 crash_after_actions: None,
+                cfg: sim.cfg.clone(),
             });
         }
         for id in sim.cfg.ids().collect::<Vec<_>>() {
@@ -198,6 +202,14 @@ impl SimCluster {
     /// Events one member reported, with virtual ms.
     pub fn events(&self, id: NodeId) -> &[(u64, Event)] {
         &self.machines[id.index()].events
+    }
+
+    /// Gives `id` its own lease, as an operator editing one node's config
+    /// file would; it takes effect when `id` next starts.
+    pub fn set_node_lease(&mut self, id: NodeId, lease: std::time::Duration) {
+        let mut cfg = ClusterConfig::clone(&self.cfg);
+        cfg.timers.lease_duration = lease;
+        self.machines[id.index()].cfg = Arc::new(cfg);
     }
 
     /// Makes `id`'s clock run fast (positive) or slow (negative).
@@ -279,7 +291,7 @@ impl SimCluster {
         }
         m.incarnation += 1;
         m.binding_at_crash = None;
-        match Node::new(self.cfg.clone(), id, m.disk, local, seed) {
+        match Node::new(m.cfg.clone(), id, m.disk, local, seed) {
             Ok(mut node) => {
                 node.set_health(local, m.health);
                 m.node = Some(node);

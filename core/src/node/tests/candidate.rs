@@ -30,6 +30,7 @@ fn a_candidate_refused_for_an_old_term_adopts_the_newer_one() {
         granted: false,
         refusal: Some(crate::Refusal::StaleTerm),
         lease_held_ms: 0,
+        bound_ms: 0,
     };
     a.handle_message(now, NodeId(2), Message::PreVoteReply(stale));
     assert_eq!(a.durable().term, Term(term.0 + 5));
@@ -47,7 +48,8 @@ fn refusals_an_operator_can_lift_become_proposals() {
         (crate::Refusal::NeedsApproval, ProposalReason::ManualMode),
     ] {
         let (mut a, now, term) = campaigning_site_a();
-        let no = crate::message::VoteReply { term, granted: false, refusal: Some(refusal), lease_held_ms: 0 };
+        let no =
+            crate::message::VoteReply { term, granted: false, refusal: Some(refusal), lease_held_ms: 0, bound_ms: 0 };
         a.handle_message(now, NodeId(2), Message::PreVoteReply(no));
         let pending = a.status(now).pending_failover.expect("a proposal");
         assert_eq!((pending.target, pending.reason), (NodeId(0), reason));
@@ -79,8 +81,13 @@ fn a_site_that_declined_promotion_stays_out_for_the_backoff() {
         for action in drain(&mut n) {
             match action {
                 Action::Send { to, message: Message::PreVote(r) } => {
-                    let yes =
-                        crate::message::VoteReply { term: r.term, granted: true, refusal: None, lease_held_ms: 0 };
+                    let yes = crate::message::VoteReply {
+                        term: r.term,
+                        granted: true,
+                        refusal: None,
+                        lease_held_ms: 0,
+                        bound_ms: full_lease_ms(),
+                    };
                     n.handle_message(now, to, Message::PreVoteReply(yes));
                     for action in drain(&mut n) {
                         if let Action::Send { to, message: Message::Vote(r) } = action {
@@ -187,6 +194,7 @@ fn a_refusal_with_the_time_left_makes_the_candidate_ask_again_just_after_it() {
         granted: false,
         refusal: Some(crate::Refusal::LeaseHeld),
         lease_held_ms: 200,
+        bound_ms: 0,
     };
     a.handle_message(now, NodeId(2), Message::PreVoteReply(held));
     let margin = Timers::default().drift_margin();

@@ -16,7 +16,8 @@ fn messages_with_counters_beyond_the_bound_are_ignored_entirely() {
     for t in huge {
         let term = Term(t);
         let req = VoteRequest { term, report: report(), approved: true, handoff: true };
-        let reply = VoteReply { term, granted: false, refusal: Some(crate::Refusal::StaleTerm), lease_held_ms: 0 };
+        let reply =
+            VoteReply { term, granted: false, refusal: Some(crate::Refusal::StaleTerm), lease_held_ms: 0, bound_ms: 0 };
         let pause = PauseSetting { version: t, by: 0, paused: true };
         let messages = [
             Message::PreVote(req),
@@ -25,7 +26,7 @@ fn messages_with_counters_beyond_the_bound_are_ignored_entirely() {
             Message::VoteReply(reply),
             lease_heartbeat(t, 0, PauseSetting::default()),
             lease_heartbeat(1, 0, pause),
-            Message::HeartbeatReply(HeartbeatReply { term, seq: 1, granted: true }),
+            Message::HeartbeatReply(HeartbeatReply { term, seq: 1, granted: true, bound_ms: full_lease_ms() }),
             Message::ReleaseLease { term, to: NodeId(1) },
             Message::ReleaseAck { term },
             Message::TimeoutNow { term },

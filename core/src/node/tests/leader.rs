@@ -12,17 +12,25 @@ fn only_a_granted_reply_in_the_leaders_own_term_renews_its_lease() {
     let before = lease_end(&a, later);
     let w = NodeId(2);
     for (t, granted) in [(term, false), (Term(term.0 - 1), true)] {
-        a.handle_message(later, w, Message::HeartbeatReply(HeartbeatReply { term: t, seq: round.seq, granted }));
+        a.handle_message(
+            later,
+            w,
+            Message::HeartbeatReply(HeartbeatReply { term: t, seq: round.seq, granted, bound_ms: full_lease_ms() }),
+        );
         assert_eq!(lease_end(&a, later), before, "renewed by {t:?} granted={granted}");
         assert_eq!(a.durable().term, term, "a reply from an older term moved the term");
     }
-    a.handle_message(later, w, Message::HeartbeatReply(HeartbeatReply { term, seq: round.seq, granted: true }));
+    a.handle_message(
+        later,
+        w,
+        Message::HeartbeatReply(HeartbeatReply { term, seq: round.seq, granted: true, bound_ms: full_lease_ms() }),
+    );
     let t = Timers::default();
     assert_eq!(lease_end(&a, later), later + t.lease_duration - t.drift_margin());
     a.handle_message(
         later,
         w,
-        Message::HeartbeatReply(HeartbeatReply { term: Term(term.0 + 1), seq: 0, granted: false }),
+        Message::HeartbeatReply(HeartbeatReply { term: Term(term.0 + 1), seq: 0, granted: false, bound_ms: 0 }),
     );
     assert!(!a.is_active(later), "a newer term deposes the leader");
 }

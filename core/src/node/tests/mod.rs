@@ -14,6 +14,7 @@ use crate::message::{Heartbeat, Message, PauseSetting, SiteReport, Term, VoteReq
 use crate::status::RoleName;
 use crate::time::Instant;
 
+mod bounds;
 mod candidate;
 mod counters;
 mod leader;
@@ -148,8 +149,13 @@ fn active_site_a() -> (Node, Instant, Term) {
     panic!("site-a was never elected");
 }
 
+/// A grant's binding under the test config's lease.
+fn full_lease_ms() -> u64 {
+    crate::time::millis(Timers::default().lease_duration)
+}
+
 fn yes(term: Term) -> crate::message::VoteReply {
-    crate::message::VoteReply { term, granted: true, refusal: None, lease_held_ms: 0 }
+    crate::message::VoteReply { term, granted: true, refusal: None, lease_held_ms: 0, bound_ms: full_lease_ms() }
 }
 
 fn lease_end(n: &Node, now: Instant) -> Instant {
@@ -194,7 +200,12 @@ fn run_leader(a: &mut Node, until: Instant, b_report: Option<SiteReport>) -> Vec
                     a.handle_message(
                         t,
                         to,
-                        Message::HeartbeatReply(HeartbeatReply { term, seq: r.seq, granted: true }),
+                        Message::HeartbeatReply(HeartbeatReply {
+                            term,
+                            seq: r.seq,
+                            granted: true,
+                            bound_ms: full_lease_ms(),
+                        }),
                     );
                 }
                 Action::Event(e) => events.push((t, e)),
