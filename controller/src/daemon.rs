@@ -102,7 +102,9 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address)))
         .collect();
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
-    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref())?;
+    let agreement = Arc::new(crate::agreement::Agreement::new(&cfg));
+    tracing::info!(fingerprint = %agreement.ours(), "cluster config fingerprint (members, votes, priorities)");
+    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
     let shared = Runtime::initial_snapshot(&node);
     let mut event_log = None;
     if let Some(link) = &loaded.mongodb {
@@ -139,7 +141,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         }
     };
     let tls = loaded.tls.clone();
-    let peer_task = tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, tls, peer_stop));
+    let peer_task =
+        tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, tls, agreement.clone(), peer_stop));
     let app = AppState {
         cfg: cfg.clone(),
         me,
@@ -150,6 +153,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         checks,
         metrics: Arc::new(Metrics::default()),
         client: reqwest::Client::new(),
+        agreement,
     };
     let http_stop = {
         let mut rx = stop_rx.clone();

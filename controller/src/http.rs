@@ -52,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Client for forwarding.
     pub client: reqwest::Client,
+    /// Whether the peers' configs agree with this node's.
+    pub agreement: Arc<crate::agreement::Agreement>,
 }
 
 /// All routes.
@@ -133,6 +135,8 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
             "since": wall(p.since),
         })),
         "lease_remaining_ms": lease_remaining,
+        "cluster_fingerprint": s.agreement.ours(),
+        "config_mismatches": s.agreement.mismatches(),
         "timers": {
             "heartbeat_ms": cfg.timers.heartbeat_interval.as_millis() as u64,
             "lease_ms": cfg.timers.lease_duration.as_millis() as u64,
@@ -189,6 +193,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         };
         let active = snap.active_until.is_some_and(|u| clock::now() < u);
         s.metrics.observe(&s.cfg, &snap.status, active);
+        s.metrics.observe_agreement(&s.cfg, s.me, &s.agreement.mismatches());
         s.metrics.observe_actuators(&snap.actuators);
         if let Some(m) = &snap.mongodb {
             s.metrics.observe_mongodb(m);

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::AtomicU64;
 
-use failover_core::{ClusterConfig, Status};
+use failover_core::{ClusterConfig, NodeId, Status};
 
 use crate::actuate::{ActuatorReport, ActuatorState};
+use crate::agreement::Mismatch;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -64,6 +65,7 @@ pub struct Metrics {
     lease_remaining: Gauge,
     lease_duration: Gauge,
     reachable: Family<PeerLabel, Gauge>,
+    config_mismatch: Family<PeerLabel, Gauge>,
     actuator_state: Family<ActuatorStateLabel, Gauge>,
     actuator_failures: Family<ActuatorLabel, Gauge>,
     actuator_converge: Family<ActuatorLabel, Gauge>,
@@ -89,6 +91,7 @@ impl Default for Metrics {
             lease_remaining: Gauge::default(),
             lease_duration: Gauge::default(),
             reachable: Family::default(),
+            config_mismatch: Family::default(),
             actuator_state: Family::default(),
             actuator_failures: Family::default(),
             actuator_converge: Family::default(),
@@ -110,6 +113,11 @@ impl Default for Metrics {
         registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
         registry.register("lease_duration_milliseconds", "configured lease length", m.lease_duration.clone());
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
+        registry.register(
+            "peer_config_mismatch",
+            "1 while the peer's members, votes or priorities differ from this node's (messages both ways refused)",
+            m.config_mismatch.clone(),
+        );
         registry.register(
             "actuator_state",
             "1 for the state each actuator is in (idle, pending, converged, failed)",
@@ -171,6 +179,14 @@ impl Metrics {
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));
+        }
+    }
+
+    /// Sets the config agreement gauge of every peer.
+    pub fn observe_agreement(&self, cfg: &ClusterConfig, me: NodeId, mismatches: &[Mismatch]) {
+        for m in cfg.ids().filter(|&id| id != me).filter_map(|id| cfg.member(id)) {
+            let differs = mismatches.iter().any(|x| x.peer == m.name && !x.theirs.is_empty());
+            self.config_mismatch.get_or_create(&PeerLabel { peer: m.name.clone() }).set(i64::from(differs));
         }
     }
 

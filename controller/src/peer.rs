@@ -18,8 +18,13 @@ use tonic::{Request, Response, Status};
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+use crate::agreement::Agreement;
 use crate::settings::TlsFiles;
 use crate::wire;
+
+/// Metadata key of a refusal for a differing config: the refuser's
+/// cluster fingerprint, so the sender can show both.
+const FINGERPRINT_KEY: &str = "failover-cluster";
 
 /// Per-peer queue length; beyond it messages are dropped.
 const QUEUE: usize = 64;
@@ -34,6 +39,7 @@ struct PeerService {
     /// With mutual TLS: the sender named in a message must be a name its
     /// client certificate was issued for.
     tls: bool,
+    agreement: Arc<Agreement>,
 }
 
 #[tonic::async_trait]
@@ -52,12 +58,25 @@ impl pb::peer_server::Peer for PeerService {
                 )));
             }
         }
-        let (from, message) = wire::decode(&self.cfg, request.into_inner()).map_err(|e| {
+        let envelope = request.into_inner();
+        let cluster = envelope.cluster.clone();
+        let (from, message) = wire::decode(&self.cfg, envelope).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
         })?;
         if from == self.me {
             return Err(Status::invalid_argument("message claims to come from this node"));
+        }
+        if !self.agreement.observe(from, &cluster) {
+            let ours = self.agreement.ours();
+            let mut status = Status::failed_precondition(format!(
+                "cluster config differs: this node's members, votes and priorities have fingerprint {ours}, the \
+                 message's {cluster}"
+            ));
+            if let Ok(value) = ours.parse() {
+                status.metadata_mut().insert(FINGERPRINT_KEY, value);
+            }
+            return Err(status);
         }
         // Full queue: drop, as a lossy network would.
         let _ = self.inbound.try_send((from, message));
@@ -72,9 +91,10 @@ pub async fn serve(
     me: NodeId,
     inbound: Inbound,
     tls: Option<TlsFiles>,
+    agreement: Arc<Agreement>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound, tls: tls.is_some() });
+    let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound, tls: tls.is_some(), agreement });
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = &tls {
@@ -90,6 +110,7 @@ pub async fn serve(
 pub struct Senders {
     cfg: Arc<ClusterConfig>,
     me: NodeId,
+    agreement: Arc<Agreement>,
     queues: HashMap<NodeId, mpsc::Sender<pb::Envelope>>,
 }
 
@@ -102,6 +123,7 @@ impl Senders {
         peers: Vec<(NodeId, SocketAddr)>,
         rpc_timeout: Duration,
         tls: Option<&TlsFiles>,
+        agreement: Arc<Agreement>,
     ) -> Result<Senders, tonic::transport::Error> {
         let mut queues = HashMap::new();
         for (id, addr) in peers {
@@ -120,6 +142,7 @@ impl Senders {
                 endpoint = endpoint.tls_config(config)?;
             }
             let (tx, mut rx) = mpsc::channel::<pb::Envelope>(QUEUE);
+            let agreement = agreement.clone();
             tokio::spawn(async move {
                 let mut client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
                 let mut failing = false;
@@ -130,6 +153,12 @@ impl Senders {
                             tracing::info!(peer = %addr, "peer reachable again");
                         }
                         Ok(_) => {}
+                        // Refused for a differing config: the link works.
+                        Err(e) if e.code() == tonic::Code::FailedPrecondition => {
+                            if let Some(theirs) = e.metadata().get(FINGERPRINT_KEY).and_then(|v| v.to_str().ok()) {
+                                agreement.observe(id, theirs);
+                            }
+                        }
                         Err(e) => {
                             if !failing {
                                 failing = true;
@@ -148,13 +177,13 @@ impl Senders {
             });
             queues.insert(id, tx);
         }
-        Ok(Senders { cfg, me, queues })
+        Ok(Senders { cfg, me, agreement, queues })
     }
 
     /// Queues `message` for `to`; drops it if the queue is full.
     pub fn send(&self, to: NodeId, message: Message) {
         if let Some(q) = self.queues.get(&to) {
-            let _ = q.try_send(wire::encode(&self.cfg, self.me, message));
+            let _ = q.try_send(wire::encode(&self.cfg, self.agreement.ours(), self.me, message));
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum WireError {
         /// The value received.
         value: i32,
     },
+    /// A term or pause version no cluster reaches: corrupt or hostile.
+    #[error("a term or pause version above {max} (2^48), which no cluster reaches", max = failover_core::MAX_TERM)]
+    CounterOutOfRange,
 }
 
 fn member(cfg: &ClusterConfig, field: &'static str, name: &str) -> Result<NodeId, WireError> {
@@ -224,11 +227,15 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
         Body::ReleaseAck(r) => Message::ReleaseAck { term: Term(r.term) },
         Body::TimeoutNow(r) => Message::TimeoutNow { term: Term(r.term) },
     };
+    if !message.within_bounds() {
+        return Err(WireError::CounterOutOfRange);
+    }
     Ok((from, message))
 }
 
-/// Encodes a message from `from` for the wire.
-pub fn encode(cfg: &ClusterConfig, from: NodeId, message: Message) -> pb::Envelope {
+/// Encodes a message from `from` for the wire, with the sender's cluster
+/// fingerprint.
+pub fn encode(cfg: &ClusterConfig, cluster: &str, from: NodeId, message: Message) -> pb::Envelope {
     use pb::envelope::Body;
     let body = match message {
         Message::PreVote(r) => Body::PreVote(request_out(r)),
@@ -264,7 +271,7 @@ pub fn encode(cfg: &ClusterConfig, from: NodeId, message: Message) -> pb::Envelo
         Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
         Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
     };
-    pb::Envelope { from: name(cfg, from), cluster: String::new(), body: Some(body) }
+    pb::Envelope { from: name(cfg, from), cluster: cluster.to_owned(), body: Some(body) }
 }
 
 #[cfg(test)]
@@ -315,20 +322,23 @@ mod tests {
             Message::TimeoutNow { term: Term(4) },
         ];
         for m in messages {
-            assert_eq!(decode(&cfg, encode(&cfg, NodeId(0), m)), Ok((NodeId(0), m)));
+            let env = encode(&cfg, "0123456789abcdef", NodeId(0), m);
+            assert_eq!(env.cluster, "0123456789abcdef");
+            assert_eq!(decode(&cfg, env), Ok((NodeId(0), m)));
         }
     }
 
     #[test]
     fn bad_input_names_the_field() {
         let cfg = cfg();
-        let mut env = encode(&cfg, NodeId(0), Message::ReleaseAck { term: Term(1) });
+        let mut env = encode(&cfg, "", NodeId(0), Message::ReleaseAck { term: Term(1) });
         env.from = "intruder".into();
         assert_eq!(decode(&cfg, env).unwrap_err().to_string(), "field from: \"intruder\" is not a configured member");
         let env = pb::Envelope { from: "site-a".into(), cluster: String::new(), body: None };
         assert_eq!(decode(&cfg, env), Err(WireError::Missing("body")));
         let mut env = encode(
             &cfg,
+            "",
             NodeId(0),
             Message::VoteReply(VoteReply {
                 term: Term(1),

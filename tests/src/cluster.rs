@@ -41,6 +41,9 @@ pub struct Spec {
     pub drain: Option<&'static str>,
     /// Text appended to a node's config (e.g. its `[actuators]`).
     pub extra: Vec<(&'static str, String)>,
+    /// Text replaced in one node's config, as an operator editing only that
+    /// file would: (node, what, with what). Each must occur.
+    pub edits: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -203,6 +206,12 @@ impl TestCluster {
                 "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{priority}peer_address = \"{peer}\"\nhttp_address = \"{}\"\n\n",
                 self.http[m]
             ));
+        }
+        for &(n, from, to) in &self.spec.edits {
+            if n == node {
+                assert!(text.contains(from), "{node}'s config has no {from:?} to edit");
+                text = text.replace(from, to);
+            }
         }
         text
     }
@@ -382,9 +391,14 @@ impl TestCluster {
         Some((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// `node`'s whole log.
+    pub fn log(&self, node: &str) -> String {
+        fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default()
+    }
+
     /// The last lines of `node`'s log, for failure messages.
     pub fn log_tail(&self, node: &str) -> String {
-        let text = fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default();
+        let text = self.log(node);
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }

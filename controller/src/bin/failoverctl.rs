@@ -230,6 +230,18 @@ fn print_status(v: &Value) {
         );
         println!("  approve with: failoverctl approve --to {target}");
     }
+    for m in v.get("config_mismatches").and_then(Value::as_array).into_iter().flatten() {
+        let peer = m.get("peer").and_then(Value::as_str).unwrap_or("?");
+        match m.get("theirs").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            Some(theirs) => println!(
+                "CONFIG MISMATCH: {peer}'s members, votes or priorities differ from {}'s (fingerprint {theirs} there, {} \
+                 here): messages both ways are refused until [[members]] is the same on every node",
+                s("node"),
+                s("cluster_fingerprint")
+            ),
+            None => println!("UNVERIFIED CONFIG: {peer} sends no cluster fingerprint (an older build)"),
+        }
+    }
     println!("{:<12} {:<8} {:>8} {:>8} {:>10} {:>12}", "SITE", "KIND", "PRIORITY", "HEALTHY", "REACHABLE", "LAST SEEN");
     for site in v.get("sites").and_then(Value::as_array).into_iter().flatten() {
         let f = |k: &str| site.get(k).map_or("-".to_string(), |x| x.as_str().map_or(x.to_string(), str::to_string));

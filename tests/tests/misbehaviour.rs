@@ -1,0 +1,153 @@
+//! Safety that does not depend on good behaviour, end to end: the real
+//! binaries on 127.0.0.1 with configs that differ between nodes, and a
+//! hostile client on the peer port. A prober samples both sites' `/active`
+//! every 10 ms throughout each test and fails it on any sample where both
+//! answer 200. Waits are conditions with generous deadlines.
+
+use std::time::Duration;
+
+use failover_proto::v1 as pb;
+use failover_tests::cluster::{Spec, TestCluster, NODES};
+
+const LONG: Duration = Duration::from_secs(30);
+
+async fn started(spec: Spec) -> TestCluster {
+    let c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    c
+}
+
+/// The measured failure this guards against: site-a's own file said
+/// `lease = "6s"` while the others said 1500 ms; isolated, site-a kept
+/// answering as active for seconds after site-b took over. Now its lease
+/// lasts only as long as its voters promised.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_whose_own_config_names_a_longer_lease_still_stops_before_the_other_starts() {
+    let spec = Spec { edits: vec![("site-a", "lease = \"1500ms\"", "lease = \"6s\"")], ..Spec::default() };
+    let c = started(spec).await;
+    let prober = c.prober();
+    c.isolate("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    assert!(c.wait_for(LONG, |c| c.role("site-a").as_deref() != Some("active")).await);
+    c.heal();
+    assert!(c.wait_for(LONG, |c| c.active_seen_by("site-a").as_deref() == Some("site-b")).await);
+    prober.stop().await.assert_never_two_active();
+}
+
+fn mismatches(c: &TestCluster, node: &str) -> Vec<(String, String)> {
+    let status = c.status(node).unwrap_or_default();
+    status["config_mismatches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["peer"].as_str().unwrap_or("").to_owned(), m["theirs"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_member_list_differs_is_refused_shown_and_taken_back_once_fixed() {
+    // Only the witness's file gives site-b another priority.
+    let spec = Spec { edits: vec![("witness", "priority = 1\n", "priority = 3\n")], ..Spec::default() };
+    let mut c = TestCluster::start(spec).await;
+    // The witness cannot confirm it: it hears nothing from either site.
+    let site_a_active = c.wait_for(LONG, |c| c.role("site-a").as_deref() == Some("active")).await;
+    assert!(site_a_active, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let prober = c.prober();
+    let ours = c.status("site-a").and_then(|s| s["cluster_fingerprint"].as_str().map(str::to_owned));
+    let witness = c.status("witness").and_then(|s| s["cluster_fingerprint"].as_str().map(str::to_owned));
+    let (ours, witness) = (ours.expect("site-a's fingerprint"), witness.expect("the witness's fingerprint"));
+    assert_ne!(ours, witness);
+    assert!(c.wait_for(LONG, |c| mismatches(c, "site-a") == [("witness".into(), witness.clone())]).await);
+    let both = [("site-a".to_owned(), ours.clone()), ("site-b".to_owned(), ours.clone())];
+    assert!(c.wait_for(LONG, |c| mismatches(c, "witness") == both).await, "{:?}", mismatches(&c, "witness"));
+    let out = c.ctl("site-a", &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CONFIG MISMATCH: witness's members, votes or priorities differ")
+            && text.contains(&ours)
+            && text.contains(&witness),
+        "{text}"
+    );
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    assert!(metrics.contains("failover_peer_config_mismatch{peer=\"witness\"} 1"), "{metrics}");
+    assert!(metrics.contains("failover_peer_config_mismatch{peer=\"site-b\"} 0"), "{metrics}");
+    // The witness's messages are refused, so site-a sees it as away; the
+    // two sites still agree and hold the majority.
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    let logged = c.log("site-a").matches("differ from this node's").count();
+    assert_eq!(logged, 1, "logged once per change, not per message:\n{}", c.log_tail("site-a"));
+    // The operator fixes the witness's file and restarts it.
+    c.kill9("witness");
+    let path = c.config_path("witness");
+    let fixed = std::fs::read_to_string(&path).expect("config").replace("priority = 3\n", "priority = 1\n");
+    std::fs::write(&path, fixed).expect("write config");
+    c.spawn("witness");
+    assert!(c.wait_for(LONG, |c| mismatches(c, "site-a").is_empty()).await, "{:?}", mismatches(&c, "site-a"));
+    assert!(c.wait_for(LONG, |c| c.active_seen_by("witness").as_deref() == Some("site-a")).await);
+    prober.stop().await.assert_never_two_active();
+}
+
+/// Every kind of message, each carrying `counter` wherever it has a term
+/// or a version.
+fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
+    use pb::envelope::Body;
+    let report = Some(pb::SiteReport { healthy: true, caught_up: true, sees_quorum: true });
+    let request = pb::VoteRequest { term: counter, report: report.clone(), approved: true, handoff: true };
+    let reply = pb::VoteReply { term: counter, granted: true, refusal: 0, lease_held_ms: 0, bound_ms: u64::MAX };
+    let lease = pb::LeaseRenewal { seq: counter, cause: pb::ActivationCause::Forced as i32, cooldown_ms: counter };
+    let pause = pb::PauseSetting { version: counter, by: target.to_owned(), paused: true };
+    vec![
+        Body::PreVote(request.clone()),
+        Body::Vote(request),
+        Body::PreVoteReply(reply.clone()),
+        Body::VoteReply(reply),
+        Body::Heartbeat(pb::Heartbeat {
+            term: counter,
+            lease: Some(lease),
+            report,
+            pause: Some(pause),
+            proposal: None,
+        }),
+        Body::HeartbeatReply(pb::HeartbeatReply { term: counter, seq: 1, granted: true, bound_ms: u64::MAX }),
+        Body::ReleaseLease(pb::ReleaseLease { term: counter, to: target.to_owned() }),
+        Body::ReleaseAck(pb::ReleaseAck { term: counter }),
+        Body::TimeoutNow(pb::TimeoutNow { term: counter }),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_client_sending_the_largest_terms_leaves_the_cluster_electing_normally() {
+    let mut c = started(Spec::default()).await;
+    let prober = c.prober();
+    let epoch = c.epoch("site-b").expect("epoch");
+    let max = failover_core::MAX_TERM;
+    let mut refused = 0;
+    for node in NODES {
+        let addr = c.peer_address(node);
+        let mut client = pb::peer_client::PeerClient::connect(format!("http://{addr}")).await.expect("connect");
+        // Claiming to be each other member in turn, without TLS.
+        for from in NODES.iter().filter(|&&n| n != node) {
+            for counter in [u64::MAX, u64::MAX - 1, max + 1] {
+                for body in hostile_bodies(counter, "site-b") {
+                    let envelope = pb::Envelope { from: (*from).to_owned(), cluster: String::new(), body: Some(body) };
+                    let answer = client.deliver(envelope).await;
+                    let status = answer.expect_err("a counter beyond 2^48 must be refused");
+                    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+                    assert!(status.message().contains("2^48"), "{status:?}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(refused, 3 * 2 * 3 * 9);
+    for node in NODES {
+        let term = c.status(node).and_then(|s| s["term"].as_u64()).expect("term");
+        assert!(term < 1000, "{node} took a hostile term: {term}");
+    }
+    assert!(c.log("witness").contains("rejected a peer message"), "{}", c.log_tail("witness"));
+    // Still electing normally: the active site dies, the other takes over.
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    assert!(c.epoch("site-b").expect("epoch") > epoch);
+    prober.stop().await.assert_never_two_active();
+}
