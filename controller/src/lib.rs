@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod health;
 pub mod hooks;
 pub mod http;
+pub mod member_name;
 pub mod metrics;
 pub mod mongo;
 pub mod peer;
