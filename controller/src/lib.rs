@@ -28,5 +28,6 @@ pub mod peer;
 pub mod persist;
 pub mod runtime;
 pub mod settings;
+pub mod shell;
 pub mod systemd;
 pub mod wire;
