@@ -28,6 +28,9 @@ pub enum CertError {
     /// A file would be overwritten.
     #[error("{0} exists; remove it or choose another --out directory")]
     Exists(PathBuf),
+    /// A node name cannot be a member name, nor so a certificate's DNS name.
+    #[error("node name: {0}")]
+    BadNodeName(#[from] crate::member_name::BadMemberName),
 }
 
 fn write(path: PathBuf, text: &str, private: bool) -> Result<PathBuf, CertError> {
@@ -42,8 +45,13 @@ fn write(path: PathBuf, text: &str, private: bool) -> Result<PathBuf, CertError>
 }
 
 /// Creates `ca.pem`, `ca.key` and `<node>.pem` / `<node>.key` for every node
-/// in `out` (created if missing). Returns the files written.
+/// in `out` (created if missing). Returns the files written. Every node
+/// name must be a valid member name ([`crate::member_name`]); nothing is
+/// written otherwise.
 pub fn init(nodes: &[String], out: &Path) -> Result<Vec<PathBuf>, CertError> {
+    for node in nodes {
+        crate::member_name::check(node)?;
+    }
     fs::create_dir_all(out).map_err(|source| CertError::Write { path: out.to_owned(), source })?;
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -104,6 +112,19 @@ mod tests {
         let der = pem_body(&pem);
         assert_eq!(dns_names(&der), vec!["site-a".to_string()]);
         assert!(matches!(init(&nodes, dir.path()), Err(CertError::Exists(_))), "must not overwrite");
+    }
+
+    #[test]
+    fn a_node_name_that_is_not_a_member_name_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("certs");
+        for bad in ["site a", "../site-a", "10.0.0.1", ""] {
+            let nodes = vec!["site-b".to_string(), bad.to_string()];
+            let err = init(&nodes, &out).expect_err(bad);
+            assert!(matches!(err, CertError::BadNodeName(_)), "{bad:?}: {err}");
+            assert!(err.to_string().contains(&format!("{bad:?}")), "the message must name {bad:?}: {err}");
+            assert!(!out.exists(), "{bad:?}: files were written");
+        }
     }
 
     fn pem_body(pem: &str) -> Vec<u8> {

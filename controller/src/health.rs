@@ -1,5 +1,6 @@
 //! Local health checks: HTTP (status and optional body match), TCP connect,
-//! and command (exit status), each with interval, timeout, rise and fall.
+//! and command (exit status, run as [`crate::shell`] describes), each with
+//! interval, timeout, rise and fall.
 //! A check starts unhealthy until it has passed `rise` times in a row.
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Mutex};
 
 use crate::settings::CheckSection;
+use crate::shell::{self, Script};
 
 /// What one check looks like now.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -56,12 +58,11 @@ async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), 
             Ok(())
         }
         _ => {
-            let child = tokio::process::Command::new("sh").arg("-c").arg(&check.target).kill_on_drop(true).status();
-            match tokio::time::timeout(t, child).await {
-                Ok(Ok(s)) if s.success() => Ok(()),
-                Ok(Ok(s)) => Err(format!("{}: {s}", check.target)),
-                Ok(Err(e)) => Err(format!("{}: {e}", check.target)),
-                Err(_) => Err(format!("{}: timed out", check.target)),
+            let script = Script { command: &check.target, vars: &[], pass_env: &check.pass_env, timeout: t };
+            match shell::run(script).await {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!("{}: {s}", check.target)),
+                Err(e) => Err(format!("{}: {e}", check.target)),
             }
         }
     }
@@ -120,4 +121,59 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
         });
     }
     states
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn command_check(target: String, timeout: Duration, pass_env: Vec<String>) -> CheckSection {
+        CheckSection {
+            name: "test".into(),
+            kind: "command".into(),
+            target,
+            expect_status: None,
+            body_contains: None,
+            interval: Duration::from_secs(1),
+            timeout,
+            rise: 1,
+            fall: 1,
+            pass_env,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_check_takes_its_background_children_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let command = crate::shell::tests::command_with_background_child(dir.path());
+        let check = command_check(command, Duration::from_secs(2), Vec::new());
+        let result = run_once(&check, &reqwest::Client::new()).await;
+        assert!(result.as_ref().is_err_and(|e| e.contains("timed out")), "{result:?}");
+        crate::shell::tests::assert_group_gone(dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_command_check_sees_path_and_pass_env_but_not_the_daemons_secrets() {
+        // Unique names: no other test reads them.
+        std::env::set_var("CHECK_TEST_MONGODB_URI", "mongodb://user:check-secret@db");
+        std::env::set_var("CHECK_TEST_HOME", "/home/check");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("env");
+        let check =
+            command_check(format!("env > {}", out.display()), Duration::from_secs(30), vec!["CHECK_TEST_HOME".into()]);
+        let result = run_once(&check, &reqwest::Client::new()).await;
+        assert_eq!(result, Ok(()));
+        let env = crate::shell::tests::read_env(&out);
+        assert_eq!(env.get("CHECK_TEST_HOME").map(String::as_str), Some("/home/check"), "{env:?}");
+        assert!(env.get("PATH").is_some_and(|p| !p.is_empty()), "no PATH: {env:?}");
+        assert!(!env.values().any(|v| v.contains("check-secret")), "the daemon's secret leaked: {env:?}");
+        let extra: Vec<&String> = env
+            .keys()
+            .filter(|k| !["PATH", "CHECK_TEST_HOME"].contains(&k.as_str()))
+            .filter(|k| !crate::shell::tests::SHELL_OWN.contains(&k.as_str()))
+            .collect();
+        assert!(extra.is_empty(), "variables the check must not see: {extra:?}");
+    }
 }

@@ -197,10 +197,11 @@ impl Runtime {
             _ => self.hooks.on_demote.clone(),
         };
         let site = self.cfg.member(self.node.id()).map(|m| m.name.clone()).unwrap_or_default();
-        let (timeout, shared) = (self.hooks.timeout, self.shared.clone());
+        let (timeout, pass_env, shared) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.shared.clone());
         tokio::spawn(async move {
+            let limits = hooks::HookLimits { timeout, pass_env: &pass_env };
             let outcome = match command {
-                Some(cmd) => hooks::run(hook, &cmd, epoch.0, &site, &reason, timeout).await,
+                Some(cmd) => hooks::run(hook, &cmd, epoch.0, &site, &reason, limits).await,
                 None => HookOutcome { hook, epoch: epoch.0, ok: true, detail: "not configured".into() },
             };
             let ok = outcome.ok;

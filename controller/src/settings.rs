@@ -9,6 +9,13 @@ use std::time::Duration;
 use failover_core::{ClusterConfig, FailbackPolicy, FailoverMode, Member, MemberKind, Policy, Timers};
 use serde::Deserialize;
 
+mod commands;
+mod members;
+#[cfg(test)]
+mod tests;
+
+pub use commands::MAX_DURATION;
+
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +150,10 @@ fn default_declined() -> Duration {
     Timers::default().declined_backoff
 }
 
-/// `[[members]]`
+/// `[[members]]`. The name must be a valid member name
+/// ([`crate::member_name`]); the addresses must be ones the other nodes can
+/// connect to (no `0.0.0.0`, `[::]` or port 0), each used once in the
+/// cluster. The node binds its own two addresses.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberSection {
@@ -181,9 +191,10 @@ pub struct AdminSection {
     pub allow_without_token: bool,
 }
 
-/// `[hooks]`: commands run through `sh -c` with `FAILOVER_EPOCH`,
-/// `FAILOVER_SITE`, `FAILOVER_REASON` in the environment.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `[hooks]`: commands run through `sh -c` with only `PATH`,
+/// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK` and
+/// the variables of `pass_env` in the environment ([`crate::shell`]).
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksSection {
     /// Runs before taking the active role; non-zero exit declines it.
@@ -192,13 +203,29 @@ pub struct HooksSection {
     pub post_promote: Option<String>,
     /// Runs after leaving the active role.
     pub on_demote: Option<String>,
-    /// Time limit for each hook.
+    /// Time limit for each hook (above zero, at most [`MAX_DURATION`]).
     #[serde(with = "humantime_serde", default = "default_hook_timeout")]
     pub timeout: Duration,
+    /// Variables of the daemon's environment passed on to the hooks.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 fn default_hook_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+/// A file without `[hooks]` gets the same defaults as an empty `[hooks]`.
+impl Default for HooksSection {
+    fn default() -> Self {
+        HooksSection {
+            pre_promote: None,
+            post_promote: None,
+            on_demote: None,
+            timeout: default_hook_timeout(),
+            pass_env: Vec::new(),
+        }
+    }
 }
 
 /// `[[checks]]`: one local health check.
@@ -217,12 +244,16 @@ pub struct CheckSection {
     /// Substring the HTTP body must contain (http only).
     #[serde(default)]
     pub body_contains: Option<String>,
-    /// How often it runs.
+    /// How often it runs (above zero, at most [`MAX_DURATION`]).
     #[serde(with = "humantime_serde", default = "default_check_interval")]
     pub interval: Duration,
-    /// Time limit of one run.
+    /// Time limit of one run (above zero, at most [`MAX_DURATION`]).
     #[serde(with = "humantime_serde", default = "default_check_timeout")]
     pub timeout: Duration,
+    /// Variables of the daemon's environment passed on to the command
+    /// (command checks only; see [`crate::shell`]).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Consecutive passes to count as healthy.
     #[serde(default = "default_rise")]
     pub rise: u32,
@@ -325,6 +356,7 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
         "manual" => FailbackPolicy::Manual,
         other => return Err(invalid(file, "cluster.failback", format!("{other:?}: use \"automatic\" or \"manual\""))),
     };
+    members::check(&settings.members).map_err(|(key, problem)| invalid(file, key, problem))?;
     let mut members = Vec::new();
     for (i, m) in settings.members.iter().enumerate() {
         let key = format!("members[{i}] ({})", m.name);
@@ -342,9 +374,6 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             }
         };
         members.push(Member { name: m.name.clone(), kind, votes: m.votes });
-        if settings.members[..i].iter().any(|o| o.peer_address == m.peer_address) {
-            return Err(invalid(file, format!("{key}.peer_address"), "used by another member"));
-        }
     }
     let c = &settings.cluster;
     let cluster = ClusterConfig {
@@ -373,14 +402,8 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
     if !matches!(settings.node.log_format.as_str(), "human" | "json") {
         return Err(invalid(file, "node.log_format", "use \"human\" or \"json\""));
     }
-    for (i, check) in settings.checks.iter().enumerate() {
-        if !matches!(check.kind.as_str(), "http" | "tcp" | "command") {
-            return Err(invalid(file, format!("checks[{i}].kind"), "use \"http\", \"tcp\" or \"command\""));
-        }
-        if check.rise == 0 || check.fall == 0 {
-            return Err(invalid(file, format!("checks[{i}]"), "rise and fall must be at least 1"));
-        }
-    }
+    commands::check_hooks(&settings.hooks).map_err(|(key, problem)| invalid(file, key, problem))?;
+    commands::check_checks(&settings.checks).map_err(|(key, problem)| invalid(file, key, problem))?;
     let token = match &settings.admin.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)

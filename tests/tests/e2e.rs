@@ -193,7 +193,10 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
         [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
     let tls = "[tls]\nca_file = \"/nonexistent/ca.pem\"\ncert_file = \"/nonexistent/a.pem\"\nkey_file = \"/nonexistent/a.key\"\n";
-    let cases: [(&str, String, &str); 8] = [
+    let check = "[[checks]]\nname = \"c\"\nkind = \"command\"\ntarget = \"true\"\n";
+    let haproxy = "[actuators]\n[[actuators.haproxy]]\naddress = \"127.0.0.1:9\"\nbackends = [\"app\"]\n\
+        servers = { \"site-a\" = \"a\" }\n";
+    let cases: [(&str, String, &str); 15] = [
         ("unreadable TLS file", format!("{good}{tls}"), "tls.ca_file"),
         ("unknown site id", good.replace("name = \"site-a\"\nstate_dir", "name = \"site-z\"\nstate_dir"), "node.name"),
         ("duplicate ids", good.replace("name = \"witness\"", "name = \"site-a\""), "used twice"),
@@ -210,8 +213,34 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         ),
         ("no token at all", good.replace("allow_without_token = true", ""), "admin token"),
         ("not TOML", "this is [not toml".to_string(), "line 1"),
+        ("check interval 0s", format!("{good}{check}interval = \"0s\"\n"), "checks[0].interval"),
+        ("check timeout 0s", format!("{good}{check}timeout = \"0s\"\n"), "checks[0].timeout"),
+        ("hook timeout 0s", format!("{good}[hooks]\ntimeout = \"0s\"\n"), "hooks.timeout"),
+        (
+            "member name with a space",
+            good.replace("name = \"site-a\"\nkind", "name = \"site a\"\nkind"),
+            "members[0].name",
+        ),
+        ("duplicate http_address", good.replace("127.0.0.1:4", "127.0.0.1:2"), "members[1].http_address"),
+        ("unspecified peer_address", good.replace("127.0.0.1:3", "0.0.0.0:3"), "members[1].peer_address"),
+        (
+            "command in epoch_variable",
+            format!("{good}{haproxy}epoch_variable = \"proc.x; shutdown sessions\"\n"),
+            "actuators.haproxy[0].epoch_variable",
+        ),
     ];
     assert_configs_refused("failover-controller", dir.path(), &cases);
+    // The witness reads the same file rules.
+    let witness = good.replace("name = \"site-a\"\nstate_dir", "name = \"witness\"\nstate_dir");
+    let witness_cases = [
+        (
+            "member name with a space",
+            witness.replace("name = \"site-a\"\nkind", "name = \"site a\"\nkind"),
+            "members[0].name",
+        ),
+        ("duplicate http_address", witness.replace("127.0.0.1:4", "127.0.0.1:2"), "members[1].http_address"),
+    ];
+    assert_configs_refused("failover-witness", dir.path(), &witness_cases);
     let bin = bin_dir().join("failover-controller");
     std::fs::write(dir.path().join("good.toml"), good).expect("write");
     let out = std::process::Command::new(&bin)

@@ -41,7 +41,8 @@ pub struct HaproxySection {
     /// Time limit of each runtime API command.
     #[serde(with = "humantime_serde", default = "default_timeout")]
     pub timeout: Duration,
-    /// Process variable that holds the epoch (`""` turns the check off).
+    /// Process variable that holds the epoch: `proc.` and a name of ASCII
+    /// letters, digits, `_` and `.` (`""` turns the check off).
     #[serde(default = "default_epoch_variable")]
     pub epoch_variable: String,
 }
@@ -137,6 +138,31 @@ pub fn parse_servers_state(text: &str) -> Result<BTreeMap<String, ServerState>, 
     Ok(out)
 }
 
+/// `Ok` if `name` is a process-wide HAProxy variable name: `proc.`
+/// followed by ASCII letters, digits, `_` and `.` (the only scope the
+/// runtime API's `set var` accepts). It is written into runtime API
+/// commands, so nothing else may pass.
+pub fn check_epoch_variable(name: &str) -> Result<(), String> {
+    let rest = name.strip_prefix("proc.").unwrap_or_default();
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.')) {
+        return Err(format!(
+            "{name:?} is not a process variable name: write \"proc.\" and then ASCII letters, digits, '_' or '.' \
+             (e.g. \"proc.failover_epoch\"), or \"\" to turn the epoch check off"
+        ));
+    }
+    Ok(())
+}
+
+/// `Ok` if `name` is a valid HAProxy backend or server name: ASCII
+/// letters, digits, `-`, `_`, `.` and `:` (HAProxy's own rule for names).
+/// Names are written into runtime API commands, so nothing else may pass.
+pub fn check_proxy_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) {
+        return Err(format!("{name:?} is not an HAProxy name: use ASCII letters, digits, '-', '_', '.' and ':'"));
+    }
+    Ok(())
+}
+
 /// Reads `get var` output: `Some(epoch)`, or `None` when the variable is unset.
 pub fn parse_epoch_variable(text: &str) -> Result<Option<u64>, String> {
     let text = text.trim();
@@ -174,9 +200,14 @@ impl HaproxyActuator {
         if !s.servers.contains_key(me) {
             return Err(err("servers", format!("name this site's server: {me} = \"<server name>\"")));
         }
-        let bad = |t: &str| t.is_empty() || t.chars().any(|c| c.is_whitespace() || c == ';' || c == '/');
-        if let Some(b) = s.backends.iter().chain(s.servers.values()).find(|t| bad(t)) {
-            return Err(err("servers", format!("{b:?} is not a valid backend or server name")));
+        for backend in &s.backends {
+            check_proxy_name(backend).map_err(|p| err("backends", p))?;
+        }
+        for server in s.servers.values() {
+            check_proxy_name(server).map_err(|p| err("servers", p))?;
+        }
+        if !s.epoch_variable.is_empty() {
+            check_epoch_variable(&s.epoch_variable).map_err(|p| err("epoch_variable", p))?;
         }
         if s.timeout.is_zero() {
             return Err(err("timeout", "must be above zero".into()));
@@ -331,6 +362,30 @@ mod tests {
         assert_eq!(s["site-c"], ServerState::Drain);
         assert!(parse_servers_state("Can't find backend.\n").is_err());
         assert!(parse_servers_state("1\n3 app 1\n").unwrap_err().contains("short"));
+    }
+
+    #[test]
+    fn only_process_variable_names_pass_as_epoch_variable() {
+        for good in ["proc.failover_epoch", "proc.a", "proc.Site_A.epoch2"] {
+            assert_eq!(check_epoch_variable(good), Ok(()), "{good}");
+        }
+        for bad in
+            ["proc.", "failover_epoch", "txn.epoch", "proc.x; shutdown sessions", "proc.a b", "proc.a\nx", "proc.é"]
+        {
+            let problem = check_epoch_variable(bad).expect_err(bad);
+            assert!(problem.contains(&format!("{bad:?}")), "{problem}");
+        }
+    }
+
+    #[test]
+    fn only_haproxy_names_pass_as_backend_or_server() {
+        for good in ["app", "be_app-1.v2", "srv:1"] {
+            assert_eq!(check_proxy_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "app;shutdown", "a b", "a/b", "a\nb", "a#b", "ä"] {
+            let problem = check_proxy_name(bad).expect_err(bad);
+            assert!(problem.contains(&format!("{bad:?}")), "{problem}");
+        }
     }
 
     #[test]

@@ -1,0 +1,139 @@
+use super::*;
+
+const GOOD: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
+    [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
+    [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
+
+const CHECK: &str = "[[checks]]\nname = \"c\"\nkind = \"command\"\ntarget = \"true\"\n";
+
+const HAPROXY: &str = "[[actuators.haproxy]]\naddress = \"127.0.0.1:9999\"\nbackends = [\"app\"]\n\
+    servers = { \"site-a\" = \"a\" }\n";
+
+fn load_text(text: &str) -> Result<Loaded, SettingsError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("settings.toml");
+    std::fs::write(&path, text).expect("write");
+    load(&path)
+}
+
+/// Asserts that `text` is refused with an error naming `key`.
+fn assert_refused(what: &str, text: &str, key: &str) {
+    match load_text(text) {
+        Ok(_) => panic!("{what}: accepted"),
+        Err(e) => assert!(e.to_string().contains(&format!(": {key}: ")), "{what}: does not name {key}: {e}"),
+    }
+}
+
+#[test]
+fn the_base_file_with_commands_and_pass_env_is_accepted() {
+    let text = format!(
+        "{GOOD}[hooks]\non_demote = \"true\"\ntimeout = \"1s\"\npass_env = [\"HOME\", \"LANG\"]\n\
+         {CHECK}interval = \"24h\"\ntimeout = \"1ms\"\npass_env = [\"TZ\", \"_X1\"]\n\
+         [actuators]\n{HAPROXY}epoch_variable = \"proc.failover.epoch_2\"\n"
+    );
+    let plain = load_text(GOOD).expect("accepted");
+    assert_eq!(plain.settings.hooks.timeout, Duration::from_secs(30), "no [hooks]: the default time limit");
+    let loaded = load_text(&text).expect("accepted");
+    assert_eq!(loaded.settings.hooks.pass_env, vec!["HOME".to_string(), "LANG".to_string()]);
+    assert_eq!(loaded.settings.checks[0].pass_env, vec!["TZ".to_string(), "_X1".to_string()]);
+    let without_epoch_check = format!("{GOOD}[actuators]\n{HAPROXY}epoch_variable = \"\"\n");
+    assert!(load_text(&without_epoch_check).is_ok(), "\"\" turns the epoch check off");
+}
+
+#[test]
+fn zero_or_huge_check_and_hook_durations_are_refused() {
+    let cases = [
+        ("zero check interval", format!("{GOOD}{CHECK}interval = \"0s\"\n"), "checks[0].interval"),
+        ("zero check timeout", format!("{GOOD}{CHECK}timeout = \"0s\"\n"), "checks[0].timeout"),
+        ("check interval over a day", format!("{GOOD}{CHECK}interval = \"24h 1s\"\n"), "checks[0].interval"),
+        ("check timeout over a day", format!("{GOOD}{CHECK}timeout = \"2days\"\n"), "checks[0].timeout"),
+        (
+            "second check with zero interval",
+            format!("{GOOD}{CHECK}{}interval = \"0ms\"\n", CHECK.replace("\"c\"", "\"d\"")),
+            "checks[1].interval",
+        ),
+        ("zero hook timeout", format!("{GOOD}[hooks]\ntimeout = \"0s\"\n"), "hooks.timeout"),
+        ("hook timeout over a day", format!("{GOOD}[hooks]\ntimeout = \"1000years\"\n"), "hooks.timeout"),
+    ];
+    for (what, text, key) in cases {
+        assert_refused(what, &text, key);
+    }
+}
+
+#[test]
+fn pass_env_takes_plain_names_other_than_failover_ones() {
+    let cases = [
+        ("a daemon setting", format!("{GOOD}[hooks]\npass_env = [\"FAILOVER_ADMIN__TOKEN\"]\n"), "hooks.pass_env"),
+        ("a space", format!("{GOOD}[hooks]\npass_env = [\"A B\"]\n"), "hooks.pass_env"),
+        ("empty", format!("{GOOD}[hooks]\npass_env = [\"\"]\n"), "hooks.pass_env"),
+        ("leading digit", format!("{GOOD}{CHECK}pass_env = [\"1A\"]\n"), "checks[0].pass_env"),
+        ("an equals sign", format!("{GOOD}{CHECK}pass_env = [\"A=B\"]\n"), "checks[0].pass_env"),
+        (
+            "on an http check",
+            format!("{GOOD}{}pass_env = [\"HOME\"]\n", CHECK.replace("command", "http")),
+            "checks[0].pass_env",
+        ),
+    ];
+    for (what, text, key) in cases {
+        assert_refused(what, &text, key);
+    }
+}
+
+#[test]
+fn member_names_must_be_dns_names() {
+    let member = |name: &str| GOOD.replace("name = \"site-a\"\nkind", &format!("name = {name:?}\nkind"));
+    for bad in ["site a", "site=a", "-site", "site..a", "10.0.0.1", &"a".repeat(64), "sité"] {
+        assert_refused(bad, &member(bad), "members[0].name");
+    }
+    let witness = |name: &str| GOOD.replace("name = \"witness\"", &format!("name = {name:?}"));
+    assert_refused("differs only in case", &witness("SITE-A"), "members[1].name");
+    assert!(load_text(&witness("site-a.witness_1")).is_ok(), "a plain DNS name must pass");
+}
+
+#[test]
+fn member_addresses_must_be_connectable_and_unique() {
+    let cases = [
+        ("duplicate http_address", GOOD.replace("127.0.0.1:4", "127.0.0.1:2"), "members[1].http_address"),
+        ("duplicate peer_address", GOOD.replace("127.0.0.1:3", "127.0.0.1:1"), "members[1].peer_address"),
+        ("peer_address is another's http", GOOD.replace("127.0.0.1:3", "127.0.0.1:2"), "members[1].peer_address"),
+        ("http_address is another's peer", GOOD.replace("127.0.0.1:4", "127.0.0.1:1"), "members[1].http_address"),
+        ("http_address is its own peer", GOOD.replace("127.0.0.1:4", "127.0.0.1:3"), "members[1].http_address"),
+        ("unspecified http_address", GOOD.replace("127.0.0.1:2", "0.0.0.0:2"), "members[0].http_address"),
+        ("unspecified IPv6 peer_address", GOOD.replace("127.0.0.1:3", "[::]:3"), "members[1].peer_address"),
+        ("port 0", GOOD.replace("127.0.0.1:4", "127.0.0.1:0"), "members[1].http_address"),
+    ];
+    for (what, text, key) in cases {
+        assert_refused(what, &text, key);
+    }
+    assert!(load_text(&GOOD.replace("127.0.0.1:4", "127.0.0.2:2")).is_ok(), "same port on another host must pass");
+}
+
+#[test]
+fn haproxy_names_written_into_commands_are_checked() {
+    let cases = [
+        (
+            "command in epoch_variable",
+            format!("{GOOD}[actuators]\n{HAPROXY}epoch_variable = \"proc.x; shutdown sessions\"\n"),
+            "actuators.haproxy[0].epoch_variable",
+        ),
+        (
+            "epoch_variable not process-wide",
+            format!("{GOOD}[actuators]\n{HAPROXY}epoch_variable = \"txn.epoch\"\n"),
+            "actuators.haproxy[0].epoch_variable",
+        ),
+        (
+            "command in a backend name",
+            format!("{GOOD}[actuators]\n{}", HAPROXY.replace("[\"app\"]", "[\"app\\nshutdown sessions\"]")),
+            "actuators.haproxy[0].backends",
+        ),
+        (
+            "quote in a server name",
+            format!("{GOOD}[actuators]\n{}", HAPROXY.replace("= \"a\"", "= \"a'\"")),
+            "actuators.haproxy[0].servers",
+        ),
+    ];
+    for (what, text, key) in cases {
+        assert_refused(what, &text, key);
+    }
+}
