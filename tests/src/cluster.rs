@@ -41,6 +41,9 @@ pub struct Spec {
     pub drain: Option<&'static str>,
     /// Text appended to a node's config (e.g. its `[actuators]`).
     pub extra: Vec<(&'static str, String)>,
+    /// Start every daemon with this many open files as both its soft and
+    /// hard limit (through `prlimit`), so it cannot raise the soft one.
+    pub open_files_limit: Option<u64>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -215,7 +218,17 @@ impl TestCluster {
             .append(true)
             .open(self.dir.path().join(format!("{node}.log")))
             .expect("log file");
-        let child = Command::new(self.bins.join(bin))
+        // `prlimit` sets the limit on itself and then executes the daemon, so
+        // the child's id is the daemon's and `kill9` still reaches it.
+        let mut cmd = match self.spec.open_files_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(self.bins.join(bin));
+                c
+            }
+            None => Command::new(self.bins.join(bin)),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(self.config_path(node))
             .env("RUST_LOG", "info")
