@@ -65,22 +65,34 @@ impl pb::peer_server::Peer for PeerService {
     }
 }
 
-/// Serves the `Peer` gRPC service on `listener` until `shutdown` resolves.
+/// Serves the `Peer` gRPC service on `listener` until `shutdown` resolves,
+/// with connections admitted as `admission` says and the per-connection
+/// limits and timeouts of [`crate::limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    admission: crate::listen::Admission,
     cfg: Arc<ClusterConfig>,
     me: NodeId,
     inbound: Inbound,
     tls: Option<TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    use crate::limits;
     let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound, tls: tls.is_some() });
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let mut builder = tonic::transport::Server::builder();
+    let mut admitted = crate::listen::admit(listener, admission, "grpc");
+    let incoming =
+        futures_util::stream::poll_fn(move |cx| admitted.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(limits::PEER_CALLS_PER_CONNECTION)
+        .timeout(limits::PEER_REQUEST_TIMEOUT)
+        .max_concurrent_streams(limits::PEER_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(limits::PEER_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(limits::PEER_KEEPALIVE_TIMEOUT));
     if let Some(t) = &tls {
         let config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&t.cert, &t.key))
-            .client_ca_root(Certificate::from_pem(&t.ca));
+            .client_ca_root(Certificate::from_pem(&t.ca))
+            .timeout(limits::PEER_TLS_HANDSHAKE_TIMEOUT);
         builder = builder.tls_config(config)?;
     }
     builder.add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await
