@@ -264,6 +264,28 @@ impl TestCluster {
         false
     }
 
+    /// Waits (bounded by `within`) for `node`'s process to exit by itself;
+    /// its exit status, or None if it is still running (or not started).
+    pub async fn wait_exit(&mut self, node: &'static str, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.procs.get_mut(node)?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.procs.remove(node);
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Where `node` keeps its state file.
+    pub fn state_dir(&self, node: &str) -> PathBuf {
+        self.dir.path().join(format!("state-{node}"))
+    }
+
     /// Cuts messages from `from` to `to` (one way).
     pub fn cut_one_way(&self, from: &'static str, to: &'static str) {
         self.proxies[&(from, to)].cut_both();

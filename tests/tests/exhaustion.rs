@@ -4,6 +4,8 @@
 //! ports, more of them than the daemon has descriptors. A fresh `/active`
 //! request must still be answered while they stay open, and the cluster
 //! must still fail over afterwards, never with two sites active.
+//! A node whose state file cannot be written, which exhausted descriptors
+//! can cause, stops loudly rather than vote without persisting.
 //! Traffic goes only to 127.0.0.1; every loop is bounded.
 
 use std::net::SocketAddr;
@@ -108,5 +110,27 @@ async fn idle_connections_beyond_the_descriptor_limit_do_not_silence_the_active_
     drop(grpc);
     c.kill9("site-a");
     assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_file_that_cannot_be_written_stops_the_node_loudly() {
+    let mut c = TestCluster::start(Spec::default()).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let prober = c.prober();
+    // A directory where site-b writes its state file's temporary copy:
+    // every write fails, however often it is tried.
+    let state = c.state_dir("site-b").join("state.json");
+    std::fs::create_dir(state.with_extension("json.tmp")).expect("block the state file");
+    // Losing site-a makes site-b stand for election, which it must persist
+    // before asking for a single vote.
+    c.kill9("site-a");
+    let status = c.wait_exit("site-b", Duration::from_secs(30)).await;
+    let log = c.log_tail("site-b");
+    let status = status.unwrap_or_else(|| panic!("site-b kept running without its state file:\n{log}"));
+    assert!(!status.success(), "site-b stopped with success: {status}\n{log}");
+    assert!(log.contains("cannot write the state file"), "no error logged:\n{log}");
+    assert!(log.contains(&state.display().to_string()), "the log does not name {}:\n{log}", state.display());
+    assert!(log.contains("Is a directory"), "the log does not give the OS error:\n{log}");
     prober.stop().await.assert_never_two_active();
 }
