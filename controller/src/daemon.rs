@@ -15,6 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::health;
 use crate::http::{self, AppState};
+use crate::http_server;
+use crate::limits;
+use crate::listen::Admission;
 use crate::metrics::Metrics;
 use crate::peer::{self, Senders};
 use crate::persist::StateFile;
@@ -68,6 +71,16 @@ pub fn init_logging(format: &str) {
 
 /// Runs the node until SIGTERM or SIGINT. An active site hands over first.
 pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let files = limits::raise_open_files();
+    let caps = limits::ConnectionCaps::for_open_files(files.soft);
+    tracing::info!(
+        open_files = files.soft,
+        open_files_was = files.was,
+        open_files_hard = files.hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string()),
+        http_connections = caps.http,
+        peer_connections = caps.peer,
+        "open-files limit and connection caps"
+    );
     let cfg = Arc::new(loaded.cluster.clone());
     let me = loaded.me;
     let my = loaded.my_member().clone();
@@ -141,8 +154,9 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         }
     };
     let tls = loaded.tls.clone();
-    let peer_task =
-        tokio::spawn(peer::serve(peer_listener, cfg.clone(), me, inbound_tx, tls, agreement.clone(), peer_stop));
+    let peer_admission = Admission { max_connections: caps.peer, first_byte_within: limits::FIRST_BYTE_WITHIN };
+    let receiver = peer::Receiver { cfg: cfg.clone(), me, inbound: inbound_tx, agreement: agreement.clone() };
+    let peer_task = tokio::spawn(peer::serve(peer_listener, peer_admission, receiver, tls, peer_stop));
     let app = AppState {
         cfg: cfg.clone(),
         me,
@@ -161,10 +175,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
             let _ = rx.changed().await;
         }
     };
-    let http_task =
-        tokio::spawn(
-            async move { axum::serve(http_listener, http::router(app)).with_graceful_shutdown(http_stop).await },
-        );
+    let http_task = tokio::spawn(http_server::serve(http_listener, http::router(app), caps.http, http_stop));
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &shared);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), shared.clone());

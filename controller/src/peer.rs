@@ -32,14 +32,23 @@ const QUEUE: usize = 64;
 /// What the transport hands to the protocol loop.
 pub type Inbound = mpsc::Sender<(NodeId, Message)>;
 
+/// Where accepted messages go, and what they are checked against.
+pub struct Receiver {
+    /// The cluster, to decode names.
+    pub cfg: Arc<ClusterConfig>,
+    /// This node: a message claiming to come from it is refused.
+    pub me: NodeId,
+    /// The protocol loop.
+    pub inbound: Inbound,
+    /// Messages from a peer whose config differs are refused.
+    pub agreement: Arc<Agreement>,
+}
+
 struct PeerService {
-    cfg: Arc<ClusterConfig>,
-    me: NodeId,
-    inbound: Inbound,
+    receiver: Receiver,
     /// With mutual TLS: the sender named in a message must be a name its
     /// client certificate was issued for.
     tls: bool,
-    agreement: Arc<Agreement>,
 }
 
 #[tonic::async_trait]
@@ -60,15 +69,15 @@ impl pb::peer_server::Peer for PeerService {
         }
         let envelope = request.into_inner();
         let cluster = envelope.cluster.clone();
-        let (from, message) = wire::decode(&self.cfg, envelope).map_err(|e| {
+        let (from, message) = wire::decode(&self.receiver.cfg, envelope).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
         })?;
-        if from == self.me {
+        if from == self.receiver.me {
             return Err(Status::invalid_argument("message claims to come from this node"));
         }
-        if !self.agreement.observe(from, &cluster) {
-            let ours = self.agreement.ours();
+        if !self.receiver.agreement.observe(from, &cluster) {
+            let ours = self.receiver.agreement.ours();
             let mut status = Status::failed_precondition(format!(
                 "cluster config differs: this node's members, votes and priorities have fingerprint {ours}, the \
                  message's {cluster}"
@@ -79,28 +88,37 @@ impl pb::peer_server::Peer for PeerService {
             return Err(status);
         }
         // Full queue: drop, as a lossy network would.
-        let _ = self.inbound.try_send((from, message));
+        let _ = self.receiver.inbound.try_send((from, message));
         Ok(Response::new(pb::Ack {}))
     }
 }
 
-/// Serves the `Peer` gRPC service on `listener` until `shutdown` resolves.
+/// Serves the `Peer` gRPC service on `listener` until `shutdown` resolves,
+/// with connections admitted as `admission` says and the per-connection
+/// limits and timeouts of [`crate::limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    cfg: Arc<ClusterConfig>,
-    me: NodeId,
-    inbound: Inbound,
+    admission: crate::listen::Admission,
+    receiver: Receiver,
     tls: Option<TlsFiles>,
-    agreement: Arc<Agreement>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = pb::peer_server::PeerServer::new(PeerService { cfg, me, inbound, tls: tls.is_some(), agreement });
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let mut builder = tonic::transport::Server::builder();
+    use crate::limits;
+    let service = pb::peer_server::PeerServer::new(PeerService { receiver, tls: tls.is_some() });
+    let mut admitted = crate::listen::admit(listener, admission, "grpc");
+    let incoming =
+        futures_util::stream::poll_fn(move |cx| admitted.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(limits::PEER_CALLS_PER_CONNECTION)
+        .timeout(limits::PEER_REQUEST_TIMEOUT)
+        .max_concurrent_streams(limits::PEER_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(limits::PEER_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(limits::PEER_KEEPALIVE_TIMEOUT));
     if let Some(t) = &tls {
         let config = ServerTlsConfig::new()
             .identity(Identity::from_pem(&t.cert, &t.key))
-            .client_ca_root(Certificate::from_pem(&t.ca));
+            .client_ca_root(Certificate::from_pem(&t.ca))
+            .timeout(limits::PEER_TLS_HANDSHAKE_TIMEOUT);
         builder = builder.tls_config(config)?;
     }
     builder.add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await

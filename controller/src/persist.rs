@@ -2,10 +2,15 @@
 //! over the old one and the directory fsynced, so a crash leaves either the
 //! old state or the new one, never a torn file. A file that cannot be parsed
 //! stops the daemon with its path: guessing a term would risk a double vote.
+//! A write that fails is tried again a few times within a second (a
+//! descriptor or disk shortage may pass) before the failure is returned.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use backon::{BlockingRetryable, ExponentialBuilder};
 
 use failover_core::{Chosen, DurableState, NodeId, PauseSetting, Term};
 use serde::{Deserialize, Serialize};
@@ -44,6 +49,30 @@ pub enum PersistError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// Attempts at one write of the state file, the first included.
+pub const STORE_ATTEMPTS: usize = 5;
+
+/// Wait before the first retry; doubled for each further one (50, 100,
+/// 200, 400 ms: 750 ms over all attempts).
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(50);
+
+/// Runs `write` up to [`STORE_ATTEMPTS`] times, with a growing pause
+/// between attempts (the calling thread sleeps), until it succeeds;
+/// returns the last error otherwise. Each failure is logged as a warning.
+fn with_retries(write: impl FnMut() -> Result<(), PersistError>) -> Result<(), PersistError> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(STORE_RETRY_FIRST)
+        .with_max_delay(STORE_RETRY_FIRST * 8)
+        .with_max_times(STORE_ATTEMPTS - 1);
+    write
+        .retry(backoff)
+        .sleep(std::thread::sleep)
+        .notify(|e: &PersistError, wait: Duration| {
+            tracing::warn!(error = %e, retry_in = ?wait, "could not write the state file; trying again");
+        })
+        .call()
 }
 
 /// Reads and writes one node's durable state.
@@ -105,6 +134,12 @@ impl StateFile {
         })
     }
 
+    /// [`StateFile::store`], tried up to [`STORE_ATTEMPTS`] times within a
+    /// second before its error is returned. Blocks the calling thread.
+    pub fn store_retrying(&self, state: &DurableState) -> Result<(), PersistError> {
+        with_retries(|| self.store(state))
+    }
+
     /// Writes `state` durably (write, fsync, rename, fsync the directory).
     pub fn store(&self, state: &DurableState) -> Result<(), PersistError> {
         let disk = OnDisk {
@@ -152,5 +187,42 @@ mod tests {
         fs::write(file.path(), b"{ not json").expect("write");
         let err = file.load().expect_err("corrupt");
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    fn failure() -> PersistError {
+        PersistError::Io { path: PathBuf::from("state.json"), source: std::io::Error::other("disk away") }
+    }
+
+    #[test]
+    fn a_write_that_fails_a_few_times_is_retried_until_it_succeeds() {
+        let mut calls = 0;
+        let result = with_retries(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(failure())
+            } else {
+                Ok(())
+            }
+        });
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn a_write_that_keeps_failing_gives_up_after_the_attempts_with_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::open(dir.path(), vec!["site-a".to_string()]).expect("open");
+        // The temporary file's name taken by a directory: every write fails.
+        fs::create_dir(file.path().with_extension("json.tmp")).expect("obstacle");
+        let err = file.store_retrying(&DurableState::default()).expect_err("cannot succeed");
+        assert!(err.to_string().contains("state.json"), "{err}");
+
+        let mut calls = 0;
+        let result = with_retries(|| {
+            calls += 1;
+            Err(failure())
+        });
+        assert!(result.is_err());
+        assert_eq!(calls, STORE_ATTEMPTS);
     }
 }

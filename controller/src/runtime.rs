@@ -131,8 +131,9 @@ impl Runtime {
     }
 
     /// Runs until every input channel is closed. Returns an error only when
-    /// the state file cannot be written: the node must then stop rather
-    /// than answer votes it has not persisted.
+    /// the state file cannot be written, after the retries of
+    /// [`StateFile::store_retrying`]: the node must then stop (the daemon
+    /// exits non-zero) rather than answer votes it has not persisted.
     pub async fn run(mut self) -> Result<(), crate::persist::PersistError> {
         let (hook_tx, mut hook_rx) = mpsc::channel::<(Epoch, bool)>(8);
         let mut health_open = true;
@@ -222,7 +223,17 @@ impl Runtime {
             match action {
                 Action::Persist(state) => {
                     // Rule 3: on disk before anything that follows leaves.
-                    tokio::task::block_in_place(|| self.state.store(&state))?;
+                    // A write still failing after its retries stops the node:
+                    // it must not answer votes it has not persisted.
+                    if let Err(e) = tokio::task::block_in_place(|| self.state.store_retrying(&state)) {
+                        tracing::error!(
+                            path = %self.state.path().display(),
+                            error = %e,
+                            attempts = crate::persist::STORE_ATTEMPTS,
+                            "cannot write the state file: stopping this node"
+                        );
+                        return Err(e);
+                    }
                 }
                 Action::Send { to, message } => self.senders.send(to, message),
                 Action::RunPrePromote { epoch } => {

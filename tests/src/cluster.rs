@@ -44,6 +44,9 @@ pub struct Spec {
     /// Text replaced in one node's config, as an operator editing only that
     /// file would: (node, what, with what). Each must occur.
     pub edits: Vec<(&'static str, &'static str, &'static str)>,
+    /// Start every daemon with this many open files as both its soft and
+    /// hard limit (through `prlimit`), so it cannot raise the soft one.
+    pub open_files_limit: Option<u64>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -224,7 +227,17 @@ impl TestCluster {
             .append(true)
             .open(self.dir.path().join(format!("{node}.log")))
             .expect("log file");
-        let child = Command::new(self.bins.join(bin))
+        // `prlimit` sets the limit on itself and then executes the daemon, so
+        // the child's id is the daemon's and `kill9` still reaches it.
+        let mut cmd = match self.spec.open_files_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(self.bins.join(bin));
+                c
+            }
+            None => Command::new(self.bins.join(bin)),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(self.config_path(node))
             .env("RUST_LOG", "info")
@@ -258,6 +271,28 @@ impl TestCluster {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// Waits (bounded by `within`) for `node`'s process to exit by itself;
+    /// its exit status, or None if it is still running (or not started).
+    pub async fn wait_exit(&mut self, node: &'static str, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.procs.get_mut(node)?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.procs.remove(node);
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Where `node` keeps its state file.
+    pub fn state_dir(&self, node: &str) -> PathBuf {
+        self.dir.path().join(format!("state-{node}"))
     }
 
     /// Cuts messages from `from` to `to` (one way).

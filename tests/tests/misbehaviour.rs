@@ -92,14 +92,14 @@ async fn a_node_whose_member_list_differs_is_refused_shown_and_taken_back_once_f
 fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
     use pb::envelope::Body;
     let report = Some(pb::SiteReport { healthy: true, caught_up: true, sees_quorum: true });
-    let request = pb::VoteRequest { term: counter, report: report.clone(), approved: true, handoff: true };
+    let request = pb::VoteRequest { term: counter, report, approved: true, handoff: true };
     let reply = pb::VoteReply { term: counter, granted: true, refusal: 0, lease_held_ms: 0, bound_ms: u64::MAX };
     let lease = pb::LeaseRenewal { seq: counter, cause: pb::ActivationCause::Forced as i32, cooldown_ms: counter };
     let pause = pb::PauseSetting { version: counter, by: target.to_owned(), paused: true };
     vec![
-        Body::PreVote(request.clone()),
+        Body::PreVote(request),
         Body::Vote(request),
-        Body::PreVoteReply(reply.clone()),
+        Body::PreVoteReply(reply),
         Body::VoteReply(reply),
         Body::Heartbeat(pb::Heartbeat {
             term: counter,

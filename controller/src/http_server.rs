@@ -1,0 +1,67 @@
+//! Serves the HTTP endpoints ([`crate::http::router`]) with bounded
+//! resources: connections admitted by [`crate::listen`] (a cap, and a few
+//! seconds to send the first byte), hyper's HTTP/1 header-read timeout
+//! (which also closes a kept-alive connection left idle), a request
+//! timeout and a limit of requests handled at once. The figures are in
+//! [`crate::limits`].
+
+use axum::http::StatusCode;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::limits;
+use crate::listen::{self, Admission};
+
+/// Serves `router` on `listener`, at most `max_connections` connections at
+/// once, until `shutdown` resolves; then lets open connections finish for
+/// up to [`limits::HTTP_SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    max_connections: usize,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    // The limit is outside the timeout, so every slot is freed within
+    // the request timeout and a waiting request gets one in bounded time.
+    let service = ServiceBuilder::new()
+        .layer(ConcurrencyLimitLayer::new(limits::HTTP_CONCURRENT_REQUESTS))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits::HTTP_REQUEST_TIMEOUT))
+        .service(router);
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits::HTTP_HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(limits::HTTP_MAX_BUFFER);
+    let admission = Admission { max_connections, first_byte_within: limits::FIRST_BYTE_WITHIN };
+    let mut incoming = listen::admit(listener, admission, "http");
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let admitted = tokio::select! {
+            () = &mut shutdown => break,
+            admitted = incoming.recv() => admitted,
+        };
+        let Some(conn) = admitted else { break };
+        let conn = builder.serve_connection(TokioIo::new(conn), TowerToHyperService::new(service.clone()));
+        let served = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = served.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    // Stops accepting: the listening socket closes.
+    drop(incoming);
+    if tokio::time::timeout(limits::HTTP_SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::debug!(grace = ?limits::HTTP_SHUTDOWN_GRACE, "HTTP connections still open at shutdown were cut");
+    }
+}
