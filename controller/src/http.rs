@@ -135,6 +135,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
             "since": wall(p.since),
         })),
         "lease_remaining_ms": lease_remaining,
+        "fence_ahead": st.fence_ahead.map(|e| e.0),
         "cluster_fingerprint": s.agreement.ours(),
         "config_mismatches": s.agreement.mismatches(),
         "timers": {

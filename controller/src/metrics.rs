@@ -64,6 +64,7 @@ pub struct Metrics {
     healthy: Gauge,
     lease_remaining: Gauge,
     lease_duration: Gauge,
+    fence_ahead: Gauge<u64, AtomicU64>,
     reachable: Family<PeerLabel, Gauge>,
     config_mismatch: Family<PeerLabel, Gauge>,
     actuator_state: Family<ActuatorStateLabel, Gauge>,
@@ -90,6 +91,7 @@ impl Default for Metrics {
             healthy: Gauge::default(),
             lease_remaining: Gauge::default(),
             lease_duration: Gauge::default(),
+            fence_ahead: Gauge::default(),
             reachable: Family::default(),
             config_mismatch: Family::default(),
             actuator_state: Family::default(),
@@ -112,6 +114,11 @@ impl Default for Metrics {
         registry.register("local_healthy", "1 while this site's own checks pass", m.healthy.clone());
         registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
         registry.register("lease_duration_milliseconds", "configured lease length", m.lease_duration.clone());
+        registry.register(
+            "fence_ahead_epoch",
+            "while active: an epoch a target holds beyond this site's own (forged, or a forced promotion), else 0",
+            m.fence_ahead.clone(),
+        );
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
         registry.register(
             "peer_config_mismatch",
@@ -176,6 +183,7 @@ impl Metrics {
         let lease = if active { status.lease_remaining.map_or(0, |d| d.as_millis() as i64) } else { 0 };
         self.lease_remaining.set(lease);
         self.lease_duration.set(cfg.timers.lease_duration.as_millis() as i64);
+        self.fence_ahead.set(status.fence_ahead.map_or(0, |e| e.0));
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));

@@ -178,10 +178,7 @@ impl Runtime {
                     }
                     self.node.set_health(now, self.local);
                 }
-                Wake::Fenced(epoch) => {
-                    tracing::warn!(epoch, "a target holds a newer epoch: stepping down");
-                    self.node.fenced(now, Epoch(epoch));
-                }
+                Wake::Fenced(epoch) => self.node.fenced(now, Epoch(epoch)),
                 Wake::HookDone(epoch, ok) => self.node.pre_promote_finished(now, epoch, ok),
                 Wake::Timer => self.node.handle_timeout(now),
                 Wake::Closed => return Ok(()),
@@ -341,6 +338,11 @@ pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
         Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
         Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
+        Event::FenceAhead { epoch, stored } => format!(
+            "ALARM: a target holds epoch {}, newer than this site's {} while it holds its lease: forged (or left by a \
+             forced promotion); staying active and writing nothing over it",
+            stored.0, epoch.0
+        ),
     }
 }
 
@@ -364,6 +366,7 @@ fn log_event(cfg: &ClusterConfig, e: &Event) {
         Event::SteppedDown { .. } | Event::ForcedPromotion { .. } | Event::UnhealthyWithoutSuccessor => {
             tracing::warn!("{text}")
         }
+        Event::FenceAhead { .. } => tracing::error!("{text}"),
         _ => tracing::info!("{text}"),
     }
 }

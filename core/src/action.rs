@@ -38,7 +38,8 @@ pub enum StepDownReason {
     },
     /// Its `pre_promote` hook failed.
     PromotionDeclined,
-    /// A target that checks epochs holds a newer one (`Node::fenced`).
+    /// A target that checks epochs holds a newer one and this site, promoted
+    /// by force, holds no lease to weigh it against (`Node::fenced`).
     Fenced {
         /// The newer epoch it holds.
         by: Epoch,
@@ -97,6 +98,10 @@ pub enum Event {
     ForcedPromotion { epoch: Epoch },
     /// The active site's checks fail and no eligible site can take over.
     UnhealthyWithoutSuccessor,
+    /// A target holds `stored`, newer than this active site's `epoch`,
+    /// while its lease is valid: forged, or left by a forced promotion. The
+    /// site stays active and writes nothing over it.
+    FenceAhead { epoch: Epoch, stored: Epoch },
 }
 
 /// One thing for the driver to do. See the module docs for the contract.

@@ -218,6 +218,84 @@ async fn dns_and_haproxy_follow_the_active_site_and_the_fence_holds() {
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
 }
 
+fn fence_ahead(c: &TestCluster, node: &str) -> Option<u64> {
+    c.status(node)?["fence_ahead"].as_u64()
+}
+
+/// Anyone with the TSIG key or the HAProxy socket can write any epoch into
+/// the fence. A forged newer one must not depose a site that holds its
+/// lease: it stays active, raises the alarm, writes nothing over it, and
+/// the cluster fails over normally (from its own terms) afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_dns_fence_or_haproxy_epoch_raises_the_alarm_and_deposes_nobody() {
+    let named = Named::start();
+    let (app_a, app_b) = (app("site-a").await, app("site-b").await);
+    let haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &[]);
+    let spec = Spec {
+        extra: vec![
+            ("site-a", site_actuators("site-a", &named, &haproxy)),
+            ("site-b", site_actuators("site-b", &named, &haproxy)),
+        ],
+        ..Spec::default()
+    };
+    let mut c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let first = c.epoch("site-a").expect("epoch");
+    assert!(c.wait_for(LONG, |_| dns_points_at(&named, "site-a", first)).await, "DNS never pointed at site-a");
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-a")).await, "HAProxy: {:?}", haproxy.states());
+    let prober = c.prober();
+
+    let forged_dns = first + 99;
+    named.nsupdate(&format!(
+        "update delete _failover.example.test TXT\nupdate add _failover.example.test 60 TXT \"{}\"",
+        fence_text(forged_dns, "site-b")
+    ));
+    assert!(
+        c.wait_for(LONG, |c| fence_ahead(c, "site-a") == Some(forged_dns)).await,
+        "no alarm for the forged DNS fence: {:?}\n{}",
+        c.status("site-a").map(|s| s["actuators"].clone()),
+        c.log_tail("site-a")
+    );
+    let forged_haproxy = first + 500;
+    let answer = haproxy.command(&format!("experimental-mode on; set var proc.failover_epoch int({forged_haproxy})"));
+    assert_eq!(answer.as_deref().map(str::trim), Some(""), "HAProxy took the forged epoch");
+    assert!(
+        c.wait_for(LONG, |c| fence_ahead(c, "site-a") == Some(forged_haproxy)).await,
+        "no alarm for the forged HAProxy epoch:\n{}",
+        c.log_tail("site-a")
+    );
+    assert_eq!(c.role("site-a").as_deref(), Some("active"), "a forged fence deposed the active site");
+    assert_eq!(c.epoch("site-a"), Some(first));
+    assert_eq!(named.dig("_failover", "TXT"), [fence_text(forged_dns, "site-b")], "written over");
+    let out = c.ctl("site-a", &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FENCE ALARM"), "{}", String::from_utf8_lossy(&out.stdout));
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    assert!(metrics.contains(&format!("failover_fence_ahead_epoch {forged_haproxy}")), "{metrics}");
+    assert!(c.log("site-a").contains("ALARM: a target holds epoch"), "{}", c.log_tail("site-a"));
+    for node in ["site-a", "site-b", "witness"] {
+        let term = c.status(node).and_then(|s| s["term"].as_u64()).expect("term");
+        assert!(term < forged_dns, "{node} took its term from a target: {term}");
+    }
+
+    // Failover goes on from the cluster's own terms; the operator corrects
+    // the targets and the new active site takes them over.
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    let second = c.epoch("site-b").expect("epoch");
+    assert!(second > first && second < forged_dns, "epoch {second}");
+    named.nsupdate("update delete _failover.example.test TXT");
+    let answer = haproxy.command(&format!("experimental-mode on; set var proc.failover_epoch int({second})"));
+    assert_eq!(answer.as_deref().map(str::trim), Some(""));
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-b", second) && haproxy.only_ready("site-b")).await,
+        "site-b never took the corrected targets: {:?} {:?}\n{}",
+        named.dig("_failover", "TXT"),
+        haproxy.states(),
+        c.log_tail("site-b")
+    );
+    prober.stop().await.assert_never_two_active();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_targets_are_reported_and_never_hold_up_the_election() {
     let named = Named::start();

@@ -230,6 +230,15 @@ fn print_status(v: &Value) {
         );
         println!("  approve with: failoverctl approve --to {target}");
     }
+    if let Some(stored) = v.get("fence_ahead").and_then(Value::as_u64) {
+        println!(
+            "FENCE ALARM: a target holds epoch {stored}, newer than {}'s {}: forged, or left by a forced promotion; \
+             {} stays active and writes nothing over it until the target is corrected",
+            s("node"),
+            s("epoch"),
+            s("node")
+        );
+    }
     for m in v.get("config_mismatches").and_then(Value::as_array).into_iter().flatten() {
         let peer = m.get("peer").and_then(Value::as_str).unwrap_or("?");
         match m.get("theirs").and_then(Value::as_str).filter(|t| !t.is_empty()) {

@@ -448,6 +448,7 @@ impl Node {
             rounds: Vec::new(),
             better_since: None,
             unhealthy_reported: false,
+            fence_ahead: None,
         });
         self.leader = Some(LeaderView { site: self.id, epoch, last_contact: now });
         self.proposal = None;

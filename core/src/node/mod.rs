@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::action::{Action, Event, HandoffReason, StepDownReason};
 use crate::config::{ClusterConfig, NodeId};
 use crate::durable::DurableState;
-use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport, Term};
+use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport};
 use crate::rng::Jitter;
 use crate::status::PendingFailover;
 use crate::time::{millis, Instant};
@@ -165,6 +165,8 @@ struct Leadership {
     /// A better site and since when it has looked healthy (failback).
     better_since: Option<(NodeId, Instant)>,
     unhealthy_reported: bool,
+    /// The newest epoch a target held beyond this site's own (an alarm).
+    fence_ahead: Option<Epoch>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -393,25 +395,36 @@ impl Node {
         self.health = health;
     }
 
-    /// An external target (the MongoDB state store's compare-and-set)
-    /// holds `stored`, an epoch newer than this site's: another site was
-    /// elected after it. Rule 2: the site steps down at once and adopts the
-    /// newer term, so it will not claim anything older again.
-    /// An epoch beyond [`crate::message::MAX_TERM`] is not a real one and is
-    /// ignored.
+    /// An external target that checks epochs (a DNS fence record, an
+    /// HAProxy variable, the MongoDB state store) holds `stored`, newer
+    /// than this site's epoch, so the target refused the write.
+    ///
+    /// A fence is evidence, not an order: whoever can write the target can
+    /// write any number there. While this site's lease is valid no newer
+    /// site can have been elected (its voters are bound to this site, and
+    /// every quorum includes one of them), so a newer epoch is forged, or
+    /// left by a forced promotion. The site stays active, writes nothing
+    /// over it (the target's compare-and-set refuses), and raises the alarm
+    /// once per value ([`Event::FenceAhead`], [`crate::Status::fence_ahead`]).
+    /// Terms come only from peers, never from a target, so a forged fence
+    /// cannot push the term to its end. A site promoted by force holds no
+    /// lease to weigh the evidence against: it steps down.
     pub fn fenced(&mut self, now: Instant, stored: Epoch) {
         let now = self.advance(now);
-        if stored.0 > crate::message::MAX_TERM {
+        if stored.0 > crate::message::MAX_TERM || !self.is_active(now) {
             return;
         }
-        if let RoleState::Leader(l) = &self.role {
-            if l.epoch < stored {
-                self.lose_leadership(now, StepDownReason::Fenced { by: stored });
-            }
+        let RoleState::Leader(l) = &mut self.role else { return };
+        if l.epoch >= stored || l.fence_ahead.is_some_and(|seen| seen >= stored) {
+            return;
         }
-        if self.durable.term < Term(stored.0) {
-            self.adopt_term(now, Term(stored.0));
+        if l.forced {
+            self.lose_leadership(now, StepDownReason::Fenced { by: stored });
+            return;
         }
+        l.fence_ahead = Some(stored);
+        let epoch = l.epoch;
+        self.event(Event::FenceAhead { epoch, stored });
     }
 
     /// Whether this node acts as active at `now`: it won, its `pre_promote`

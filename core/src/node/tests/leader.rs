@@ -349,3 +349,54 @@ fn failback_goes_only_to_a_higher_priority_and_its_proposal_goes_when_that_site_
     run_leader(&mut a, now + delay * 2 + Duration::from_millis(2000), Some(SiteReport { healthy: false, ..report() }));
     assert_eq!(a.status(now).pending_failover, None);
 }
+
+#[test]
+fn a_newer_fence_under_a_valid_lease_is_an_alarm_raised_once_per_value_and_never_moves_the_term() {
+    use crate::Epoch;
+    let alarms =
+        |n: &mut Node| drain(n).iter().filter(|x| matches!(x, Action::Event(crate::Event::FenceAhead { .. }))).count();
+    let (mut a, now, term) = active_site_a();
+    let epoch = a.status(now).epoch.expect("epoch");
+    a.fenced(now, epoch);
+    assert_eq!(alarms(&mut a), 0, "its own epoch is no alarm");
+    let newer = Epoch(epoch.0 + 5);
+    a.fenced(now, newer);
+    a.fenced(now, newer);
+    a.fenced(now, Epoch(epoch.0 + 1));
+    assert_eq!(alarms(&mut a), 1, "once per value, and an older one adds nothing");
+    assert!(a.is_active(now), "a fence does not depose a site that holds its lease");
+    assert_eq!(a.durable().term, term, "a target never moves the term");
+    assert_eq!(a.status(now).fence_ahead, Some(newer));
+    a.fenced(now, Epoch(epoch.0 + 6));
+    assert_eq!(alarms(&mut a), 1, "a newer value is a new alarm");
+    let after = lease_end(&a, now);
+    a.fenced(after, Epoch(epoch.0 + 9));
+    assert_eq!(alarms(&mut a), 0, "a site past its lease is not active: nothing to weigh");
+    assert_eq!(a.status(after).fence_ahead, None, "shown only while active");
+}
+
+#[test]
+fn a_site_promoted_by_force_steps_down_when_a_target_holds_a_newer_epoch() {
+    let mut n = node(vec![Member::site("site-a", 1), Member::witness("witness")], 0);
+    drain(&mut n);
+    let now = at(LEASE_MS);
+    n.command(now, crate::Command::ForcePromote).expect("forced");
+    let epoch = drain(&mut n)
+        .into_iter()
+        .find_map(|x| match x {
+            Action::RunPrePromote { epoch } => Some(epoch),
+            _ => None,
+        })
+        .expect("pre_promote");
+    n.pre_promote_finished(now, epoch, true);
+    assert!(n.is_active(now));
+    n.fenced(now, epoch);
+    assert!(n.is_active(now), "its own epoch");
+    let newer = crate::Epoch(epoch.0 + 1);
+    n.fenced(now, newer);
+    assert!(!n.is_active(now));
+    let stepped = drain(&mut n)
+        .into_iter()
+        .any(|x| matches!(x, Action::StepDown { reason: crate::StepDownReason::Fenced { by }, .. } if by == newer));
+    assert!(stepped, "stepped down, fenced by the newer epoch");
+}
