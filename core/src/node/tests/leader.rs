@@ -400,3 +400,13 @@ fn a_site_promoted_by_force_steps_down_when_a_target_holds_a_newer_epoch() {
         .any(|x| matches!(x, Action::StepDown { reason: crate::StepDownReason::Fenced { by }, .. } if by == newer));
     assert!(stepped, "stepped down, fenced by the newer epoch");
 }
+
+#[test]
+fn an_elected_site_hearing_another_renew_in_its_own_term_neither_binds_nor_follows() {
+    // Two elected sites in one term happen only after a forced promotion.
+    let (mut a, now, term) = active_site_a();
+    drain(&mut a);
+    a.handle_message(now, NodeId(1), lease_heartbeat(term.0, 0, PauseSetting::default()));
+    assert!(a.is_active(now), "it followed the other site");
+    assert_eq!(heartbeat_replies(&mut a), vec![(term.0, false)]);
+}
