@@ -317,6 +317,37 @@ impl DnsActuator {
         Ok(answer.answers.into_iter().filter(|r| r.name == *name && r.record_type() == rtype).map(|r| r.data).collect())
     }
 
+    /// The fencing record's strings, read with a TSIG-signed query whose
+    /// answer must be signed with the same key: an answer spoofed on the
+    /// way cannot pass for a fence.
+    async fn read_fence(&self) -> Result<Vec<String>, ActuateError> {
+        use super::signed_query::{query, SignedQueryError};
+        let target = || format!("DNS server {}", self.server);
+        let answer = match query(self.server, &self.signer, &self.fence, RecordType::TXT, self.timeout).await {
+            Ok(answer) => answer.into_message(),
+            Err(SignedQueryError::TimedOut(after)) => {
+                return Err(ActuateError::TimedOut { what: format!("fence query to {}", self.server), after })
+            }
+            Err(SignedQueryError::Io(e)) => return Err(self.unreachable(e)),
+            Err(e) => return Err(ActuateError::Refused { target: target(), detail: format!("fence query: {e}") }),
+        };
+        match answer.metadata.response_code {
+            ResponseCode::NoError | ResponseCode::NXDomain => {}
+            code => {
+                return Err(ActuateError::Refused {
+                    target: target(),
+                    detail: format!("query for {} TXT answered {code}", self.fence),
+                })
+            }
+        }
+        Ok(answer
+            .answers
+            .iter()
+            .filter(|r| r.name == self.fence && r.record_type() == RecordType::TXT)
+            .filter_map(|r| txt_strings(&r.data))
+            .collect())
+    }
+
     /// The records this site wants at each name.
     fn wanted(&self) -> Vec<RData> {
         match &self.pointing {
@@ -413,9 +444,8 @@ impl DnsActuator {
         // While draining, the names keep pointing here: only the site that
         // takes over knows its own addresses, and it writes them next.
         let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
+        let current_fence = self.read_fence().await?;
         let client = self.client().await?;
-        let current_fence: Vec<String> =
-            self.read(&client, &self.fence, RecordType::TXT).await?.iter().filter_map(txt_strings).collect();
         let mine = fence_text(epoch, &self.site);
         for text in &current_fence {
             let (held, site) = parse_fence(text).map_err(|problem| ActuateError::BadAnswer {

@@ -18,6 +18,7 @@
 
 pub mod dns;
 pub mod haproxy;
+pub mod signed_query;
 pub mod webhook;
 
 use std::net::IpAddr;
