@@ -86,6 +86,13 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let my = loaded.my_member().clone();
     let names: Vec<String> = cfg.members.iter().map(|m| m.name.clone()).collect();
     let state = StateFile::open(&loaded.settings.node.state_dir, names)?;
+    if !state.path().exists() {
+        tracing::warn!(
+            state = %state.path().display(),
+            "no state file: starting as a new node (term 0, no vote); if this node has voted before, stop it and \
+             restore the file: a node that forgets its vote could vote twice in one term"
+        );
+    }
     let durable = state.load()?;
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
     let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
