@@ -17,6 +17,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Deserialize;
 
 use super::{ActuateError, Applied, Goal, LeaseGuard};
+use crate::redact;
 
 /// `[[actuators.webhook]]`: one endpoint.
 #[derive(Clone, Debug, Deserialize)]
@@ -159,7 +160,9 @@ impl WebhookActuator {
         let body = render(&self.body, &self.site, epoch, state, &self.addresses, &reason)
             .map_err(|p| ActuateError::NotConverged(format!("body: {p}")))?;
         lease.check()?;
-        let target = format!("webhook {}", self.url);
+        // Errors name the host only; the full URL, the cause and the
+        // answer's body go to the log (see `crate::redact`).
+        let target = format!("webhook {}", redact::url_for_display(&self.url));
         let response = self
             .client
             .request(self.method.clone(), self.url.clone())
@@ -170,34 +173,25 @@ impl WebhookActuator {
             .send()
             .await
             .map_err(|e| {
+                tracing::warn!(actuator = %self.name, url = %self.url, error = %redact::error_chain(&e), "webhook call failed");
                 if e.is_timeout() {
                     ActuateError::TimedOut { what: target.clone(), after: self.timeout }
                 } else {
-                    ActuateError::Unreachable { target: target.clone(), detail: error_chain(&e) }
+                    ActuateError::Unreachable { target: target.clone(), detail: redact::http_error(e) }
                 }
             })?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
             let text: String = text.chars().take(200).collect();
-            return Err(ActuateError::Refused { target, detail: format!("HTTP {status}: {text}") });
+            tracing::warn!(actuator = %self.name, url = %self.url, %status, body = %text, "webhook answered with a failure");
+            return Err(ActuateError::Refused { target, detail: format!("HTTP {status}") });
         }
         if let Ok(mut d) = self.delivered.lock() {
             *d = Some((epoch, state));
         }
         Ok(Applied { detail: format!("called for epoch {epoch} ({state}): HTTP {status}"), propagation: None })
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
