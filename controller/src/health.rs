@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{mpsc, Mutex};
 
+use crate::redact;
 use crate::settings::CheckSection;
 use crate::shell::{self, Script};
 
@@ -34,36 +35,61 @@ pub enum HealthInput {
     Data(bool),
 }
 
-async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), String> {
+/// Why one run of a check failed: what anyone may see, and the whole story
+/// for the daemon's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckFailure {
+    /// For `/status`: the kind of check, a host at most, an exit or HTTP
+    /// status, a short error kind ([`crate::redact`]).
+    pub shown: String,
+    /// For the log only: may hold the command line or the full URL.
+    pub logged: String,
+}
+
+impl CheckFailure {
+    fn same(text: String) -> Self {
+        CheckFailure { shown: text.clone(), logged: text }
+    }
+}
+
+async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), CheckFailure> {
     let t = check.timeout;
     match check.kind.as_str() {
         "tcp" => match tokio::time::timeout(t, tokio::net::TcpStream::connect(&check.target)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("connect {}: {e}", check.target)),
-            Err(_) => Err(format!("connect {}: timed out", check.target)),
+            Ok(Err(e)) => Err(CheckFailure::same(format!("connect {}: {e}", check.target))),
+            Err(_) => Err(CheckFailure::same(format!("connect {}: timed out", check.target))),
         },
         "http" => {
-            let resp =
-                client.get(&check.target).timeout(t).send().await.map_err(|e| format!("GET {}: {e}", check.target))?;
+            let shown = format!("GET {}", redact::url_text_for_display(&check.target));
+            let fail = |what: String| CheckFailure {
+                shown: format!("{shown}: {what}"),
+                logged: format!("GET {}: {what}", check.target),
+            };
+            let resp = client.get(&check.target).timeout(t).send().await.map_err(|e| fail(redact::http_error(e)))?;
             let want = check.expect_status.unwrap_or(200);
             if resp.status().as_u16() != want {
-                return Err(format!("GET {}: status {} (want {want})", check.target, resp.status().as_u16()));
+                return Err(fail(format!("status {} (want {want})", resp.status().as_u16())));
             }
             if let Some(needle) = &check.body_contains {
-                let body = resp.text().await.map_err(|e| format!("GET {}: body: {e}", check.target))?;
+                let body = resp.text().await.map_err(|e| fail(format!("body: {}", redact::http_error(e))))?;
                 if !body.contains(needle.as_str()) {
-                    return Err(format!("GET {}: body lacks {needle:?}", check.target));
+                    return Err(CheckFailure {
+                        shown: format!("{shown}: the body lacks the expected text"),
+                        logged: format!("GET {}: body lacks {needle:?}", check.target),
+                    });
                 }
             }
             Ok(())
         }
         _ => {
             let script = Script { command: &check.target, vars: &[], pass_env: &check.pass_env, timeout: t };
-            match shell::run(script).await {
-                Ok(s) if s.success() => Ok(()),
-                Ok(s) => Err(format!("{}: {s}", check.target)),
-                Err(e) => Err(format!("{}: {e}", check.target)),
-            }
+            let what = match shell::run(script).await {
+                Ok(s) if s.success() => return Ok(()),
+                Ok(s) => format!("failed: {s}"),
+                Err(e) => e.to_string(),
+            };
+            Err(CheckFailure { shown: format!("command {what}"), logged: format!("command {:?} {what}", check.target) })
         }
     }
 }
@@ -87,6 +113,9 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
         tokio::spawn(async move {
             let (mut passes, mut fails) = (0u32, 0u32);
             let mut tick = tokio::time::interval(check.interval);
+            // The failure last written to the log, so a check that keeps
+            // failing the same way logs it once.
+            let mut logged: Option<String> = None;
             loop {
                 tick.tick().await;
                 let result = run_once(&check, &client).await;
@@ -96,6 +125,7 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
                     Ok(()) => {
                         passes += 1;
                         fails = 0;
+                        logged = None;
                         state.last = "ok".into();
                         if passes >= check.rise && !state.healthy {
                             state.healthy = true;
@@ -105,10 +135,14 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
                     Err(e) => {
                         fails += 1;
                         passes = 0;
-                        state.last = e.clone();
+                        state.last = e.shown.clone();
+                        if logged.as_ref() != Some(&e.logged) {
+                            tracing::warn!(check = %check.name, error = %e.logged, "health check run failed");
+                            logged = Some(e.logged.clone());
+                        }
                         if fails >= check.fall && state.healthy {
                             state.healthy = false;
-                            tracing::warn!(check = %check.name, error = %e, "health check fails");
+                            tracing::warn!(check = %check.name, "health check fails");
                         }
                     }
                 }
@@ -145,12 +179,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_check_shows_no_command_line_nor_url_secrets_but_logs_them() {
+        let check = command_check("exit 3 # token=cmd-secret-42".into(), Duration::from_secs(30), Vec::new());
+        let failure = run_once(&check, &reqwest::Client::new()).await.unwrap_err();
+        assert!(!failure.shown.contains("cmd-secret-42") && failure.shown.contains('3'), "{failure:?}");
+        assert!(failure.logged.contains("cmd-secret-42"), "{failure:?}");
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut check = command_check(
+            format!("http://probe:pw-secret-7@127.0.0.1:{port}/health/path-secret-9?key=q-secret-5"),
+            Duration::from_secs(30),
+            Vec::new(),
+        );
+        check.kind = "http".into();
+        let failure = run_once(&check, &reqwest::Client::new()).await.unwrap_err();
+        for secret in ["pw-secret-7", "path-secret-9", "q-secret-5", "probe:"] {
+            assert!(!failure.shown.contains(secret), "{secret}: {failure:?}");
+        }
+        assert!(failure.shown.starts_with(&format!("GET http://127.0.0.1:{port}/…: ")), "{failure:?}");
+        assert!(failure.logged.contains("path-secret-9"), "{failure:?}");
+    }
+
+    #[tokio::test]
     async fn a_timed_out_command_check_takes_its_background_children_with_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let command = crate::shell::tests::command_with_background_child(dir.path());
         let check = command_check(command, Duration::from_secs(2), Vec::new());
         let result = run_once(&check, &reqwest::Client::new()).await;
-        assert!(result.as_ref().is_err_and(|e| e.contains("timed out")), "{result:?}");
+        assert!(result.as_ref().is_err_and(|e| e.shown.contains("timed out")), "{result:?}");
         crate::shell::tests::assert_group_gone(dir.path()).await;
     }
 

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod mongo;
 pub mod peer;
 pub mod persist;
+pub mod redact;
 pub mod runtime;
 pub mod settings;
 pub mod shell;

@@ -193,6 +193,16 @@ impl Actuator {
         }
     }
 
+    /// An error as `/status` shows it: each actuator keeps secrets out of
+    /// its errors' text, and the MongoDB one also hides its connection
+    /// string, should the driver ever echo it.
+    pub fn shown(&self, e: &ActuateError) -> String {
+        match self {
+            Actuator::Mongodb(a) => a.link.scrub(&e.to_string()),
+            _ => e.to_string(),
+        }
+    }
+
     /// Upper bound on one pass (each step has its own, shorter, limit).
     fn pass_limit(&self) -> Duration {
         match self {
@@ -509,7 +519,7 @@ async fn drive(
                 let lost = matches!(e, ActuateError::LeaseLost);
                 report(&shared, index, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
-                    r.detail = e.to_string();
+                    r.detail = actuator.shown(&e);
                     r.consecutive_failures = failures;
                 });
                 tokio::select! {

@@ -1,6 +1,11 @@
 //! Webhook actuator: an HTTP call (reqwest with rustls) for DNS or load
 //! balancer APIs that have no actuator of their own.
 //!
+//! `https` certificates are checked against the system's roots, or, with
+//! `ca_file`, against that file's certificates only. Redirects are never
+//! followed (a 3xx answer is a failure), so the configured headers go to
+//! the configured host and nowhere else.
+//!
 //! The body is a template (minijinja, every value JSON-escaped) over
 //! `site`, `epoch`, `state`, `addresses` and `reason`; headers come from the
 //! config. Calls are idempotent by epoch: each carries an
@@ -10,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +23,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Deserialize;
 
 use super::{ActuateError, Applied, Goal, LeaseGuard};
+use crate::redact;
 
 /// `[[actuators.webhook]]`: one endpoint.
 #[derive(Clone, Debug, Deserialize)]
@@ -40,6 +47,10 @@ pub struct WebhookSection {
     /// Goals that trigger a call: `active`, `draining` (default `["active"]`).
     #[serde(default = "default_events")]
     pub events: Vec<String>,
+    /// PEM file of the CA certificate(s) that issued the endpoint's
+    /// certificate; when set, only these are trusted (not the system roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_method() -> String {
@@ -120,10 +131,14 @@ impl WebhookActuator {
         if s.timeout.is_zero() {
             return Err(err("timeout", "must be above zero".into()));
         }
-        let client = reqwest::Client::builder()
-            .timeout(s.timeout)
-            .build()
-            .map_err(|e| err("url", format!("cannot build an HTTP client: {e}")))?;
+        let mut client = reqwest::Client::builder().timeout(s.timeout).redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &s.ca_file {
+            client = client.tls_built_in_root_certs(false);
+            for cert in read_ca_file(path).map_err(|p| err("ca_file", p))? {
+                client = client.add_root_certificate(cert);
+            }
+        }
+        let client = client.build().map_err(|e| err("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(WebhookActuator {
             name: s.name.clone().unwrap_or_else(|| format!("webhook:{}", url.host_str().unwrap_or("?"))),
             url,
@@ -159,7 +174,18 @@ impl WebhookActuator {
         let body = render(&self.body, &self.site, epoch, state, &self.addresses, &reason)
             .map_err(|p| ActuateError::NotConverged(format!("body: {p}")))?;
         lease.check()?;
-        let target = format!("webhook {}", self.url);
+        let status = self.call(epoch, state, body).await?;
+        if let Ok(mut d) = self.delivered.lock() {
+            *d = Some((epoch, state));
+        }
+        Ok(Applied { detail: format!("called for epoch {epoch} ({state}): HTTP {status}"), propagation: None })
+    }
+
+    /// One call; `Ok` with a 2xx status, else why not.
+    async fn call(&self, epoch: u64, state: &str, body: String) -> Result<reqwest::StatusCode, ActuateError> {
+        // Errors name the host only; the full URL, the cause and the
+        // answer's body go to the log (see `crate::redact`).
+        let target = format!("webhook {}", redact::url_for_display(&self.url));
         let response = self
             .client
             .request(self.method.clone(), self.url.clone())
@@ -170,34 +196,50 @@ impl WebhookActuator {
             .send()
             .await
             .map_err(|e| {
+                tracing::warn!(actuator = %self.name, url = %self.url, error = %redact::error_chain(&e), "webhook call failed");
                 if e.is_timeout() {
                     ActuateError::TimedOut { what: target.clone(), after: self.timeout }
                 } else {
-                    ActuateError::Unreachable { target: target.clone(), detail: error_chain(&e) }
+                    ActuateError::Unreachable { target: target.clone(), detail: redact::http_error(e) }
                 }
             })?;
         let status = response.status();
+        if status.is_redirection() {
+            let to = response.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("");
+            tracing::warn!(actuator = %self.name, url = %self.url, %status, location = %to, "webhook answered with a redirect, which is not followed");
+            return Err(ActuateError::Refused {
+                target,
+                detail: format!("HTTP {status} (redirects are not followed)"),
+            });
+        }
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
             let text: String = text.chars().take(200).collect();
-            return Err(ActuateError::Refused { target, detail: format!("HTTP {status}: {text}") });
+            tracing::warn!(actuator = %self.name, url = %self.url, %status, body = %text, "webhook answered with a failure");
+            return Err(ActuateError::Refused { target, detail: format!("HTTP {status}") });
         }
-        if let Ok(mut d) = self.delivered.lock() {
-            *d = Some((epoch, state));
-        }
-        Ok(Applied { detail: format!("called for epoch {epoch} ({state}): HTTP {status}"), propagation: None })
+        Ok(status)
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// The certificates of a PEM file, each checked to be X.509; at least one.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for pem in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
+        let pem = pem.map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+        if pem.label != "CERTIFICATE" {
+            continue;
+        }
+        pem.parse_x509().map_err(|e| format!("{}: not an X.509 certificate: {e}", path.display()))?;
+        let cert = reqwest::Certificate::from_der(&pem.contents)
+            .map_err(|e| format!("{}: unusable certificate: {e}", path.display()))?;
+        certs.push(cert);
     }
-    text
+    if certs.is_empty() {
+        return Err(format!("{}: holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]
@@ -224,6 +266,7 @@ mod tests {
             body: Some("{\"epoch\": {{ epoch }}, \"nope\": {{ missing }}}".into()),
             timeout: Duration::from_secs(1),
             events: default_events(),
+            ca_file: None,
         };
         assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().0, "body");
         s.body = Some("epoch {{ epoch }}".into());
@@ -236,5 +279,146 @@ mod tests {
         assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().0, "events");
         s.events = default_events();
         assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap().name, "webhook:127.0.0.1");
+    }
+
+    /// A server on 127.0.0.1 that answers each request (read up to its
+    /// blank line) with `answer`, over TLS with `tls`; counts the requests
+    /// it read. It serves at most 64 connections.
+    async fn canned_server(
+        answer: String,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+        async fn answer_one(mut io: impl AsyncRead + AsyncWrite + Unpin, answer: &str) -> bool {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
+                match io.read(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = io.write_all(answer.as_bytes()).await;
+            let _ = io.shutdown().await;
+            true
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            for _ in 0..64 {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let read = match &tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => answer_one(stream, &answer).await,
+                        Err(_) => false,
+                    },
+                    None => answer_one(stream, &answer).await,
+                };
+                if read {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        (addr, count)
+    }
+
+    /// A private CA's certificate (PEM) and a TLS acceptor whose
+    /// certificate, for 127.0.0.1, that CA issued.
+    fn private_ca_and_acceptor() -> (String, tokio_rustls::TlsAcceptor) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let ca_key = KeyPair::generate().expect("ca key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.distinguished_name.push(DnType::CommonName, "webhook test private CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_pem = ca_params.self_signed(&ca_key).expect("ca cert").pem();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, "webhook test endpoint");
+        let cert = params.signed_by(&key, &issuer).expect("cert");
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server config");
+        (ca_pem, tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
+
+    fn section(url: String, ca_file: Option<PathBuf>) -> WebhookSection {
+        WebhookSection {
+            name: Some("hook".into()),
+            url,
+            method: "POST".into(),
+            headers: BTreeMap::from([("Authorization".to_owned(), "Bearer hook-secret".to_owned())]),
+            body: None,
+            timeout: Duration::from_secs(30),
+            events: default_events(),
+            ca_file,
+        }
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_private_ca_is_trusted_through_ca_file_and_not_otherwise() {
+        let (ca_pem, acceptor) = private_ca_and_acceptor();
+        let (addr, count) = canned_server(OK.into(), Some(acceptor)).await;
+        let url = format!("https://{addr}/hook");
+
+        let without = WebhookActuator::build(&section(url.clone(), None), "a", &[]).expect("build");
+        match without.call(1, "active", "{}".into()).await {
+            Err(ActuateError::Unreachable { detail, .. }) => assert!(detail.contains("UnknownIssuer"), "{detail}"),
+            other => panic!("trusted a certificate of an unknown CA: {other:?}"),
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca_pem).expect("write ca");
+        let with = WebhookActuator::build(&section(url, Some(ca_file)), "a", &[]).expect("build");
+        let status = with.call(1, "active", "{}".into()).await.expect("call with the private CA");
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_refused_at_load_naming_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = "https://127.0.0.1:9/hook".to_owned();
+        let missing = dir.path().join("missing.pem");
+        let err = WebhookActuator::build(&section(url.clone(), Some(missing)), "a", &[]).unwrap_err();
+        assert_eq!(err.0, "ca_file", "{err:?}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let err = WebhookActuator::build(&section(url.clone(), Some(empty)), "a", &[]).unwrap_err();
+        assert!(err.0 == "ca_file" && err.1.contains("no PEM certificate"), "{err:?}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").expect("write");
+        let err = WebhookActuator::build(&section(url, Some(junk)), "a", &[]).unwrap_err();
+        assert!(err.0 == "ca_file" && err.1.contains("X.509"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_reported_as_a_failure_and_not_followed() {
+        let (elsewhere, elsewhere_count) = canned_server(OK.into(), None).await;
+        let redirect = format!(
+            "HTTP/1.1 302 Found\r\nlocation: http://{elsewhere}/stolen\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let (addr, count) = canned_server(redirect, None).await;
+        let hook = WebhookActuator::build(&section(format!("http://{addr}/hook"), None), "a", &[]).expect("build");
+        match hook.call(1, "active", "{}".into()).await {
+            Err(ActuateError::Refused { detail, .. }) => assert!(detail.contains("302"), "{detail}"),
+            other => panic!("a redirect was not reported as a failure: {other:?}"),
+        }
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(elsewhere_count.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was followed");
     }
 }

@@ -143,6 +143,8 @@ pub struct MongoLink {
     /// Host → site.
     pub sites: BTreeMap<String, String>,
     uri: String,
+    /// The URI and its password: hidden from any error text shown.
+    secrets: Vec<String>,
     client: Arc<OnceCell<Client>>,
 }
 
@@ -165,8 +167,10 @@ impl MongoLink {
                 .to_owned(),
             _ => return Err(("uri".into(), "give exactly one of uri and uri_file".into())),
         };
-        ConnectionString::parse(&uri)
+        let parsed = ConnectionString::parse(&uri)
             .map_err(|e| ("uri".to_owned(), format!("not a MongoDB connection string: {e}")))?;
+        let mut secrets = vec![uri.clone()];
+        secrets.extend(parsed.credential.and_then(|c| c.password));
         match section.state_store.as_str() {
             "embedded" | "mongodb" => {}
             other => return Err(("state_store".into(), format!("{other:?}: use \"embedded\" or \"mongodb\""))),
@@ -207,7 +211,13 @@ impl MongoLink {
         if section.max_lag_on_failover.is_zero() {
             return Err(("max_lag_on_failover".into(), "must be above zero".into()));
         }
-        Ok(MongoLink { section: section.clone(), sites, uri, client: Arc::new(OnceCell::new()) })
+        Ok(MongoLink { section: section.clone(), sites, uri, secrets, client: Arc::new(OnceCell::new()) })
+    }
+
+    /// `text` without the connection string or its password, for
+    /// anything shown outside the daemon's log.
+    pub fn scrub(&self, text: &str) -> String {
+        crate::redact::scrub(text, &self.secrets)
     }
 
     /// The client, created on first use (resolving `mongodb+srv://` then).
@@ -295,7 +305,8 @@ pub fn describe_error(e: &mongodb::error::Error) -> String {
 pub struct MongoActuator {
     /// Its name in status.
     pub name: String,
-    link: MongoLink,
+    /// The replica set.
+    pub link: MongoLink,
     me: String,
     /// Member names by index, to name sites in the stored record.
     names: Vec<String>,
@@ -507,5 +518,24 @@ fn store_error(e: StoreError) -> ActuateError {
         StoreError::Fenced { stored, .. } => ActuateError::Fenced { by: Some(stored), detail: e.to_string() },
         StoreError::Unavailable(d) => unreachable("state store", d),
         StoreError::NotDurable(_) => ActuateError::NotConverged(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_shown_never_carries_the_connection_string_or_its_password() {
+        let uri = "mongodb://app:pw-9f3e@127.0.0.1:27017/?replicaSet=rs0";
+        let section: MongoSection = serde_json::from_value(serde_json::json!({
+            "uri": uri,
+            "members": [{ "host": "127.0.0.1:27017", "site": "a" }],
+        }))
+        .expect("section");
+        let link = MongoLink::build(&section, &["a".into()]).expect("link");
+        let text = link.scrub(&format!("no suitable member reachable: {uri} (password pw-9f3e)"));
+        assert!(!text.contains("pw-9f3e") && !text.contains("mongodb://"), "{text}");
+        assert!(text.starts_with("no suitable member reachable: "), "{text}");
     }
 }

@@ -84,6 +84,8 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
                     if failures == 1 {
                         tracing::warn!(error = %e, "cannot read the MongoDB replica set");
                     }
+                    // Shown in `/status`: never the connection string.
+                    let e = link.scrub(&e);
                     let error = e.clone();
                     publish(&shared, |r| {
                         r.error = Some(error);
