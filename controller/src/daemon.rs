@@ -102,6 +102,14 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         failover_core::LocalHealth { healthy: loaded.settings.checks.is_empty(), caught_up: loaded.mongodb.is_none() };
     node.set_health(clock::now(), local);
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
+    if loaded.tls.is_none() {
+        tracing::warn!(
+            "PEERS UNAUTHENTICATED: no [tls] (cluster.allow_unauthenticated_peers = true): anyone who can reach \
+             this node's peer port {} can vote and grant leases as any member. Use mutual TLS \
+             (failoverctl certs init, then [tls]) unless nobody else can reach this network",
+            my.peer_address
+        );
+    }
 
     let peer_listener = tokio::net::TcpListener::bind(my.peer_address)
         .await
@@ -170,7 +178,9 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
         shared: shared.clone(),
         commands: command_tx.clone(),
-        token: loaded.token.clone().map(Arc::new),
+        admin: Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window)),
+        forward_token_over_http: loaded.settings.admin.forward_token_over_http,
+        peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
         checks,
         metrics: Arc::new(Metrics::default()),
         client: reqwest::Client::new(),

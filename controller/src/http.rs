@@ -3,13 +3,16 @@
 //! balancer checks), `/healthz`, `/metrics` (Prometheus), `/history`,
 //! `/actuators` (this node's) and `/actuators/active` (the active site's),
 //! and the admin calls under `/admin/` that `failoverctl` uses. An admin call that this node cannot
-//! carry out is forwarded to the node that can.
+//! carry out is forwarded to the node that can, unless it carries a token
+//! and `admin.forward_token_over_http` is off: then the answer is 421 with
+//! that node's name and HTTP address, for the caller to call it there.
+//! Who may make admin calls is [`crate::admin_auth`]'s to say.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::admin_auth::{AdminGate, Refusal};
 use crate::clock;
 use crate::health::Checks;
 use crate::metrics::Metrics;
@@ -44,8 +48,13 @@ pub struct AppState {
     pub shared: Shared,
     /// Commands to the loop.
     pub commands: mpsc::Sender<CommandRequest>,
-    /// Required token for admin calls (None: allowed without).
-    pub token: Option<Arc<String>>,
+    /// The admin token check and the limit on refused attempts.
+    pub admin: Arc<AdminGate>,
+    /// Whether an admin call carrying a token may be forwarded over plain
+    /// HTTP (`admin.forward_token_over_http`).
+    pub forward_token_over_http: bool,
+    /// How peers are authenticated: `mutual_tls` or `none`.
+    pub peer_authentication: &'static str,
     /// Health check states.
     pub checks: Checks,
     /// Metrics.
@@ -137,6 +146,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         "lease_remaining_ms": lease_remaining,
         "fence_ahead": st.fence_ahead.map(|e| e.0),
         "cluster_fingerprint": s.agreement.ours(),
+        "peer_authentication": s.peer_authentication,
         "config_mismatches": s.agreement.mismatches(),
         "timers": {
             "heartbeat_ms": cfg.timers.heartbeat_interval.as_millis() as u64,
@@ -219,20 +229,29 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "ok": false, "error": message.into() }))).into_response()
 }
 
-fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = &s.token else { return true };
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    given.is_some_and(|g| g.as_bytes() == token.as_bytes())
-}
-
 async fn admin(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(command): Path<String>,
     headers: HeaderMap,
     Json(body): Json<AdminBody>,
 ) -> Response {
-    if !authorized(&s, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "admin calls need a valid token (--token or FAILOVERCTL_TOKEN)");
+    match s.admin.check(&headers, peer, &command) {
+        Ok(()) => {}
+        Err(Refusal::BadToken) => {
+            return error(StatusCode::UNAUTHORIZED, "admin calls need a valid token (--token or FAILOVERCTL_TOKEN)")
+        }
+        Err(Refusal::TooMany { retry_after }) => {
+            // Whole seconds, rounded up, so a client that waits that long
+            // finds the window over.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut refused = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many refused admin calls from {}; try again in {secs} s", peer.ip()),
+            );
+            refused.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+            return refused;
+        }
     }
     let to = match &body.to {
         None => None,
@@ -291,7 +310,10 @@ async fn admin(
 }
 
 /// Sends an admin call on to the node that can carry it out (at most two
-/// hops), with the caller's token, and relays its answer.
+/// hops), with the caller's token, and relays its answer. A call with a
+/// token is not sent on over plain HTTP unless `admin.forward_token_over_http`
+/// allows it: the answer is then 421 Misdirected Request naming the node and
+/// its HTTP address (`carried_out_by`), which `failoverctl` calls itself.
 async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &HeaderMap, body: &AdminBody) -> Response {
     let hops: u32 = headers.get(HOPS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
     if hops >= 2 {
@@ -300,6 +322,20 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
     let Some(addr) = s.http_addresses.get(forward_to.index()) else {
         return error(StatusCode::CONFLICT, "no address for the node to forward to");
     };
+    if headers.contains_key("authorization") && !s.forward_token_over_http {
+        let node = name(&s.cfg, forward_to);
+        let message = format!(
+            "{} cannot carry out {command:?}: {node} can, at http://{addr}; call it there (failoverctl does so \
+             itself). This node does not send your token on over plain HTTP (admin.forward_token_over_http = false)",
+            name(&s.cfg, s.me)
+        );
+        let answer = json!({
+            "ok": false,
+            "error": message,
+            "carried_out_by": { "node": node, "http_address": addr.to_string() },
+        });
+        return (StatusCode::MISDIRECTED_REQUEST, Json(answer)).into_response();
+    }
     let mut req = s
         .client
         .post(format!("http://{addr}/admin/{command}"))

@@ -3,9 +3,14 @@
 //! seconds to send the first byte), hyper's HTTP/1 header-read timeout
 //! (which also closes a kept-alive connection left idle), a request
 //! timeout and a limit of requests handled at once. The figures are in
-//! [`crate::limits`].
+//! [`crate::limits`]. Every request carries its connection's remote address
+//! as [`axum::extract::ConnectInfo`], for the handlers that log or limit by
+//! source.
 
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -51,7 +56,16 @@ pub async fn serve(
             admitted = incoming.recv() => admitted,
         };
         let Some(conn) = admitted else { break };
-        let conn = builder.serve_connection(TokioIo::new(conn), TowerToHyperService::new(service.clone()));
+        // A socket whose peer is already gone gets the unspecified address;
+        // its requests fail on the closed socket anyway.
+        let remote = conn.peer_addr().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let with_remote = ServiceBuilder::new()
+            .map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                req
+            })
+            .service(service.clone());
+        let conn = builder.serve_connection(TokioIo::new(conn), TowerToHyperService::new(with_remote));
         let served = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = served.await {

@@ -15,6 +15,7 @@
 //! used only to show times to people and to read an operator's `--at`.
 
 pub mod actuate;
+pub mod admin_auth;
 pub mod agreement;
 pub mod certs;
 pub mod clock;

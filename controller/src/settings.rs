@@ -123,6 +123,11 @@ pub struct ClusterSection {
     /// How long a site that failed `pre_promote` stays out.
     #[serde(with = "humantime_serde", default = "default_declined")]
     pub declined_backoff: Duration,
+    /// Must be `true` to run without `[tls]`: then nodes do not
+    /// authenticate each other, and anyone who reaches a peer port can vote
+    /// and grant leases as any member.
+    #[serde(default)]
+    pub allow_unauthenticated_peers: bool,
 }
 
 fn default_mode() -> String {
@@ -178,7 +183,7 @@ fn one() -> u8 {
 }
 
 /// `[admin]`
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     /// The admin token itself; better set as `FAILOVER_ADMIN__TOKEN` in the
@@ -189,6 +194,34 @@ pub struct AdminSection {
     /// Must be set to `true` to run mutating admin calls without a token.
     #[serde(default)]
     pub allow_without_token: bool,
+    /// Refusals of one source are counted over this window; after
+    /// [`crate::admin_auth::REFUSALS_ALLOWED`] of them it gets 429 until the
+    /// window has passed (above zero, at most [`MAX_DURATION`]).
+    #[serde(with = "humantime_serde", default = "default_refusal_window")]
+    pub refusal_window: Duration,
+    /// Whether a node that cannot carry out an admin call itself may send
+    /// it, with the caller's token, over plain HTTP to the node that can.
+    /// When false it answers with that node's name and HTTP address
+    /// instead, and `failoverctl` calls it there.
+    #[serde(default)]
+    pub forward_token_over_http: bool,
+}
+
+fn default_refusal_window() -> Duration {
+    crate::admin_auth::DEFAULT_REFUSAL_WINDOW
+}
+
+/// A file without `[admin]` gets the same defaults as an empty `[admin]`.
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            token: None,
+            token_file: None,
+            allow_without_token: false,
+            refusal_window: default_refusal_window(),
+            forward_token_over_http: false,
+        }
+    }
 }
 
 /// `[hooks]`: commands run through `sh -c` with only `PATH`,
@@ -297,6 +330,13 @@ pub enum SettingsError {
         problem: String,
     },
 }
+
+/// Why a file without `[tls]` is refused unless it opts in.
+pub const UNAUTHENTICATED_PEERS: &str = "no [tls] section: without mutual TLS the nodes do not authenticate each \
+     other, and anyone who can reach a peer port can vote and grant leases as any member (and so make a site \
+     active, or two). Create certificates with `failoverctl certs init --nodes NAME,NAME,... --out DIR` and add \
+     [tls] with ca_file, cert_file and key_file; or, on a network nobody else can reach, set \
+     cluster.allow_unauthenticated_peers = true";
 
 /// A validated configuration, ready to run.
 #[derive(Clone, Debug)]
@@ -423,6 +463,8 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             "no admin token: set admin.token_file or FAILOVER_ADMIN__TOKEN, or admin.allow_without_token = true",
         ));
     }
+    commands::duration(settings.admin.refusal_window)
+        .map_err(|problem| invalid(file, "admin.refusal_window", problem))?;
     let tls = match &settings.tls {
         None => None,
         Some(t) => {
@@ -461,5 +503,9 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
         }
         None => None,
     };
+    // Last, so that any other mistake in a file is named first.
+    if tls.is_none() && !settings.cluster.allow_unauthenticated_peers {
+        return Err(invalid(file, "tls", UNAUTHENTICATED_PEERS));
+    }
     Ok(Loaded { settings, cluster, me, token, tls, actuators, mongodb })
 }

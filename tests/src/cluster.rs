@@ -172,6 +172,9 @@ impl TestCluster {
         if let Some(drain) = self.spec.drain {
             text = text.replace("[cluster]\n", &format!("[cluster]\ndrain = \"{drain}\"\n"));
         }
+        if !self.spec.tls {
+            text = text.replace("[cluster]\n", "[cluster]\nallow_unauthenticated_peers = true\n");
+        }
         if self.spec.tls {
             let certs = self.certs_dir();
             let certs = certs.display();
@@ -426,6 +429,24 @@ impl TestCluster {
         Some((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// POST `path` on `node`'s HTTP endpoint with a JSON body and, when
+    /// given, a bearer token: (status, body).
+    pub async fn http_post(&self, node: &str, path: &str, token: Option<&str>, json: &str) -> Option<(u16, String)> {
+        use http_body_util::BodyExt;
+        let client: Client<HttpConnector, http_body_util::Full<bytes::Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let mut req = hyper::Request::post(format!("http://{}{path}", self.http[node]))
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(http_body_util::Full::new(bytes::Bytes::from(json.to_owned()))).ok()?;
+        let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req)).await.ok()?.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
     /// `node`'s whole log.
     pub fn log(&self, node: &str) -> String {
         fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default()
@@ -448,10 +469,10 @@ impl Drop for TestCluster {
     }
 }
 
-/// A minimal valid site-a configuration (three members, no token), for
-/// tests that append a section and check how it is refused.
+/// A minimal valid site-a configuration (three members, no token, no TLS),
+/// for tests that append a section and check how it is refused.
 pub const MINIMAL_SITE_A: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-    [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
     [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
     [[members]]\nname = \"site-b\"\nkind = \"site\"\npriority = 1\npeer_address = \"127.0.0.1:5\"\nhttp_address = \"127.0.0.1:6\"\n\
     [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";

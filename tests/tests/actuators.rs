@@ -426,6 +426,12 @@ fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
             n if n.ends_with(".cfg") => ("haproxy".into(), vec!["-c", "-f"]),
             _ => {
                 std::fs::write(dir.path().join("admin.token"), "doc-example-token\n").expect("token");
+                let certs = std::process::Command::new(failover_tests::cluster::bin_dir().join("failoverctl"))
+                    .args(["certs", "init", "--nodes", "site-a,site-b,witness", "--out"])
+                    .arg(dir.path())
+                    .output()
+                    .expect("certs init");
+                assert!(certs.status.success(), "certs init: {}", String::from_utf8_lossy(&certs.stderr));
                 std::fs::write(
                     dir.path().join("tsig-failover-key.secret"),
                     "k8cNDqnCXGlqrxrMQYqJTDKlz0T9hgvQ7W2ozXkGSJY=\n",

@@ -185,18 +185,101 @@ async fn admin_calls_without_a_valid_token_are_refused() {
     assert_eq!(c.status("site-a").and_then(|s| s["paused"].as_bool()), Some(false));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_bad_tokens_get_401_then_429_logged_by_source_in_few_lines_until_the_window_passes() {
+    // A short window, so that the test sees it pass; the default is a minute.
+    let spec = Spec { edits: vec![("site-a", "[admin]\n", "[admin]\nrefusal_window = \"20s\"\n")], ..Spec::default() };
+    let c = started(spec).await;
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let (code, _) = c.http_post("site-a", "/admin/pause", Some("wrong"), "{}").await.expect("site-a answers");
+        codes.push(code);
+    }
+    assert_eq!(codes, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429], "answers to ten bad tokens");
+    // Within the window a good token is held back too.
+    let (code, body) = c.http_post("site-a", "/admin/pause", Some(&c.token), "{}").await.expect("site-a answers");
+    assert_eq!(code, 429, "{body}");
+    assert!(body.contains("127.0.0.1"), "{body}");
+    let refused = |c: &TestCluster| {
+        c.log("site-a").lines().filter(|l| l.contains("admin call refused")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(c.wait_for(LONG, |c| !refused(c).is_empty()).await, "no refusal logged:\n{}", c.log_tail("site-a"));
+    let lines = refused(&c);
+    assert!(lines.iter().all(|l| l.contains("127.0.0.1:")), "a line without the source: {lines:?}");
+    // Eleven refusals; one line per 10 s, so at most a few whatever the pace.
+    assert!(lines.len() <= 3, "{} lines for 11 refusals: {lines:?}", lines.len());
+    assert_eq!(c.status("site-a").and_then(|s| s["paused"].as_bool()), Some(false));
+    // Once the window has passed, the good token works from the same source.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut last = (0, String::new());
+    while std::time::Instant::now() < deadline {
+        last = c.http_post("site-a", "/admin/pause", Some(&c.token), "{}").await.expect("site-a answers");
+        if last.0 != 429 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(last.0, 200, "the good token after the window: {}", last.1);
+    assert!(c.wait_for(LONG, |c| c.status("site-a").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_does_not_forward_a_token_over_http_but_names_the_active_site_which_failoverctl_calls() {
+    let spec =
+        Spec { edits: vec![("witness", "[admin]\n", "[admin]\nforward_token_over_http = true\n")], ..Spec::default() };
+    let c = started(spec).await;
+    let site_a = c.http_address("site-a").to_string();
+    let scheduled = |c: &TestCluster| c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_object());
+    // Only the active site schedules a switchover. site-b keeps the
+    // default: it does not send the token on.
+    let switchover = serde_json::json!({ "to": "site-b", "at": soon(3600) }).to_string();
+    let (code, body) =
+        c.http_post("site-b", "/admin/switchover", Some(&c.token), &switchover).await.expect("site-b answers");
+    assert_eq!(code, 421, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["carried_out_by"]["node"], "site-a", "{body}");
+    assert_eq!(v["carried_out_by"]["http_address"], site_a.as_str(), "{body}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("forward_token_over_http")), "{body}");
+    assert!(!scheduled(&c), "site-b forwarded it");
+    // failoverctl, given site-b only, calls site-a itself.
+    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
+    assert!(ok(&out), "switchover through site-b: {}", stderr(&out));
+    assert!(stderr(&out).contains("calling site-a"), "{}", stderr(&out));
+    assert!(scheduled(&c), "failoverctl did not reach site-a");
+    // The witness is allowed to forward: it does, and answers 200 itself.
+    let (code, body) =
+        c.http_post("witness", "/admin/cancel-switchover", Some(&c.token), "{}").await.expect("witness answers");
+    assert_eq!(code, 200, "{body}");
+    assert!(!scheduled(&c), "the cancel forwarded by the witness did not reach site-a");
+    // Both peer links run without TLS here, and say so.
+    assert_eq!(c.status("site-a").map(|s| s["peer_authentication"].clone()), Some("none".into()));
+    let out = c.ctl("site-a", &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PEERS UNAUTHENTICATED"), "{out:?}");
+    assert!(c.log("site-a").contains("PEERS UNAUTHENTICATED"), "no warning at start");
+}
+
 #[test]
 fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-        [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+        [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
         [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
         [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
     let tls = "[tls]\nca_file = \"/nonexistent/ca.pem\"\ncert_file = \"/nonexistent/a.pem\"\nkey_file = \"/nonexistent/a.key\"\n";
     let check = "[[checks]]\nname = \"c\"\nkind = \"command\"\ntarget = \"true\"\n";
     let haproxy = "[actuators]\n[[actuators.haproxy]]\naddress = \"127.0.0.1:9\"\nbackends = [\"app\"]\n\
         servers = { \"site-a\" = \"a\" }\n";
-    let cases: [(&str, String, &str); 15] = [
+    let cases: [(&str, String, &str); 17] = [
+        (
+            "no [tls] and no opt-in to unauthenticated peers",
+            good.replace("allow_unauthenticated_peers = true\n", ""),
+            "vote and grant leases as any member",
+        ),
+        (
+            "no [tls]: the error says how to fix it",
+            good.replace("allow_unauthenticated_peers = true\n", ""),
+            "failoverctl certs init",
+        ),
         ("unreadable TLS file", format!("{good}{tls}"), "tls.ca_file"),
         ("unknown site id", good.replace("name = \"site-a\"\nstate_dir", "name = \"site-z\"\nstate_dir"), "node.name"),
         ("duplicate ids", good.replace("name = \"witness\"", "name = \"site-a\""), "used twice"),
@@ -239,6 +322,11 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
             "members[0].name",
         ),
         ("duplicate http_address", witness.replace("127.0.0.1:4", "127.0.0.1:2"), "members[1].http_address"),
+        (
+            "no [tls] and no opt-in to unauthenticated peers",
+            witness.replace("allow_unauthenticated_peers = true\n", ""),
+            "cluster.allow_unauthenticated_peers = true",
+        ),
     ];
     assert_configs_refused("failover-witness", dir.path(), &witness_cases);
     let bin = bin_dir().join("failover-controller");
@@ -315,6 +403,8 @@ async fn forced_failover_recovers_when_no_majority_is_left() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mutual_tls_cluster_elects_and_fails_over() {
     let mut c = started(Spec { tls: true, ..Spec::default() }).await;
+    assert_eq!(c.status("site-a").map(|s| s["peer_authentication"].clone()), Some("mutual_tls".into()));
+    assert!(!c.log("site-a").contains("PEERS UNAUTHENTICATED"), "warned with TLS on");
     let prober = c.prober();
     c.kill9("site-a");
     assert!(c.wait_active("site-b").await, "no failover over TLS:\n{}", c.log_tail("site-b"));

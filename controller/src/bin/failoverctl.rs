@@ -1,5 +1,7 @@
 //! `failoverctl`: the operator CLI. Talks to any node's HTTP API; a request
-//! the node cannot carry out is forwarded by the node to the one that can.
+//! the node cannot carry out goes to the one that can: the node forwards it,
+//! or (when it would not send the token on over plain HTTP) answers 421 with
+//! that node's HTTP address, and failoverctl calls it there.
 //! Exit status 0 on success, non-zero with a one-line reason otherwise.
 
 use std::io::{BufRead, Write};
@@ -135,18 +137,48 @@ async fn get(cli: &Cli, path: &str) -> anyhow::Result<Value> {
     Err(last)
 }
 
+/// How many times one admin call follows a node's 421 to the node it names.
+const MAX_REDIRECTS: usize = 2;
+
+/// Sends an admin call to `endpoint`; on 421 Misdirected Request, calls the
+/// node the answer names (`carried_out_by.http_address`), at most
+/// [`MAX_REDIRECTS`] times, and says so on stderr.
+async fn admin_call(
+    c: &reqwest::Client,
+    cli: &Cli,
+    endpoint: &str,
+    command: &str,
+    body: &Value,
+) -> reqwest::Result<(reqwest::StatusCode, Value)> {
+    let mut endpoint = endpoint.to_owned();
+    let mut redirects = 0;
+    loop {
+        let mut req = c.post(format!("{}/admin/{command}", base(&endpoint))).json(body);
+        if let Some(t) = &cli.token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(json!({}));
+        let next = v.pointer("/carried_out_by/http_address").and_then(Value::as_str);
+        match next {
+            Some(next) if status == reqwest::StatusCode::MISDIRECTED_REQUEST && redirects < MAX_REDIRECTS => {
+                let node = v.pointer("/carried_out_by/node").and_then(Value::as_str).unwrap_or("?");
+                eprintln!("failoverctl: {endpoint} does not carry out {command}; calling {node} at {next}");
+                endpoint = next.to_owned();
+                redirects += 1;
+            }
+            _ => return Ok((status, v)),
+        }
+    }
+}
+
 async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
     let c = client()?;
     let mut last = anyhow!("no --endpoint given (or FAILOVERCTL_ENDPOINTS)");
     for e in &cli.endpoints {
-        let mut req = c.post(format!("{}/admin/{command}", base(e))).json(&body);
-        if let Some(t) = &cli.token {
-            req = req.bearer_auth(t);
-        }
-        match req.send().await {
-            Ok(r) => {
-                let status = r.status();
-                let v: Value = r.json().await.unwrap_or(json!({}));
+        match admin_call(&c, cli, e, command, &body).await {
+            Ok((status, v)) => {
                 if status.is_success() {
                     return Ok(());
                 }
@@ -221,6 +253,13 @@ fn print_status(v: &Value) {
         s("paused")
     );
     println!("answered by: {} ({})", s("node"), s("role"));
+    if v.get("peer_authentication").and_then(Value::as_str) == Some("none") {
+        println!(
+            "PEERS UNAUTHENTICATED: {} runs without mutual TLS; anyone who reaches a peer port can vote and grant \
+             leases as any member (set up [tls] with failoverctl certs init)",
+            s("node")
+        );
+    }
     if let Some(p) = v.get("pending_failover").filter(|p| !p.is_null()) {
         let target = p.get("target").and_then(Value::as_str).unwrap_or("?");
         println!(

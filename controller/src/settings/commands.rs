@@ -34,7 +34,7 @@ pub(super) fn check_checks(checks: &[CheckSection]) -> Result<(), (String, Strin
     Ok(())
 }
 
-fn duration(d: Duration) -> Result<(), String> {
+pub(super) fn duration(d: Duration) -> Result<(), String> {
     if d.is_zero() {
         return Err("must be above zero".into());
     }

@@ -1,7 +1,7 @@
 use super::*;
 
 const GOOD: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-    [cluster]\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
     [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
     [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
 
@@ -136,4 +136,45 @@ fn haproxy_names_written_into_commands_are_checked() {
     for (what, text, key) in cases {
         assert_refused(what, &text, key);
     }
+}
+
+#[test]
+fn without_tls_a_file_must_opt_in_to_unauthenticated_peers() {
+    let without = GOOD.replace("allow_unauthenticated_peers = true\n", "");
+    assert_ne!(without, GOOD);
+    assert_refused("no [tls] and no opt-in", &without, "tls");
+    let Err(e) = load_text(&without) else { panic!("accepted") };
+    let e = e.to_string();
+    for words in
+        ["vote and grant leases as any member", "failoverctl certs init", "[tls]", "allow_unauthenticated_peers"]
+    {
+        assert!(e.contains(words), "the error does not say {words:?}: {e}");
+    }
+    let opted_in = load_text(GOOD).expect("accepted");
+    assert!(opted_in.tls.is_none() && opted_in.settings.cluster.allow_unauthenticated_peers);
+    // Another mistake in the same file is named first.
+    assert_refused(
+        "bad log format too",
+        &without.replace("state_dir", "log_format = \"xml\"\nstate_dir"),
+        "node.log_format",
+    );
+}
+
+#[test]
+fn admin_refusal_window_and_forwarding_have_safe_defaults_and_are_checked() {
+    let loaded = load_text(GOOD).expect("accepted");
+    assert_eq!(loaded.settings.admin.refusal_window, crate::admin_auth::DEFAULT_REFUSAL_WINDOW);
+    assert!(!loaded.settings.admin.forward_token_over_http);
+    let no_admin = GOOD.replace("[admin]\nallow_without_token = true\n", "");
+    let Err(e) = load_text(&no_admin) else { panic!("accepted without a token") };
+    assert!(e.to_string().contains("admin.token_file"), "{e}");
+    let set = GOOD.replace(
+        "allow_without_token = true\n",
+        "allow_without_token = true\nrefusal_window = \"3s\"\nforward_token_over_http = true\n",
+    );
+    let loaded = load_text(&set).expect("accepted");
+    assert_eq!(loaded.settings.admin.refusal_window, Duration::from_secs(3));
+    assert!(loaded.settings.admin.forward_token_over_http);
+    let zero = GOOD.replace("allow_without_token = true\n", "allow_without_token = true\nrefusal_window = \"0s\"\n");
+    assert_refused("zero refusal window", &zero, "admin.refusal_window");
 }

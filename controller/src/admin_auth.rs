@@ -1,0 +1,273 @@
+//! Who may make admin calls: the bearer token, compared in constant time,
+//! and a limit on refused attempts per source address.
+//!
+//! Both tokens are hashed with SHA-256 and the digests compared with
+//! [`subtle::ConstantTimeEq`], so the time a comparison takes says nothing
+//! about how much of a guess was right, not even its length.
+//!
+//! A source (an IP address) that is refused [`REFUSALS_ALLOWED`] times
+//! within a window (`admin.refusal_window`, [`DEFAULT_REFUSAL_WINDOW`] by
+//! default, counted from its first refusal) gets 429 Too Many Requests for
+//! every admin call, with a good token too, until that window has passed.
+//! Each refusal is logged with the source's socket address, at most one line
+//! per source per [`LOG_EVERY`], with the number left unlogged since the
+//! last line. At most [`MAX_SOURCES`] sources are remembered; when the map
+//! is full, sources whose window and log interval are over go first, then
+//! the one whose window started earliest.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Refusals a source may have within its window; the next call gets 429.
+pub const REFUSALS_ALLOWED: u32 = 5;
+
+/// The window over which refusals are counted, unless the config says
+/// otherwise.
+pub const DEFAULT_REFUSAL_WINDOW: Duration = Duration::from_secs(60);
+
+/// At most one warning per source per this much time.
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Sources remembered at once.
+pub const MAX_SOURCES: usize = 4096;
+
+/// Whether `given` is `expected`, in time that does not depend on where
+/// they differ or on their lengths.
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    let expected = Sha256::digest(expected.as_bytes());
+    let given = Sha256::digest(given.as_bytes());
+    expected.as_slice().ct_eq(given.as_slice()).into()
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Why an admin call is not let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token, or the wrong one: 401.
+    BadToken,
+    /// Too many refusals from this source lately: 429 until `retry_after`
+    /// has passed.
+    TooMany {
+        /// Until the source's window ends.
+        retry_after: Duration,
+    },
+}
+
+/// What [`Refusals::judge`] decided, and whether to log it now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// None: let through.
+    pub refusal: Option<Refusal>,
+    /// Some(n): log this refusal now; n earlier ones were not logged.
+    pub log: Option<u32>,
+}
+
+/// What is remembered of one source.
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    window_start: Instant,
+    refusals: u32,
+    logged_at: Option<Instant>,
+    unlogged: u32,
+}
+
+/// Refusals per source: a bounded map behind a mutex, held only to update
+/// one entry (or to make room), never across an await.
+#[derive(Debug)]
+pub struct Refusals {
+    window: Duration,
+    sources: Mutex<HashMap<IpAddr, Source>>,
+}
+
+impl Refusals {
+    /// Counts refusals over `window`.
+    pub fn new(window: Duration) -> Refusals {
+        Refusals { window, sources: Mutex::new(HashMap::new()) }
+    }
+
+    /// Judges a call from `source` at `now` whose token is good or not.
+    pub fn judge(&self, source: IpAddr, token_ok: bool, now: Instant) -> Judgement {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = sources.get(&source).copied();
+        if known.is_none() && token_ok {
+            // A good call from a source with no record costs no room.
+            return Judgement { refusal: None, log: None };
+        }
+        if known.is_none() && sources.len() >= MAX_SOURCES {
+            self.make_room(&mut sources, now);
+        }
+        let entry =
+            sources.entry(source).or_insert(Source { window_start: now, refusals: 0, logged_at: None, unlogged: 0 });
+        if now.saturating_duration_since(entry.window_start) >= self.window {
+            entry.window_start = now;
+            entry.refusals = 0;
+        }
+        let refusal = if entry.refusals >= REFUSALS_ALLOWED {
+            Some(Refusal::TooMany {
+                retry_after: self.window.saturating_sub(now.saturating_duration_since(entry.window_start)),
+            })
+        } else if token_ok {
+            None
+        } else {
+            entry.refusals += 1;
+            Some(Refusal::BadToken)
+        };
+        if refusal.is_none() {
+            return Judgement { refusal, log: None };
+        }
+        let log = if entry.logged_at.is_some_and(|at| now.saturating_duration_since(at) < LOG_EVERY) {
+            entry.unlogged += 1;
+            None
+        } else {
+            entry.logged_at = Some(now);
+            Some(std::mem::take(&mut entry.unlogged))
+        };
+        Judgement { refusal, log }
+    }
+
+    fn make_room(&self, sources: &mut HashMap<IpAddr, Source>, now: Instant) {
+        let window = self.window;
+        sources.retain(|_, s| {
+            now.saturating_duration_since(s.window_start) < window
+                || s.logged_at.is_some_and(|at| now.saturating_duration_since(at) < LOG_EVERY)
+        });
+        if sources.len() >= MAX_SOURCES {
+            if let Some(oldest) = sources.iter().min_by_key(|(_, s)| s.window_start).map(|(ip, _)| *ip) {
+                sources.remove(&oldest);
+            }
+        }
+    }
+
+    /// Sources remembered now.
+    pub fn remembered(&self) -> usize {
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The admin gate: the token (None: admin calls need none) and the
+/// refusals.
+#[derive(Debug)]
+pub struct AdminGate {
+    token: Option<String>,
+    refusals: Refusals,
+}
+
+impl AdminGate {
+    /// A gate for `token`, counting refusals over `window`.
+    pub fn new(token: Option<String>, window: Duration) -> AdminGate {
+        AdminGate { token, refusals: Refusals::new(window) }
+    }
+
+    /// Whether a call with `headers` from `peer` may go on; logs refusals
+    /// (at most one line per source per [`LOG_EVERY`]).
+    pub fn check(&self, headers: &HeaderMap, peer: SocketAddr, command: &str) -> Result<(), Refusal> {
+        let Some(token) = &self.token else { return Ok(()) };
+        let token_ok = bearer(headers).is_some_and(|given| token_matches(token, given));
+        let judgement = self.refusals.judge(peer.ip(), token_ok, Instant::now());
+        let Some(refusal) = judgement.refusal else { return Ok(()) };
+        if let Some(unlogged) = judgement.log {
+            let why = match refusal {
+                Refusal::BadToken => "missing or wrong token",
+                Refusal::TooMany { .. } => "too many refusals from this source; answering 429",
+            };
+            tracing::warn!(
+                source = %peer,
+                command,
+                not_logged_since_last = unlogged,
+                "admin call refused: {why}"
+            );
+        }
+        Err(refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(token_matches("s3cret-token", "s3cret-token"));
+        assert!(!token_matches("s3cret-token", "s3cret-tokeN"));
+        assert!(!token_matches("s3cret-token", "s3cret-token "));
+        assert!(!token_matches("s3cret-token", "s3cret"));
+        assert!(!token_matches("s3cret-token", ""));
+        assert!(token_matches("", ""));
+    }
+
+    #[test]
+    fn bearer_reads_only_a_bearer_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", "Basic abc".parse().expect("header"));
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", "Bearer abc".parse().expect("header"));
+        assert_eq!(bearer(&h), Some("abc"));
+    }
+
+    #[test]
+    fn after_the_allowed_refusals_a_source_gets_429_even_with_a_good_token_until_the_window_passes() {
+        let r = Refusals::new(WINDOW);
+        let t0 = Instant::now();
+        for i in 0..REFUSALS_ALLOWED {
+            let j = r.judge(IP, false, t0 + Duration::from_secs(u64::from(i)));
+            assert_eq!(j.refusal, Some(Refusal::BadToken), "refusal {i}");
+        }
+        let later = t0 + Duration::from_secs(20);
+        assert_eq!(r.judge(IP, false, later).refusal, Some(Refusal::TooMany { retry_after: Duration::from_secs(40) }));
+        assert!(matches!(r.judge(IP, true, later).refusal, Some(Refusal::TooMany { .. })));
+        // Another source is not held back.
+        let other = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(r.judge(other, true, later).refusal, None);
+        // Once the window has passed the good token works again.
+        assert_eq!(r.judge(IP, true, t0 + WINDOW).refusal, None);
+    }
+
+    #[test]
+    fn good_calls_are_never_counted() {
+        let r = Refusals::new(WINDOW);
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(r.judge(IP, true, t0).refusal, None);
+        }
+        assert_eq!(r.remembered(), 0);
+    }
+
+    #[test]
+    fn one_log_line_per_source_per_interval_with_the_count_of_the_others() {
+        let r = Refusals::new(WINDOW);
+        let t0 = Instant::now();
+        let logs: Vec<Option<u32>> =
+            (0..10).map(|i| r.judge(IP, false, t0 + Duration::from_millis(100 * i)).log).collect();
+        assert_eq!(logs[0], Some(0));
+        assert!(logs[1..].iter().all(Option::is_none), "{logs:?}");
+        // After the interval, the next refusal is logged with the nine before it.
+        assert_eq!(r.judge(IP, false, t0 + LOG_EVERY).log, Some(9));
+    }
+
+    #[test]
+    fn the_map_stays_bounded() {
+        let r = Refusals::new(WINDOW);
+        let t0 = Instant::now();
+        for i in 0..(MAX_SOURCES as u32 + 100) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            r.judge(ip, false, t0 + Duration::from_millis(u64::from(i)));
+        }
+        assert!(r.remembered() <= MAX_SOURCES, "{} sources remembered", r.remembered());
+        // Room is made for a new source, which is counted like any other.
+        assert_eq!(r.judge(IP, false, t0 + Duration::from_secs(5)).refusal, Some(Refusal::BadToken));
+    }
+}
