@@ -109,19 +109,17 @@ fn site_actuators(site: &str, named: &Named, haproxy: &Haproxy) -> String {
     )
 }
 
+/// Both sites' `[actuators]`, pointing at `named` and `haproxy`.
+fn both_sites_actuating(named: &Named, haproxy: &Haproxy) -> Vec<(&'static str, String)> {
+    ["site-a", "site-b"].iter().map(|&site| (site, site_actuators(site, named, haproxy))).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dns_and_haproxy_follow_the_active_site_and_the_fence_holds() {
     let named = Named::start();
     let (app_a, app_b) = (app("site-a").await, app("site-b").await);
     let mut haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &[]);
-    let spec = Spec {
-        drain: Some("1s"),
-        extra: vec![
-            ("site-a", site_actuators("site-a", &named, &haproxy)),
-            ("site-b", site_actuators("site-b", &named, &haproxy)),
-        ],
-        ..Spec::default()
-    };
+    let spec = Spec { drain: Some("1s"), extra: both_sites_actuating(&named, &haproxy), ..Spec::default() };
     let mut c = TestCluster::start(spec).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
 
@@ -231,13 +229,7 @@ async fn a_forged_dns_fence_or_haproxy_epoch_raises_the_alarm_and_deposes_nobody
     let named = Named::start();
     let (app_a, app_b) = (app("site-a").await, app("site-b").await);
     let haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &[]);
-    let spec = Spec {
-        extra: vec![
-            ("site-a", site_actuators("site-a", &named, &haproxy)),
-            ("site-b", site_actuators("site-b", &named, &haproxy)),
-        ],
-        ..Spec::default()
-    };
+    let spec = Spec { extra: both_sites_actuating(&named, &haproxy), ..Spec::default() };
     let mut c = TestCluster::start(spec).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
     let first = c.epoch("site-a").expect("epoch");
