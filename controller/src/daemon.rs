@@ -262,6 +262,7 @@ enum DaemonCommand {
 /// `run --config F` or `check-config --config F`; errors are printed as one
 /// chain with the binary's name and give a non-zero exit.
 pub fn cli_main(kind: Kind) -> ExitCode {
+    crate::install_crypto_provider();
     let (name, about, role) = match kind {
         Kind::Site => ("failover-controller", "Site controller of the failover cluster", "site"),
         Kind::Witness => ("failover-witness", "Witness (voter only) of the failover cluster", "witness"),

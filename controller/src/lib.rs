@@ -37,3 +37,12 @@ pub mod settings;
 pub mod shell;
 pub mod systemd;
 pub mod wire;
+
+/// Makes ring the process's TLS crypto provider. rustls picks one by itself
+/// only when exactly one is compiled in, and a build that also links
+/// another (a dependency's default) would then fail at the first TLS
+/// handshake; every binary calls this first.
+pub fn install_crypto_provider() {
+    // An error means one is installed already, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

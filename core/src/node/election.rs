@@ -144,6 +144,7 @@ impl Node {
             self.adopt_term(now, r.term);
             return;
         }
+        let promised = self.granted_for(r.bound_ms);
         let RoleState::Candidate { term, grants, bound, .. } = &mut self.role else { return };
         if r.term != *term {
             return;
@@ -154,7 +155,7 @@ impl Node {
             return;
         }
         grants.insert(from);
-        *bound = (*bound).min(std::time::Duration::from_millis(r.bound_ms));
+        *bound = (*bound).min(promised);
         if grants.votes(&self.cfg) >= self.cfg.quorum() {
             self.win(now);
         }

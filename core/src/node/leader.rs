@@ -43,10 +43,11 @@ impl Node {
         if r.term != self.durable.term || !r.granted {
             return;
         }
+        let promised = self.granted_for(r.bound_ms);
         let RoleState::Leader(l) = &mut self.role else { return };
         if let Some(round) = l.rounds.iter_mut().find(|x| x.seq == r.seq) {
             round.acks.insert(from);
-            round.bound = round.bound.min(std::time::Duration::from_millis(r.bound_ms));
+            round.bound = round.bound.min(promised);
             self.extend_lease(r.seq);
         }
     }

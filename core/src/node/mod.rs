@@ -491,6 +491,16 @@ impl Node {
         self.emit(Action::Persist(self.durable));
     }
 
+    /// How long a grant binds its voter: what the grant says, or, from a
+    /// build that does not say (0: no grant from this build binds for less
+    /// than a lease), this node's own lease, as such builds counted it.
+    fn granted_for(&self, bound_ms: u64) -> Duration {
+        match bound_ms {
+            0 => self.cfg.timers.lease_duration,
+            ms => Duration::from_millis(ms),
+        }
+    }
+
     /// Binds this voter to `holder` for one lease from `now`, never ending a
     /// binding sooner than it already runs (the quiet period after a restart
     /// can outlast the configured lease). Returns how long the binding now

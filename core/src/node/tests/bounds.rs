@@ -125,3 +125,21 @@ fn a_recorded_binding_beyond_a_day_is_refused_at_start() {
     assert!(restarted(2, day_ms).is_ok());
     assert_eq!(restarted(2, day_ms + 1).err(), Some(StartError::BoundOutOfRange { bound_ms: day_ms + 1 }));
 }
+
+#[test]
+fn a_grant_that_does_not_say_how_long_it_binds_counts_as_one_own_lease() {
+    // Builds from before grants carried their binding send 0.
+    let (mut a, now, term) = campaigning_site_a();
+    let w = NodeId(2);
+    a.handle_message(now, w, Message::PreVoteReply(yes(term)));
+    drain(&mut a);
+    a.handle_message(now, w, Message::VoteReply(VoteReply { bound_ms: 0, ..yes(term) }));
+    let t = Timers::default();
+    assert_eq!(lease_end(&a, now), now + t.lease_duration - t.drift_margin());
+    let (mut a, now, term) = active_site_a();
+    let later = now + Duration::from_millis(2500);
+    let round = renewal_round(&mut a, later);
+    let ack = HeartbeatReply { term, seq: round.seq, granted: true, bound_ms: 0 };
+    a.handle_message(later, w, Message::HeartbeatReply(ack));
+    assert_eq!(lease_end(&a, later), later + t.lease_duration - t.drift_margin());
+}
