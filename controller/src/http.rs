@@ -144,7 +144,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
             "since": wall(p.since),
         })),
         "lease_remaining_ms": lease_remaining,
-        "fence_ahead": st.fence_ahead.map(|e| e.0),
+        "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
         "cluster_fingerprint": s.agreement.ours(),
         "peer_authentication": s.peer_authentication,
         "config_mismatches": s.agreement.mismatches(),

@@ -183,7 +183,6 @@ impl Metrics {
         let lease = if active { status.lease_remaining.map_or(0, |d| d.as_millis() as i64) } else { 0 };
         self.lease_remaining.set(lease);
         self.lease_duration.set(cfg.timers.lease_duration.as_millis() as i64);
-        self.fence_ahead.set(status.fence_ahead.map_or(0, |e| e.0));
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));
@@ -200,6 +199,9 @@ impl Metrics {
 
     /// Sets the actuator gauges from their reports.
     pub fn observe_actuators(&self, reports: &[ActuatorReport]) {
+        // Passes of a site that is not active are not fenced: standby passes
+        // write nothing, so this is 0 there.
+        self.fence_ahead.set(reports.iter().filter_map(|r| r.fenced_by).max().unwrap_or(0));
         for r in reports {
             for state in ActuatorState::ALL {
                 let label = ActuatorStateLabel { actuator: r.name.clone(), state: state.as_str().into() };

@@ -88,9 +88,6 @@ pub struct Status {
     pub peers: Vec<PeerStatus>,
     /// A scheduled switchover: target and due time on this node's clock.
     pub scheduled_switchover: Option<(NodeId, Instant)>,
-    /// While active: the newest epoch a target holds beyond this site's own
-    /// (see [`crate::Node::fenced`]), an alarm for the operator.
-    pub fence_ahead: Option<Epoch>,
 }
 
 #[cfg(test)]

@@ -190,7 +190,6 @@ fn rule2_a_newer_fence_does_not_depose_a_site_holding_its_lease_nor_move_any_ter
     sim.run_for(5_000);
     assert_eq!(sim.active(), Some(a), "a forged fence deposed the active site");
     assert!(sim.events(a).iter().any(|(_, e)| matches!(e, Event::FenceAhead { stored, .. } if *stored == forged)));
-    assert_eq!(sim.status(a).and_then(|s| s.fence_ahead), Some(forged));
     for id in sim.config().ids() {
         assert!(sim.status(id).expect("up").term <= term, "{id} moved past {term:?}");
     }

@@ -285,6 +285,11 @@ async fn a_forged_dns_fence_or_haproxy_epoch_raises_the_alarm_and_deposes_nobody
         haproxy.states(),
         c.log_tail("site-b")
     );
+    assert!(
+        c.wait_for(LONG, |c| fence_ahead(c, "site-b").is_none()).await,
+        "the alarm outlived the correction: {:?}",
+        fence_ahead(&c, "site-b")
+    );
     prober.stop().await.assert_never_two_active();
 }
 

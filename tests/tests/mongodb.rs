@@ -266,6 +266,7 @@ async fn the_state_store_keeps_claims_in_epoch_order_and_a_newer_one_under_a_lea
         "site-a never took the corrected record back: {:?}",
         stored(&rs)
     );
+    assert!(c.wait_for(LONG, |c| fence_ahead(c).is_none()).await, "the alarm outlived the correction");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -322,6 +322,10 @@ pub struct ActuatorReport {
     pub converge_ms: Option<u64>,
     /// DNS: how long the last update took to show on every verify server.
     pub propagation_ms: Option<u64>,
+    /// The epoch the target holds that refused the last pass (newer than
+    /// this site's, or its own under another site's name): an alarm while
+    /// this site is active, cleared by the next pass that goes through.
+    pub fenced_by: Option<u64>,
 }
 
 /// The actuators of this site and the goal they work towards.
@@ -354,6 +358,7 @@ impl Actuation {
                     last_converged_at: None,
                     converge_ms: None,
                     propagation_ms: None,
+                    fenced_by: None,
                 })
                 .collect();
         }
@@ -499,6 +504,7 @@ async fn drive(
                     r.consecutive_failures = 0;
                     r.last_converged_at = Some(wall(clock::now()));
                     r.converge_ms = Some(took.as_millis() as u64);
+                    r.fenced_by = None;
                     if let Some(p) = applied.propagation {
                         r.propagation_ms = Some(p.as_millis() as u64);
                     }
@@ -517,8 +523,13 @@ async fn drive(
                     }
                 }
                 let lost = matches!(e, ActuateError::LeaseLost);
+                let fenced_by = match e {
+                    ActuateError::Fenced { by, .. } => by,
+                    _ => None,
+                };
                 report(&shared, index, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
+                    r.fenced_by = fenced_by;
                     r.detail = actuator.shown(&e);
                     r.consecutive_failures = failures;
                 });

@@ -271,8 +271,8 @@ fn print_status(v: &Value) {
     }
     if let Some(stored) = v.get("fence_ahead").and_then(Value::as_u64) {
         println!(
-            "FENCE ALARM: a target holds epoch {stored}, newer than {}'s {}: forged, or left by a forced promotion; \
-             {} stays active and writes nothing over it until the target is corrected",
+            "FENCE ALARM: a target holds epoch {stored}, which {} (epoch {}) was not elected with: forged, or left by a \
+             forced promotion; {} stays active and writes nothing over that target until it is corrected",
             s("node"),
             s("epoch"),
             s("node")

@@ -165,7 +165,7 @@ struct Leadership {
     /// A better site and since when it has looked healthy (failback).
     better_since: Option<(NodeId, Instant)>,
     unhealthy_reported: bool,
-    /// The newest epoch a target held beyond this site's own (an alarm).
+    /// The newest epoch a target held beyond this site's own (alarmed once).
     fence_ahead: Option<Epoch>,
 }
 
@@ -405,7 +405,8 @@ impl Node {
     /// every quorum includes one of them), so a newer epoch is forged, or
     /// left by a forced promotion. The site stays active, writes nothing
     /// over it (the target's compare-and-set refuses), and raises the alarm
-    /// once per value ([`Event::FenceAhead`], [`crate::Status::fence_ahead`]).
+    /// once per value ([`Event::FenceAhead`]; the driver shows the alarm for
+    /// as long as a target refuses its writes).
     /// Terms come only from peers, never from a target, so a forged fence
     /// cannot push the term to its end. A site promoted by force holds no
     /// lease to weigh the evidence against: it steps down.

@@ -38,10 +38,6 @@ impl Node {
             RoleState::Leader(l) if !l.forced => Some(l.lease_until.saturating_since(now)),
             _ => None,
         };
-        let fence_ahead = match &self.role {
-            RoleState::Leader(l) if self.is_active(now) => l.fence_ahead,
-            _ => None,
-        };
         let peers = self
             .cfg
             .ids()
@@ -69,7 +65,6 @@ impl Node {
             local: self.report(now),
             peers,
             scheduled_switchover: self.scheduled,
-            fence_ahead,
         }
     }
 
