@@ -182,7 +182,7 @@ impl AdminGate {
             };
             tracing::warn!(
                 source = %peer,
-                command,
+                command = ?command,
                 not_logged_since_last = unlogged,
                 "admin call refused: {why}"
             );

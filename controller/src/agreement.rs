@@ -61,6 +61,13 @@ pub fn fingerprint(cfg: &ClusterConfig) -> String {
     })
 }
 
+/// Whether `text` has the form of a fingerprint (or is empty, as from a
+/// build that sends none). Anything else from a peer is refused before it
+/// is logged or shown.
+pub fn well_formed(text: &str) -> bool {
+    text.is_empty() || (text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 impl Agreement {
     /// The agreement state of a node of `cfg`.
     pub fn new(cfg: &ClusterConfig) -> Agreement {
@@ -157,6 +164,15 @@ mod tests {
         changed.push(m);
         for m in changed {
             assert_ne!(fingerprint(&cfg(m.clone())), base, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn only_sixteen_lower_case_hex_digits_or_nothing_is_a_fingerprint() {
+        assert!(well_formed(""));
+        assert!(well_formed(&fingerprint(&cfg(three()))));
+        for bad in ["0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "0123456789abcdeg", "line\nbreak"] {
+            assert!(!well_formed(bad), "{bad:?}");
         }
     }
 

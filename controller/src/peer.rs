@@ -69,6 +69,9 @@ impl pb::peer_server::Peer for PeerService {
         }
         let envelope = request.into_inner();
         let cluster = envelope.cluster.clone();
+        if !crate::agreement::well_formed(&cluster) {
+            return Err(Status::invalid_argument("field cluster: not a cluster fingerprint (16 hex digits)"));
+        }
         let (from, message) = wire::decode(&self.receiver.cfg, envelope).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
@@ -173,7 +176,8 @@ impl Senders {
                         Ok(_) => {}
                         // Refused for a differing config: the link works.
                         Err(e) if e.code() == tonic::Code::FailedPrecondition => {
-                            if let Some(theirs) = e.metadata().get(FINGERPRINT_KEY).and_then(|v| v.to_str().ok()) {
+                            let theirs = e.metadata().get(FINGERPRINT_KEY).and_then(|v| v.to_str().ok());
+                            if let Some(theirs) = theirs.filter(|t| crate::agreement::well_formed(t)) {
                                 agreement.observe(id, theirs);
                             }
                         }

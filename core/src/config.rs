@@ -226,6 +226,9 @@ pub enum ConfigError {
     /// Drift bound that makes leases meaningless.
     #[error("max clock drift {0} ppm is too large: it must be below 100000 (10%)")]
     DriftTooLarge(u32),
+    /// A lease longer than a node will accept from its own state file.
+    #[error("lease duration {0:?} is longer than a day: a node could not restart with it")]
+    LeaseTooLong(Duration),
     /// Actuation interval of zero.
     #[error("actuation interval must be above zero")]
     ZeroActuationInterval,
@@ -273,6 +276,9 @@ impl ClusterConfig {
         }
         if t.lease_duration < t.heartbeat_interval * 2 {
             return Err(ConfigError::LeaseTooShort { lease: t.lease_duration, heartbeat: t.heartbeat_interval });
+        }
+        if t.lease_duration > Duration::from_millis(crate::durable::MAX_BOUND_MS) {
+            return Err(ConfigError::LeaseTooLong(t.lease_duration));
         }
         if t.max_drift_ppm >= 100_000 {
             return Err(ConfigError::DriftTooLarge(t.max_drift_ppm));
@@ -455,6 +461,19 @@ mod tests {
         assert_eq!(rank(2, Some(0)), 0);
         assert_eq!(rank(1, Some(2)), 1);
         assert_eq!(rank(1, Some(1)), 2, "its own loss changes nothing");
+    }
+
+    #[test]
+    fn a_lease_of_a_day_is_the_longest() {
+        let day = Duration::from_secs(24 * 3600);
+        let mut c = ClusterConfig {
+            members: vec![Member::site("site-a", 1)],
+            timers: Timers { lease_duration: day, ..Timers::default() },
+            policy: Policy::default(),
+        };
+        assert_eq!(c.validate(), Ok(()));
+        c.timers.lease_duration = day + Duration::from_millis(1);
+        assert_eq!(c.validate(), Err(ConfigError::LeaseTooLong(day + Duration::from_millis(1))));
     }
 
     #[test]
