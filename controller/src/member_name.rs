@@ -79,7 +79,7 @@ mod tests {
             ("site..a", "NotDnsName"),
             ("site-a.", "NotDnsName"),
             ("site-.a", "NotDnsName"),
-            ("10.0.0.1", "NotDnsName"),
+            ("127.0.0.1", "NotDnsName"),
         ];
         for (name, kind) in cases {
             let err = check(name).expect_err(name);

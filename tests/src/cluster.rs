@@ -137,6 +137,14 @@ impl TestCluster {
         c
     }
 
+    /// Starts the cluster and waits until site-a is active by its own and the
+    /// witness's account (the usual start of an end-to-end test).
+    pub async fn start_with_site_a_active(spec: Spec) -> TestCluster {
+        let c = TestCluster::start(spec).await;
+        assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+        c
+    }
+
     /// Where `failoverctl certs init` wrote the certificates.
     pub fn certs_dir(&self) -> PathBuf {
         self.dir.path().join("certs")

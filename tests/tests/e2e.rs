@@ -10,12 +10,6 @@ use failover_tests::cluster::{assert_configs_refused, bin_dir, Spec, TestCluster
 
 const LONG: Duration = Duration::from_secs(30);
 
-async fn started(spec: Spec) -> TestCluster {
-    let c = TestCluster::start(spec).await;
-    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
-    c
-}
-
 fn ok(out: &std::process::Output) -> bool {
     out.status.success()
 }
@@ -32,7 +26,7 @@ fn soon(secs: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill9_of_the_active_site_fails_over_to_the_other() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-b").expect("epoch");
     c.kill9("site-a");
@@ -43,7 +37,7 @@ async fn kill9_of_the_active_site_fails_over_to_the_other() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn isolated_active_site_stops_before_the_other_starts() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     c.isolate("site-a");
     assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
@@ -56,7 +50,7 @@ async fn isolated_active_site_stops_before_the_other_starts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cut_between_sites_with_witness_seeing_both_changes_nothing() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-a");
     c.cut("site-a", "site-b");
@@ -69,7 +63,7 @@ async fn cut_between_sites_with_witness_seeing_both_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn witness_down_changes_nothing() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-a");
     c.kill9("witness");
@@ -81,7 +75,7 @@ async fn witness_down_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn planned_switchover_both_ways_through_any_node() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     // Sent to the witness: forwarded to the active site.
     let out = c.ctl("witness", &["switchover", "--to", "site-b"]);
@@ -95,7 +89,7 @@ async fn planned_switchover_both_ways_through_any_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manual_mode_fails_over_only_after_approve() {
-    let mut c = started(Spec { manual: true, ..Spec::default() }).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec { manual: true, ..Spec::default() }).await;
     let prober = c.prober();
     c.kill9("site-a");
     let proposed = c
@@ -113,7 +107,7 @@ async fn manual_mode_fails_over_only_after_approve() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_holds_failover_until_resume() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let out = c.ctl("site-b", &["pause"]);
     assert!(ok(&out), "pause refused: {}", stderr(&out));
     assert!(c.wait_for(LONG, |c| c.status("site-a").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
@@ -130,7 +124,7 @@ async fn pause_holds_failover_until_resume() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_node_restarts_from_persisted_state() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-a").expect("epoch");
     for n in ["site-a", "site-b", "witness"] {
@@ -156,7 +150,7 @@ async fn failing_pre_promote_hook_makes_site_a_decline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_on_the_active_site_hands_over_first() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     assert!(c.sigterm("site-a"), "site-a did not exit cleanly:\n{}", c.log_tail("site-a"));
     assert!(c.wait_active("site-b").await);
@@ -167,7 +161,7 @@ async fn sigterm_on_the_active_site_hands_over_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unhealthy_active_site_hands_over() {
-    let c = started(Spec { file_health_checks: true, ..Spec::default() }).await;
+    let c = TestCluster::start_with_site_a_active(Spec { file_health_checks: true, ..Spec::default() }).await;
     let prober = c.prober();
     c.set_unhealthy("site-a", true);
     assert!(c.wait_active("site-b").await, "no handover:\n{}", c.log_tail("site-a"));
@@ -176,7 +170,7 @@ async fn unhealthy_active_site_hands_over() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_calls_without_a_valid_token_are_refused() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     for token in [None, Some("wrong")] {
         let out = c.ctl_with_token("site-a", token, &["pause"]);
         assert!(!ok(&out));
@@ -189,7 +183,7 @@ async fn admin_calls_without_a_valid_token_are_refused() {
 async fn repeated_bad_tokens_get_401_then_429_logged_by_source_in_few_lines_until_the_window_passes() {
     // A short window, so that the test sees it pass; the default is a minute.
     let spec = Spec { edits: vec![("site-a", "[admin]\n", "[admin]\nrefusal_window = \"20s\"\n")], ..Spec::default() };
-    let c = started(spec).await;
+    let c = TestCluster::start_with_site_a_active(spec).await;
     let mut codes = Vec::new();
     for _ in 0..10 {
         let (code, _) = c.http_post("site-a", "/admin/pause", Some("wrong"), "{}").await.expect("site-a answers");
@@ -227,7 +221,7 @@ async fn repeated_bad_tokens_get_401_then_429_logged_by_source_in_few_lines_unti
 async fn a_standby_does_not_forward_a_token_over_http_but_names_the_active_site_which_failoverctl_calls() {
     let spec =
         Spec { edits: vec![("witness", "[admin]\n", "[admin]\nforward_token_over_http = true\n")], ..Spec::default() };
-    let c = started(spec).await;
+    let c = TestCluster::start_with_site_a_active(spec).await;
     let site_a = c.http_address("site-a").to_string();
     let scheduled = |c: &TestCluster| c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_object());
     // Only the active site schedules a switchover. site-b keeps the
@@ -341,7 +335,7 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     // Scheduled far ahead, then cancelled: nothing moves.
     let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
@@ -365,7 +359,7 @@ async fn metrics(c: &TestCluster, node: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_are_prometheus_text_and_tell_who_is_active() {
-    let c = started(Spec::default()).await;
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let status = c.status("site-a").expect("status");
     assert_eq!(status["node"], "site-a");
     assert_eq!(status["timers"]["lease_ms"], 1500);
@@ -379,7 +373,7 @@ async fn metrics_are_prometheus_text_and_tell_who_is_active() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forced_failover_recovers_when_no_majority_is_left() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-b").expect("epoch");
     c.kill9("witness");
@@ -402,7 +396,7 @@ async fn forced_failover_recovers_when_no_majority_is_left() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mutual_tls_cluster_elects_and_fails_over() {
-    let mut c = started(Spec { tls: true, ..Spec::default() }).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec { tls: true, ..Spec::default() }).await;
     assert_eq!(c.status("site-a").map(|s| s["peer_authentication"].clone()), Some("mutual_tls".into()));
     assert!(!c.log("site-a").contains("PEERS UNAUTHENTICATED"), "warned with TLS on");
     let prober = c.prober();
@@ -416,7 +410,7 @@ async fn a_certificate_for_an_unknown_node_is_refused() {
     use failover_proto::v1 as pb;
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-    let c = started(Spec { tls: true, ..Spec::default() }).await;
+    let c = TestCluster::start_with_site_a_active(Spec { tls: true, ..Spec::default() }).await;
     let read = |f: &str| std::fs::read(c.certs_dir().join(f)).expect("cert file");
     // A client with a valid certificate from the cluster CA, issued for
     // "intruder", which is not a member.
@@ -459,7 +453,7 @@ async fn a_certificate_for_an_unknown_node_is_refused() {
 /// right after restarting site-a).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_command_moves_on_from_a_node_that_does_not_know_the_active_site() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     // A switchover scheduled an hour ahead: only the active site can
     // cancel it.
     let out = c.ctl("site-a", &["switchover", "--to", "site-b", "--at", &soon(3600)]);

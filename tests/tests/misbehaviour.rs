@@ -11,12 +11,6 @@ use failover_tests::cluster::{Spec, TestCluster, NODES};
 
 const LONG: Duration = Duration::from_secs(30);
 
-async fn started(spec: Spec) -> TestCluster {
-    let c = TestCluster::start(spec).await;
-    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
-    c
-}
-
 /// The measured failure this guards against: site-a's own file said
 /// `lease = "6s"` while the others said 1500 ms; isolated, site-a kept
 /// answering as active for seconds after site-b took over. Now its lease
@@ -24,7 +18,7 @@ async fn started(spec: Spec) -> TestCluster {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_site_whose_own_config_names_a_longer_lease_still_stops_before_the_other_starts() {
     let spec = Spec { edits: vec![("site-a", "lease = \"1500ms\"", "lease = \"6s\"")], ..Spec::default() };
-    let c = started(spec).await;
+    let c = TestCluster::start_with_site_a_active(spec).await;
     let prober = c.prober();
     c.isolate("site-a");
     assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
@@ -117,7 +111,7 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_client_sending_the_largest_terms_leaves_the_cluster_electing_normally() {
-    let mut c = started(Spec::default()).await;
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let epoch = c.epoch("site-b").expect("epoch");
     let max = failover_core::MAX_TERM;
