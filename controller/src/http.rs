@@ -126,6 +126,8 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
                 "healthy": p.report.map(|r| r.healthy), "caught_up": p.report.map(|r| r.caught_up),
                 "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
                 "checks": null,
+                "switchover_target": p.switchover_target.is_ok(),
+                "switchover_refused_because": p.switchover_target.err().map(|e| describe_error(cfg, &e)),
             }));
         }
     }

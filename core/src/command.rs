@@ -35,7 +35,7 @@ pub enum Command {
 /// Why a command was refused.
 // Variant fields are named for what they hold; each variant's doc says the rest.
 #[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum CommandError {
     /// Only the active site can do this; `active` is the one known here.
     #[error("this node is not the active site (active: {active:?}); send it to the active site")]

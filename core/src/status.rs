@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::command::CommandError;
 use crate::config::{FailoverMode, NodeId};
 use crate::message::{Epoch, ProposalReason, SiteReport, Term};
 use crate::time::Instant;
@@ -59,6 +60,9 @@ pub struct PeerStatus {
     pub last_seen_ago: Option<Duration>,
     /// Its last report.
     pub report: Option<SiteReport>,
+    /// Whether a switchover to it would be accepted now, by the same check
+    /// the switchover command makes; the error says why not.
+    pub switchover_target: Result<(), CommandError>,
 }
 
 /// A snapshot of one node.

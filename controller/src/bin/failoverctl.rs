@@ -77,8 +77,8 @@ enum Cmd {
         /// the lease).
         #[arg(long, conflicts_with = "ready")]
         active: Option<String>,
-        /// Until the active site sees this site reachable, healthy and caught
-        /// up (ready to take over by switchover).
+        /// Until the active site would accept a switchover to this site:
+        /// reachable, healthy, caught up and in touch with a majority.
         #[arg(long, required_unless_present = "active")]
         ready: Option<String>,
         /// How long to wait, e.g. 30s or 2m.
@@ -220,22 +220,25 @@ async fn wait(cli: &Cli, active: Option<&str>, ready: Option<&str>, timeout: Dur
     while tokio::time::Instant::now() < deadline {
         if let Some(v) = active_status(cli).await {
             let node = v.get("node").and_then(Value::as_str).unwrap_or("?").to_owned();
+            // Ready means what the switchover command will check: the active
+            // site's own verdict on that site, not a guess from its fields.
+            let ready_site = ready.and_then(|site| {
+                v.get("sites")?.as_array()?.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site))
+            });
             let held = match (active, ready) {
                 (Some(site), _) => node == site,
-                (None, Some(site)) => v.get("sites").and_then(Value::as_array).is_some_and(|sites| {
-                    sites.iter().any(|s| {
-                        s.get("id").and_then(Value::as_str) == Some(site)
-                            && ["reachable", "healthy", "caught_up"]
-                                .iter()
-                                .all(|k| s.get(*k).and_then(Value::as_bool) == Some(true))
-                    })
-                }),
+                (None, Some(_)) => {
+                    ready_site.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true)
+                }
                 (None, None) => bail!("give --active SITE or --ready SITE"),
             };
             if held {
                 return Ok(());
             }
-            last = format!("the active site is {node}");
+            last = match ready_site.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
+                Some(why) if active.is_none() => format!("the active site {node} says: {why}"),
+                _ => format!("the active site is {node}"),
+            };
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

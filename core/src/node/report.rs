@@ -49,6 +49,7 @@ impl Node {
                     reachable: self.recently_seen(now, id),
                     last_seen_ago: p.last_seen.map(|s| now.saturating_since(s)),
                     report: p.report,
+                    switchover_target: self.check_target(now, id),
                 }
             })
             .collect();

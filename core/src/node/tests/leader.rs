@@ -77,7 +77,10 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
         let (mut a, now, term) = active_site_a();
         let hb = Heartbeat { term, lease: None, report, pause: PauseSetting::default(), proposal: None };
         a.handle_message(now, b, Message::Heartbeat(hb));
-        assert_eq!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { target: b, why }));
+        let refused = Err(CommandError::TargetNotEligible { target: b, why });
+        let shown = a.status(now).peers.iter().find(|p| p.id == b).map(|p| p.switchover_target);
+        assert_eq!(shown, Some(refused), "the status says what the command would answer");
+        assert_eq!(a.command(now, switch(b, None)), refused);
     }
     let (mut a, now, term) = active_site_a();
     assert!(matches!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { .. })), "never heard");
@@ -85,6 +88,9 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
     assert_eq!(a.command(now, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
     let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
     a.handle_message(now, b, Message::Heartbeat(hb));
+    let shown = |a: &Node, id| a.status(now).peers.iter().find(|p| p.id == id).map(|p| p.switchover_target);
+    assert_eq!(shown(&a, b), Some(Ok(())));
+    assert_eq!(shown(&a, w), Some(Err(CommandError::NotElectable(w))));
     // A time now or past is now; a later one waits.
     let later = now + Duration::from_millis(500);
     a.command(now, switch(b, Some(later))).expect("scheduled");
