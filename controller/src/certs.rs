@@ -1,6 +1,8 @@
 //! `failoverctl certs init`: a private CA and one certificate per node, the
 //! node's name as its DNS subject alternative name, for mutual TLS between
-//! nodes (no openssl recipe needed). Keys are written mode 0600.
+//! nodes (no openssl recipe needed), plus any host names or IP addresses
+//! given for the node, so the same certificate can serve its HTTP port over
+//! TLS. Keys are written mode 0600.
 
 use std::fs;
 use std::io::Write;
@@ -31,6 +33,14 @@ pub enum CertError {
     /// A node name cannot be a member name, nor so a certificate's DNS name.
     #[error("node name: {0}")]
     BadNodeName(#[from] crate::member_name::BadMemberName),
+    /// An extra name was given for a node not in the list.
+    #[error("--http-name {node}={name}: {node:?} is not one of --nodes")]
+    UnknownNode {
+        /// The node named.
+        node: String,
+        /// The extra name.
+        name: String,
+    },
 }
 
 fn write(path: PathBuf, text: &str, private: bool) -> Result<PathBuf, CertError> {
@@ -46,11 +56,15 @@ fn write(path: PathBuf, text: &str, private: bool) -> Result<PathBuf, CertError>
 
 /// Creates `ca.pem`, `ca.key` and `<node>.pem` / `<node>.key` for every node
 /// in `out` (created if missing). Returns the files written. Every node
-/// name must be a valid member name ([`crate::member_name`]); nothing is
-/// written otherwise.
-pub fn init(nodes: &[String], out: &Path) -> Result<Vec<PathBuf>, CertError> {
+/// name must be a valid member name ([`crate::member_name`]); each
+/// `(node, name)` of `http_names` adds `name` (a host name, or an IP
+/// address) to that node's certificate. Nothing is written on any error.
+pub fn init(nodes: &[String], http_names: &[(String, String)], out: &Path) -> Result<Vec<PathBuf>, CertError> {
     for node in nodes {
         crate::member_name::check(node)?;
+    }
+    if let Some((node, name)) = http_names.iter().find(|(n, _)| !nodes.contains(n)) {
+        return Err(CertError::UnknownNode { node: node.clone(), name: name.clone() });
     }
     fs::create_dir_all(out).map_err(|source| CertError::Write { path: out.to_owned(), source })?;
     let ca_key = KeyPair::generate()?;
@@ -66,7 +80,8 @@ pub fn init(nodes: &[String], out: &Path) -> Result<Vec<PathBuf>, CertError> {
     let issuer = Issuer::new(ca_params, ca_key);
     for node in nodes {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![node.clone()])?;
+        let extra = http_names.iter().filter(|(n, _)| n == node).map(|(_, name)| name.clone());
+        let mut params = CertificateParams::new(std::iter::once(node.clone()).chain(extra).collect::<Vec<_>>())?;
         params.distinguished_name.push(DnType::CommonName, node.as_str());
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &issuer)?;
@@ -106,12 +121,17 @@ mod tests {
     fn each_node_certificate_names_its_node() {
         let dir = tempfile::tempdir().expect("tempdir");
         let nodes = vec!["site-a".to_string(), "witness".to_string()];
-        let files = init(&nodes, dir.path()).expect("init");
+        let http = vec![("site-a".to_string(), "site-a.example.com".to_string())];
+        let files = init(&nodes, &http, dir.path()).expect("init");
         assert_eq!(files.len(), 6);
         let pem = fs::read_to_string(dir.path().join("site-a.pem")).expect("read");
-        let der = pem_body(&pem);
-        assert_eq!(dns_names(&der), vec!["site-a".to_string()]);
-        assert!(matches!(init(&nodes, dir.path()), Err(CertError::Exists(_))), "must not overwrite");
+        assert_eq!(dns_names(&pem_body(&pem)), vec!["site-a".to_string(), "site-a.example.com".to_string()]);
+        let pem = fs::read_to_string(dir.path().join("witness.pem")).expect("read");
+        assert_eq!(dns_names(&pem_body(&pem)), vec!["witness".to_string()]);
+        assert!(matches!(init(&nodes, &[], dir.path()), Err(CertError::Exists(_))), "must not overwrite");
+        let stray = vec![("site-b".to_string(), "10.0.0.2".to_string())];
+        let err = init(&nodes, &stray, &dir.path().join("other")).expect_err("site-b is not listed");
+        assert!(err.to_string().contains("\"site-b\" is not one of --nodes"), "{err}");
     }
 
     #[test]
@@ -120,7 +140,7 @@ mod tests {
         let out = dir.path().join("certs");
         for bad in ["site a", "../site-a", "127.0.0.1", ""] {
             let nodes = vec!["site-b".to_string(), bad.to_string()];
-            let err = init(&nodes, &out).expect_err(bad);
+            let err = init(&nodes, &[], &out).expect_err(bad);
             assert!(matches!(err, CertError::BadNodeName(_)), "{bad:?}: {err}");
             assert!(err.to_string().contains(&format!("{bad:?}")), "the message must name {bad:?}: {err}");
             assert!(!out.exists(), "{bad:?}: files were written");

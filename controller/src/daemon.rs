@@ -85,15 +85,28 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let me = loaded.me;
     let my = loaded.my_member().clone();
     let names: Vec<String> = cfg.members.iter().map(|m| m.name.clone()).collect();
-    let state = StateFile::open(&loaded.settings.node.state_dir, names)?;
-    if !state.path().exists() {
+    let owner = crate::persist::Owner {
+        cluster: loaded.settings.cluster.name.clone(),
+        node: my.name.clone(),
+        config_fingerprint: crate::agreement::fingerprint(&cfg),
+    };
+    let state = StateFile::open(&loaded.settings.node.state_dir, names, owner)?;
+    let stored = state.load()?;
+    if !stored.existed {
         tracing::warn!(
             state = %state.path().display(),
             "no state file: starting as a new node (term 0, no vote); if this node has voted before, stop it and \
              restore the file: a node that forgets its vote could vote twice in one term"
         );
     }
-    let durable = state.load()?;
+    if let Some(before) = &stored.config_changed_from {
+        tracing::info!(
+            before = %before,
+            now = %crate::agreement::fingerprint(&cfg),
+            "the shared configuration (members, votes, priorities) changed since this node last ran"
+        );
+    }
+    let durable = stored.state;
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
     let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
     // With checks configured the site starts unhealthy until they pass.
@@ -183,7 +196,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
         checks,
         metrics: Arc::new(Metrics::default()),
-        client: reqwest::Client::new(),
+        client: node_client(loaded.http_tls.as_ref())?,
+        http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
         agreement,
     };
     let http_stop = {
@@ -192,7 +206,8 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
             let _ = rx.changed().await;
         }
     };
-    let http_task = tokio::spawn(http_server::serve(http_listener, http::router(app), caps.http, http_stop));
+    let acceptor = loaded.http_tls.as_ref().map(|t| t.acceptor.clone());
+    let http_task = tokio::spawn(http_server::serve(http_listener, http::router(app), acceptor, caps.http, http_stop));
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &shared);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), shared.clone());
@@ -256,6 +271,16 @@ enum DaemonCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// The client for calls to the other nodes' HTTP ports: the system's
+/// roots plus `admin.tls_ca_file`'s, no redirects followed.
+fn node_client(tls: Option<&crate::http_tls::HttpTls>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    for root in tls.map(|t| t.extra_roots.as_slice()).unwrap_or_default() {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder.build().context("building the HTTP client for calls to other nodes")
 }
 
 /// The whole `main` of `failover-controller` and `failover-witness`:

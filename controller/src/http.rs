@@ -59,8 +59,11 @@ pub struct AppState {
     pub checks: Checks,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Client for forwarding.
+    /// Client for calls to the other nodes' HTTP ports.
     pub client: reqwest::Client,
+    /// `https` when the HTTP ports speak TLS ([`crate::http_tls`]), else
+    /// `http`: this node calls the others with its own scheme.
+    pub http_scheme: &'static str,
     /// Whether the peers' configs agree with this node's.
     pub agreement: Arc<crate::agreement::Agreement>,
 }
@@ -183,7 +186,8 @@ async fn active_actuators(State(s): State<AppState>) -> Response {
     let Some(addr) = s.http_addresses.get(site.index()) else {
         return error(StatusCode::BAD_GATEWAY, "no address for the active site");
     };
-    let answer = s.client.get(format!("http://{addr}/actuators")).timeout(Duration::from_secs(2)).send().await;
+    let answer =
+        s.client.get(format!("{}://{addr}/actuators", s.http_scheme)).timeout(Duration::from_secs(2)).send().await;
     match answer {
         Ok(resp) if resp.status().is_success() => match resp.json::<serde_json::Value>().await {
             Ok(v) => Json(v).into_response(),
@@ -324,7 +328,7 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
     let Some(addr) = s.http_addresses.get(forward_to.index()) else {
         return error(StatusCode::CONFLICT, "no address for the node to forward to");
     };
-    if headers.contains_key("authorization") && !s.forward_token_over_http {
+    if headers.contains_key("authorization") && s.http_scheme == "http" && !s.forward_token_over_http {
         let node = name(&s.cfg, forward_to);
         let message = format!(
             "{} cannot carry out {command:?}: {node} can, at http://{addr}; call it there (failoverctl does so \
@@ -340,7 +344,7 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
     }
     let mut req = s
         .client
-        .post(format!("http://{addr}/admin/{command}"))
+        .post(format!("{}://{addr}/admin/{command}", s.http_scheme))
         .header(HOPS, (hops + 1).to_string())
         .timeout(Duration::from_secs(10))
         .json(body);

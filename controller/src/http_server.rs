@@ -5,7 +5,8 @@
 //! timeout and a limit of requests handled at once. The figures are in
 //! [`crate::limits`]. Every request carries its connection's remote address
 //! as [`axum::extract::ConnectInfo`], for the handlers that log or limit by
-//! source.
+//! source. With TLS ([`crate::http_tls`]) each connection first completes
+//! its handshake within [`limits::HTTP_TLS_HANDSHAKE_TIMEOUT`].
 
 use std::net::SocketAddr;
 
@@ -30,6 +31,7 @@ use crate::listen::{self, Admission};
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -65,10 +67,22 @@ pub async fn serve(
                 req
             })
             .service(service.clone());
-        let conn = builder.serve_connection(TokioIo::new(conn), TowerToHyperService::new(with_remote));
-        let served = graceful.watch(conn.into_owned());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = served.await {
+            let service = TowerToHyperService::new(with_remote);
+            let served = match tls {
+                None => watcher.watch(builder.serve_connection(TokioIo::new(conn), service).into_owned()).await,
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(limits::HTTP_TLS_HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => return tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                            Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
+                        };
+                    watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         });

@@ -24,6 +24,7 @@ pub mod health;
 pub mod hooks;
 pub mod http;
 pub mod http_server;
+pub mod http_tls;
 pub mod limits;
 pub mod listen;
 pub mod member_name;

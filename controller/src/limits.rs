@@ -70,6 +70,9 @@ pub const PEER_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// gRPC with mutual TLS: the TLS handshake must finish within this.
 pub const PEER_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A client of the HTTP port with TLS must finish its handshake within this.
+pub const HTTP_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Soft limit assumed when the hard one is unlimited (Linux refuses an
 /// unlimited soft limit on open files).
 const UNLIMITED_OPEN_FILES: u64 = 1 << 20;

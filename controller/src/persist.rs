@@ -4,6 +4,12 @@
 //! stops the daemon with its path: guessing a term would risk a double vote.
 //! A write that fails is tried again a few times within a second (a
 //! descriptor or disk shortage may pass) before the failure is returned.
+//!
+//! The file names the cluster and the node it belongs to, and a file that
+//! names another is refused: a vote recorded in another cluster (a staging
+//! copy with the same member names, a state directory restored to the wrong
+//! host) says nothing about this node's votes, and trusting it could let
+//! this node vote twice in one term.
 
 use std::fs;
 use std::io::Write;
@@ -28,6 +34,38 @@ struct OnDisk {
     /// Absent in files written before it existed: then the configured lease.
     #[serde(default)]
     bound_ms: u64,
+    /// The cluster's name; absent in files written before it existed.
+    #[serde(default)]
+    cluster: Option<String>,
+    /// The node's own name; absent in files written before it existed.
+    #[serde(default)]
+    node: Option<String>,
+    /// The fingerprint of the shared configuration at the last write.
+    #[serde(default)]
+    config_fingerprint: Option<String>,
+}
+
+/// Whose state a file holds: written into it, checked when it is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The cluster's name (`cluster.name`).
+    pub cluster: String,
+    /// This node's member name.
+    pub node: String,
+    /// The fingerprint of the shared configuration now.
+    pub config_fingerprint: String,
+}
+
+/// What [`StateFile::load`] found.
+#[derive(Debug, PartialEq)]
+pub struct Stored {
+    /// The state, or the initial state when there was no file.
+    pub state: DurableState,
+    /// Whether a file was there.
+    pub existed: bool,
+    /// The fingerprint the file was last written under, when it differs
+    /// from today's: the shared configuration changed while it was down.
+    pub config_changed_from: Option<String>,
 }
 
 /// Why the state file cannot be used.
@@ -48,6 +86,21 @@ pub enum PersistError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// The file belongs to another cluster or another node.
+    #[error(
+        "{path}: this state file belongs to {what} {found:?}, not {expected:?}: point node.state_dir at this \
+         node's own directory; its votes are not this node's"
+    )]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+        /// "cluster" or "node".
+        what: &'static str,
+        /// The name in the file.
+        found: String,
+        /// The name configured here.
+        expected: String,
     },
 }
 
@@ -79,14 +132,15 @@ fn with_retries(write: impl FnMut() -> Result<(), PersistError>) -> Result<(), P
 pub struct StateFile {
     path: PathBuf,
     names: Vec<String>,
+    owner: Owner,
 }
 
 impl StateFile {
-    /// The state file in `dir` (created if missing) for a cluster whose
-    /// members are `names`, in order.
-    pub fn open(dir: &Path, names: Vec<String>) -> Result<StateFile, PersistError> {
+    /// The state file in `dir` (created if missing) of `owner`, in a
+    /// cluster whose members are `names`, in order.
+    pub fn open(dir: &Path, names: Vec<String>, owner: Owner) -> Result<StateFile, PersistError> {
         fs::create_dir_all(dir).map_err(|source| PersistError::Io { path: dir.to_owned(), source })?;
-        Ok(StateFile { path: dir.join("state.json"), names })
+        Ok(StateFile { path: dir.join("state.json"), names, owner })
     }
 
     /// Where it lives.
@@ -107,15 +161,31 @@ impl StateFile {
         self.names.get(id.index()).cloned().unwrap_or_default()
     }
 
-    /// The stored state, or the initial state when there is no file yet.
-    pub fn load(&self) -> Result<DurableState, PersistError> {
+    /// The stored state, or the initial state when there is no file yet;
+    /// refused if the file names another cluster or node.
+    pub fn load(&self) -> Result<Stored, PersistError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DurableState::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Stored { state: DurableState::default(), existed: false, config_changed_from: None })
+            }
             Err(source) => return Err(PersistError::Io { path: self.path.clone(), source }),
         };
         let disk: OnDisk = serde_json::from_str(&text)
             .map_err(|e| PersistError::Corrupt { path: self.path.clone(), problem: e.to_string() })?;
+        for (what, found, expected) in
+            [("cluster", &disk.cluster, &self.owner.cluster), ("node", &disk.node, &self.owner.node)]
+        {
+            if let Some(found) = found.as_ref().filter(|f| *f != expected) {
+                return Err(PersistError::NotOurs {
+                    path: self.path.clone(),
+                    what,
+                    found: found.clone(),
+                    expected: expected.clone(),
+                });
+            }
+        }
+        let config_changed_from = disk.config_fingerprint.clone().filter(|f| *f != self.owner.config_fingerprint);
         let voted_for = disk.voted_for.as_deref().map(|n| self.id(n)).transpose()?;
         let last_chosen = match &disk.last_chosen {
             Some((n, t)) => Some(Chosen { site: self.id(n)?, term: Term(*t) }),
@@ -125,13 +195,14 @@ impl StateFile {
             Some(n) => self.id(n)?.0,
             None => 0,
         };
-        Ok(DurableState {
+        let state = DurableState {
             term: Term(disk.term),
             voted_for,
             last_chosen,
             pause: PauseSetting { version: disk.pause_version, by, paused: disk.paused },
             bound_ms: disk.bound_ms,
-        })
+        };
+        Ok(Stored { state, existed: true, config_changed_from })
     }
 
     /// [`StateFile::store`], tried up to [`STORE_ATTEMPTS`] times within a
@@ -150,6 +221,9 @@ impl StateFile {
             pause_by: (state.pause.version > 0).then(|| self.name(NodeId(state.pause.by))),
             paused: state.pause.paused,
             bound_ms: state.bound_ms,
+            cluster: Some(self.owner.cluster.clone()),
+            node: Some(self.owner.node.clone()),
+            config_fingerprint: Some(self.owner.config_fingerprint.clone()),
         };
         let io = |source| PersistError::Io { path: self.path.clone(), source };
         let tmp = self.path.with_extension("json.tmp");
@@ -169,12 +243,20 @@ impl StateFile {
 mod tests {
     use super::*;
 
+    fn names() -> Vec<String> {
+        vec!["site-a".to_string(), "site-b".to_string(), "witness".to_string()]
+    }
+
+    fn owner(cluster: &str, node: &str, config_fingerprint: &str) -> Owner {
+        Owner { cluster: cluster.into(), node: node.into(), config_fingerprint: config_fingerprint.into() }
+    }
+
     #[test]
     fn round_trip_and_corruption_is_reported_with_the_path() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let names = vec!["site-a".to_string(), "site-b".to_string(), "witness".to_string()];
-        let file = StateFile::open(dir.path(), names).expect("open");
-        assert_eq!(file.load().expect("empty"), DurableState::default());
+        let file = StateFile::open(dir.path(), names(), owner("prod", "site-b", "f1")).expect("open");
+        let empty = file.load().expect("empty");
+        assert_eq!((empty.state, empty.existed), (DurableState::default(), false));
         let state = DurableState {
             term: Term(7),
             voted_for: Some(NodeId(1)),
@@ -183,10 +265,36 @@ mod tests {
             bound_ms: 6000,
         };
         file.store(&state).expect("store");
-        assert_eq!(file.load().expect("load"), state);
+        assert_eq!(file.load().expect("load"), Stored { state, existed: true, config_changed_from: None });
         fs::write(file.path(), b"{ not json").expect("write");
         let err = file.load().expect_err("corrupt");
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    #[test]
+    fn a_file_of_another_cluster_or_node_is_refused_and_a_changed_config_is_noticed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let open = |o| StateFile::open(dir.path(), names(), o).expect("open");
+        let state = DurableState { term: Term(4), voted_for: Some(NodeId(0)), ..DurableState::default() };
+        open(owner("staging", "site-b", "f1")).store(&state).expect("store");
+        for (o, named) in
+            [(owner("prod", "site-b", "f1"), "\"staging\""), (owner("staging", "site-a", "f1"), "\"site-b\"")]
+        {
+            let err = open(o).load().expect_err("not ours");
+            assert!(matches!(err, PersistError::NotOurs { .. }), "{err}");
+            assert!(err.to_string().contains(named), "{err}");
+        }
+        let changed = open(owner("staging", "site-b", "f2")).load().expect("same cluster, new config");
+        assert_eq!((changed.state, changed.config_changed_from), (state, Some("f1".to_string())));
+        // A file written before the names were recorded is accepted as ours.
+        fs::write(
+            dir.path().join("state.json"),
+            br#"{"term": 3, "voted_for": "site-a", "last_chosen": null,
+            "pause_version": 0, "pause_by": null, "paused": false}"#,
+        )
+        .expect("write");
+        let old = open(owner("prod", "site-b", "f1")).load().expect("older file");
+        assert_eq!((old.state.term, old.state.voted_for), (Term(3), Some(NodeId(0))));
     }
 
     fn failure() -> PersistError {
@@ -211,7 +319,7 @@ mod tests {
     #[test]
     fn a_write_that_keeps_failing_gives_up_after_the_attempts_with_the_path() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = StateFile::open(dir.path(), vec!["site-a".to_string()]).expect("open");
+        let file = StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")).expect("open");
         // The temporary file's name taken by a directory: every write fails.
         fs::create_dir(file.path().with_extension("json.tmp")).expect("obstacle");
         let err = file.store_retrying(&DurableState::default()).expect_err("cannot succeed");

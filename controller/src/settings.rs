@@ -90,6 +90,10 @@ fn default_log_format() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
+    /// This cluster's name: the same on every node, unlike any other
+    /// cluster's, with the characters of a member name. Each node writes it
+    /// into its state file and refuses a file that names another cluster.
+    pub name: String,
     /// `automatic` or `manual`.
     #[serde(default = "default_mode")]
     pub failover_mode: String,
@@ -205,6 +209,14 @@ pub struct AdminSection {
     /// instead, and `failoverctl` calls it there.
     #[serde(default)]
     pub forward_token_over_http: bool,
+    /// PEM certificate chain for the HTTP port; with `tls_key_file` the
+    /// port speaks only HTTPS ([`crate::http_tls`]).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates trusted, beside the system's, when this node
+    /// calls another node's HTTPS port.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 fn default_refusal_window() -> Duration {
@@ -220,6 +232,9 @@ impl Default for AdminSection {
             allow_without_token: false,
             refusal_window: default_refusal_window(),
             forward_token_over_http: false,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
         }
     }
 }
@@ -351,6 +366,8 @@ pub struct Loaded {
     pub token: Option<String>,
     /// Mutual TLS material, if configured.
     pub tls: Option<TlsFiles>,
+    /// TLS for the HTTP port, if configured.
+    pub http_tls: Option<crate::http_tls::HttpTls>,
     /// The actuators, built and checked.
     pub actuators: Vec<crate::actuate::Actuator>,
     /// The MongoDB settings, checked.
@@ -396,6 +413,7 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
         "manual" => FailbackPolicy::Manual,
         other => return Err(invalid(file, "cluster.failback", format!("{other:?}: use \"automatic\" or \"manual\""))),
     };
+    crate::member_name::check(&settings.cluster.name).map_err(|e| invalid(file, "cluster.name", e.to_string()))?;
     members::check(&settings.members).map_err(|(key, problem)| invalid(file, key, problem))?;
     let mut members = Vec::new();
     for (i, m) in settings.members.iter().enumerate() {
@@ -465,6 +483,21 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
     }
     commands::duration(settings.admin.refusal_window)
         .map_err(|problem| invalid(file, "admin.refusal_window", problem))?;
+    let a = &settings.admin;
+    let http_tls = match (&a.tls_cert_file, &a.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            crate::http_tls::load(cert, key, a.tls_ca_file.as_deref())
+                .map_err(|(key, problem)| invalid(file, key, problem))?,
+        ),
+        (None, None) if a.tls_ca_file.is_some() => {
+            return Err(invalid(file, "admin.tls_ca_file", "is used only with admin.tls_cert_file and tls_key_file"))
+        }
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid(file, "admin.tls_key_file", "admin.tls_cert_file needs its key")),
+        (None, Some(_)) => {
+            return Err(invalid(file, "admin.tls_cert_file", "admin.tls_key_file needs its certificate"))
+        }
+    };
     let tls = match &settings.tls {
         None => None,
         Some(t) => {
@@ -507,5 +540,5 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
     if tls.is_none() && !settings.cluster.allow_unauthenticated_peers {
         return Err(invalid(file, "tls", UNAUTHENTICATED_PEERS));
     }
-    Ok(Loaded { settings, cluster, me, token, tls, actuators, mongodb })
+    Ok(Loaded { settings, cluster, me, token, tls, http_tls, actuators, mongodb })
 }

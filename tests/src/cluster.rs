@@ -37,6 +37,10 @@ pub struct Spec {
     /// Mutual TLS between nodes, with certificates from `failoverctl certs
     /// init` (plus one for a node called `intruder` that is not a member).
     pub tls: bool,
+    /// TLS on every node's HTTP port, with the node's certificate from
+    /// `failoverctl certs init` (issued for 127.0.0.1 too); `ctl` and so
+    /// `status` call it over HTTPS with the CA as `--ca-file`.
+    pub https: bool,
     /// `cluster.drain`, e.g. `"1s"` (none when unset).
     pub drain: Option<&'static str>,
     /// Text appended to a node's config (e.g. its `[actuators]`).
@@ -122,10 +126,11 @@ impl TestCluster {
                 }
             }
         }
-        if c.spec.tls {
+        if c.spec.tls || c.spec.https {
             let out = Command::new(c.bins.join("failoverctl"))
                 .args(["certs", "init", "--nodes", "site-a,site-b,witness,intruder", "--out"])
                 .arg(c.certs_dir())
+                .args(NODES.iter().flat_map(|n| ["--http-name".to_owned(), format!("{n}=127.0.0.1")]))
                 .output()
                 .expect("run failoverctl certs init");
             assert!(out.status.success(), "certs init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -172,7 +177,7 @@ impl TestCluster {
         let dir = self.dir.path().display();
         let mut text = format!(
             "[node]\nname = \"{node}\"\nstate_dir = \"{dir}/state-{node}\"\n\n[admin]\ntoken = \"{}\"\n\n\
-             [cluster]\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"150ms\"\n\
+             [cluster]\nname = \"test\"\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"150ms\"\n\
              lease = \"1500ms\"\nelection_jitter = \"50ms\"\nactuation_interval = \"2s\"\nfailover_cooldown = \"1s\"\n\
              declined_backoff = \"3s\"\n\n",
             self.token
@@ -189,6 +194,17 @@ impl TestCluster {
             text.push_str(&format!(
                 "[tls]\nca_file = \"{certs}/ca.pem\"\ncert_file = \"{certs}/{node}.pem\"\nkey_file = \"{certs}/{node}.key\"\n\n"
             ));
+        }
+        if self.spec.https {
+            let certs = self.certs_dir();
+            let certs = certs.display();
+            text = text.replace(
+                "[admin]\n",
+                &format!(
+                    "[admin]\ntls_cert_file = \"{certs}/{node}.pem\"\ntls_key_file = \"{certs}/{node}.key\"\n\
+                     tls_ca_file = \"{certs}/ca.pem\"\n"
+                ),
+            );
         }
         if node == "site-a" {
             if let Some(hook) = &self.spec.site_a_pre_promote {
@@ -366,7 +382,13 @@ impl TestCluster {
     /// Runs `failoverctl` against `node` with the given token (or none).
     pub fn ctl_with_token(&self, node: &str, token: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::new(self.bins.join("failoverctl"));
-        cmd.arg("--endpoint").arg(self.http[node].to_string()).args(args).env_remove("FAILOVERCTL_TOKEN");
+        if self.spec.https {
+            cmd.arg("--endpoint").arg(format!("https://{}", self.http[node]));
+            cmd.arg("--ca-file").arg(self.certs_dir().join("ca.pem"));
+        } else {
+            cmd.arg("--endpoint").arg(self.http[node].to_string());
+        }
+        cmd.args(args).env_remove("FAILOVERCTL_TOKEN").env_remove("FAILOVERCTL_CA_FILE");
         if let Some(t) = token {
             cmd.env("FAILOVERCTL_TOKEN", t);
         }
@@ -480,7 +502,7 @@ impl Drop for TestCluster {
 /// A minimal valid site-a configuration (three members, no token, no TLS),
 /// for tests that append a section and check how it is refused.
 pub const MINIMAL_SITE_A: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-    [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
     [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
     [[members]]\nname = \"site-b\"\nkind = \"site\"\npriority = 1\npeer_address = \"127.0.0.1:5\"\nhttp_address = \"127.0.0.1:6\"\n\
     [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";

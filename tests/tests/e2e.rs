@@ -256,7 +256,7 @@ async fn a_standby_does_not_forward_a_token_over_http_but_names_the_active_site_
 fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-        [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+        [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
         [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
         [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
     let tls = "[tls]\nca_file = \"/nonexistent/ca.pem\"\ncert_file = \"/nonexistent/a.pem\"\nkey_file = \"/nonexistent/a.key\"\n";

@@ -145,3 +145,27 @@ async fn a_hostile_client_sending_the_largest_terms_leaves_the_cluster_electing_
     assert!(c.epoch("site-b").expect("epoch") > epoch);
     prober.stop().await.assert_never_two_active();
 }
+
+/// A state directory restored to the wrong place: site-b's file, written
+/// in cluster "test", read by a site-b configured for another cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_file_of_another_cluster_stops_the_node_at_start_with_both_names() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let state = c.state_dir("site-b").join("state.json");
+    assert!(c.wait_for(LONG, |_| std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"test\""))).await);
+    c.kill9("site-b");
+    let before = std::fs::read(&state).expect("site-b's state file");
+    let path = c.config_path("site-b");
+    let ours = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, ours.replace("name = \"test\"", "name = \"staging\"")).expect("write config");
+    c.spawn("site-b");
+    let exit = c.wait_exit("site-b", LONG).await.expect("site-b must stop by itself");
+    assert!(!exit.success(), "{exit:?}");
+    let log = c.log("site-b");
+    assert!(log.contains("belongs to cluster \"test\", not \"staging\""), "{}", c.log_tail("site-b"));
+    assert_eq!(std::fs::read(&state).expect("state file"), before, "a refused file must be left as it was");
+    // Its own configuration back, it rejoins from the same file.
+    std::fs::write(&path, ours).expect("write config");
+    c.spawn("site-b");
+    assert!(c.wait_for(LONG, |c| c.active_seen_by("site-b").as_deref() == Some("site-a")).await);
+}

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,7 +134,7 @@ impl WebhookActuator {
         let mut client = reqwest::Client::builder().timeout(s.timeout).redirect(reqwest::redirect::Policy::none());
         if let Some(path) = &s.ca_file {
             client = client.tls_built_in_root_certs(false);
-            for cert in read_ca_file(path).map_err(|p| err("ca_file", p))? {
+            for cert in crate::http_tls::read_ca_file(path).map_err(|p| err("ca_file", p))? {
                 client = client.add_root_certificate(cert);
             }
         }
@@ -220,26 +220,6 @@ impl WebhookActuator {
         }
         Ok(status)
     }
-}
-
-/// The certificates of a PEM file, each checked to be X.509; at least one.
-fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut certs = Vec::new();
-    for pem in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
-        let pem = pem.map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
-        if pem.label != "CERTIFICATE" {
-            continue;
-        }
-        pem.parse_x509().map_err(|e| format!("{}: not an X.509 certificate: {e}", path.display()))?;
-        let cert = reqwest::Certificate::from_der(&pem.contents)
-            .map_err(|e| format!("{}: unusable certificate: {e}", path.display()))?;
-        certs.push(cert);
-    }
-    if certs.is_empty() {
-        return Err(format!("{}: holds no PEM certificate", path.display()));
-    }
-    Ok(certs)
 }
 
 #[cfg(test)]

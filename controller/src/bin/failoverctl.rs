@@ -22,6 +22,10 @@ struct Cli {
     /// Admin token for mutating calls.
     #[arg(long, env = "FAILOVERCTL_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA certificates to trust, beside the system's, for endpoints
+    /// given as https://HOST:PORT (nodes with admin.tls_cert_file).
+    #[arg(long, env = "FAILOVERCTL_CA_FILE", global = true)]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -110,11 +114,29 @@ enum CertsCmd {
         /// Directory for ca.pem, ca.key, <node>.pem and <node>.key.
         #[arg(long)]
         out: std::path::PathBuf,
+        /// NODE=NAME: also issue NODE's certificate for NAME, a host name or
+        /// IP address its HTTP port is reached by, so the certificate can
+        /// serve that port over TLS too (repeatable).
+        #[arg(long = "http-name", value_parser = parse_http_name)]
+        http_names: Vec<(String, String)>,
     },
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?)
+fn parse_http_name(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((node, name)) if !node.is_empty() && !name.is_empty() => Ok((node.to_owned(), name.to_owned())),
+        _ => Err(format!("{text:?}: give NODE=NAME, e.g. site-a=10.1.0.10")),
+    }
+}
+
+fn client(cli: &Cli) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(15));
+    if let Some(path) = &cli.ca_file {
+        for cert in failover_controller::http_tls::read_ca_file(path).map_err(|e| anyhow!("--ca-file: {e}"))? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
 }
 
 fn base(endpoint: &str) -> String {
@@ -126,7 +148,7 @@ fn base(endpoint: &str) -> String {
 }
 
 async fn get(cli: &Cli, path: &str) -> anyhow::Result<Value> {
-    let c = client()?;
+    let c = client(cli)?;
     let mut last = anyhow!("no --endpoint given (or FAILOVERCTL_ENDPOINTS)");
     for e in &cli.endpoints {
         match c.get(format!("{}{path}", base(e))).send().await {
@@ -165,7 +187,9 @@ async fn admin_call(
             Some(next) if status == reqwest::StatusCode::MISDIRECTED_REQUEST && redirects < MAX_REDIRECTS => {
                 let node = v.pointer("/carried_out_by/node").and_then(Value::as_str).unwrap_or("?");
                 eprintln!("failoverctl: {endpoint} does not carry out {command}; calling {node} at {next}");
-                endpoint = next.to_owned();
+                // The named node is called with the scheme the first one was.
+                let scheme = if base(&endpoint).starts_with("https://") { "https" } else { "http" };
+                endpoint = format!("{scheme}://{next}");
                 redirects += 1;
             }
             _ => return Ok((status, v)),
@@ -174,7 +198,7 @@ async fn admin_call(
 }
 
 async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
-    let c = client()?;
+    let c = client(cli)?;
     let mut last = anyhow!("no --endpoint given (or FAILOVERCTL_ENDPOINTS)");
     for e in &cli.endpoints {
         match admin_call(&c, cli, e, command, &body).await {
@@ -200,7 +224,7 @@ async fn admin(cli: &Cli, command: &str, body: Value) -> anyhow::Result<()> {
 /// The `/status` of the node that acts as active right now, if any endpoint
 /// is one.
 async fn active_status(cli: &Cli) -> Option<Value> {
-    let c = client().ok()?;
+    let c = client(cli).ok()?;
     for e in &cli.endpoints {
         let Ok(resp) = c.get(format!("{}/status", base(e))).timeout(Duration::from_secs(2)).send().await else {
             continue;
@@ -406,8 +430,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             clap_complete::generate(*shell, &mut Cli::command(), "failoverctl", &mut std::io::stdout());
         }
         Cmd::Man => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
-        Cmd::Certs { command: CertsCmd::Init { nodes, out } } => {
-            for file in failover_controller::certs::init(nodes, out)? {
+        Cmd::Certs { command: CertsCmd::Init { nodes, out, http_names } } => {
+            for file in failover_controller::certs::init(nodes, http_names, out)? {
                 println!("wrote {}", file.display());
             }
         }

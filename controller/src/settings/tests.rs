@@ -1,7 +1,7 @@
 use super::*;
 
 const GOOD: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
-    [cluster]\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
+    [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nheartbeat_interval = \"100ms\"\nlease = \"1s\"\n\
     [[members]]\nname = \"site-a\"\nkind = \"site\"\npriority = 2\npeer_address = \"127.0.0.1:1\"\nhttp_address = \"127.0.0.1:2\"\n\
     [[members]]\nname = \"witness\"\nkind = \"witness\"\npeer_address = \"127.0.0.1:3\"\nhttp_address = \"127.0.0.1:4\"\n";
 
@@ -92,6 +92,14 @@ fn member_names_must_be_dns_names() {
 }
 
 #[test]
+fn the_cluster_needs_a_name_with_the_characters_of_a_member_name() {
+    let missing = load_text(&GOOD.replace("name = \"test\"\n", "")).expect_err("no name");
+    assert!(missing.to_string().contains("missing configuration field \"cluster.name\""), "{missing}");
+    assert_refused("a space", &GOOD.replace("name = \"test\"", "name = \"prod eu\""), "cluster.name");
+    assert_refused("empty", &GOOD.replace("name = \"test\"", "name = \"\""), "cluster.name");
+}
+
+#[test]
 fn member_addresses_must_be_connectable_and_unique() {
     let cases = [
         ("duplicate http_address", GOOD.replace("127.0.0.1:4", "127.0.0.1:2"), "members[1].http_address"),
@@ -177,4 +185,29 @@ fn admin_refusal_window_and_forwarding_have_safe_defaults_and_are_checked() {
     assert!(loaded.settings.admin.forward_token_over_http);
     let zero = GOOD.replace("allow_without_token = true\n", "allow_without_token = true\nrefusal_window = \"0s\"\n");
     assert_refused("zero refusal window", &zero, "admin.refusal_window");
+}
+
+#[test]
+fn tls_on_the_http_port_needs_a_readable_matching_pair_and_names_the_key_at_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    let http = vec![("site-a".to_string(), "127.0.0.1".to_string())];
+    crate::certs::init(&["site-a".to_string(), "witness".to_string()], &http, &certs).expect("certs");
+    let with = |keys: &str| GOOD.replace("[admin]\n", &format!("[admin]\n{keys}\n"));
+    let file = |name: &str| certs.join(name).display().to_string();
+    let (cert, key, ca) = (file("site-a.pem"), file("site-a.key"), file("ca.pem"));
+    let pair = format!("tls_cert_file = {cert:?}\ntls_key_file = {key:?}\ntls_ca_file = {ca:?}");
+    let loaded = load_text(&with(&pair)).expect("a matching pair and a CA");
+    assert!(loaded.http_tls.is_some_and(|t| t.extra_roots.len() == 1));
+    let cases = [
+        ("certificate without key", format!("tls_cert_file = {cert:?}"), "admin.tls_key_file"),
+        ("key without certificate", format!("tls_key_file = {key:?}"), "admin.tls_cert_file"),
+        ("CA alone", format!("tls_ca_file = {ca:?}"), "admin.tls_ca_file"),
+        ("another node's key", pair.replace("site-a.key", "witness.key"), "admin.tls_key_file"),
+        ("a key as certificate", pair.replace("site-a.pem", "site-a.key"), "admin.tls_cert_file"),
+        ("a missing CA file", pair.replace("ca.pem", "nope.pem"), "admin.tls_ca_file"),
+    ];
+    for (what, keys, key) in cases {
+        assert_refused(what, &with(&keys), key);
+    }
 }

@@ -364,7 +364,7 @@ impl Lab {
         };
         let mut t = format!(
             "[node]\nname = \"{name}\"\nstate_dir = \"{}/state-{name}\"\n[admin]\ntoken = \"{TOKEN}\"\n\
-             [cluster]\nallow_unauthenticated_peers = true\nfailover_mode = \"automatic\"\nfailback = \"manual\"\nheartbeat_interval = \"{HEARTBEAT}\"\n\
+             [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nfailover_mode = \"automatic\"\nfailback = \"manual\"\nheartbeat_interval = \"{HEARTBEAT}\"\n\
              lease = \"{LEASE}\"\nactuation_interval = \"10s\"\nfailover_cooldown = \"1s\"\n\n",
             self.dir.as_path().display()
         );

@@ -1,0 +1,31 @@
+//! The HTTP port over TLS, end to end: the real binaries on 127.0.0.1, each
+//! serving its HTTP port with its certificate from `failoverctl certs init
+//! --http-name`, and `failoverctl` calling them over HTTPS with the CA.
+//! Waits are conditions with generous deadlines.
+
+use std::process::Command;
+
+use failover_tests::cluster::{bin_dir, Spec, TestCluster};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_tls_on_the_http_port_it_speaks_only_https_and_a_standby_forwards_admin_calls_over_it() {
+    let c = TestCluster::start_with_site_a_active(Spec { https: true, ..Spec::default() }).await;
+    assert_eq!(c.http_get("site-a", "/active").await, None, "plain HTTP must get no answer");
+    // Without the CA the node's certificate is not trusted.
+    let endpoint = format!("https://{}", c.http_address("site-a"));
+    let untrusted = Command::new(bin_dir().join("failoverctl"))
+        .args(["--endpoint", &endpoint, "status"])
+        .env_remove("FAILOVERCTL_CA_FILE")
+        .output()
+        .expect("run failoverctl");
+    assert!(!untrusted.status.success(), "{}", String::from_utf8_lossy(&untrusted.stdout));
+    let ready = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    // The witness cannot carry out a switchover: with TLS it forwards the
+    // call, token included, to site-a itself instead of answering 421.
+    let out = c.ctl("witness", &["switchover", "--to", "site-b"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("does not carry out"), "followed a 421: {stderr}");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+}
