@@ -11,6 +11,10 @@ if [ -z "$block" ]; then
   exit 1
 fi
 
+# A fresh cluster, as a reader's first run is: state left by an earlier run
+# (site-b last chosen, say) would make site-a's start a failover with a
+# cooldown, and the block's kill would then wait for approval.
+rm -rf .local-cluster/site-a .local-cluster/site-b .local-cluster/witness
 mkdir -p .local-cluster
 bash scripts/local-cluster.sh > .local-cluster/walkthrough.log 2>&1 &
 cluster=$!

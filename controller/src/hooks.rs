@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use failover_core::{ActivationCause, HandoffReason, NodeId, StepDownReason};
 use serde::Serialize;
 
 use crate::shell::{self, Script};
@@ -32,23 +33,68 @@ pub struct HookLimits<'a> {
     pub pass_env: &'a [String],
 }
 
+/// `FAILOVER_REASON` of `pre_promote` and `post_promote`: how the site was
+/// elected. Also the words of events and `/status`.
+pub fn activation_reason(cause: ActivationCause) -> &'static str {
+    match cause {
+        ActivationCause::Reclaim => "reclaim",
+        ActivationCause::AutomaticFailover => "automatic_failover",
+        ActivationCause::ApprovedFailover => "approved_failover",
+        ActivationCause::Handoff => "handoff",
+        ActivationCause::Forced => "forced",
+    }
+}
+
+/// `FAILOVER_REASON` of `on_demote`, and the site taking over when the
+/// site hands over to one (`FAILOVER_TO`).
+pub fn demotion_reason(reason: StepDownReason) -> (&'static str, Option<NodeId>) {
+    match reason {
+        StepDownReason::LeaseExpired => ("lease_expired", None),
+        StepDownReason::HigherTerm => ("higher_term", None),
+        StepDownReason::PromotionDeclined => ("promotion_declined", None),
+        StepDownReason::Fenced { .. } => ("fenced", None),
+        StepDownReason::Handoff { to, why } => {
+            let why = match why {
+                HandoffReason::Switchover => "switchover",
+                HandoffReason::Failback => "failback",
+                HandoffReason::Unhealthy => "unhealthy",
+                HandoffReason::Shutdown => "shutdown",
+                HandoffReason::PromotionDeclined => "promotion_declined",
+                HandoffReason::Approved => "approved_failover",
+            };
+            (why, Some(to))
+        }
+    }
+}
+
+/// One run of a hook: which, for which epoch, why, and to whom when the
+/// site hands over.
+#[derive(Clone, Debug)]
+pub struct HookCall {
+    /// `pre_promote`, `post_promote` or `on_demote`.
+    pub hook: &'static str,
+    /// The epoch of the role change.
+    pub epoch: u64,
+    /// This site's member name.
+    pub site: String,
+    /// [`activation_reason`] or [`demotion_reason`].
+    pub reason: &'static str,
+    /// The site taking over, for an `on_demote` that hands over.
+    pub to: Option<String>,
+}
+
 /// Runs `command` through `sh -c` with `FAILOVER_EPOCH`, `FAILOVER_SITE`,
-/// `FAILOVER_REASON` and `FAILOVER_HOOK` set, killing its process group
-/// after the time limit.
-pub async fn run(
-    hook: &'static str,
-    command: &str,
-    epoch: u64,
-    site: &str,
-    reason: &str,
-    limits: HookLimits<'_>,
-) -> HookOutcome {
-    let vars = [
+/// `FAILOVER_REASON`, `FAILOVER_HOOK` and, when handing over,
+/// `FAILOVER_TO` set, killing its process group after the time limit.
+pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookOutcome {
+    let HookCall { hook, epoch, site, reason, to } = call;
+    let mut vars = vec![
         ("FAILOVER_EPOCH", epoch.to_string()),
-        ("FAILOVER_SITE", site.to_owned()),
+        ("FAILOVER_SITE", site),
         ("FAILOVER_REASON", reason.to_owned()),
         ("FAILOVER_HOOK", hook.to_owned()),
     ];
+    vars.extend(to.map(|to| ("FAILOVER_TO", to)));
     let script = Script { command, vars: &vars, pass_env: limits.pass_env, timeout: limits.timeout };
     let (ok, detail) = match shell::run(script).await {
         Ok(status) if status.success() => (true, "exit 0".to_string()),
@@ -67,6 +113,54 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn call(hook: &'static str, to: Option<&str>) -> HookCall {
+        HookCall { hook, epoch: 9, site: "site-b".into(), reason: "switchover", to: to.map(str::to_owned) }
+    }
+
+    /// Every value a hook can be given is in the table of the configuration
+    /// guide, and no other.
+    #[test]
+    fn the_documented_reasons_are_the_ones_given() {
+        use failover_core::Epoch;
+        let doc = include_str!("../../docs/configuration.md");
+        let row = |var: &str| {
+            let line = doc.lines().find(|l| l.starts_with(&format!("| `{var}`"))).unwrap_or_default().to_owned();
+            let mut words: Vec<String> = line.split('`').skip(3).step_by(2).map(str::to_owned).collect();
+            words.retain(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            words.sort();
+            words.dedup();
+            words
+        };
+        let causes = [
+            ActivationCause::Reclaim,
+            ActivationCause::AutomaticFailover,
+            ActivationCause::ApprovedFailover,
+            ActivationCause::Handoff,
+            ActivationCause::Forced,
+        ];
+        let whys = [
+            HandoffReason::Switchover,
+            HandoffReason::Failback,
+            HandoffReason::Unhealthy,
+            HandoffReason::Shutdown,
+            HandoffReason::PromotionDeclined,
+            HandoffReason::Approved,
+        ];
+        let mut downs = vec![
+            StepDownReason::LeaseExpired,
+            StepDownReason::HigherTerm,
+            StepDownReason::PromotionDeclined,
+            StepDownReason::Fenced { by: Epoch(2) },
+        ];
+        downs.extend(whys.map(|why| StepDownReason::Handoff { to: NodeId(1), why }));
+        let mut given: Vec<String> = causes.map(|c| activation_reason(c).to_owned()).into();
+        given.extend(downs.iter().map(|d| demotion_reason(*d).0.to_owned()));
+        given.extend(["pre_promote", "post_promote", "on_demote"].map(str::to_owned));
+        given.sort();
+        given.dedup();
+        assert_eq!(row("FAILOVER_REASON"), given, "docs/configuration.md's FAILOVER_REASON row");
+    }
+
     fn limits(timeout: Duration) -> HookLimits<'static> {
         HookLimits { timeout, pass_env: &[] }
     }
@@ -74,13 +168,12 @@ mod tests {
     #[tokio::test]
     async fn outcome_reports_exit_status_environment_and_timeout() {
         let t = limits(Duration::from_secs(10));
-        assert!(
-            run("pre_promote", "test \"$FAILOVER_EPOCH\" = 7 && test \"$FAILOVER_SITE\" = a", 7, "a", "x", t).await.ok
-        );
-        let failed = run("pre_promote", "exit 3", 7, "a", "x", t).await;
+        let check = "test \"$FAILOVER_EPOCH\" = 9 && test \"$FAILOVER_SITE\" = site-b";
+        assert!(run(check, call("pre_promote", None), t).await.ok);
+        let failed = run("exit 3", call("pre_promote", None), t).await;
         assert!(!failed.ok);
         assert!(failed.detail.contains('3'), "{}", failed.detail);
-        let slow = run("on_demote", "sleep 5", 7, "a", "x", limits(Duration::from_millis(100))).await;
+        let slow = run("sleep 5", call("on_demote", None), limits(Duration::from_millis(100))).await;
         assert!(!slow.ok && slow.detail.contains("timed out"), "{}", slow.detail);
     }
 
@@ -88,7 +181,7 @@ mod tests {
     async fn a_timed_out_hook_takes_its_background_children_with_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let command = crate::shell::tests::command_with_background_child(dir.path());
-        let outcome = run("post_promote", &command, 7, "a", "x", limits(Duration::from_secs(2))).await;
+        let outcome = run(&command, call("post_promote", None), limits(Duration::from_secs(2))).await;
         assert!(!outcome.ok && outcome.detail.contains("timed out"), "{}", outcome.detail);
         crate::shell::tests::assert_group_gone(dir.path()).await;
     }
@@ -102,14 +195,16 @@ mod tests {
         let out = dir.path().join("env");
         let pass = ["HOOK_TEST_LANG".to_string()];
         let limits = HookLimits { timeout: Duration::from_secs(30), pass_env: &pass };
-        let outcome = run("on_demote", &format!("env > {}", out.display()), 9, "site-b", "handoff", limits).await;
+        let call = call("on_demote", Some("site-a"));
+        let outcome = run(&format!("env > {}", out.display()), call, limits).await;
         assert!(outcome.ok, "{}", outcome.detail);
         let env = crate::shell::tests::read_env(&out);
         let expected = [
             ("FAILOVER_EPOCH", "9"),
             ("FAILOVER_SITE", "site-b"),
-            ("FAILOVER_REASON", "handoff"),
+            ("FAILOVER_REASON", "switchover"),
             ("FAILOVER_HOOK", "on_demote"),
+            ("FAILOVER_TO", "site-a"),
             ("HOOK_TEST_LANG", "C.UTF-8"),
         ];
         for (name, value) in expected {

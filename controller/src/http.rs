@@ -160,6 +160,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
             "to": name(cfg, to),
             "in_ms": at.saturating_since(now).as_millis() as u64,
+            "at": wall(at),
         })),
         "hooks": snap.hooks,
         "actuators": snap.actuators,
@@ -273,10 +274,22 @@ async fn admin(
                 Some(text) => match humantime::parse_rfc3339_weak(text) {
                     // The operator's wall-clock time becomes a deadline on this
                     // node's monotonic clock; wall time never enters the protocol.
-                    Ok(when) => {
-                        let wait = when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO);
-                        Some(clock::now() + wait)
-                    }
+                    Ok(when) => match when.duration_since(std::time::SystemTime::now()) {
+                        Ok(wait) => Some(clock::now() + wait),
+                        // Rounding to whole seconds in a script is not a
+                        // time-zone slip: up to a second late counts as now.
+                        Err(late) if late.duration() <= Duration::from_secs(1) => None,
+                        Err(late) => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                format!(
+                                    "at: {text:?} is {} in the past (check its time zone); to switch over now, \
+                                     leave out --at",
+                                    humantime::format_duration(Duration::from_secs(late.duration().as_secs()))
+                                ),
+                            )
+                        }
+                    },
                     Err(e) => return error(StatusCode::BAD_REQUEST, format!("at: {text:?} is not a time: {e}")),
                 },
             };

@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use failover_core::{
-    Action, ActivationCause, ClusterConfig, Command, CommandError, Epoch, Event, Instant, LocalHealth, Message, Node,
-    NodeId, Status,
+    Action, ClusterConfig, Command, CommandError, Epoch, Event, Instant, LocalHealth, Message, Node, NodeId, Status,
 };
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -111,9 +110,13 @@ enum Wake {
 
 /// Converts a monotonic instant into wall-clock text, for people only.
 pub fn wall(at: Instant) -> String {
-    let ago = clock::now().saturating_since(at);
-    let when = std::time::SystemTime::now().checked_sub(ago).unwrap_or(std::time::SystemTime::UNIX_EPOCH);
-    humantime::format_rfc3339_millis(when).to_string()
+    let (now, wall_now) = (clock::now(), std::time::SystemTime::now());
+    let when = if at >= now {
+        wall_now.checked_add(at.saturating_since(now))
+    } else {
+        wall_now.checked_sub(now.saturating_since(at))
+    };
+    humantime::format_rfc3339_millis(when.unwrap_or(std::time::SystemTime::UNIX_EPOCH)).to_string()
 }
 
 impl Runtime {
@@ -188,18 +191,28 @@ impl Runtime {
         }
     }
 
-    fn spawn_hook(&self, hook: &'static str, epoch: Epoch, reason: String, done: Option<mpsc::Sender<(Epoch, bool)>>) {
+    /// Runs `hook` for `epoch` in its own task; `why` is its
+    /// `FAILOVER_REASON` and the site taking over, if any.
+    fn spawn_hook(
+        &self,
+        hook: &'static str,
+        epoch: Epoch,
+        why: (&'static str, Option<NodeId>),
+        done: Option<mpsc::Sender<(Epoch, bool)>>,
+    ) {
         let command = match hook {
             "pre_promote" => self.hooks.pre_promote.clone(),
             "post_promote" => self.hooks.post_promote.clone(),
             _ => self.hooks.on_demote.clone(),
         };
-        let site = self.cfg.member(self.node.id()).map(|m| m.name.clone()).unwrap_or_default();
+        let name = |id: NodeId| self.cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
+        let (reason, to) = why;
+        let call = hooks::HookCall { hook, epoch: epoch.0, site: name(self.node.id()), reason, to: to.map(name) };
         let (timeout, pass_env, shared) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.shared.clone());
         tokio::spawn(async move {
             let limits = hooks::HookLimits { timeout, pass_env: &pass_env };
             let outcome = match command {
-                Some(cmd) => hooks::run(hook, &cmd, epoch.0, &site, &reason, limits).await,
+                Some(cmd) => hooks::run(&cmd, call, limits).await,
                 None => HookOutcome { hook, epoch: epoch.0, ok: true, detail: "not configured".into() },
             };
             let ok = outcome.ok;
@@ -233,18 +246,19 @@ impl Runtime {
                     }
                 }
                 Action::Send { to, message } => self.senders.send(to, message),
-                Action::RunPrePromote { epoch } => {
-                    self.spawn_hook("pre_promote", epoch, "elected".into(), Some(hook_tx.clone()))
+                Action::RunPrePromote { epoch, cause } => {
+                    let reason = hooks::activation_reason(cause);
+                    self.spawn_hook("pre_promote", epoch, (reason, None), Some(hook_tx.clone()))
                 }
                 Action::BecomeActive { epoch, cause } => {
                     tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
-                    traffic.push(Traffic::Activate(epoch.0, cause_text(cause)));
-                    self.spawn_hook("post_promote", epoch, cause_text(cause).into(), None);
+                    traffic.push(Traffic::Activate(epoch.0, hooks::activation_reason(cause)));
+                    self.spawn_hook("post_promote", epoch, (hooks::activation_reason(cause), None), None);
                 }
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
                     traffic.push(Traffic::StandDown);
-                    self.spawn_hook("on_demote", epoch, format!("{reason:?}"), None);
+                    self.spawn_hook("on_demote", epoch, hooks::demotion_reason(reason), None);
                 }
                 Action::Actuate { epoch } => traffic.push(Traffic::Reassert(epoch.0)),
                 Action::Drain { epoch, to } => {
@@ -297,16 +311,6 @@ impl Runtime {
     }
 }
 
-fn cause_text(cause: ActivationCause) -> &'static str {
-    match cause {
-        ActivationCause::Reclaim => "reclaim",
-        ActivationCause::AutomaticFailover => "automatic_failover",
-        ActivationCause::ApprovedFailover => "approved_failover",
-        ActivationCause::Handoff => "handoff",
-        ActivationCause::Forced => "forced",
-    }
-}
-
 /// An event in words, with member names.
 pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
     let n = |id: NodeId| cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone());
@@ -315,8 +319,12 @@ pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
             format!("election started in term {} (approved: {approved}, handoff: {handoff})", term.0)
         }
         Event::VoteRefused { by, term, refusal } => format!("{} refused a vote in term {}: {refusal:?}", n(by), term.0),
-        Event::Elected { epoch, cause } => format!("elected with epoch {} ({})", epoch.0, cause_text(cause)),
-        Event::BecameActive { epoch, cause } => format!("became active with epoch {} ({})", epoch.0, cause_text(cause)),
+        Event::Elected { epoch, cause } => {
+            format!("elected with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
+        }
+        Event::BecameActive { epoch, cause } => {
+            format!("became active with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
+        }
         Event::SteppedDown { epoch, reason } => {
             let why = match reason {
                 failover_core::StepDownReason::Handoff { to, why } => format!("handing over to {} ({why:?})", n(to)),
@@ -325,14 +333,14 @@ pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
             format!("stepped down from epoch {}: {why}", epoch.0)
         }
         Event::ActiveSiteChanged { site, epoch, cause } => {
-            format!("{} is active with epoch {} ({})", n(site), epoch.0, cause_text(cause))
+            format!("{} is active with epoch {} ({})", n(site), epoch.0, hooks::activation_reason(cause))
         }
         Event::FailoverProposed { target, reason } => {
             format!("failover to {} proposed, waiting for approval: {reason:?}", n(target))
         }
         Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
         Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
-        Event::SwitchoverScheduled { to } => format!("switchover to {} scheduled", n(to)),
+        Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), wall(at)),
         Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
         Event::Paused { by } => format!("paused (by {})", n(by)),
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
@@ -356,6 +364,7 @@ pub fn describe_reason(r: failover_core::ProposalReason) -> &'static str {
         R::ActiveUnhealthy => "the active site's health checks fail",
         R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
         R::PromotionDeclined => "the elected site's pre_promote hook failed",
+        R::Paused => "no site is active and automatic actions are paused: approve, or resume",
     }
 }
 

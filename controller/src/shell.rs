@@ -24,6 +24,11 @@ use tokio::process::{Child, Command};
 /// `PATH` for programs when the daemon has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The `PATH` programs run with: the daemon's, or [`DEFAULT_PATH`].
+pub fn program_path() -> OsString {
+    std::env::var_os("PATH").filter(|p| !p.is_empty()).unwrap_or_else(|| DEFAULT_PATH.into())
+}
+
 /// How long to wait for a killed shell to be reaped.
 const REAP_LIMIT: Duration = Duration::from_secs(5);
 
@@ -56,7 +61,7 @@ pub enum ScriptError {
 
 /// The environment a program gets, as (name, value) pairs.
 pub fn environment(script: &Script<'_>) -> Vec<(OsString, OsString)> {
-    let path = std::env::var_os("PATH").filter(|p| !p.is_empty()).unwrap_or_else(|| DEFAULT_PATH.into());
+    let path = program_path();
     let mut env = vec![(OsString::from("PATH"), path)];
     for name in script.pass_env {
         if let Some(value) = std::env::var_os(name) {

@@ -153,6 +153,7 @@ fn reason_in(v: i32) -> Result<ProposalReason, WireError> {
         Ok(P::ActiveUnhealthy) => Ok(ProposalReason::ActiveUnhealthy),
         Ok(P::Failback) => Ok(ProposalReason::Failback),
         Ok(P::PromotionDeclined) => Ok(ProposalReason::PromotionDeclined),
+        Ok(P::Paused) => Ok(ProposalReason::Paused),
         _ => Err(WireError::BadEnum { field: "heartbeat.proposal.reason", value: v }),
     }
 }
@@ -166,6 +167,7 @@ fn reason_out(r: ProposalReason) -> pb::ProposalReason {
         ProposalReason::ActiveUnhealthy => P::ActiveUnhealthy,
         ProposalReason::Failback => P::Failback,
         ProposalReason::PromotionDeclined => P::PromotionDeclined,
+        ProposalReason::Paused => P::Paused,
     }
 }
 

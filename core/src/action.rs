@@ -19,6 +19,7 @@
 use crate::config::NodeId;
 use crate::durable::DurableState;
 use crate::message::{ActivationCause, Epoch, Message, ProposalReason, Refusal, Term};
+use crate::time::Instant;
 
 /// Why a site stopped acting as active.
 // Variant fields are named for what they hold; each variant's doc says the rest.
@@ -87,7 +88,7 @@ pub enum Event {
     /// A handoff began.
     HandoffStarted { to: NodeId, why: HandoffReason },
     /// A switchover was scheduled for a later time on this node's clock.
-    SwitchoverScheduled { to: NodeId },
+    SwitchoverScheduled { to: NodeId, at: Instant },
     /// A scheduled switchover was cancelled.
     SwitchoverCancelled,
     /// Automatic actions were suspended (by the node named).
@@ -115,8 +116,9 @@ pub enum Action {
     /// Send a message to a peer.
     Send { to: NodeId, message: Message },
     /// Run the `pre_promote` hook, then call
-    /// [`crate::Node::pre_promote_finished`] with its outcome.
-    RunPrePromote { epoch: Epoch },
+    /// [`crate::Node::pre_promote_finished`] with its outcome; `cause` is
+    /// how the site was elected.
+    RunPrePromote { epoch: Epoch, cause: ActivationCause },
     /// Take the active role: run `post_promote`, start actuating.
     BecomeActive { epoch: Epoch, cause: ActivationCause },
     /// Point traffic here with this epoch (repeated: convergence).

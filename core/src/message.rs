@@ -82,6 +82,8 @@ pub enum ProposalReason {
     /// The elected site's `pre_promote` hook failed; manual mode holds the
     /// move to the next site.
     PromotionDeclined,
+    /// Automatic actions are paused and no site is active.
+    Paused,
 }
 
 /// An unplanned failover waiting for approval, as carried in heartbeats.

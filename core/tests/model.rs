@@ -198,7 +198,7 @@ impl FailoverModel {
                     w.breach = w.breach.or(breach.map(|b| b.invariant));
                     self.transmit(w, id, to, message);
                 }
-                Action::RunPrePromote { epoch } => w.hooks.push((id, epoch)),
+                Action::RunPrePromote { epoch, .. } => w.hooks.push((id, epoch)),
                 Action::BecomeActive { epoch, cause } => {
                     if let Some(&(prev, _, _)) = w.activations.last() {
                         if prev != id {

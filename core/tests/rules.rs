@@ -429,6 +429,25 @@ fn pause_stops_automatic_failover_until_resume() {
 }
 
 #[test]
+fn a_dead_active_site_while_paused_is_a_pending_failover_that_approve_carries_out() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.command(w, Command::Pause).expect("pause accepted");
+    sim.run_for(2 * LEASE_MS);
+    sim.crash(a);
+    let pending = |s: &SimCluster, n| s.status(n).and_then(|st| st.pending_failover).map(|p| (p.target, p.reason));
+    assert!(sim.run_until(DEADLINE_MS, |s| pending(s, w) == Some((b, ProposalReason::Paused))));
+    assert_eq!(pending(&sim, b), Some((b, ProposalReason::Paused)), "site-b says what it waits for");
+    assert_eq!(sim.active_sites(), vec![], "paused: nothing moves by itself");
+    sim.command(w, Command::Approve { to: None }).expect_err("the witness names site-b, which carries it out");
+    sim.command(b, Command::Approve { to: None }).expect("approved where it is pending");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert!(sim.status(b).expect("up").paused, "still paused afterwards");
+    assert_eq!(pending(&sim, w), None);
+    assert_clean(&sim);
+}
+
+#[test]
 fn failed_pre_promote_hook_makes_the_site_decline() {
     let mut sim = cluster();
     let (a, b, _) = ids(&sim);

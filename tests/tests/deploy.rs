@@ -72,6 +72,13 @@ fn example_configs_pass_check_config() {
     assert_ok(&out, "failoverctl certs init");
     std::fs::write(dir.path().join("admin.token"), "example-token\n").expect("token");
     std::fs::write(dir.path().join("tsig.secret"), "9mSKd6eDzg2GqPBvdxHjlKqFiEoVLhq1p4JpHaz35kU=\n").expect("secret");
+    // The hooks the examples name, as the operator installs them.
+    std::fs::create_dir(dir.path().join("hooks")).expect("hooks dir");
+    for hook in ["pre-promote", "post-promote", "on-demote"] {
+        let path = dir.path().join("hooks").join(hook);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("hook");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    }
     let examples = repo().join("deploy/examples/three-sites");
     for (file, daemon, expect) in [
         ("site-a.toml", "failover-controller", "site-a as site; actuators: public-dns, lb-region-a"),

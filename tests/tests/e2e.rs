@@ -337,10 +337,29 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
 async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
     let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
+    // A time ten minutes past (a time-zone slip, say) is refused, not run now.
+    let past = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(600));
+    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &past.to_string()]);
+    assert!(!ok(&out), "a past time was accepted");
+    assert!(stderr(&out).contains("in the past") && stderr(&out).contains("leave out --at"), "{}", stderr(&out));
+    assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null() && s["role"] == "active"));
     // Scheduled far ahead, then cancelled: nothing moves.
-    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(3600)]);
+    let at = soon(3600);
+    let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &at]);
     assert!(ok(&out), "schedule refused: {}", stderr(&out));
-    assert!(c.status("site-a").is_some_and(|s| !s["scheduled_switchover"].is_null()));
+    // Shown as the time given (converted through the node's monotonic
+    // clock, so to within a second).
+    let near_at = |text: &str| {
+        let (shown, given) = (humantime::parse_rfc3339_weak(text), humantime::parse_rfc3339_weak(&at));
+        let (Ok(shown), Ok(given)) = (shown, given) else { return false };
+        let gap = shown.duration_since(given).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
+        gap <= Duration::from_secs(1)
+    };
+    let shown = c.status("site-a").and_then(|s| s["scheduled_switchover"]["at"].as_str().map(str::to_owned));
+    assert!(shown.as_deref().is_some_and(near_at), "{shown:?} is not {at}");
+    let history = String::from_utf8_lossy(&c.ctl("site-a", &["history"]).stdout).into_owned();
+    let logged = history.split("switchover to site-b scheduled for ").nth(1).and_then(|r| r.split_whitespace().next());
+    assert!(logged.is_some_and(near_at), "{history}");
     let out = c.ctl("site-b", &["switchover", "--cancel"]);
     assert!(ok(&out), "cancel refused: {}", stderr(&out));
     assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null()));
@@ -480,4 +499,75 @@ async fn an_admin_command_moves_on_from_a_node_that_does_not_know_the_active_sit
     let out = ctl(&["site-b", "site-a"], &["switchover", "--cancel"]);
     assert!(ok(&out), "{}", stderr(&out));
     assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null()));
+}
+
+/// `wait --ready` right after a standby restarts must not return before a
+/// switchover to it would be accepted: the runbook's next line is that
+/// switchover. Each round restarts the standby and switches over to it at
+/// once, so the active site's view of it is as fresh as it can be.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_standby_is_ready_exactly_when_a_switchover_to_it_is_accepted() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let prober = c.prober();
+    for (standby, active) in [("site-b", "site-a"), ("site-a", "site-b"), ("site-b", "site-a")] {
+        c.kill9(standby);
+        c.spawn(standby);
+        let ready = c.ctl(active, &["wait", "--ready", standby, "--timeout", "60s"]);
+        assert!(ok(&ready), "{standby} never ready: {}", stderr(&ready));
+        let out = c.ctl(active, &["switchover", "--to", standby]);
+        assert!(ok(&out), "ready, yet the switchover to {standby} was refused: {}", stderr(&out));
+        assert!(c.wait_active(standby).await, "{standby} did not take over:\n{}", c.log_tail(standby));
+    }
+    prober.stop().await.assert_never_two_active();
+}
+
+/// What each documented hook variable holds, as the hooks of a real cluster
+/// see it: a site's first election, a switchover and a failover.
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_see_the_documented_reasons_and_the_site_names() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    let hooks = |site: &str| {
+        let record = |hook: &str| format!("env > {dir}/{site}.{hook}.$FAILOVER_EPOCH");
+        format!(
+            "[hooks]\npre_promote = {:?}\npost_promote = {:?}\non_demote = {:?}\ntimeout = \"5s\"\n",
+            record("pre_promote"),
+            record("post_promote"),
+            record("on_demote")
+        )
+    };
+    let spec = Spec { extra: vec![("site-a", hooks("site-a")), ("site-b", hooks("site-b"))], ..Spec::default() };
+    let mut c = TestCluster::start_with_site_a_active(spec).await;
+    let first = c.epoch("site-a").expect("epoch");
+    let ready = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(ok(&ready), "{}", stderr(&ready));
+    assert!(ok(&c.ctl("site-a", &["switchover", "--to", "site-b"])));
+    assert!(c.wait_active("site-b").await);
+    let second = c.epoch("site-b").expect("epoch");
+    c.kill9("site-b");
+    assert!(c.wait_active("site-a").await);
+    let third = c.epoch("site-a").expect("epoch");
+    let env = |site: &str, hook: &str, epoch: u64| {
+        let path = out.path().join(format!("{site}.{hook}.{epoch}"));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let var = |name: &str| {
+            text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned).unwrap_or_default()
+        };
+        [var("FAILOVER_HOOK"), var("FAILOVER_SITE"), var("FAILOVER_EPOCH"), var("FAILOVER_REASON"), var("FAILOVER_TO")]
+    };
+    let expect = |hook: &str, site: &str, epoch: u64, reason: &str, to: &str| {
+        [hook.to_owned(), site.to_owned(), epoch.to_string(), reason.to_owned(), to.to_owned()]
+    };
+    let cases = [
+        (("site-a", "pre_promote", first), expect("pre_promote", "site-a", first, "reclaim", "")),
+        (("site-a", "post_promote", first), expect("post_promote", "site-a", first, "reclaim", "")),
+        (("site-a", "on_demote", first), expect("on_demote", "site-a", first, "switchover", "site-b")),
+        (("site-b", "pre_promote", second), expect("pre_promote", "site-b", second, "handoff", "")),
+        (("site-b", "post_promote", second), expect("post_promote", "site-b", second, "handoff", "")),
+        (("site-a", "post_promote", third), expect("post_promote", "site-a", third, "automatic_failover", "")),
+    ];
+    for ((site, hook, epoch), expected) in cases {
+        let seen = c.wait_for(LONG, |_| env(site, hook, epoch) == expected).await;
+        assert!(seen, "{site} {hook} at epoch {epoch}: {:?}, not {expected:?}", env(site, hook, epoch));
+    }
 }

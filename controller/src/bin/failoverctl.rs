@@ -81,8 +81,9 @@ enum Cmd {
         /// the lease).
         #[arg(long, conflicts_with = "ready")]
         active: Option<String>,
-        /// Until the active site would accept a switchover to this site:
-        /// reachable, healthy, caught up and in touch with a majority.
+        /// Until the active site has, for one whole lease, judged that it
+        /// would accept a switchover to this site: reachable, healthy,
+        /// caught up and in touch with a majority.
         #[arg(long, required_unless_present = "active")]
         ready: Option<String>,
         /// How long to wait, e.g. 30s or 2m.
@@ -239,29 +240,49 @@ async fn active_status(cli: &Cli) -> Option<Value> {
 }
 
 async fn wait(cli: &Cli, active: Option<&str>, ready: Option<&str>, timeout: Duration) -> anyhow::Result<()> {
+    if active.is_none() && ready.is_none() {
+        bail!("give --active SITE or --ready SITE");
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::from("no endpoint answered as the active site");
+    // Since when the active site has judged the site ready, without a break.
+    let mut ready_since: Option<tokio::time::Instant> = None;
     while tokio::time::Instant::now() < deadline {
-        if let Some(v) = active_status(cli).await {
-            let node = v.get("node").and_then(Value::as_str).unwrap_or("?").to_owned();
-            // Ready means what the switchover command will check: the active
-            // site's own verdict on that site, not a guess from its fields.
-            let ready_site = ready.and_then(|site| {
-                v.get("sites")?.as_array()?.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site))
-            });
-            let held = match (active, ready) {
-                (Some(site), _) => node == site,
-                (None, Some(_)) => {
-                    ready_site.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true)
-                }
-                (None, None) => bail!("give --active SITE or --ready SITE"),
-            };
-            if held {
+        let now = tokio::time::Instant::now();
+        let Some(v) = active_status(cli).await else {
+            ready_since = None;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let node = v.get("node").and_then(Value::as_str).unwrap_or("?").to_owned();
+        if let Some(site) = active {
+            if node == site {
                 return Ok(());
             }
-            last = match ready_site.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
-                Some(why) if active.is_none() => format!("the active site {node} says: {why}"),
-                _ => format!("the active site is {node}"),
+            last = format!("the active site is {node}");
+        }
+        if let Some(site) = ready {
+            // Ready means what the switchover command will check: the active
+            // site's own verdict on that site, not a guess from its fields,
+            // and for one whole lease: a site that has just restarted is
+            // still judged by its last report before the restart until its
+            // first message arrives, and that one may say it does not yet
+            // reach a majority.
+            let entry = v
+                .get("sites")
+                .and_then(Value::as_array)
+                .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site)));
+            let lease = Duration::from_millis(v.pointer("/timers/lease_ms").and_then(Value::as_u64).unwrap_or(1000));
+            if entry.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true) {
+                if now.duration_since(*ready_since.get_or_insert(now)) >= lease {
+                    return Ok(());
+                }
+            } else {
+                ready_since = None;
+            }
+            last = match entry.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
+                Some(why) => format!("the active site {node} says: {why}"),
+                None => format!("the active site {node} has not judged {site} ready for a whole lease"),
             };
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

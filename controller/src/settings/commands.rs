@@ -1,6 +1,11 @@
 //! Rules for `[hooks]` and `[[checks]]`: time limits and intervals that the
-//! timers can use, and the environment variables passed to their programs.
+//! timers can use, the environment variables passed to their programs, and
+//! programs that `sh` would find. A hook whose program is missing fails only
+//! when it runs: a `pre_promote` that cannot be found declines every
+//! promotion of its site, which in manual mode can leave no site active.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use super::{CheckSection, HooksSection};
@@ -11,6 +16,13 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The first key of `[hooks]` that breaks a rule, and the problem.
 pub(super) fn check_hooks(hooks: &HooksSection) -> Result<(), (String, String)> {
     duration(hooks.timeout).map_err(|p| ("hooks.timeout".to_owned(), p))?;
+    for (key, command) in
+        [("pre_promote", &hooks.pre_promote), ("post_promote", &hooks.post_promote), ("on_demote", &hooks.on_demote)]
+    {
+        if let Some(command) = command {
+            program_found(command).map_err(|p| (format!("hooks.{key}"), p))?;
+        }
+    }
     pass_env(&hooks.pass_env).map_err(|p| ("hooks.pass_env".to_owned(), p))
 }
 
@@ -30,8 +42,52 @@ pub(super) fn check_checks(checks: &[CheckSection]) -> Result<(), (String, Strin
             return Err((key("pass_env"), "only a command check runs a program; remove the key".into()));
         }
         pass_env(&check.pass_env).map_err(|p| (key("pass_env"), p))?;
+        if check.kind == "command" {
+            program_found(&check.target).map_err(|p| (key("target"), p))?;
+        }
     }
     Ok(())
+}
+
+/// Words `sh` runs itself, and words that open a compound command (whose
+/// programs come later and are not checked).
+const SHELL_OWN: &[&str] = &[
+    "!", ".", ":", "[", "alias", "break", "case", "cd", "command", "continue", "echo", "eval", "exec", "exit",
+    "export", "false", "for", "getopts", "hash", "if", "kill", "printf", "pwd", "read", "readonly", "return", "set",
+    "shift", "test", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    "{", "(",
+];
+
+/// The program a command line starts with, when it is a plain word (not a
+/// variable assignment, a shell word, or something quoted or expanded), is
+/// an executable file: at its path when it has a `/`, otherwise in the
+/// `PATH` hooks and checks run with.
+fn program_found(command: &str) -> Result<(), String> {
+    let Some(words) = shlex::split(command) else {
+        return Err(format!("{command:?}: unbalanced quotes"));
+    };
+    let Some(program) = words.iter().find(|w| !w.contains('=')) else { return Ok(()) };
+    let plain = program.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+'));
+    if !plain || SHELL_OWN.contains(&program.as_str()) || command.trim_start().starts_with(['(', '{']) {
+        return Ok(());
+    }
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let path = Path::new(program);
+        return match path.metadata() {
+            Err(e) => Err(format!("{program}: {e}; sh would fail with 'not found' (exit 127) when it runs")),
+            Ok(_) if !executable(path) => Err(format!("{program} is not an executable file")),
+            Ok(_) => Ok(()),
+        };
+    }
+    let path = crate::shell::program_path();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(program))) {
+        return Ok(());
+    }
+    Err(format!(
+        "{program}: no executable of that name in PATH ({}); sh would fail with 'not found' (exit 127) when it runs",
+        path.to_string_lossy()
+    ))
 }
 
 pub(super) fn duration(d: Duration) -> Result<(), String> {

@@ -211,3 +211,29 @@ fn tls_on_the_http_port_needs_a_readable_matching_pair_and_names_the_key_at_faul
         assert_refused(what, &with(&keys), key);
     }
 }
+
+#[test]
+fn hook_and_check_programs_that_sh_would_not_find_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("pre-promote");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").expect("write");
+    let hook = |command: &str| format!("{GOOD}[hooks]\npre_promote = {command:?}\n");
+    let check = |command: &str| format!("{GOOD}[[checks]]\nname = \"c\"\nkind = \"command\"\ntarget = {command:?}\n");
+    let missing = format!("{}/pre-promot --flag", dir.path().display());
+    assert_refused("a path that does not exist", &hook(&missing), "hooks.pre_promote");
+    assert_refused("a file that is not executable", &hook(&script.display().to_string()), "hooks.pre_promote");
+    assert_refused("a name not in PATH", &check("check-queue-no-such-program -q"), "checks[0].target");
+    assert_refused("unbalanced quotes", &check("echo 'oops"), "checks[0].target");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    for good in [
+        format!("{} --now", script.display()),
+        "LANG=C sh -c 'exit 0'".to_owned(),
+        "test ! -e /tmp/flag".to_owned(),
+        "if true; then exit 0; fi".to_owned(),
+        "exit 3 # a comment".to_owned(),
+        "\"$HOME/bin/x\"".to_owned(),
+    ] {
+        assert!(load_text(&hook(&good)).is_ok(), "{good:?} refused: {:?}", load_text(&hook(&good)).err());
+        assert!(load_text(&check(&good)).is_ok(), "{good:?} refused as a check");
+    }
+}

@@ -213,12 +213,16 @@ impl Node {
             return;
         }
         if !self.approved {
-            if self.durable.pause.paused || self.better_site_than(now, self.id).is_some() {
+            if self.better_site_than(now, self.id).is_some() {
                 return;
             }
             let chosen = self.durable.last_chosen.map(|c| c.site);
             let reclaim = chosen.is_none() || chosen == Some(self.id);
-            let waits_for = if self.cfg.policy.failover_mode == FailoverMode::Manual && !reclaim {
+            // Paused, no site is active and this is the one that would take
+            // over: say so, so the operator sees it and can approve.
+            let waits_for = if self.durable.pause.paused {
+                Some(ProposalReason::Paused)
+            } else if self.cfg.policy.failover_mode == FailoverMode::Manual && !reclaim {
                 Some(ProposalReason::ManualMode)
             } else if self.cooldown_until.is_some_and(|c| now < c) && !reclaim {
                 Some(ProposalReason::Cooldown)
@@ -461,7 +465,7 @@ impl Node {
         if !forced {
             self.deadlines.set(Timer::LeaseExpires, lease_until);
         }
-        self.emit(Action::RunPrePromote { epoch });
+        self.emit(Action::RunPrePromote { epoch, cause });
         self.deadlines.set(Timer::HeartbeatDue, now + self.cfg.timers.heartbeat_interval);
         self.send_heartbeats(now);
     }

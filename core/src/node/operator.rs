@@ -96,7 +96,7 @@ impl Node {
             Some(at) if at > now => {
                 self.scheduled = Some((to, at));
                 self.deadlines.set(Timer::SwitchoverDue, at);
-                self.event(Event::SwitchoverScheduled { to });
+                self.event(Event::SwitchoverScheduled { to, at });
             }
             _ => self.begin_handoff(now, to, HandoffReason::Switchover),
         }
@@ -107,7 +107,10 @@ impl Node {
         // The active site carries approvals that move its own role.
         if self.require_active(now).is_ok() {
             let target = match (to, self.proposal) {
-                (Some(t), _) => t,
+                // Nothing to approve: naming a site is a planned switchover
+                // to it, drain included.
+                (Some(t), None) => return self.switchover(now, Some(t), None),
+                (Some(t), Some(_)) => t,
                 (None, Some(p)) => p.target,
                 (None, None) => return Err(CommandError::NothingToApprove),
             };

@@ -495,7 +495,7 @@ impl SimCluster {
                     self.record(found);
                     self.transmit(id, to, message)
                 }
-                Action::RunPrePromote { epoch } => {
+                Action::RunPrePromote { epoch, .. } => {
                     let incarnation = self.machines[id.index()].incarnation;
                     self.schedule(self.now_ms + self.hook_delay_ms, Pending::HookDone { node: id, incarnation, epoch });
                 }

@@ -99,13 +99,13 @@ fn a_site_that_declined_promotion_stays_out_for_the_backoff() {
                         }
                     }
                     for action in drain(&mut n) {
-                        if let Action::RunPrePromote { epoch } = action {
+                        if let Action::RunPrePromote { epoch, .. } = action {
                             n.pre_promote_finished(now, epoch, false);
                             declined_at = Some(now);
                         }
                     }
                 }
-                Action::RunPrePromote { epoch } => {
+                Action::RunPrePromote { epoch, .. } => {
                     n.pre_promote_finished(now, epoch, false);
                     declined_at = Some(now);
                 }

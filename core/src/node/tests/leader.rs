@@ -191,25 +191,34 @@ fn a_declined_promotion_hands_over_in_automatic_mode_and_proposes_in_manual_mode
 
 #[test]
 fn a_planned_switchover_drains_for_the_drain_time_first() {
-    let (mut a, now, term) = active_site_a();
     let b = NodeId(1);
-    let mut cfg = a.config().clone();
-    cfg.timers.drain = Duration::from_millis(500);
-    a.cfg = Arc::new(cfg);
-    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
-    a.handle_message(now, b, Message::Heartbeat(hb));
-    a.command(now, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
-    assert!(drain(&mut a).iter().any(|x| matches!(x, Action::Drain { to, .. } if *to == b)));
-    assert!(a.is_active(now), "still active while it drains");
-    assert_eq!(
-        a.command(now, crate::Command::Switchover { to: Some(b), at: None }),
-        Err(crate::CommandError::Busy),
-        "a second switchover while draining"
-    );
-    a.handle_timeout(now + Duration::from_millis(499));
-    assert!(a.is_active(now + Duration::from_millis(499)));
-    a.handle_timeout(now + Duration::from_millis(500));
-    assert_eq!(a.status(now + Duration::from_millis(500)).role, RoleName::HandingOff);
+    // Approving a named site with nothing pending is the same switchover.
+    for command in [crate::Command::Switchover { to: Some(b), at: None }, crate::Command::Approve { to: Some(b) }] {
+        let (mut a, now, term) = active_site_a();
+        let mut cfg = a.config().clone();
+        cfg.timers.drain = Duration::from_millis(500);
+        a.cfg = Arc::new(cfg);
+        let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+        a.handle_message(now, b, Message::Heartbeat(hb));
+        a.command(now, command).expect("accepted");
+        let actions = drain(&mut a);
+        assert!(actions.iter().any(|x| matches!(x, Action::Drain { to, .. } if *to == b)), "{command:?}");
+        let why = actions.iter().find_map(|x| match x {
+            Action::Event(crate::Event::HandoffStarted { why, .. }) => Some(*why),
+            _ => None,
+        });
+        assert_eq!(why, Some(crate::HandoffReason::Switchover), "{command:?}");
+        assert!(a.is_active(now), "still active while it drains");
+        assert_eq!(
+            a.command(now, crate::Command::Switchover { to: Some(b), at: None }),
+            Err(crate::CommandError::Busy),
+            "a second switchover while draining"
+        );
+        a.handle_timeout(now + Duration::from_millis(499));
+        assert!(a.is_active(now + Duration::from_millis(499)));
+        a.handle_timeout(now + Duration::from_millis(500));
+        assert_eq!(a.status(now + Duration::from_millis(500)).role, RoleName::HandingOff);
+    }
 }
 
 #[test]
@@ -388,7 +397,7 @@ fn a_site_promoted_by_force_steps_down_when_a_target_holds_a_newer_epoch() {
     let epoch = drain(&mut n)
         .into_iter()
         .find_map(|x| match x {
-            Action::RunPrePromote { epoch } => Some(epoch),
+            Action::RunPrePromote { epoch, .. } => Some(epoch),
             _ => None,
         })
         .expect("pre_promote");

@@ -39,7 +39,7 @@ fn lone_active_site() -> (Node, Instant) {
         let (at, _) = n.next_deadline().expect("a timer");
         n.handle_timeout(at);
         for action in drain(&mut n) {
-            if let Action::RunPrePromote { epoch } = action {
+            if let Action::RunPrePromote { epoch, .. } = action {
                 n.pre_promote_finished(at, epoch, true);
             }
         }
@@ -130,7 +130,7 @@ fn active_site_a() -> (Node, Instant, Term) {
             let reply = match action {
                 Action::Send { to, message: Message::PreVote(r) } => Some((to, Message::PreVoteReply(yes(r.term)))),
                 Action::Send { to, message: Message::Vote(r) } => Some((to, Message::VoteReply(yes(r.term)))),
-                Action::RunPrePromote { epoch } => {
+                Action::RunPrePromote { epoch, .. } => {
                     a.pre_promote_finished(now, epoch, true);
                     None
                 }

@@ -138,7 +138,7 @@ fn a_site_whose_promotion_failed_reports_unhealthy_for_the_backoff() {
         let (at, _) = n2.next_deadline().expect("a timer");
         n2.handle_timeout(at);
         for action in drain(&mut n2) {
-            if let Action::RunPrePromote { epoch } = action {
+            if let Action::RunPrePromote { epoch, .. } = action {
                 n2.pre_promote_finished(at, epoch, false);
                 declined_at = Some(at);
             }
