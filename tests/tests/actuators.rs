@@ -500,3 +500,27 @@ fn actuator_config_errors_name_the_key() {
         &[("witness with actuators", witness, "remove [actuators]")],
     );
 }
+
+/// A wrong TSIG secret or key name is reported as what `named` said of it
+/// (BADSIG, BADKEY), not as a signature the client could not verify.
+#[tokio::test]
+async fn a_key_named_refuses_is_reported_with_the_servers_reason() {
+    let named = Named::start();
+    let wrong_secret = "d3Jvbmcgc2VjcmV0IGZvciB0aGUga2V5IGhlcmU=";
+    let cases = [
+        (named.actuator_section(wrong_secret), "BADSIG"),
+        (named.actuator_section(&named.secret).replace(failover_tests::named::KEY_NAME, "no-such-key"), "BADKEY"),
+    ];
+    for (section, said) in cases {
+        let dns = DnsActuator::build(&toml_section(&section), "site-a", &[address("site-a").parse().expect("ip")])
+            .expect("build");
+        match dns.write(&[], 1).await {
+            Err(ActuateError::Refused { detail, .. }) => {
+                assert!(detail.contains(&format!("the server answered {said}")), "{said}: {detail}");
+                assert!(!detail.contains("file an issue"), "{said}: {detail}");
+            }
+            other => panic!("{said}: named accepted an update signed with a key it refuses: {other:?}"),
+        }
+    }
+    assert!(named.dig("app", "A").iter().all(|a| a != address("site-a")), "an update went through");
+}

@@ -278,13 +278,18 @@ impl DnsActuator {
             }
             Ok(None) => Err(self.unreachable("the connection closed without an answer")),
             // A server that rejects the key answers unsigned (BADKEY or
-            // BADSIG), which fails verification here.
+            // BADSIG), which fails verification here before the answer can
+            // be read: a signed query of the zone's SOA learns which.
             Ok(Some(Err(e))) if signed && !matches!(e, NetError::Io(_) | NetError::Timeout) => {
+                use super::signed_query::{query, SignedQueryError};
+                let why = match query(self.server, &self.signer, &self.zone, RecordType::SOA, self.timeout).await {
+                    Err(SignedQueryError::Unverified { detail, .. }) => detail,
+                    _ => format!("the server most likely rejected the key (wrong name, secret or algorithm?): {e}"),
+                };
                 Err(ActuateError::Refused {
                     target: format!("DNS server {}", self.server),
                     detail: format!(
-                        "TSIG: the answer to the signed update is not signed with key {}; the server most likely \
-                         rejected the key (wrong name, secret or algorithm?): {e}",
+                        "TSIG: the answer to the signed update is not signed with key {}: {why}",
                         self.signer.signer_name()
                     ),
                 })

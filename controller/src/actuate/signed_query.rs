@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{DnsResponse, Message, Query};
+use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{Name, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,9 +58,32 @@ pub async fn query(
     let answer = tokio::time::timeout(timeout, exchange(server, &request))
         .await
         .map_err(|_| SignedQueryError::TimedOut(timeout))??;
-    verifier
-        .verify(&answer)
-        .map_err(|e| SignedQueryError::Unverified { key: signer.signer_name().to_string(), detail: e.to_string() })
+    verifier.verify(&answer).map_err(|e| SignedQueryError::Unverified {
+        key: signer.signer_name().to_string(),
+        detail: tsig_refusal(&answer).map_or_else(|| e.to_string(), str::to_owned),
+    })
+}
+
+/// What the server said of the key, when its answer carries a TSIG error
+/// (RFC 8945 5.2): it refused the request's signature, and says why.
+pub fn tsig_refusal(answer: &[u8]) -> Option<&'static str> {
+    let message = Message::from_vec(answer).ok()?;
+    Some(match message.signature()?.data.error? {
+        TsigError::BadSig => {
+            "the server answered BADSIG: it has a key of this name, but the secret (or algorithm) differs; copy \
+             the secret from the server's key file"
+        }
+        TsigError::BadKey => {
+            "the server answered BADKEY: it has no key of this name and algorithm; check tsig_key_name and \
+             tsig_algorithm against its key statement"
+        }
+        TsigError::BadTime => {
+            "the server answered BADTIME: its clock and this host's differ by more than the 300 s TSIG allows; \
+             fix the time (NTP) on one of them"
+        }
+        TsigError::BadTrunc => "the server answered BADTRUNC: it refused a truncated signature",
+        TsigError::Unknown(_) => "the server answered a TSIG error this build does not know",
+    })
 }
 
 /// Sends one framed message and reads one framed answer.
