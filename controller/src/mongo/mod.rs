@@ -15,6 +15,7 @@
 //!   mapped to a site), only their `priority` and `votes`, and carries every
 //!   other setting over unchanged ([`placement`]).
 
+pub mod answer;
 pub mod monitor;
 pub mod placement;
 pub mod store;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::actuate::{ActuateError, Applied, Goal, LeaseGuard};
+use answer::CommandRefusal;
 use placement::{Priorities, VoteChange};
 use store::{Claim, StateStore, StoreError};
 use view::ReplicaSetView;
@@ -252,13 +254,39 @@ impl MongoLink {
             .unwrap_or_else(|_| Err(mongodb::error::Error::custom("timed out")))
     }
 
-    /// Reads the replica set as it is now.
-    pub async fn read_view(&self, last_reference: Option<i64>) -> Result<(ReplicaSetView, Document), String> {
+    /// Reads the replica set as it is now. A server that does not
+    /// implement `replSetGetConfig` still gives a view, from its status.
+    pub async fn read_view(&self, last_reference: Option<i64>) -> Result<Reading, String> {
         let status = self.admin(doc! { "replSetGetStatus": 1 }, true).await.map_err(|e| describe_error(&e))?;
-        let config = self.admin(doc! { "replSetGetConfig": 1 }, true).await.map_err(|e| describe_error(&e))?;
-        let config = config.get_document("config").map_err(|_| "replSetGetConfig gave no config".to_owned())?.clone();
-        let view = view::build(&status, &config, &self.sites, last_reference).map_err(|e| e.to_string())?;
-        Ok((view, config))
+        let config = match self.admin(doc! { "replSetGetConfig": 1 }, true).await {
+            Ok(c) => Ok(c.get_document("config").map_err(|_| "replSetGetConfig gave no config".to_owned())?.clone()),
+            Err(e) => match answer::from_driver("replSetGetConfig", &e) {
+                missing @ CommandRefusal::NotImplemented { .. } => Err(missing),
+                _ => return Err(describe_error(&e)),
+            },
+        };
+        let view =
+            view::build(&status, config.as_ref().ok(), &self.sites, last_reference).map_err(|e| e.to_string())?;
+        Ok(Reading { view, config })
+    }
+
+    /// Steps the primary down as a switchover does: `replSetStepDown` for
+    /// ten seconds longer than the catch-up period (at least 1 s, sent as
+    /// `secondaryCatchUpPeriodSecs`), never forced, so the primary stays
+    /// unless a secondary has caught up. The old primary may not stand
+    /// again for that long: long enough not to win straight back, short
+    /// enough not to block a failback to it soon after. A primary that
+    /// steps down may close the connection the command came on: that
+    /// counts as done, and the next reading shows where the primary went.
+    pub async fn step_down(&self) -> Result<(), CommandRefusal> {
+        let catch_up = self.section.step_down_catch_up.as_secs().max(1);
+        let freeze = i64::try_from(catch_up + 10).unwrap_or(i64::MAX);
+        let catch_up = i64::try_from(catch_up).unwrap_or(i64::MAX);
+        match self.admin(doc! { "replSetStepDown": freeze, "secondaryCatchUpPeriodSecs": catch_up }, false).await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Io(_)) => Ok(()),
+            Err(e) => Err(answer::from_driver("replSetStepDown", &e)),
+        }
     }
 
     /// The state store these settings select.
@@ -270,6 +298,15 @@ impl MongoLink {
             Ok(StateStore::Embedded)
         }
     }
+}
+
+/// One reading of the replica set.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    /// The set as seen now.
+    pub view: ReplicaSetView,
+    /// The config document, or why the server gave none.
+    pub config: Result<Document, CommandRefusal>,
 }
 
 /// A numeric field of a MongoDB document, whatever BSON number type it
@@ -366,12 +403,19 @@ impl MongoActuator {
         let s = &self.link.section;
         let store = self.link.store().await.map_err(|e| unreachable("state store", e))?;
         store.check_fence(epoch).await.map_err(store_error)?;
-        let (view, config) = self.link.read_view(None).await.map_err(|e| unreachable("replica set", e))?;
+        let Reading { view, config } = self.link.read_view(None).await.map_err(|e| unreachable("replica set", e))?;
         self.note_down(&view);
         let mut done = Vec::new();
-        let vote =
-            placement::vote_change(&view, s.psa_mitigation, s.psa_grace, s.max_lag_on_failover, |h| self.down_for(h));
-        if let Some(VoteChange::Remove(_)) = &vote {
+        // Without the config (a server that does not implement
+        // replSetGetConfig) there is no PSA mitigation and no placement;
+        // the claim still goes through.
+        let vote = match &config {
+            Ok(_) => placement::vote_change(&view, s.psa_mitigation, s.psa_grace, s.max_lag_on_failover, |h| {
+                self.down_for(h)
+            }),
+            Err(_) => None,
+        };
+        if let (Ok(config), Some(VoteChange::Remove(_))) = (&config, &vote) {
             // The mitigation first: until it is in, majority writes (the
             // claim among them) cannot succeed.
             done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
@@ -386,6 +430,19 @@ impl MongoActuator {
         if let Some(stored) = store.claim(&claim).await.map_err(store_error)? {
             done.push(format!("state store holds epoch {} of {}", stored.epoch, stored.site));
         }
+        let config = match config {
+            Ok(c) => c,
+            Err(missing) if !s.primary_follows => {
+                done.push(format!("{missing}; primary_follows is off"));
+                return Ok(Applied { detail: done.join("; "), propagation: None });
+            }
+            Err(missing) => {
+                done.push(format!(
+                    "{missing}; set primary_follows = false to use this server for the state store only"
+                ));
+                return Err(ActuateError::Refused { target: "MongoDB".into(), detail: done.join("; ") });
+            }
+        };
         if !s.primary_follows {
             done.push("primary_follows is off".into());
             return Ok(Applied { detail: done.join("; "), propagation: None });
@@ -485,22 +542,10 @@ impl MongoActuator {
             )));
         }
         lease.check()?;
-        // The old primary may not stand again for a little longer than the
-        // catch-up period: long enough not to win straight back, short
-        // enough not to block a failback to it soon after.
-        let catch_up = self.link.section.step_down_catch_up.as_secs().max(1);
-        let freeze = (catch_up + 10) as i64;
-        let result = self
-            .link
-            .admin(doc! { "replSetStepDown": freeze, "secondaryCatchUpPeriodSecs": catch_up as i64 }, false)
-            .await;
-        match result {
-            Ok(_) => {}
-            // A primary that steps down may close the connection the
-            // command came on; the next pass reads where the primary went.
-            Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Io(_)) => {}
-            Err(e) => return Err(refused("replSetStepDown", &e)),
-        }
+        self.link.step_down().await.map_err(|r| match r {
+            CommandRefusal::NoAnswer { detail, .. } => unreachable("replSetStepDown", detail),
+            r => ActuateError::Refused { target: "MongoDB".into(), detail: r.to_string() },
+        })?;
         tracing::info!(%primary, %target, "stepped the MongoDB primary down");
         if let Ok(mut m) = self.misplaced_since.lock() {
             *m = None;
