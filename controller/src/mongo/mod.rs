@@ -418,7 +418,7 @@ impl MongoActuator {
         if let (Ok(config), Some(VoteChange::Remove(_))) = (&config, &vote) {
             // The mitigation first: until it is in, majority writes (the
             // claim among them) cannot succeed.
-            done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
+            done.push(self.reconfig(config, &view, &target, vote.as_ref(), lease).await?);
             return Err(ActuateError::NotConverged(format!("{}; reading the set again", done.join("; "))));
         }
         let reason = match goal {
