@@ -17,6 +17,8 @@
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 //! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
 //!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
+//! - [`secantus`]: SecantusDB, an independent MongoDB-wire-compatible
+//!   server, as a real process.
 
 pub mod cluster;
 pub mod haproxy;
@@ -26,3 +28,4 @@ pub mod named;
 pub mod netns;
 pub mod prober;
 pub mod proxy;
+pub mod secantus;

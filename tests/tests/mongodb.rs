@@ -365,15 +365,7 @@ fn mongodb_config_errors_name_the_key() {
 }
 
 fn claim(epoch: u64, site: &str, paused: bool) -> Claim {
-    Claim {
-        epoch,
-        site: site.into(),
-        state: "active".into(),
-        cause: "test".into(),
-        mode: "automatic".into(),
-        paused,
-        pending: None,
-    }
+    Claim { paused, ..Claim::active(epoch, site, "test") }
 }
 
 #[tokio::test]

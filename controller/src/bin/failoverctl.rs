@@ -387,6 +387,9 @@ fn print_mongodb(m: &Value, node: &str) {
     if let Some(e) = m.get("error").and_then(Value::as_str) {
         println!("  cannot read the set: {e}");
     }
+    if let Some(e) = m.get("placement_disabled").and_then(Value::as_str) {
+        println!("  {e}");
+    }
     match m.get("not_caught_up_because").and_then(Value::as_str) {
         Some(why) => println!("  {node} is NOT eligible for automatic failover: {why}"),
         None => println!("  {node}'s data is caught up"),

@@ -15,6 +15,8 @@
 //!   mapped to a site), only their `priority` and `votes`, and carries every
 //!   other setting over unchanged ([`placement`]).
 
+mod actuator;
+pub mod answer;
 pub mod monitor;
 pub mod placement;
 pub mod store;
@@ -22,8 +24,8 @@ pub mod view;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, ConnectionString, ReadPreference, SelectionCriteria};
@@ -31,9 +33,9 @@ use mongodb::Client;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use crate::actuate::{ActuateError, Applied, Goal, LeaseGuard};
-use placement::{Priorities, VoteChange};
-use store::{Claim, StateStore, StoreError};
+pub use actuator::MongoActuator;
+use answer::CommandRefusal;
+use store::StateStore;
 use view::ReplicaSetView;
 
 /// `[mongodb]`: the replica set that holds the application's data.
@@ -252,13 +254,39 @@ impl MongoLink {
             .unwrap_or_else(|_| Err(mongodb::error::Error::custom("timed out")))
     }
 
-    /// Reads the replica set as it is now.
-    pub async fn read_view(&self, last_reference: Option<i64>) -> Result<(ReplicaSetView, Document), String> {
+    /// Reads the replica set as it is now. A server that does not
+    /// implement `replSetGetConfig` still gives a view, from its status.
+    pub async fn read_view(&self, last_reference: Option<i64>) -> Result<Reading, String> {
         let status = self.admin(doc! { "replSetGetStatus": 1 }, true).await.map_err(|e| describe_error(&e))?;
-        let config = self.admin(doc! { "replSetGetConfig": 1 }, true).await.map_err(|e| describe_error(&e))?;
-        let config = config.get_document("config").map_err(|_| "replSetGetConfig gave no config".to_owned())?.clone();
-        let view = view::build(&status, &config, &self.sites, last_reference).map_err(|e| e.to_string())?;
-        Ok((view, config))
+        let config = match self.admin(doc! { "replSetGetConfig": 1 }, true).await {
+            Ok(c) => Ok(c.get_document("config").map_err(|_| "replSetGetConfig gave no config".to_owned())?.clone()),
+            Err(e) => match answer::from_driver("replSetGetConfig", &e) {
+                missing @ CommandRefusal::NotImplemented { .. } => Err(missing),
+                _ => return Err(describe_error(&e)),
+            },
+        };
+        let view =
+            view::build(&status, config.as_ref().ok(), &self.sites, last_reference).map_err(|e| e.to_string())?;
+        Ok(Reading { view, config })
+    }
+
+    /// Steps the primary down as a switchover does: `replSetStepDown` for
+    /// ten seconds longer than the catch-up period (at least 1 s, sent as
+    /// `secondaryCatchUpPeriodSecs`), never forced, so the primary stays
+    /// unless a secondary has caught up. The old primary may not stand
+    /// again for that long: long enough not to win straight back, short
+    /// enough not to block a failback to it soon after. A primary that
+    /// steps down may close the connection the command came on: that
+    /// counts as done, and the next reading shows where the primary went.
+    pub async fn step_down(&self) -> Result<(), CommandRefusal> {
+        let catch_up = self.section.step_down_catch_up.as_secs().max(1);
+        let freeze = i64::try_from(catch_up + 10).unwrap_or(i64::MAX);
+        let catch_up = i64::try_from(catch_up).unwrap_or(i64::MAX);
+        match self.admin(doc! { "replSetStepDown": freeze, "secondaryCatchUpPeriodSecs": catch_up }, false).await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Io(_)) => Ok(()),
+            Err(e) => Err(answer::from_driver("replSetStepDown", &e)),
+        }
     }
 
     /// The state store these settings select.
@@ -270,6 +298,15 @@ impl MongoLink {
             Ok(StateStore::Embedded)
         }
     }
+}
+
+/// One reading of the replica set.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    /// The set as seen now.
+    pub view: ReplicaSetView,
+    /// The config document, or why the server gave none.
+    pub config: Result<Document, CommandRefusal>,
 }
 
 /// A numeric field of a MongoDB document, whatever BSON number type it
@@ -296,228 +333,6 @@ pub fn describe_error(e: &mongodb::error::Error) -> String {
         }
         ErrorKind::Write(WriteFailure::WriteError(w)) => format!("write refused ({}): {}", w.code, w.message),
         _ => e.to_string(),
-    }
-}
-
-/// The primary-follows-the-active-site actuator (with the state store
-/// claim and the PSA mitigation, in that order of dependence).
-#[derive(Clone, Debug)]
-pub struct MongoActuator {
-    /// Its name in status.
-    pub name: String,
-    /// The replica set.
-    pub link: MongoLink,
-    me: String,
-    /// Member names by index, to name sites in the stored record.
-    names: Vec<String>,
-    /// Since when the primary has been somewhere other than wanted.
-    misplaced_since: Arc<Mutex<Option<Instant>>>,
-    /// Since when each member has been seen down.
-    down_since: Arc<Mutex<BTreeMap<String, Instant>>>,
-}
-
-fn unreachable(what: &str, detail: String) -> ActuateError {
-    ActuateError::Unreachable { target: format!("MongoDB ({what})"), detail }
-}
-
-impl MongoActuator {
-    /// The actuator of site `me` in a cluster of members `names`.
-    pub fn new(link: MongoLink, me: &str, names: Vec<String>) -> Self {
-        MongoActuator {
-            name: "mongodb".into(),
-            link,
-            me: me.to_owned(),
-            names,
-            misplaced_since: Arc::default(),
-            down_since: Arc::default(),
-        }
-    }
-
-    /// Upper bound on one pass.
-    pub fn pass_limit(&self) -> Duration {
-        self.link.section.timeout * 8 + self.link.section.step_down_catch_up
-    }
-
-    fn note_down(&self, view: &ReplicaSetView) {
-        let now = Instant::now();
-        if let Ok(mut down) = self.down_since.lock() {
-            for m in &view.members {
-                if m.healthy {
-                    down.remove(&m.host);
-                } else {
-                    down.entry(m.host.clone()).or_insert(now);
-                }
-            }
-        }
-    }
-
-    fn down_for(&self, host: &str) -> Option<Duration> {
-        self.down_since.lock().ok()?.get(host).map(Instant::elapsed)
-    }
-
-    /// Brings MongoDB to `goal`: fence check, PSA mitigation, epoch claim,
-    /// priorities, then the primary's place.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
-        let (epoch, target, state) = match goal {
-            Goal::Standby => return Ok(Applied { detail: "standby".into(), propagation: None }),
-            Goal::Active { epoch, .. } => (*epoch, self.me.clone(), "active"),
-            Goal::Draining { epoch, to } => (*epoch, to.clone(), "draining"),
-        };
-        let s = &self.link.section;
-        let store = self.link.store().await.map_err(|e| unreachable("state store", e))?;
-        store.check_fence(epoch).await.map_err(store_error)?;
-        let (view, config) = self.link.read_view(None).await.map_err(|e| unreachable("replica set", e))?;
-        self.note_down(&view);
-        let mut done = Vec::new();
-        let vote =
-            placement::vote_change(&view, s.psa_mitigation, s.psa_grace, s.max_lag_on_failover, |h| self.down_for(h));
-        if let Some(VoteChange::Remove(_)) = &vote {
-            // The mitigation first: until it is in, majority writes (the
-            // claim among them) cannot succeed.
-            done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
-            return Err(ActuateError::NotConverged(format!("{}; reading the set again", done.join("; "))));
-        }
-        let reason = match goal {
-            Goal::Active { reason, .. } => reason.clone(),
-            _ => format!("handing over to {target}"),
-        };
-        let claim = self.claim(epoch, state, reason, lease);
-        lease.check()?;
-        if let Some(stored) = store.claim(&claim).await.map_err(store_error)? {
-            done.push(format!("state store holds epoch {} of {}", stored.epoch, stored.site));
-        }
-        if !s.primary_follows {
-            done.push("primary_follows is off".into());
-            return Ok(Applied { detail: done.join("; "), propagation: None });
-        }
-        if placement::next_config(&config, &view, &target, self.priorities(), vote.as_ref()).is_some() {
-            done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
-            return Err(ActuateError::NotConverged(format!(
-                "{}; waiting for MongoDB to move the primary",
-                done.join("; ")
-            )));
-        }
-        self.place_primary(&view, &target, matches!(goal, Goal::Draining { .. }), lease).await.map(|detail| {
-            done.push(detail);
-            Applied { detail: done.join("; "), propagation: None }
-        })
-    }
-
-    /// The record to store, with mode, pause and pending approval as the
-    /// protocol has them now.
-    fn claim(&self, epoch: u64, state: &str, cause: String, lease: &LeaseGuard) -> Claim {
-        let name = |id: failover_core::NodeId| self.names.get(id.index()).cloned().unwrap_or_else(|| id.to_string());
-        let (mode, paused, pending) = lease.0.lock().map_or(("automatic".into(), false, None), |snap| {
-            let st = &snap.status;
-            let mode = match st.mode {
-                failover_core::FailoverMode::Automatic => "automatic",
-                failover_core::FailoverMode::Manual => "manual",
-            };
-            let pending = st
-                .pending_failover
-                .map(|p| format!("to {}: {}", name(p.target), crate::runtime::describe_reason(p.reason)));
-            (mode.to_owned(), st.paused, pending)
-        });
-        Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }
-    }
-
-    fn priorities(&self) -> Priorities {
-        Priorities { active: self.link.section.active_priority, standby: self.link.section.standby_priority }
-    }
-
-    async fn reconfig(
-        &self,
-        config: &Document,
-        view: &ReplicaSetView,
-        target: &str,
-        vote: Option<&VoteChange>,
-        lease: &LeaseGuard,
-    ) -> Result<String, ActuateError> {
-        let Some(change) = placement::next_config(config, view, target, self.priorities(), vote) else {
-            return Ok("replica set config already in place".into());
-        };
-        if view.primary.is_none() {
-            return Err(ActuateError::NotConverged("no primary to run replSetReconfig on".into()));
-        }
-        lease.check()?;
-        let timeout_ms = i64::try_from(self.link.section.timeout.as_millis()).unwrap_or(i64::MAX);
-        self.link
-            .admin(doc! { "replSetReconfig": change.config, "maxTimeMS": timeout_ms }, false)
-            .await
-            .map_err(|e| refused("replSetReconfig", &e))?;
-        tracing::info!(change = %change.detail, "replica set reconfigured");
-        Ok(format!("reconfigured: {}", change.detail))
-    }
-
-    /// The last step: is the primary where it should be, and if not, is it
-    /// time to step it down?
-    async fn place_primary(
-        &self,
-        view: &ReplicaSetView,
-        target: &str,
-        draining: bool,
-        lease: &LeaseGuard,
-    ) -> Result<String, ActuateError> {
-        let at = view.primary.as_deref();
-        if view.primary_site.as_deref() == Some(target) {
-            if let Ok(mut m) = self.misplaced_since.lock() {
-                *m = None;
-            }
-            return Ok(format!("primary {} is on {target}", at.unwrap_or("?")));
-        }
-        let Some(primary) = at else {
-            return Err(ActuateError::NotConverged("the replica set has no primary".into()));
-        };
-        if view.site_caught_up(target, self.link.section.max_lag_on_failover).is_err()
-            && view.members.iter().all(|m| m.site.as_deref() != Some(target) || !m.is_usable_data_member())
-        {
-            return Err(ActuateError::NotConverged(format!("no member of {target} can become primary")));
-        }
-        let since = {
-            let mut m = self.misplaced_since.lock().map_err(|_| ActuateError::NotConverged("lock".into()))?;
-            *m.get_or_insert_with(Instant::now)
-        };
-        let grace = self.link.section.priority_takeover_grace;
-        if !draining && since.elapsed() < grace {
-            return Err(ActuateError::NotConverged(format!(
-                "primary {primary} is not on {target}; waiting up to {} for MongoDB's priority takeover",
-                humantime::format_duration(grace)
-            )));
-        }
-        lease.check()?;
-        // The old primary may not stand again for a little longer than the
-        // catch-up period: long enough not to win straight back, short
-        // enough not to block a failback to it soon after.
-        let catch_up = self.link.section.step_down_catch_up.as_secs().max(1);
-        let freeze = (catch_up + 10) as i64;
-        let result = self
-            .link
-            .admin(doc! { "replSetStepDown": freeze, "secondaryCatchUpPeriodSecs": catch_up as i64 }, false)
-            .await;
-        match result {
-            Ok(_) => {}
-            // A primary that steps down may close the connection the
-            // command came on; the next pass reads where the primary went.
-            Err(e) if matches!(e.kind.as_ref(), mongodb::error::ErrorKind::Io(_)) => {}
-            Err(e) => return Err(refused("replSetStepDown", &e)),
-        }
-        tracing::info!(%primary, %target, "stepped the MongoDB primary down");
-        if let Ok(mut m) = self.misplaced_since.lock() {
-            *m = None;
-        }
-        Err(ActuateError::NotConverged(format!("stepped primary {primary} down; waiting for {target} to take over")))
-    }
-}
-
-fn refused(what: &str, e: &mongodb::error::Error) -> ActuateError {
-    ActuateError::Refused { target: format!("MongoDB {what}"), detail: describe_error(e) }
-}
-
-fn store_error(e: StoreError) -> ActuateError {
-    match e {
-        StoreError::Fenced { stored, .. } => ActuateError::Fenced { by: Some(stored), detail: e.to_string() },
-        StoreError::Unavailable(d) => unreachable("state store", d),
-        StoreError::NotDurable(_) => ActuateError::NotConverged(e.to_string()),
     }
 }
 

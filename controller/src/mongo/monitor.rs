@@ -29,6 +29,10 @@ pub struct MongoReport {
     pub view: Option<ReplicaSetView>,
     /// Why the last read failed, if it did.
     pub error: Option<String>,
+    /// Why the primary is not placed (a server that lacks a command the
+    /// placement needs), if so; the view, the data-lag gate and the state
+    /// store keep working.
+    pub placement_disabled: Option<String>,
     /// When the set was last read successfully (RFC 3339).
     pub updated_at: Option<String>,
     /// Whether this site may take over automatically as far as data goes.
@@ -63,10 +67,16 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
         let mut reference = None;
         let mut failures = 0u32;
         let mut last_verdict = None;
+        let mut placement_warned = false;
         let max_lag = link.section.max_lag_on_failover;
         loop {
             let (verdict, delay) = match link.read_view(reference).await {
-                Ok((view, _config)) => {
+                Ok(super::Reading { view, config }) => {
+                    let disabled = config.err().map(|missing| missing.to_string());
+                    if disabled.is_some() && !placement_warned {
+                        tracing::warn!(why = disabled.as_deref().unwrap_or_default(), "MongoDB placement disabled");
+                    }
+                    placement_warned = disabled.is_some();
                     failures = 0;
                     backoff = retry.build();
                     reference = view.reference_optime_ms.or(reference);
@@ -74,6 +84,7 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
                     publish(&shared, |r| {
                         r.view = Some(view);
                         r.error = None;
+                        r.placement_disabled = disabled;
                         r.updated_at = Some(wall(clock::now()));
                         r.consecutive_failures = 0;
                     });

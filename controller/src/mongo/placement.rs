@@ -61,7 +61,7 @@ pub fn vote_change(
     let managed = view.members.iter().filter(|m| m.site.is_some() && !m.arbiter);
     for m in managed.clone() {
         let caught_up = m.lag_ms.is_some_and(|l| u128::from(l) <= max_lag.as_millis());
-        if m.votes == 0 && m.is_usable_data_member() && caught_up {
+        if m.votes == Some(0) && m.is_usable_data_member() && caught_up {
             return Some(VoteChange::Restore(m.host.clone()));
         }
     }
@@ -69,7 +69,7 @@ pub fn vote_change(
         return None;
     }
     managed
-        .filter(|m| m.votes > 0 && !m.healthy && view.primary.as_deref() != Some(m.host.as_str()))
+        .filter(|m| m.votes_now() && !m.healthy && view.primary.as_deref() != Some(m.host.as_str()))
         .find(|m| down_for(&m.host).is_some_and(|d| d >= grace))
         .map(|m| VoteChange::Remove(m.host.clone()))
 }
@@ -157,8 +157,8 @@ mod tests {
             },
             healthy,
             arbiter,
-            priority: 1.0,
-            votes,
+            priority: Some(1.0),
+            votes: Some(votes),
             lag_ms: (healthy && !arbiter).then_some(0),
         }
     }
@@ -166,7 +166,7 @@ mod tests {
     fn view(members: Vec<MemberView>, needs_every: bool, writes: bool) -> ReplicaSetView {
         ReplicaSetView {
             set: "rs0".into(),
-            config_version: 3,
+            config_version: Some(3),
             primary: None,
             primary_site: None,
             shape: String::new(),

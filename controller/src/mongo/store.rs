@@ -39,6 +39,22 @@ pub struct Claim {
     pub pending: Option<String>,
 }
 
+impl Claim {
+    /// An `active` claim of `site` in automatic mode, not paused, with no
+    /// failover pending.
+    pub fn active(epoch: u64, site: &str, cause: &str) -> Claim {
+        Claim {
+            epoch,
+            site: site.into(),
+            state: "active".into(),
+            cause: cause.into(),
+            mode: "automatic".into(),
+            paused: false,
+            pending: None,
+        }
+    }
+}
+
 /// The cluster record as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stored {

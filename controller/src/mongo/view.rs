@@ -2,6 +2,11 @@
 //! `replSetGetConfig`: each member's site, state, health, lag and settings,
 //! the primary, and the shape of the set. Pure functions over the two
 //! documents, so every rule here is unit-tested without a server.
+//!
+//! A server without `replSetGetConfig` still gives a view from the status
+//! alone: states, health, lag and the primary are known; priorities and
+//! votes are not (shown as none), and the set's shape and write majority
+//! are worked out as if every member had one vote.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,10 +29,10 @@ pub struct MemberView {
     pub healthy: bool,
     /// Holds no data.
     pub arbiter: bool,
-    /// Its `priority` in the config.
-    pub priority: f64,
-    /// Its `votes` in the config.
-    pub votes: i64,
+    /// Its `priority` in the config (none without the config).
+    pub priority: Option<f64>,
+    /// Its `votes` in the config (none without the config).
+    pub votes: Option<i64>,
     /// Milliseconds its applied optime is behind the reference optime
     /// (the primary's, or the newest one known); none for arbiters and
     /// unreachable members.
@@ -39,6 +44,11 @@ impl MemberView {
     pub fn is_usable_data_member(&self) -> bool {
         !self.arbiter && self.healthy && matches!(self.state.as_str(), "PRIMARY" | "SECONDARY")
     }
+
+    /// Whether it votes (every member does when the config is unknown).
+    pub fn votes_now(&self) -> bool {
+        self.votes.is_none_or(|v| v > 0)
+    }
 }
 
 /// The replica set as seen now.
@@ -46,8 +56,8 @@ impl MemberView {
 pub struct ReplicaSetView {
     /// The set's name.
     pub set: String,
-    /// Config `version`.
-    pub config_version: i64,
+    /// Config `version` (none when the server gave no config).
+    pub config_version: Option<i64>,
     /// Host of the primary, if there is one.
     pub primary: Option<String>,
     /// Site of the primary, if it is mapped.
@@ -82,22 +92,39 @@ fn member_docs<'a>(doc: &'a Document, key: &str) -> Result<Vec<&'a Document>, Vi
 /// Builds the view. `sites` maps hosts to site names; `last_reference` is
 /// the reference optime of the previous view, so that lag stays measured
 /// against the lost primary's last known position while there is none.
+/// Without `config` (a server that does not implement `replSetGetConfig`)
+/// the view comes from the status alone.
 pub fn build(
     status: &Document,
-    config: &Document,
+    config: Option<&Document>,
     sites: &BTreeMap<String, String>,
     last_reference: Option<i64>,
 ) -> Result<ReplicaSetView, ViewError> {
-    let set = config.get_str("_id").map_err(|_| ViewError("config has no _id".into()))?.to_owned();
-    let settings: BTreeMap<&str, &Document> =
-        member_docs(config, "config")?.into_iter().filter_map(|m| m.get_str("host").ok().map(|h| (h, m))).collect();
+    let set = match config {
+        Some(c) => c.get_str("_id").map_err(|_| ViewError("config has no _id".into()))?,
+        None => status.get_str("set").map_err(|_| ViewError("status has no set name".into()))?,
+    }
+    .to_owned();
+    let settings: Option<BTreeMap<&str, &Document>> = match config {
+        Some(c) => {
+            Some(member_docs(c, "config")?.into_iter().filter_map(|m| m.get_str("host").ok().map(|h| (h, m))).collect())
+        }
+        None => None,
+    };
     let mut members = Vec::new();
     for m in member_docs(status, "status")? {
         let host = m.get_str("name").map_err(|_| ViewError("a status member has no name".into()))?;
-        let Some(setting) = settings.get(host) else {
-            return Err(ViewError(format!("{host} is in the status but not in the config")));
+        let setting = match &settings {
+            Some(s) => match s.get(host) {
+                Some(setting) => Some(*setting),
+                None => return Err(ViewError(format!("{host} is in the status but not in the config"))),
+            },
+            None => None,
         };
-        let arbiter = setting.get_bool("arbiterOnly").unwrap_or(false);
+        let arbiter = match setting {
+            Some(s) => s.get_bool("arbiterOnly").unwrap_or(false),
+            None => m.get_str("stateStr") == Ok("ARBITER"),
+        };
         let healthy = number(m, "health", 0.0) >= 1.0;
         let optime = match m.get("optimeDate") {
             Some(Bson::DateTime(d)) if healthy && !arbiter && d.timestamp_millis() > 0 => Some(d.timestamp_millis()),
@@ -111,8 +138,8 @@ pub fn build(
                 state,
                 healthy,
                 arbiter,
-                priority: if arbiter { 0.0 } else { number(setting, "priority", 1.0) },
-                votes: number(setting, "votes", 1.0) as i64,
+                priority: setting.map(|s| if arbiter { 0.0 } else { number(s, "priority", 1.0) }),
+                votes: setting.map(|s| number(s, "votes", 1.0) as i64),
                 lag_ms: None,
             },
             optime,
@@ -129,16 +156,16 @@ pub fn build(
         })
         .collect();
     let primary = out.iter().find(|m| m.state == "PRIMARY");
-    let voting_data = out.iter().filter(|m| !m.arbiter && m.votes > 0).count();
-    let voting_arbiters = out.iter().filter(|m| m.arbiter && m.votes > 0).count();
-    let votes: i64 = out.iter().map(|m| m.votes).sum();
+    let voting_data = out.iter().filter(|m| !m.arbiter && m.votes_now()).count();
+    let voting_arbiters = out.iter().filter(|m| m.arbiter && m.votes_now()).count();
+    let votes: i64 = out.iter().map(|m| m.votes.unwrap_or(1)).sum();
     // MongoDB: the write majority is the lesser of a majority of all votes
     // and the number of voting data members.
     let write_majority = usize::try_from(votes / 2 + 1).unwrap_or(usize::MAX).min(voting_data);
-    let voting_data_up = out.iter().filter(|m| !m.arbiter && m.votes > 0 && m.is_usable_data_member()).count();
+    let voting_data_up = out.iter().filter(|m| !m.arbiter && m.votes_now() && m.is_usable_data_member()).count();
     Ok(ReplicaSetView {
         set,
-        config_version: number(config, "version", 0.0) as i64,
+        config_version: config.map(|c| number(c, "version", 0.0) as i64),
         primary: primary.map(|m| m.host.clone()),
         primary_site: primary.and_then(|m| m.site.clone()),
         shape: format!("P{}{}", "S".repeat(voting_data.saturating_sub(1)), "A".repeat(voting_arbiters)),
@@ -206,7 +233,7 @@ mod tests {
             member("b:27017", "SECONDARY", 1.0, 88_000),
             member("c:27017", "SECONDARY", 1.0, 99_500),
         ] };
-        let v = build(&status, &config(false), &sites(), None).unwrap();
+        let v = build(&status, Some(&config(false)), &sites(), None).unwrap();
         assert_eq!((v.primary.as_deref(), v.primary_site.as_deref()), (Some("a:27017"), Some("site-a")));
         assert_eq!(v.members[1].lag_ms, Some(12_000));
         assert_eq!(v.shape, "PSS");
@@ -224,7 +251,7 @@ mod tests {
             member("b:27017", "SECONDARY", 1.0, 88_000),
             member("c:27017", "ARBITER", 1.0, 0),
         ] };
-        let v = build(&status, &config(true), &sites(), Some(100_000)).unwrap();
+        let v = build(&status, Some(&config(true)), &sites(), Some(100_000)).unwrap();
         assert_eq!(v.primary, None);
         assert_eq!(v.members[1].lag_ms, Some(12_000));
         assert_eq!(v.members[0].lag_ms, None);
@@ -247,7 +274,7 @@ mod tests {
             member("b:27017", "PRIMARY", 1.0, 100_000),
             member("c:27017", "ARBITER", 1.0, 0),
         ] };
-        let v = build(&status, &cfg, &sites(), None).unwrap();
+        let v = build(&status, Some(&cfg), &sites(), None).unwrap();
         assert_eq!(v.shape, "PA");
         assert!(v.majority_writes_available);
     }
@@ -255,7 +282,25 @@ mod tests {
     #[test]
     fn a_status_member_missing_from_the_config_is_an_error() {
         let status = doc! { "members": [ member("z:1", "PRIMARY", 1.0, 1) ] };
-        let err = build(&status, &config(false), &sites(), None).unwrap_err();
+        let err = build(&status, Some(&config(false)), &sites(), None).unwrap_err();
         assert!(err.to_string().contains("z:1"), "{err}");
+    }
+
+    #[test]
+    fn without_the_config_the_status_alone_gives_states_lag_and_the_primary() {
+        let mut status = doc! { "set": "one", "members": [
+            member("a:27017", "PRIMARY", 1.0, 100_000),
+            member("b:27017", "SECONDARY", 1.0, 97_000),
+            member("c:27017", "ARBITER", 1.0, 0),
+        ] };
+        let v = build(&status, None, &sites(), None).unwrap();
+        assert_eq!((v.set.as_str(), v.config_version, v.primary_site.as_deref()), ("one", None, Some("site-a")));
+        assert_eq!(v.members[1].lag_ms, Some(3_000));
+        assert!(v.members[2].arbiter);
+        assert!(v.members.iter().all(|m| m.priority.is_none() && m.votes.is_none()));
+        assert_eq!(v.shape, "PSA");
+        assert!(v.site_caught_up("site-b", Duration::from_secs(10)).is_ok());
+        status.remove("set");
+        assert!(build(&status, None, &sites(), None).unwrap_err().to_string().contains("set name"));
     }
 }

@@ -62,6 +62,10 @@ fn reconfig(set: &mut ReplicaSet, at: usize, command: &Document) -> Result<Docum
 fn step_down(set: &mut ReplicaSet, at: usize, command: &Document) -> Result<Document, CommandError> {
     let freeze = seconds(command, "replSetStepDown", 60.0);
     let catch_up = seconds(command, "secondaryCatchUpPeriodSecs", 10.0);
+    // As MongoDB (and SecantusDB) answer it.
+    if freeze <= catch_up {
+        return Err(CommandError::new(2, "BadValue", "stepdown period must be longer than secondaryCatchUpPeriodSecs"));
+    }
     set.step_down(at, freeze, catch_up, command.get_bool("force").unwrap_or(false))?;
     Ok(doc! { "ok": 1.0 })
 }
