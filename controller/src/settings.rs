@@ -327,23 +327,82 @@ fn default_fall() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// The file could not be read or parsed.
-    #[error("{file}: {source}")]
+    #[error("{file}: {problem}")]
     Load {
         /// The file.
         file: String,
-        /// The parser's message (it names the key).
-        source: config::ConfigError,
+        /// The parser's message, which names the key (not a source: the
+        /// message is the whole of it, and printing a chain would repeat it).
+        problem: String,
     },
     /// A value is wrong.
-    #[error("{file}: {key}: {problem}")]
+    #[error("{file}{}: {key}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         /// The file.
         file: String,
+        /// The line the key is on, when it is in the file (not set from the
+        /// environment).
+        line: Option<usize>,
         /// The key.
         key: String,
         /// What is wrong and how to fix it.
         problem: String,
     },
+}
+
+/// The parser writes an array element's key as `members[1]peer_address`:
+/// put the dot back (`members[1].peer_address`).
+fn dotted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 4);
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
+            out.push('.');
+        }
+    }
+    out
+}
+
+/// The 1-based line of `key` (`section.name`, `section[i].name` for the
+/// i-th `[[section]]`, or `section` for a table) in a TOML `text`, if it is
+/// written there.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (table, field) = match key.split_once(['.', ' ']) {
+        Some((t, f)) => (t, Some(f.trim_start_matches(|c: char| c == '(' || c.is_ascii_whitespace()))),
+        None => (key, None),
+    };
+    let (name, index) = match table.split_once('[') {
+        Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().ok()),
+        None => (table, None),
+    };
+    // The field's own name: after the last dot, and not the "(name)" label
+    // a key may carry.
+    let field = field.and_then(|f| f.rsplit('.').next()).filter(|f| !f.contains(')'));
+    let header = if index.is_some() { format!("[[{name}]]") } else { format!("[{name}]") };
+    let mut seen = 0;
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = false;
+            if trimmed.split('#').next().map(str::trim) == Some(header.as_str()) {
+                seen += 1;
+                inside = index.is_none_or(|n| seen == n + 1);
+                if inside && field.is_none() {
+                    return Some(i + 1);
+                }
+            }
+            continue;
+        }
+        if let (true, Some(f)) = (inside, field) {
+            let name = trimmed.split('=').next().map(str::trim);
+            if trimmed.contains('=') && name == Some(f) {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// Why a file without `[tls]` is refused unless it opts in.
@@ -392,12 +451,18 @@ pub fn load(path: &Path) -> Result<Loaded, SettingsError> {
         )
         .build()
         .and_then(|c| c.try_deserialize::<Settings>())
-        .map_err(|source| SettingsError::Load { file: file.clone(), source })?;
-    validate(raw, &file)
+        .map_err(|e| SettingsError::Load { file: file.clone(), problem: dotted(&e.to_string()) })?;
+    validate(raw, &file).map_err(|e| match e {
+        SettingsError::Invalid { file, key, problem, .. } => {
+            let line = std::fs::read_to_string(path).ok().and_then(|text| line_of(&text, &key));
+            SettingsError::Invalid { file, line, key, problem }
+        }
+        other => other,
+    })
 }
 
 fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid { file: file.to_owned(), key: key.into(), problem: problem.into() }
+    SettingsError::Invalid { file: file.to_owned(), line: None, key: key.into(), problem: problem.into() }
 }
 
 fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {

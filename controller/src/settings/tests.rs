@@ -237,3 +237,30 @@ fn hook_and_check_programs_that_sh_would_not_find_are_refused() {
         assert!(load_text(&check(&good)).is_ok(), "{good:?} refused as a check");
     }
 }
+
+#[test]
+fn an_error_names_the_line_of_its_key_once_and_with_its_dots() {
+    let named = load_text(&GOOD.replace("name = \"test\"", "name = \"prod eu\"")).expect_err("bad name");
+    assert!(named.to_string().contains("settings.toml:7: cluster.name: "), "{named}");
+    let twice = load_text(&GOOD.replace("127.0.0.1:3", "127.0.0.1:1")).expect_err("duplicate");
+    assert!(twice.to_string().contains("settings.toml:20: members[1].peer_address: "), "{twice}");
+    // A type error from the parser: said once (no source chain repeating
+    // it), with the dot after the index.
+    let typed = load_text(&GOOD.replace("lease = \"1s\"", "lease = \"3\"")).expect_err("not a duration");
+    let text = format!("{:#}", anyhow::Error::from(typed));
+    assert_eq!(text.matches("cluster.lease").count(), 1, "{text}");
+    let element = load_text(&GOOD.replace("priority = 2", "priority = \"high\"")).expect_err("not a number");
+    assert!(element.to_string().contains("members[0].priority"), "{element}");
+}
+
+#[test]
+fn line_of_finds_tables_fields_and_array_elements() {
+    let text = "[node]\nname = \"a\"\n\n[[members]]\nname = \"x\"\n[[members]]\n# c\nname = \"y\"\npeer_address = \"z\"\n[tls]\n";
+    assert_eq!(line_of(text, "node.name"), Some(2));
+    assert_eq!(line_of(text, "members[1].name"), Some(8));
+    assert_eq!(line_of(text, "members[1] (y).peer_address"), Some(9));
+    assert_eq!(line_of(text, "members[0].peer_address"), None);
+    assert_eq!(line_of(text, "tls"), Some(10));
+    assert_eq!(line_of(text, "admin.token"), None);
+    assert_eq!(dotted("key `members[1]peer_address` and [2]"), "key `members[1].peer_address` and [2]");
+}
