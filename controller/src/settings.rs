@@ -324,7 +324,7 @@ fn default_fall() -> u32 {
 }
 
 /// A configuration that cannot be used, with where and why.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SettingsError {
     /// The file could not be read or parsed.
     #[error("{file}: {problem}")]
@@ -335,6 +335,9 @@ pub enum SettingsError {
         /// message is the whole of it, and printing a chain would repeat it).
         problem: String,
     },
+    /// Several parts of the file are wrong: the first mistake of each.
+    #[error("{} problems:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<SettingsError>),
     /// A value is wrong.
     #[error("{file}{}: {key}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
@@ -452,13 +455,19 @@ pub fn load(path: &Path) -> Result<Loaded, SettingsError> {
         .build()
         .and_then(|c| c.try_deserialize::<Settings>())
         .map_err(|e| SettingsError::Load { file: file.clone(), problem: dotted(&e.to_string()) })?;
-    validate(raw, &file).map_err(|e| match e {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    validate(raw, &file).map_err(|e| with_lines(e, &text))
+}
+
+/// `e` with the line of each key it names in `text`.
+fn with_lines(e: SettingsError, text: &str) -> SettingsError {
+    match e {
         SettingsError::Invalid { file, key, problem, .. } => {
-            let line = std::fs::read_to_string(path).ok().and_then(|text| line_of(&text, &key));
-            SettingsError::Invalid { file, line, key, problem }
+            SettingsError::Invalid { line: line_of(text, &key), file, key, problem }
         }
+        SettingsError::Several(all) => SettingsError::Several(all.into_iter().map(|e| with_lines(e, text)).collect()),
         other => other,
-    })
+    }
 }
 
 fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> SettingsError {
@@ -466,6 +475,38 @@ fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> Se
 }
 
 fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
+    // Each part is checked whatever the others say, so one run of
+    // check-config names the first mistake of every part.
+    let cluster = cluster_of(&settings, file);
+    let rules = node_rules(&settings, file);
+    let admin = admin_of(&settings, file);
+    let tls = tls_of(&settings, file);
+    let targets = match &cluster {
+        Ok((cluster, _)) => Some(targets_of(&settings, file, cluster)),
+        Err(_) => None,
+    };
+    let mut errors: Vec<SettingsError> = Vec::new();
+    errors.extend(cluster.as_ref().err().cloned());
+    errors.extend(rules.err());
+    errors.extend(admin.as_ref().err().cloned());
+    errors.extend(tls.as_ref().err().cloned());
+    errors.extend(targets.as_ref().and_then(|t| t.as_ref().err().cloned()));
+    // Last, so that any other mistake in a file is named first.
+    if matches!(tls, Ok(None)) && !settings.cluster.allow_unauthenticated_peers {
+        errors.push(invalid(file, "tls", UNAUTHENTICATED_PEERS));
+    }
+    match (cluster, admin, tls, targets) {
+        (Ok((cluster, me)), Ok((token, http_tls)), Ok(tls), Some(Ok((actuators, mongodb)))) if errors.is_empty() => {
+            Ok(Loaded { settings, cluster, me, token, tls, http_tls, actuators, mongodb })
+        }
+        _ if errors.len() == 1 => Err(errors.remove(0)),
+        _ => Err(SettingsError::Several(errors)),
+    }
+}
+
+/// `[cluster]` and `[[members]]` as the protocol sees them, and this node's
+/// id among them.
+fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failover_core::NodeId), SettingsError> {
     let failover_mode = match settings.cluster.failover_mode.as_str() {
         "automatic" => FailoverMode::Automatic,
         "manual" => FailoverMode::Manual,
@@ -522,11 +563,24 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             format!("{:?} is not one of the [[members]]; add it or fix the name", settings.node.name),
         )
     })?;
+    Ok((cluster, me))
+}
+
+/// `[node]`'s log format, `[hooks]` and `[[checks]]`.
+fn node_rules(settings: &Settings, file: &str) -> Result<(), SettingsError> {
     if !matches!(settings.node.log_format.as_str(), "human" | "json") {
         return Err(invalid(file, "node.log_format", "use \"human\" or \"json\""));
     }
     commands::check_hooks(&settings.hooks).map_err(|(key, problem)| invalid(file, key, problem))?;
     commands::check_checks(&settings.checks).map_err(|(key, problem)| invalid(file, key, problem))?;
+    Ok(())
+}
+
+/// The admin token and TLS on the HTTP port.
+fn admin_of(
+    settings: &Settings,
+    file: &str,
+) -> Result<(Option<String>, Option<crate::http_tls::HttpTls>), SettingsError> {
     let token = match &settings.admin.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -563,6 +617,11 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             return Err(invalid(file, "admin.tls_cert_file", "admin.tls_key_file needs its certificate"))
         }
     };
+    Ok((token, http_tls))
+}
+
+/// Mutual TLS between the nodes, if configured.
+fn tls_of(settings: &Settings, file: &str) -> Result<Option<TlsFiles>, SettingsError> {
     let tls = match &settings.tls {
         None => None,
         Some(t) => {
@@ -585,7 +644,16 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
             Some(files)
         }
     };
-    let mut actuators = crate::actuate::build(&settings.actuators, &settings.node.name, &cluster)
+    Ok(tls)
+}
+
+/// The actuators and the MongoDB link, built for `cluster`.
+fn targets_of(
+    settings: &Settings,
+    file: &str,
+    cluster: &ClusterConfig,
+) -> Result<(Vec<crate::actuate::Actuator>, Option<crate::mongo::MongoLink>), SettingsError> {
+    let mut actuators = crate::actuate::build(&settings.actuators, &settings.node.name, cluster)
         .map_err(|(key, problem)| invalid(file, format!("actuators.{key}"), problem))?;
     let names: Vec<String> = settings.members.iter().map(|m| m.name.clone()).collect();
     let mongodb = match &settings.mongodb {
@@ -601,9 +669,5 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
         }
         None => None,
     };
-    // Last, so that any other mistake in a file is named first.
-    if tls.is_none() && !settings.cluster.allow_unauthenticated_peers {
-        return Err(invalid(file, "tls", UNAUTHENTICATED_PEERS));
-    }
-    Ok(Loaded { settings, cluster, me, token, tls, http_tls, actuators, mongodb })
+    Ok((actuators, mongodb))
 }

@@ -391,9 +391,13 @@ fn toml_section(text: &str) -> DnsSection {
         .expect("a valid dns section")
 }
 
+fn doc_text() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/actuators.md")).expect("read doc")
+}
+
 /// The code blocks of `docs/actuators.md` that follow `<!-- file: NAME -->`.
 fn doc_files() -> Vec<(String, String)> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/actuators.md")).expect("read doc");
+    let doc = doc_text();
     let mut out = Vec::new();
     let mut rest = doc.as_str();
     while let Some(at) = rest.find("<!-- file: ") {
@@ -411,29 +415,43 @@ fn doc_files() -> Vec<(String, String)> {
 fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
     let files = doc_files();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["named.conf", "site-a.toml", "haproxy.cfg", "haproxy-pull.cfg"]);
+    assert_eq!(names, ["named.conf", "db.example.com", "site-a.toml", "haproxy.cfg", "haproxy-pull.cfg"]);
     let dir = tempfile::tempdir().expect("tempdir");
+    // The key file tsig-keygen writes, as the named.conf example includes it.
+    let keygen = std::process::Command::new("tsig-keygen").args(["-a", "hmac-sha256", "failover-key"]).output();
+    let keygen = keygen.expect("tsig-keygen (bind9) is installed by .ci/run");
+    assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
+    std::fs::write(dir.path().join("failover-key.conf"), &keygen.stdout).expect("key file");
+    // The operations guide's one-liner takes the secret out of it.
+    let extract = "sed -n 's/.*secret \"\\(.*\\)\";.*/\\1/p' failover-key.conf > tsig.secret";
+    assert!(
+        doc_text().contains(&extract.replace("failover-key.conf", "/etc/bind/failover-key.conf")),
+        "the documented one-liner changed: update this test"
+    );
+    let sh = std::process::Command::new("sh").arg("-c").arg(extract).current_dir(dir.path()).status();
+    assert!(sh.is_ok_and(|s| s.success()));
+    let secret = std::fs::read_to_string(dir.path().join("tsig.secret")).expect("secret");
+    assert_eq!(secret.trim().len(), 44, "a base64 SHA-256 key: {secret:?}");
     for (name, text) in &files {
-        // Paths under /etc/failover/ move to a scratch directory.
-        let text = text.replace("/etc/failover/", &format!("{}/", dir.path().display()));
+        // Paths under /etc/failover/ and /etc/bind/ move to a scratch
+        // directory.
+        let scratch = format!("{}/", dir.path().display());
+        let text = text.replace("/etc/failover/", &scratch).replace("/etc/bind/", &scratch);
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write example");
         let (program, args): (std::path::PathBuf, Vec<&str>) = match name.as_str() {
             "named.conf" => ("named-checkconf".into(), vec![]),
+            "db.example.com" => ("named-checkzone".into(), vec!["example.com"]),
             n if n.ends_with(".cfg") => ("haproxy".into(), vec!["-c", "-f"]),
             _ => {
                 std::fs::write(dir.path().join("admin.token"), "doc-example-token\n").expect("token");
                 let certs = std::process::Command::new(failover_tests::cluster::bin_dir().join("failoverctl"))
                     .args(["certs", "init", "--nodes", "site-a,site-b,witness", "--out"])
-                    .arg(dir.path())
+                    .arg(dir.path().join("tls"))
                     .output()
                     .expect("certs init");
                 assert!(certs.status.success(), "certs init: {}", String::from_utf8_lossy(&certs.stderr));
-                std::fs::write(
-                    dir.path().join("tsig-failover-key.secret"),
-                    "k8cNDqnCXGlqrxrMQYqJTDKlz0T9hgvQ7W2ozXkGSJY=\n",
-                )
-                .expect("secret");
+
                 (failover_tests::cluster::bin_dir().join("failover-controller"), vec!["check-config", "--config"])
             }
         };

@@ -66,7 +66,7 @@ fn example_configs_pass_check_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(bin_dir().join("failoverctl"))
         .args(["certs", "init", "--nodes", "site-a,site-b,witness", "--out"])
-        .arg(dir.path())
+        .arg(dir.path().join("tls"))
         .output()
         .expect("certs init");
     assert_ok(&out, "failoverctl certs init");

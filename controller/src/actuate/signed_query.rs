@@ -30,7 +30,7 @@ pub enum SignedQueryError {
     #[error("cannot sign the query: {0}")]
     Sign(String),
     /// The answer is unsigned, signed with another key, altered or stale.
-    #[error("the answer is not signed with key {key}: {detail}")]
+    #[error("TSIG: the answer is not signed with key {key}: {detail}")]
     Unverified {
         /// The key the query was signed with.
         key: String,

@@ -109,18 +109,45 @@ enum Cmd {
 enum CertsCmd {
     /// Create a private CA and one certificate per node (named after it).
     Init {
-        /// Node names, comma-separated (as in [[members]]).
-        #[arg(long, value_delimiter = ',', required = true)]
-        nodes: Vec<String>,
         /// Directory for ca.pem, ca.key, <node>.pem and <node>.key.
         #[arg(long)]
         out: std::path::PathBuf,
-        /// NODE=NAME: also issue NODE's certificate for NAME, a host name or
-        /// IP address its HTTP port is reached by, so the certificate can
-        /// serve that port over TLS too (repeatable).
-        #[arg(long = "http-name", value_parser = parse_http_name)]
-        http_names: Vec<(String, String)>,
+        #[command(flatten)]
+        issued: IssuedArgs,
     },
+    /// Issue new node certificates from an existing CA (renewal before they
+    /// expire, or a new node); the CA stays, so no other node changes.
+    Issue {
+        /// Directory holding the CA's ca.pem and ca.key.
+        #[arg(long)]
+        ca_dir: std::path::PathBuf,
+        /// Directory for <node>.pem and <node>.key (must not hold them).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        issued: IssuedArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct IssuedArgs {
+    /// Node names, comma-separated (as in [[members]]).
+    #[arg(long, value_delimiter = ',', required = true)]
+    nodes: Vec<String>,
+    /// NODE=NAME: also issue NODE's certificate for NAME, a host name or
+    /// IP address its HTTP port is reached by, so the certificate can
+    /// serve that port over TLS too (repeatable).
+    #[arg(long = "http-name", value_parser = parse_http_name)]
+    http_names: Vec<(String, String)>,
+    /// Days each node certificate is valid, from today.
+    #[arg(long, default_value_t = failover_controller::certs::NODE_DAYS)]
+    days: u32,
+}
+
+impl IssuedArgs {
+    fn request(&self) -> failover_controller::certs::Request<'_> {
+        failover_controller::certs::Request { nodes: &self.nodes, http_names: &self.http_names, days: self.days }
+    }
 }
 
 fn parse_http_name(text: &str) -> Result<(String, String), String> {
@@ -454,8 +481,14 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             clap_complete::generate(*shell, &mut Cli::command(), "failoverctl", &mut std::io::stdout());
         }
         Cmd::Man => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?,
-        Cmd::Certs { command: CertsCmd::Init { nodes, out, http_names } } => {
-            for file in failover_controller::certs::init(nodes, http_names, out)? {
+        Cmd::Certs { command } => {
+            let written = match command {
+                CertsCmd::Init { out, issued } => failover_controller::certs::init(issued.request(), out)?,
+                CertsCmd::Issue { ca_dir, out, issued } => {
+                    failover_controller::certs::issue(issued.request(), ca_dir, out)?
+                }
+            };
+            for file in written {
                 println!("wrote {}", file.display());
             }
         }

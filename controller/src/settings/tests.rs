@@ -192,7 +192,9 @@ fn tls_on_the_http_port_needs_a_readable_matching_pair_and_names_the_key_at_faul
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = dir.path().join("certs");
     let http = vec![("site-a".to_string(), "127.0.0.1".to_string())];
-    crate::certs::init(&["site-a".to_string(), "witness".to_string()], &http, &certs).expect("certs");
+    let nodes = ["site-a".to_string(), "witness".to_string()];
+    let request = crate::certs::Request { nodes: &nodes, http_names: &http, days: 30 };
+    crate::certs::init(request, &certs).expect("certs");
     let with = |keys: &str| GOOD.replace("[admin]\n", &format!("[admin]\n{keys}\n"));
     let file = |name: &str| certs.join(name).display().to_string();
     let (cert, key, ca) = (file("site-a.pem"), file("site-a.key"), file("ca.pem"));
@@ -263,4 +265,19 @@ fn line_of_finds_tables_fields_and_array_elements() {
     assert_eq!(line_of(text, "tls"), Some(10));
     assert_eq!(line_of(text, "admin.token"), None);
     assert_eq!(dotted("key `members[1]peer_address` and [2]"), "key `members[1].peer_address` and [2]");
+}
+
+#[test]
+fn check_config_names_the_first_mistake_of_every_part_at_once() {
+    let text = GOOD
+        .replace("lease = \"1s\"", "lease = \"1s\"\nfailover_mode = \"sometimes\"")
+        .replace("allow_without_token = true", "refusal_window = \"0s\"\nallow_without_token = true")
+        .replace("[admin]", "[hooks]\npre_promote = \"/no/such/hook\"\n[admin]");
+    let err = load_text(&text).expect_err("three mistakes");
+    let said = err.to_string();
+    assert!(said.starts_with("3 problems:\n"), "{said}");
+    for key in ["cluster.failover_mode", "hooks.pre_promote", "admin.refusal_window"] {
+        assert_eq!(said.matches(&format!(": {key}: ")).count(), 1, "{key}: {said}");
+    }
+    assert!(said.contains("settings.toml:5: hooks.pre_promote"), "{said}");
 }
