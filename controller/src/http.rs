@@ -163,7 +163,11 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
             "to": name(cfg, to),
             "in_ms": at.saturating_since(now).as_millis() as u64,
-            "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now() + at.saturating_since(now)).to_string(),
+            // To the nearest second: the operator's time comes back as given.
+            "at": humantime::format_rfc3339_seconds(
+                std::time::SystemTime::now() + at.saturating_since(now) + Duration::from_millis(500)
+            )
+            .to_string(),
         })),
         "hooks": snap.hooks,
         "actuators": snap.actuators,

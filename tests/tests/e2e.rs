@@ -357,7 +357,7 @@ async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
     assert!(c.status("site-a").is_some_and(|s| !s["scheduled_switchover"].is_null()));
     // The active site's status shows it; another node's says where to look.
     let shown = stdout(&c.ctl("site-a", &["status"]));
-    assert!(shown.contains("SCHEDULED SWITCHOVER to site-b at "), "{shown}");
+    assert!(shown.contains(&format!("SCHEDULED SWITCHOVER to site-b at {at} (in ")), "{shown}");
     assert!(shown.contains("CAUGHT-UP"), "{shown}");
     let shown = stdout(&c.ctl("site-b", &["status"]));
     let address = c.http_address("site-a");
