@@ -59,9 +59,15 @@ pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
 }
 
 /// Sets up logging as configured (`human` or `json`), level from `RUST_LOG`.
+/// Colours only when stderr is a terminal, so a log file or journal gets
+/// plain text.
 pub fn init_logging(format: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {

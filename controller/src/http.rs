@@ -112,6 +112,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
     let cfg = &s.cfg;
     let mut sites = Vec::new();
     for id in cfg.ids() {
+        let http_address = s.http_addresses.get(id.index()).map(ToString::to_string);
         let member = cfg.member(id);
         let kind = match member.map(|m| m.kind) {
             Some(MemberKind::Witness) => "witness",
@@ -121,7 +122,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
             sites.push(json!({
                 "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
                 "healthy": st.local.healthy, "caught_up": st.local.caught_up,
-                "reachable": true, "last_seen_ms": 0, "checks": checks,
+                "reachable": true, "last_seen_ms": 0, "checks": checks, "http_address": http_address,
             }));
         } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
             sites.push(json!({
@@ -131,6 +132,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
                 "checks": null,
                 "switchover_target": p.switchover_target.is_ok(),
                 "switchover_refused_because": p.switchover_target.err().map(|e| describe_error(cfg, &e)),
+                "http_address": http_address,
             }));
         }
     }
@@ -140,6 +142,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         "role": role,
         "active_site": st.active_site.map(|a| name(cfg, a)),
         "epoch": st.epoch.map(|e| e.0),
+        "last_known_epoch": snap.last_known_epoch,
         "term": st.term.0,
         "mode": match st.mode { failover_core::FailoverMode::Automatic => "automatic", failover_core::FailoverMode::Manual => "manual" },
         "paused": st.paused,
@@ -160,7 +163,11 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
         "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
             "to": name(cfg, to),
             "in_ms": at.saturating_since(now).as_millis() as u64,
-            "at": wall(at),
+            // To the nearest second: the operator's time comes back as given.
+            "at": humantime::format_rfc3339_seconds(
+                std::time::SystemTime::now() + at.saturating_since(now) + Duration::from_millis(500)
+            )
+            .to_string(),
         })),
         "hooks": snap.hooks,
         "actuators": snap.actuators,
@@ -306,6 +313,7 @@ async fn admin(
         "resume" => Command::Resume,
         other => return error(StatusCode::NOT_FOUND, format!("unknown admin command {other:?}")),
     };
+    let before = before_command(&s);
     let (tx, rx) = oneshot::channel();
     if s.commands.send((cmd, tx)).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop is not running");
@@ -315,7 +323,10 @@ async fn admin(
         Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop stopped"),
     };
     let forward_to = match result {
-        Ok(()) => return (StatusCode::OK, Json(json!({ "ok": true }))).into_response(),
+        Ok(()) => {
+            let answer = json!({ "ok": true, "node": name(&s.cfg, s.me), "before": before });
+            return (StatusCode::OK, Json(answer)).into_response();
+        }
         Err(CommandError::NotActive { active: Some(n) }) | Err(CommandError::HeldElsewhere { target: n }) => n,
         // This node cannot tell where to forward (it restarted a moment
         // ago, or is cut off): another node may know, so say "unavailable
@@ -326,6 +337,19 @@ async fn admin(
         Err(e) => return error(StatusCode::CONFLICT, describe_error(&s.cfg, &e)),
     };
     forward(&s, forward_to, &command, &headers, &body).await
+}
+
+/// What an admin call's success answer tells of the state it changed, as
+/// this node saw it just before: whether automatic actions were paused, the
+/// switchover that was scheduled and the failover that awaited approval.
+fn before_command(s: &AppState) -> serde_json::Value {
+    let Ok(snap) = s.shared.lock() else { return serde_json::Value::Null };
+    let st = &snap.status;
+    json!({
+        "paused": st.paused,
+        "scheduled_switchover": st.scheduled_switchover.map(|(to, _)| name(&s.cfg, to)),
+        "pending_failover": st.pending_failover.map(|p| name(&s.cfg, p.target)),
+    })
 }
 
 /// Sends an admin call on to the node that can carry it out (at most two

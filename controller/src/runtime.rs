@@ -49,6 +49,9 @@ pub struct Snapshot {
     pub actuators: Vec<ActuatorReport>,
     /// The MongoDB replica set, if configured.
     pub mongodb: Option<crate::mongo::monitor::MongoReport>,
+    /// The highest epoch of an active site this node has known since it
+    /// started (kept while no site is active).
+    pub last_known_epoch: Option<u64>,
 }
 
 /// State shared between the loop and the HTTP side.
@@ -130,6 +133,7 @@ impl Runtime {
             hooks: Vec::new(),
             actuators: Vec::new(),
             mongodb: None,
+            last_known_epoch: None,
         }))
     }
 
@@ -295,6 +299,7 @@ impl Runtime {
                     snap.events.pop_front();
                 }
             }
+            snap.last_known_epoch = snap.last_known_epoch.max(status.epoch.map(|e| e.0));
             snap.status = status;
             snap.active_until = active_until;
         }

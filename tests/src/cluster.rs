@@ -381,17 +381,7 @@ impl TestCluster {
 
     /// Runs `failoverctl` against `node` with the given token (or none).
     pub fn ctl_with_token(&self, node: &str, token: Option<&str>, args: &[&str]) -> Output {
-        let mut cmd = Command::new(self.bins.join("failoverctl"));
-        if self.spec.https {
-            cmd.arg("--endpoint").arg(format!("https://{}", self.http[node]));
-            cmd.arg("--ca-file").arg(self.certs_dir().join("ca.pem"));
-        } else {
-            cmd.arg("--endpoint").arg(self.http[node].to_string());
-        }
-        cmd.args(args).env_remove("FAILOVERCTL_TOKEN").env_remove("FAILOVERCTL_CA_FILE");
-        if let Some(t) = token {
-            cmd.env("FAILOVERCTL_TOKEN", t);
-        }
+        let mut cmd = self.ctl_command(node, token, args);
         // Inside a test's runtime, tell it this thread blocks, so the
         // proxies' tasks move to another worker and links stay timely.
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -399,6 +389,27 @@ impl TestCluster {
         } else {
             cmd.output().expect("run failoverctl")
         }
+    }
+
+    /// The `failoverctl` command against `node` with the given token (or
+    /// none), not started.
+    pub fn ctl_command(&self, node: &str, token: Option<&str>, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bins.join("failoverctl"));
+        if self.spec.https {
+            cmd.arg("--endpoint").arg(format!("https://{}", self.http[node]));
+            cmd.arg("--ca-file").arg(self.certs_dir().join("ca.pem"));
+        } else {
+            cmd.arg("--endpoint").arg(self.http[node].to_string());
+        }
+        cmd.args(args)
+            .env_remove("FAILOVERCTL_TOKEN")
+            .env_remove("FAILOVERCTL_TOKEN_FILE")
+            .env_remove("FAILOVERCTL_CA_FILE")
+            .env_remove("FAILOVERCTL_ENDPOINTS");
+        if let Some(t) = token {
+            cmd.env("FAILOVERCTL_TOKEN", t);
+        }
+        cmd
     }
 
     /// `/status` of `node` as JSON (through `failoverctl status --json`).
@@ -497,6 +508,14 @@ impl Drop for TestCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs `cmd` with its stdout a pipe whose reading end is already closed,
+/// as `failoverctl ... | head -1` leaves it once `head` has exited.
+pub fn into_closed_pipe(mut cmd: Command) -> Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    cmd.stdout(writer).stderr(Stdio::piped()).output().expect("run the command")
 }
 
 /// A minimal valid site-a configuration (three members, no token, no TLS),

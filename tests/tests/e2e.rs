@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use failover_tests::cluster::{assert_configs_refused, bin_dir, Spec, TestCluster};
+use failover_tests::cluster::{assert_configs_refused, bin_dir, into_closed_pipe, Spec, TestCluster, NODES};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -16,6 +16,10 @@ fn ok(out: &std::process::Output) -> bool {
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Wall-clock time `secs` from now, as `failoverctl switchover --at` takes it.
@@ -80,6 +84,7 @@ async fn planned_switchover_both_ways_through_any_node() {
     // Sent to the witness: forwarded to the active site.
     let out = c.ctl("witness", &["switchover", "--to", "site-b"]);
     assert!(ok(&out), "switchover refused: {}", stderr(&out));
+    assert_eq!(stdout(&out), "switchover to site-b started (by site-a)\n");
     assert!(c.wait_active("site-b").await);
     let out = c.ctl("site-a", &["switchover", "--to", "site-a"]);
     assert!(ok(&out), "switchover back refused: {}", stderr(&out));
@@ -101,6 +106,7 @@ async fn manual_mode_fails_over_only_after_approve() {
     assert_ne!(c.role("site-b").as_deref(), Some("active"), "site-b moved without approval");
     let out = c.ctl("witness", &["approve"]);
     assert!(ok(&out), "approve refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("approved the failover to site-b"), "{}", stdout(&out));
     assert!(c.wait_active("site-b").await);
     prober.stop().await.assert_never_two_active();
 }
@@ -110,7 +116,12 @@ async fn pause_holds_failover_until_resume() {
     let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let out = c.ctl("site-b", &["pause"]);
     assert!(ok(&out), "pause refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("paused automatic actions cluster-wide"), "{}", stdout(&out));
+    assert!(c.wait_for(LONG, |c| c.status("site-b").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
     assert!(c.wait_for(LONG, |c| c.status("site-a").and_then(|s| s["paused"].as_bool()) == Some(true)).await);
+    let out = c.ctl("site-b", &["pause"]);
+    assert!(ok(&out), "second pause refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("paused automatic actions cluster-wide (already paused)"), "{}", stdout(&out));
     let prober = c.prober();
     c.kill9("site-a");
     // Over three leases and more, site-b must never answer 200.
@@ -118,6 +129,7 @@ async fn pause_holds_failover_until_resume() {
     prober.snapshot().assert_only_active(&[c.active_url("site-a")]);
     let out = c.ctl("site-b", &["resume"]);
     assert!(ok(&out), "resume refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("resumed automatic actions cluster-wide"), "{}", stdout(&out));
     assert!(c.wait_active("site-b").await);
     prober.stop().await.assert_never_two_active();
 }
@@ -360,8 +372,20 @@ async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
     let history = String::from_utf8_lossy(&c.ctl("site-a", &["history"]).stdout).into_owned();
     let logged = history.split("switchover to site-b scheduled for ").nth(1).and_then(|r| r.split_whitespace().next());
     assert!(logged.is_some_and(near_at), "{history}");
+    assert!(stdout(&out).starts_with(&format!("switchover to site-b scheduled for {at}")), "{}", stdout(&out));
+    assert!(c.status("site-a").is_some_and(|s| !s["scheduled_switchover"].is_null()));
+    // The active site's status shows it; another node's says where to look.
+    let shown = stdout(&c.ctl("site-a", &["status"]));
+    assert!(shown.contains(&format!("SCHEDULED SWITCHOVER to site-b at {at} (in ")), "{shown}");
+    assert!(shown.contains("CAUGHT-UP"), "{shown}");
+    let shown = stdout(&c.ctl("site-b", &["status"]));
+    let address = c.http_address("site-a");
+    assert!(
+        shown.contains(&format!("site-b is not the active site; only site-a knows of one (failoverctl -e {address}"))
+    );
     let out = c.ctl("site-b", &["switchover", "--cancel"]);
     assert!(ok(&out), "cancel refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("cancelled the scheduled switchover to site-b"), "{}", stdout(&out));
     assert!(c.status("site-a").is_some_and(|s| s["scheduled_switchover"].is_null()));
     // Scheduled two seconds ahead: it happens by itself.
     let out = c.ctl("site-b", &["switchover", "--to", "site-b", "--at", &soon(2)]);
@@ -404,8 +428,23 @@ async fn forced_failover_recovers_when_no_majority_is_left() {
     // over once its own grant to site-a has run out.
     let out = c.ctl("site-b", &["failover", "--to", "site-b", "--yes"]);
     assert!(!ok(&out) && stderr(&out).contains("--force"), "{}", stderr(&out));
-    let forced = c.wait_for(LONG, |c| ok(&c.ctl("site-b", &["failover", "--to", "site-b", "--force", "--yes"]))).await;
+    // Meanwhile no site is active: site-b's status says so, with the last
+    // epoch it knew, and what the unreachable peers last said is unknown.
+    assert!(c.wait_for(LONG, |c| c.status("site-b").is_some_and(|s| s["active_site"].is_null())).await);
+    let shown = stdout(&c.ctl("site-b", &["status"]));
+    assert!(shown.starts_with(&format!("active: none   epoch: - (last known {epoch})")), "{shown}");
+    let site_a = shown.lines().find(|l| l.starts_with("site-a ")).unwrap_or_default();
+    assert!(site_a.contains("unknown"), "{shown}");
+    let mut said = String::new();
+    let forced = c
+        .wait_for(LONG, |c| {
+            let out = c.ctl("site-b", &["failover", "--to", "site-b", "--force", "--yes"]);
+            said = stdout(&out);
+            ok(&out)
+        })
+        .await;
     assert!(forced, "forced failover refused:\n{}", c.log_tail("site-b"));
+    assert_eq!(said, "forced site-b active without a majority (by site-b)\n");
     assert!(c.wait_active("site-b").await);
     assert!(c.epoch("site-b").expect("epoch") > epoch, "the forced epoch must fence the old site");
     let history = c.ctl("site-b", &["history"]);
@@ -569,5 +608,56 @@ async fn hooks_see_the_documented_reasons_and_the_site_names() {
     for ((site, hook, epoch), expected) in cases {
         let seen = c.wait_for(LONG, |_| env(site, hook, epoch) == expected).await;
         assert!(seen, "{site} {hook} at epoch {epoch}: {:?}, not {expected:?}", env(site, hook, epoch));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_views_wait_through_the_witness_closed_pipes_token_files_and_plain_logs() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    // wait --active asked of the witness alone: it names site-a, and site-a
+    // (at its http_address in the witness's /status) agrees.
+    let out = c.ctl("witness", &["wait", "--active", "site-a", "--timeout", "30s"]);
+    assert!(ok(&out), "{}", stderr(&out));
+    let out = c.ctl("witness", &["wait", "--active", "site-b", "--timeout", "1s"]);
+    assert!(!ok(&out));
+    assert!(stderr(&out).contains("witness sees site-a as the active site"), "{}", stderr(&out));
+
+    // Output into a pipe closed by its reader: no panic.
+    for args in [&["status"][..], &["history"], &["status", "--json"]] {
+        let out = into_closed_pipe(c.ctl_command("site-a", None, args));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}: {}", stderr(&out));
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {}", stderr(&out));
+    }
+
+    // The token from a file, given by flag or environment.
+    let file = c.dir.path().join("token");
+    std::fs::write(&file, format!("  {}\n", c.token)).expect("write token file");
+    let file_arg = file.display().to_string();
+    let out = c.ctl_with_token("site-b", None, &["--token-file", &file_arg, "pause"]);
+    assert!(ok(&out), "{}", stderr(&out));
+    let mut cmd = c.ctl_command("site-b", None, &["resume"]);
+    let out = cmd.env("FAILOVERCTL_TOKEN_FILE", &file).output().expect("run failoverctl");
+    assert!(ok(&out), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("resumed"), "{}", stdout(&out));
+
+    // The daemons' stderr is a file here: plain text, no colour codes.
+    for node in NODES {
+        let log = c.log(node);
+        assert!(log.contains("INFO"), "{node} logged nothing:\n{log}");
+        assert!(!log.contains('\u{1b}'), "{node}'s log has terminal escape codes:\n{}", c.log_tail(node));
+    }
+
+    // Restarted alone, site-a has heard from no one: "never", no active
+    // site and no epoch.
+    for node in NODES {
+        c.kill9(node);
+    }
+    c.spawn("site-a");
+    assert!(c.wait_for(LONG, |c| c.status("site-a").is_some()).await, "{}", c.log_tail("site-a"));
+    let shown = stdout(&c.ctl("site-a", &["status"]));
+    assert!(shown.starts_with("active: none   epoch: -   term:"), "{shown}");
+    for peer in ["site-b", "witness"] {
+        let row = shown.lines().find(|l| l.starts_with(&format!("{peer} "))).unwrap_or_default();
+        assert!(row.ends_with(" never"), "{shown}");
     }
 }

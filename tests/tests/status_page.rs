@@ -118,6 +118,9 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
     screenshot(&client, "before-failover.png").await;
     shown.expect("the page shows site-a active");
     assert_eq!(text(&client, "#node").await, "witness");
+    // A scheduled switchover is kept by the active site alone.
+    let site_a = c.http_address("site-a");
+    assert_eq!(text(&client, "#scheduled").await, format!("only site-a knows ({site_a})"));
     assert!(text(&client, "#epoch").await.parse::<u64>().is_ok_and(|e| e > 0));
 
     // kill -9 of site-a: the same page, never reloaded, follows.
@@ -132,6 +135,9 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
     assert_eq!(mark, serde_json::json!(42), "the page was not reloaded");
     let events = text(&client, "#events").await;
     assert!(events.contains("site-b is active"), "timeline shows the failover: {events}");
+    // What site-a last reported before it died is not shown as current.
+    let healthy_a = text(&client, "tr[data-site=\"site-a\"] td:nth-child(5)").await;
+    assert_eq!(healthy_a, "unknown (unreachable)");
 
     // Site-b's own page shows the replica set with the primary moved to it.
     client.goto(&format!("http://{}/", c.http_address("site-b"))).await.expect("open site-b's page");
@@ -144,6 +150,23 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
     screenshot(&client, "mongodb.png").await;
     assert!(text(&client, "#mongodb-summary").await.contains("PSA"));
     assert!(text(&client, "#mongodb-note").await.contains("caught up"));
+    assert_eq!(text(&client, "#actuators-heading").await, "Actuators of the active site");
+    assert_eq!(text(&client, "#scheduled").await, "none");
+
+    // Without the witness, site-b alone keeps no lease: its page says there
+    // is no active site instead of heading its own idle actuators as the
+    // active site's.
+    let epoch = text(&client, "#epoch").await;
+    c.kill9("witness");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while text(&client, "#actuators-heading").await != "No active site" {
+        assert!(Instant::now() < deadline, "site-b's page never said there is no active site");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    screenshot(&client, "no-active-site.png").await;
+    assert_eq!(text(&client, "#active-site").await, "none");
+    assert_eq!(text(&client, "#epoch").await, format!("– (last {epoch})"));
+    assert_eq!(text(&client, "#actuators-of").await, "(actuators of site-b, not active)");
     client.close().await.expect("close the session");
     drop(driver);
 }

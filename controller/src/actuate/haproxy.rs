@@ -306,6 +306,14 @@ impl HaproxyActuator {
                         detail: format!("set server {backend}/{server}: {}", answer.trim()),
                     });
                 }
+                tracing::info!(
+                    actuator = %self.name,
+                    epoch,
+                    "HAProxy {}: set {backend}/{server} from {} to {}",
+                    self.api,
+                    states.get(server).map_or("absent", |s| s.as_str()),
+                    state.as_str()
+                );
                 changes += 1;
             }
         }
@@ -315,6 +323,8 @@ impl HaproxyActuator {
             if !answer.trim().is_empty() {
                 return Err(self.bad_answer(format!("set var {v}: {}", answer.trim())));
             }
+            let was = held.map_or_else(|| "unset".to_owned(), |h| h.to_string());
+            tracing::info!(actuator = %self.name, epoch, "HAProxy {}: set {v} from {was} to {epoch}", self.api);
         }
         for backend in &self.backends {
             let states = self.states(backend).await?;

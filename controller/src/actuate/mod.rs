@@ -599,6 +599,7 @@ mod tests {
             hooks: Vec::new(),
             actuators: Vec::new(),
             mongodb: None,
+            last_known_epoch: None,
         }))
     }
 
