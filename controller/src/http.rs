@@ -70,16 +70,24 @@ pub struct AppState {
 
 /// All routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Every route but two shares one limit of requests in progress; a
+    // request beyond it waits (within the request timeout) for a place.
+    let limited = Router::new()
         .route("/", get(|| async { axum::response::Html(STATUS_PAGE) }))
         .route("/actuators", get(actuators))
         .route("/actuators/active", get(active_actuators))
         .route("/status", get(status))
-        .route("/active", get(active))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/history", get(history))
         .route("/admin/{command}", post(admin))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::limits::HTTP_CONCURRENT_REQUESTS));
+    // `/active` and `/healthz` stay outside it: a load balancer's health
+    // check must never wait behind slow requests (a client trickling a body
+    // holds its place until the request timeout), and they read one value.
+    Router::new()
+        .route("/active", get(active))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(limited)
         .with_state(state)
 }
 

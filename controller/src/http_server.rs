@@ -2,7 +2,8 @@
 //! resources: connections admitted by [`crate::listen`] (a cap, and a few
 //! seconds to send the first byte), hyper's HTTP/1 header-read timeout
 //! (which also closes a kept-alive connection left idle), a request
-//! timeout and a limit of requests handled at once. The figures are in
+//! timeout and (in [`crate::http::router`]) a limit of requests handled at
+//! once, which `/active` and `/healthz` stay out of. The figures are in
 //! [`crate::limits`]. Every request carries its connection's remote address
 //! as [`axum::extract::ConnectInfo`], for the handlers that log or limit by
 //! source. With TLS ([`crate::http_tls`]) each connection first completes
@@ -18,7 +19,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::limit::ConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
@@ -35,10 +35,10 @@ pub async fn serve(
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    // The limit is outside the timeout, so every slot is freed within
-    // the request timeout and a waiting request gets one in bounded time.
+    // Every request ends within the request timeout, waiting for a place
+    // under the router's limit included, so each place is freed in bounded
+    // time.
     let service = ServiceBuilder::new()
-        .layer(ConcurrencyLimitLayer::new(limits::HTTP_CONCURRENT_REQUESTS))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits::HTTP_REQUEST_TIMEOUT))
         .service(router);
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();

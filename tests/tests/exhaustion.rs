@@ -134,3 +134,54 @@ async fn a_state_file_that_cannot_be_written_stops_the_node_loudly() {
     assert!(log.contains("Is a directory"), "the log does not give the OS error:\n{log}");
     prober.stop().await.assert_never_two_active();
 }
+
+/// Requests that hold a place and never finish: an admin call whose body
+/// is announced and never sent, one per connection.
+async fn open_stalled_requests(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let head =
+        "POST /admin/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let mut open = Vec::with_capacity(count);
+    for mut stream in open_idle(addr, count).await {
+        if stream.write_all(head.as_bytes()).await.is_ok() {
+            open.push(stream);
+        }
+    }
+    open
+}
+
+/// True if `stream` has received nothing yet (its request is unanswered):
+/// an answer already there is seen at once; nothing there, after a moment.
+async fn unanswered(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_millis(50), stream.peek(&mut byte)).await.is_err()
+}
+
+/// More requests that trickle their bodies than the HTTP port handles at
+/// once must not hold back a load balancer's `/active`: it is answered
+/// while every one of them is still waiting for its body.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_requests_filling_the_request_limit_do_not_hold_back_active() {
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let limit = failover_controller::limits::HTTP_CONCURRENT_REQUESTS;
+    let stalled = open_stalled_requests(c.http_address("site-a"), limit + 16).await;
+    assert_eq!(stalled.len(), limit + 16, "could not open the stalled requests");
+    // The limit is full once a /status gets no answer (the harness gives up
+    // on a request after 5 s; /status waits for a place until the stalled
+    // ones time out).
+    let mut full = false;
+    for _ in 0..10 {
+        if c.http_get("site-a", "/status").await.is_none() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "/status never waited: the stalled requests hold no place");
+    let took = answered_active(&c, "site-a", ANSWER_WITHIN).await;
+    assert!(took.is_some(), "/active was not answered 200:\n{}", c.log_tail("site-a"));
+    let mut waiting = 0;
+    for stream in &stalled {
+        waiting += usize::from(unanswered(stream).await);
+    }
+    assert_eq!(waiting, stalled.len(), "the stalled requests ended before /active was answered: it waited for them");
+}
