@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(dns_names(&pem_body(&pem)), vec!["witness".to_string()]);
         let again = Request { nodes: &nodes, http_names: &[], days: NODE_DAYS };
         assert!(matches!(init(again, dir.path()), Err(CertError::Exists(_))), "must not overwrite");
-        let stray = vec![("site-b".to_string(), "10.0.0.2".to_string())];
+        let stray = vec![("site-b".to_string(), "127.0.0.2".to_string())];
         let request = Request { nodes: &nodes, http_names: &stray, days: NODE_DAYS };
         let err = init(request, &dir.path().join("other")).expect_err("site-b is not listed");
         assert!(err.to_string().contains("\"site-b\" is not one of --nodes"), "{err}");

@@ -10,6 +10,7 @@ use failover_core::{ClusterConfig, FailbackPolicy, FailoverMode, Member, MemberK
 use serde::Deserialize;
 
 mod commands;
+mod location;
 mod members;
 #[cfg(test)]
 mod tests;
@@ -353,61 +354,6 @@ pub enum SettingsError {
     },
 }
 
-/// The parser writes an array element's key as `members[1]peer_address`:
-/// put the dot back (`members[1].peer_address`).
-fn dotted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len() + 4);
-    let mut chars = message.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == ']' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
-            out.push('.');
-        }
-    }
-    out
-}
-
-/// The 1-based line of `key` (`section.name`, `section[i].name` for the
-/// i-th `[[section]]`, or `section` for a table) in a TOML `text`, if it is
-/// written there.
-fn line_of(text: &str, key: &str) -> Option<usize> {
-    let (table, field) = match key.split_once(['.', ' ']) {
-        Some((t, f)) => (t, Some(f.trim_start_matches(|c: char| c == '(' || c.is_ascii_whitespace()))),
-        None => (key, None),
-    };
-    let (name, index) = match table.split_once('[') {
-        Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().ok()),
-        None => (table, None),
-    };
-    // The field's own name: after the last dot, and not the "(name)" label
-    // a key may carry.
-    let field = field.and_then(|f| f.rsplit('.').next()).filter(|f| !f.contains(')'));
-    let header = if index.is_some() { format!("[[{name}]]") } else { format!("[{name}]") };
-    let mut seen = 0;
-    let mut inside = false;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            inside = false;
-            if trimmed.split('#').next().map(str::trim) == Some(header.as_str()) {
-                seen += 1;
-                inside = index.is_none_or(|n| seen == n + 1);
-                if inside && field.is_none() {
-                    return Some(i + 1);
-                }
-            }
-            continue;
-        }
-        if let (true, Some(f)) = (inside, field) {
-            let name = trimmed.split('=').next().map(str::trim);
-            if trimmed.contains('=') && name == Some(f) {
-                return Some(i + 1);
-            }
-        }
-    }
-    None
-}
-
 /// Why a file without `[tls]` is refused unless it opts in.
 pub const UNAUTHENTICATED_PEERS: &str = "no [tls] section: without mutual TLS the nodes do not authenticate each \
      other, and anyone who can reach a peer port can vote and grant leases as any member (and so make a site \
@@ -454,20 +400,9 @@ pub fn load(path: &Path) -> Result<Loaded, SettingsError> {
         )
         .build()
         .and_then(|c| c.try_deserialize::<Settings>())
-        .map_err(|e| SettingsError::Load { file: file.clone(), problem: dotted(&e.to_string()) })?;
+        .map_err(|e| SettingsError::Load { file: file.clone(), problem: location::dotted(&e.to_string()) })?;
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    validate(raw, &file).map_err(|e| with_lines(e, &text))
-}
-
-/// `e` with the line of each key it names in `text`.
-fn with_lines(e: SettingsError, text: &str) -> SettingsError {
-    match e {
-        SettingsError::Invalid { file, key, problem, .. } => {
-            SettingsError::Invalid { line: line_of(text, &key), file, key, problem }
-        }
-        SettingsError::Several(all) => SettingsError::Several(all.into_iter().map(|e| with_lines(e, text)).collect()),
-        other => other,
-    }
+    validate(raw, &file).map_err(|e| location::with_lines(e, &text))
 }
 
 fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> SettingsError {

@@ -1,3 +1,4 @@
+use super::location::{dotted, line_of};
 use super::*;
 
 const GOOD: &str = "[node]\nname = \"site-a\"\nstate_dir = \"/tmp/x\"\n[admin]\nallow_without_token = true\n\
