@@ -37,6 +37,9 @@ cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}
 echo "== README walkthrough, as written, against a local cluster"
 bash scripts/walkthrough.sh
 
+echo "== docs/operations.md, every command block as written, on three hosts with mutual TLS"
+bash scripts/runbook.sh
+
 echo "== failover-bench: one trial per scenario on network namespaces (needs root), strict"
 # The full run (30 trials per scenario) is documented in docs/benchmarks/;
 # this short one keeps the harness working and fails on any split brain,

@@ -139,6 +139,7 @@ pub async fn status_json(s: &AppState) -> serde_json::Value {
                 "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
                 "checks": null,
                 "switchover_target": p.switchover_target.is_ok(),
+                "pause_agrees": p.pause_agrees,
                 "switchover_refused_because": p.switchover_target.err().map(|e| describe_error(cfg, &e)),
                 "http_address": http_address,
             }));

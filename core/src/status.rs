@@ -63,6 +63,11 @@ pub struct PeerStatus {
     /// Whether a switchover to it would be accepted now, by the same check
     /// the switchover command makes; the error says why not.
     pub switchover_target: Result<(), CommandError>,
+    /// Its last heartbeat carried this node's own pause switch (the same
+    /// pause or resume): it has persisted it and acts on it. A `pause` is
+    /// cluster-wide only once every member that could run for election
+    /// agrees, which is what `failoverctl pause` waits for.
+    pub pause_agrees: bool,
 }
 
 /// A snapshot of one node.

@@ -429,6 +429,29 @@ fn pause_stops_automatic_failover_until_resume() {
 }
 
 #[test]
+fn a_pause_is_shown_as_agreed_by_a_peer_only_once_its_heartbeat_carries_it() {
+    let agrees = |s: &SimCluster, at, peer| {
+        s.status(at).and_then(|st| st.peers.iter().find(|p| p.id == peer).map(|p| p.pause_agrees))
+    };
+    let sim = cluster();
+    let (a, b, w) = ids(&sim);
+    assert_eq!(agrees(&sim, a, b), Some(false), "never heard from: nothing to agree with");
+    let mut sim = started(sim);
+    assert_eq!(agrees(&sim, a, b), Some(true), "the same (never used) switch everywhere");
+    sim.command(a, Command::Pause).expect("pause accepted");
+    assert_eq!(agrees(&sim, a, b), Some(false), "site-b has not heard of it yet");
+    assert_eq!(agrees(&sim, a, w), Some(false), "nor has the witness");
+    assert!(sim.run_until(DEADLINE_MS, |s| agrees(s, a, b) == Some(true) && agrees(s, a, w) == Some(true)));
+    assert!(sim.status(b).expect("up").paused && sim.status(w).expect("up").paused);
+    // Once every node has echoed it, the active site may die at once:
+    // nothing moves by itself.
+    sim.crash(a);
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    assert_clean(&sim);
+}
+
+#[test]
 fn a_dead_active_site_while_paused_is_a_pending_failover_that_approve_carries_out() {
     let mut sim = started(cluster());
     let (a, b, w) = ids(&sim);

@@ -135,6 +135,26 @@ async fn pause_holds_failover_until_resume() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pause_answers_once_every_node_holds_it_so_the_active_site_may_die_the_next_moment() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let prober = c.prober();
+    // Taken by the active site, which dies the moment failoverctl returns:
+    // site-b and the witness must hold the pause already.
+    let out = c.ctl("site-a", &["pause"]);
+    c.kill9("site-a");
+    assert!(ok(&out), "pause refused: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "paused automatic actions cluster-wide (by site-a)");
+    let waits = |c: &TestCluster| {
+        c.status("site-b").is_some_and(|s| s["pending_failover"]["target"] == "site-b" && s["paused"] == true)
+    };
+    assert!(c.wait_for(LONG, waits).await, "no pending failover:\n{}", c.log_tail("site-b"));
+    let history = stdout(&c.ctl("site-b", &["history"]));
+    assert!(!history.contains("elected"), "site-b ran for election while paused:\n{history}");
+    prober.snapshot().assert_only_active(&[c.active_url("site-a")]);
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_node_restarts_from_persisted_state() {
     let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
@@ -374,14 +394,21 @@ async fn scheduled_switchover_moves_at_its_time_and_can_be_cancelled() {
     assert!(logged.is_some_and(near_at), "{history}");
     assert!(stdout(&out).starts_with(&format!("switchover to site-b scheduled for {at}")), "{}", stdout(&out));
     assert!(c.status("site-a").is_some_and(|s| !s["scheduled_switchover"].is_null()));
-    // The active site's status shows it; another node's says where to look.
+    // The active site's status shows it; so does another node's when the
+    // active site is among the endpoints; else it says where to look.
     let shown = stdout(&c.ctl("site-a", &["status"]));
     assert!(shown.contains(&format!("SCHEDULED SWITCHOVER to site-b at {at} (in ")), "{shown}");
     assert!(shown.contains("CAUGHT-UP"), "{shown}");
-    let shown = stdout(&c.ctl("site-b", &["status"]));
     let address = c.http_address("site-a");
+    let shown = stdout(&c.ctl("site-b", &["-e", &address.to_string(), "status"]));
+    assert!(shown.contains("answered by: site-b"), "{shown}");
+    assert!(shown.contains(&format!("SCHEDULED SWITCHOVER to site-b at {at} (in ")), "{shown}");
+    let shown = stdout(&c.ctl("site-b", &["status"]));
     assert!(
-        shown.contains(&format!("site-b is not the active site; only site-a knows of one (failoverctl -e {address}"))
+        shown.contains(&format!(
+            "unknown; site-b is not the active site, and only site-a knows whether one is due (failoverctl -e {address}"
+        )),
+        "{shown}"
     );
     let out = c.ctl("site-b", &["switchover", "--cancel"]);
     assert!(ok(&out), "cancel refused: {}", stderr(&out));

@@ -97,13 +97,18 @@ enum Cmd {
     Wait {
         /// Until this site is the active site: a node that answers says so,
         /// and the site itself agrees when it can be reached from here.
-        #[arg(long, conflicts_with = "ready")]
+        #[arg(long, conflicts_with_all = ["ready", "pending"])]
         active: Option<String>,
         /// Until the active site has, for one whole lease, judged that it
         /// would accept a switchover to this site: reachable, healthy,
         /// caught up and in touch with a majority.
-        #[arg(long, required_unless_present = "active")]
+        #[arg(long, required_unless_present_any = ["active", "pending"], conflicts_with = "pending")]
         ready: Option<String>,
+        /// Until a failover waits for approval (`failoverctl approve`): in
+        /// manual mode, while paused, or when the target lags or the cooldown
+        /// runs.
+        #[arg(long)]
+        pending: bool,
         /// How long to wait, e.g. 30s or 2m.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         timeout: Duration,
@@ -180,7 +185,13 @@ fn conn(cli: &Cli) -> anyhow::Result<Conn> {
     Conn::new(&cli.endpoints, cli.token.as_deref(), cli.token_file.as_deref(), cli.ca_file.as_deref())
 }
 
-async fn wait(conn: &Conn, active: Option<&str>, ready: Option<&str>, timeout: Duration) -> anyhow::Result<()> {
+async fn wait(
+    conn: &Conn,
+    active: Option<&str>,
+    ready: Option<&str>,
+    pending: bool,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::from("no endpoint answered");
     // Since when the active site has judged the site ready, without a break.
@@ -197,7 +208,12 @@ async fn wait(conn: &Conn, active: Option<&str>, ready: Option<&str>, timeout: D
                     Err(why)
                 }
             },
-            (None, None) => bail!("give --active SITE or --ready SITE"),
+            (None, None) if pending => match conn.get("/status").await {
+                Ok(v) if v.get("pending_failover").is_some_and(|p| !p.is_null()) => Ok(()),
+                Ok(_) => Err("no failover waits for approval".to_string()),
+                Err(e) => Err(format!("{e:#}")),
+            },
+            (None, None) => bail!("give --active SITE, --ready SITE or --pending"),
         };
         match verdict {
             Ok(()) => return Ok(()),
@@ -237,14 +253,81 @@ async fn admin(cli: &Cli, command: &str, to: Option<&str>, at: Option<&str>) -> 
     Ok(())
 }
 
+/// `pause` and `resume` hold cluster-wide only once the other nodes have
+/// the switch: until then a site that has not heard of a pause can still
+/// fail over (the node that took it may fail the next moment). So the
+/// command answers once every member a node reaches has echoed the switch
+/// in its heartbeats (a node persists it before it sends one), naming those
+/// it cannot reach, and fails if that takes longer than a few heartbeats.
+async fn pause_switch(cli: &Cli, paused: bool) -> anyhow::Result<()> {
+    let command = if paused { "pause" } else { "resume" };
+    let conn = conn(cli)?;
+    let answer = conn.admin(command, json!({})).await?;
+    let done = output::done(command, None, None, &answer);
+    let deadline = tokio::time::Instant::now() + PAUSE_CONFIRMATION;
+    loop {
+        let status = conn.get("/status").await;
+        match status.as_ref().map_err(|e| format!("{e:#}")).and_then(|v| pause_held(v, paused)) {
+            Ok(unreachable) if unreachable.is_empty() => break say!("{done}"),
+            Ok(unreachable) => {
+                break say!("{done}; {} cannot be reached and will have it once back", unreachable.join(", "))
+            }
+            Err(why) if tokio::time::Instant::now() >= deadline => bail!(
+                "{done}, but not yet confirmed cluster-wide within {}: {why}; until it is, a site that has not \
+                 heard of it may still act on the previous setting",
+                humantime::format_duration(PAUSE_CONFIRMATION)
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Ok(())
+}
+
+/// How long `pause` and `resume` wait for the other nodes to hold the switch.
+const PAUSE_CONFIRMATION: Duration = Duration::from_secs(10);
+
+/// From one node's `/status`: `Ok(members it cannot reach)` when it holds
+/// the pause switch `paused` and every member it reaches has echoed it.
+fn pause_held(status: &Value, paused: bool) -> Result<Vec<String>, String> {
+    let node = status.get("node").and_then(Value::as_str).unwrap_or("?");
+    if status.get("paused").and_then(Value::as_bool) != Some(paused) {
+        return Err(format!("{node} does not have it yet"));
+    }
+    let mut unreachable = Vec::new();
+    let mut lagging = Vec::new();
+    for site in status.get("sites").and_then(Value::as_array).into_iter().flatten() {
+        let id = site.get("id").and_then(Value::as_str).unwrap_or("?");
+        if id == node {
+            continue;
+        }
+        if site.get("reachable").and_then(Value::as_bool) != Some(true) {
+            unreachable.push(id.to_string());
+        } else if site.get("pause_agrees").and_then(Value::as_bool) == Some(false) {
+            lagging.push(id);
+        }
+    }
+    let members = status.get("sites").and_then(Value::as_array).map_or(0, Vec::len);
+    let reached = members - unreachable.len();
+    if !lagging.is_empty() {
+        Err(format!("{} has not echoed it to {node} yet", lagging.join(", ")))
+    } else if reached * 2 <= members {
+        Err(format!("{node} reaches only {reached} of {members} members"))
+    } else {
+        Ok(unreachable)
+    }
+}
+
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Cmd::Status { json } => {
-            let v = conn(cli)?.get("/status").await?;
+            let conn = conn(cli)?;
+            let v = conn.get("/status").await?;
             if *json {
                 say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                output::print_status(&v);
+                let answered_by_active = v.get("role").and_then(Value::as_str) == Some("active");
+                let active_view = if answered_by_active { None } else { conn.active_status().await };
+                output::print_status(&v, active_view.as_ref());
             }
         }
         Cmd::Switchover { cancel: true, .. } => admin(cli, "cancel-switchover", None, None).await?,
@@ -271,10 +354,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             }
             admin(cli, "force-promote", Some(to.as_str()), None).await?;
         }
-        Cmd::Pause => admin(cli, "pause", None, None).await?,
-        Cmd::Resume => admin(cli, "resume", None, None).await?,
-        Cmd::Wait { active, ready, timeout } => {
-            wait(&conn(cli)?, active.as_deref(), ready.as_deref(), *timeout).await?;
+        Cmd::Pause => pause_switch(cli, true).await?,
+        Cmd::Resume => pause_switch(cli, false).await?,
+        Cmd::Wait { active, ready, pending, timeout } => {
+            wait(&conn(cli)?, active.as_deref(), ready.as_deref(), *pending, *timeout).await?;
         }
         Cmd::Completions { shell } => {
             // Written whole, so a closed pipe is handled as for every line.

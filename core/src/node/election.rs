@@ -293,6 +293,7 @@ impl Node {
         let peer = &mut self.peers[from.index()];
         peer.report = Some(hb.report);
         peer.last_heartbeat = Some(now);
+        peer.pause = hb.pause;
         peer.proposal = hb.proposal.map(|n| (n, now - std::time::Duration::from_millis(n.age_ms)));
         self.adopt_pause(hb.pause);
         let Some(renewal) = hb.lease else {

@@ -204,6 +204,8 @@ struct PeerView {
     proposal: Option<(ProposalNotice, Instant)>,
     /// When its last heartbeat arrived.
     last_heartbeat: Option<Instant>,
+    /// The pause switch its last heartbeat carried: what it has persisted.
+    pause: crate::PauseSetting,
 }
 
 /// The active site as a follower knows it.

@@ -50,6 +50,7 @@ impl Node {
                     last_seen_ago: p.last_seen.map(|s| now.saturating_since(s)),
                     report: p.report,
                     switchover_target: self.check_target(now, id),
+                    pause_agrees: p.last_heartbeat.is_some() && p.pause == self.durable.pause,
                 }
             })
             .collect();

@@ -77,7 +77,10 @@ pub fn done(command: &str, to: Option<&str>, at: Option<&str>, answer: &Value) -
 }
 
 /// `failoverctl status`: the answering node's view of the cluster.
-pub fn print_status(v: &Value) {
+///
+/// `active_view` is the active site's own `/status` when another node
+/// answered: only the active site holds a scheduled switchover.
+pub fn print_status(v: &Value, active_view: Option<&Value>) {
     let s = |k: &str| field(v, k);
     let node = s("node");
     let active = v.get("active_site").and_then(Value::as_str);
@@ -105,7 +108,7 @@ pub fn print_status(v: &Value) {
         say!("PENDING FAILOVER to {target}: {} (since {})", field(p, "reason"), field(p, "since"));
         say!("  approve with: failoverctl approve --to {target}");
     }
-    print_schedule(v, active);
+    print_schedule(active_view.unwrap_or(v), active.filter(|_| active_view.is_none()));
     if let Some(stored) = v.get("fence_ahead").and_then(Value::as_u64) {
         say!(
             "FENCE ALARM: a target holds epoch {stored}, which {node} (epoch {}) was not elected with: forged, or left \
@@ -140,8 +143,8 @@ pub fn print_status(v: &Value) {
 }
 
 /// A scheduled switchover, which only the active site holds: shown when the
-/// answer has it, and when the answering node is not the active site, where
-/// to ask instead.
+/// answer has it, and when the answering node is not the active site and the
+/// active site did not answer, where to ask instead.
 fn print_schedule(v: &Value, active: Option<&str>) {
     if let Some(sw) = v.get("scheduled_switchover").filter(|x| !x.is_null()) {
         let left = sw.get("in_ms").and_then(Value::as_u64).map_or_else(
@@ -160,7 +163,10 @@ fn print_schedule(v: &Value, active: Option<&str>) {
         .and_then(|s| s.get("http_address"))
         .and_then(Value::as_str)
         .map_or_else(String::new, |a| format!(" (failoverctl -e {a} status)"));
-    say!("scheduled switchover: {} is not the active site; only {active} knows of one{address}", field(v, "node"));
+    say!(
+        "scheduled switchover: unknown; {} is not the active site, and only {active} knows whether one is due{address}",
+        field(v, "node")
+    );
 }
 
 /// The members' table. What an unreachable peer last reported may no
