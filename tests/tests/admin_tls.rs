@@ -19,6 +19,8 @@ async fn with_tls_on_the_http_port_it_speaks_only_https_and_a_standby_forwards_a
         .output()
         .expect("run failoverctl");
     assert!(!untrusted.status.success(), "{}", String::from_utf8_lossy(&untrusted.stdout));
+    let why = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(why.contains("cannot connect") && why.contains("certificate"), "says it is the certificate: {why}");
     let ready = c.ctl("site-a", &["wait", "--ready", "site-b"]);
     assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
     // The witness cannot carry out a switchover: with TLS it forwards the

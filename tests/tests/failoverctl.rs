@@ -86,6 +86,20 @@ fn an_endpoint_nobody_listens_on_says_the_connection_was_refused() {
 }
 
 #[test]
+fn an_endpoint_that_accepts_but_never_answers_says_the_request_timed_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    // Takes the connection and holds it, silent, until failoverctl is done.
+    let holder = std::thread::spawn(move || listener.accept().map(|(conn, _)| conn));
+    let out = run(&["-e", &address, "status"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(err.contains(&address), "names the endpoint: {err}");
+    assert!(holder.join().expect("holder").is_ok(), "failoverctl never connected");
+}
+
+#[test]
 fn a_token_file_that_is_missing_empty_or_given_with_a_token_is_refused_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing");
