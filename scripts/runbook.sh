@@ -312,8 +312,9 @@ EOF
       [ -z "$cmd" ] && return 0
       n=$((n + 1))
       printf 'printf "%%s\\n" %q\n' "[$host]\$ $cmd"
+      printf 'started=$(date +%%s%%N)\n'
       printf '{ %s\n} > "%s/out.%s" 2>&1 < "%s"\n' "$cmd" "$work" "$n" "$stdin_file"
-      printf 'rc=$?; cat "%s/out.%s"\n' "$work" "$n"
+      printf 'rc=$?; cat "%s/out.%s"; echo "  ($(( ($(date +%%s%%N) - started) / 1000000 )) ms)"\n' "$work" "$n"
       printf '[ $rc = 0 ] || { echo "runbook: FAILED: exit status $rc on %s" >&2; exit 1; }\n' "$host"
       cmd=""
     }

@@ -155,6 +155,22 @@ async fn pause_answers_once_every_node_holds_it_so_the_active_site_may_die_the_n
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn wait_reachable_holds_until_the_active_site_hears_the_restarted_witness() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let out = c.ctl("site-a", &["wait", "--reachable", "witness", "--timeout", "20s"]);
+    assert!(ok(&out), "{}", stderr(&out));
+    c.kill9("witness");
+    let out = c.ctl("site-a", &["wait", "--reachable", "witness", "--timeout", "5s"]);
+    assert!(!ok(&out), "a dead witness counted as reachable");
+    assert!(stderr(&out).contains("the active site site-a does not hear witness"), "{}", stderr(&out));
+    c.spawn("witness");
+    let out = c.ctl("site-a", &["wait", "--reachable", "witness", "--timeout", "30s"]);
+    assert!(ok(&out), "{}", stderr(&out));
+    let out = c.ctl("site-a", &["wait", "--reachable", "nobody", "--timeout", "1s"]);
+    assert!(stderr(&out).contains("nobody is not a member"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_node_restarts_from_persisted_state() {
     let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();

@@ -94,20 +94,26 @@ enum Cmd {
     History,
     /// Wait until a condition holds (for scripts and runbooks); exits
     /// non-zero if it does not within --timeout.
+    #[command(group(clap::ArgGroup::new("until").required(true).multiple(false)))]
     Wait {
         /// Until this site is the active site: a node that answers says so,
         /// and the site itself agrees when it can be reached from here.
-        #[arg(long, conflicts_with_all = ["ready", "pending"])]
+        #[arg(long, group = "until")]
         active: Option<String>,
         /// Until the active site has, for one whole lease, judged that it
         /// would accept a switchover to this site: reachable, healthy,
         /// caught up and in touch with a majority.
-        #[arg(long, required_unless_present_any = ["active", "pending"], conflicts_with = "pending")]
+        #[arg(long, group = "until")]
         ready: Option<String>,
+        /// Until the active site has heard this member (any node, the
+        /// witness too), its certificate and config accepted, for one whole
+        /// lease: after restarting a node, before the next one.
+        #[arg(long, group = "until")]
+        reachable: Option<String>,
         /// Until a failover waits for approval (`failoverctl approve`): in
         /// manual mode, while paused, or when the target lags or the cooldown
         /// runs.
-        #[arg(long)]
+        #[arg(long, group = "until")]
         pending: bool,
         /// How long to wait, e.g. 30s or 2m.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -185,35 +191,40 @@ fn conn(cli: &Cli) -> anyhow::Result<Conn> {
     Conn::new(&cli.endpoints, cli.token.as_deref(), cli.token_file.as_deref(), cli.ca_file.as_deref())
 }
 
-async fn wait(
-    conn: &Conn,
-    active: Option<&str>,
-    ready: Option<&str>,
-    pending: bool,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+/// What `failoverctl wait` waits for.
+enum Until<'a> {
+    Active(&'a str),
+    Ready(&'a str),
+    Reachable(&'a str),
+    Pending,
+}
+
+async fn wait(conn: &Conn, until: Until<'_>, timeout: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::from("no endpoint answered");
-    // Since when the active site has judged the site ready, without a break.
-    let mut ready_since: Option<tokio::time::Instant> = None;
+    // Since when the active site's verdict has held, without a break.
+    let mut held_since: Option<tokio::time::Instant> = None;
     while tokio::time::Instant::now() < deadline {
         let now = tokio::time::Instant::now();
-        let verdict = match (active, ready) {
-            (Some(site), _) => conn.site_is_active(site).await,
-            (None, Some(site)) => match ready_for(conn, site).await {
-                Ok(lease) if now.duration_since(*ready_since.get_or_insert(now)) >= lease => Ok(()),
-                Ok(_) => Err(format!("the active site has not yet judged {site} ready for a whole lease")),
-                Err(why) => {
-                    ready_since = None;
-                    Err(why)
-                }
-            },
-            (None, None) if pending => match conn.get("/status").await {
+        let for_a_lease = |verdict: Result<Duration, String>, held_since: &mut Option<_>, what: &str| match verdict {
+            Ok(lease) if now.duration_since(*held_since.get_or_insert(now)) >= lease => Ok(()),
+            Ok(_) => Err(format!("the active site has not yet judged {what} for a whole lease")),
+            Err(why) => {
+                *held_since = None;
+                Err(why)
+            }
+        };
+        let verdict = match until {
+            Until::Active(site) => conn.site_is_active(site).await,
+            Until::Ready(site) => for_a_lease(ready_for(conn, site).await, &mut held_since, &format!("{site} ready")),
+            Until::Reachable(node) => {
+                for_a_lease(reachable(conn, node).await, &mut held_since, &format!("{node} reachable"))
+            }
+            Until::Pending => match conn.get("/status").await {
                 Ok(v) if v.get("pending_failover").is_some_and(|p| !p.is_null()) => Ok(()),
                 Ok(_) => Err("no failover waits for approval".to_string()),
                 Err(e) => Err(format!("{e:#}")),
             },
-            (None, None) => bail!("give --active SITE, --ready SITE or --pending"),
         };
         match verdict {
             Ok(()) => return Ok(()),
@@ -238,12 +249,32 @@ async fn ready_for(conn: &Conn, site: &str) -> Result<Duration, String> {
         .and_then(Value::as_array)
         .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site)));
     if entry.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true) {
-        return Ok(Duration::from_millis(v.pointer("/timers/lease_ms").and_then(Value::as_u64).unwrap_or(1000)));
+        return Ok(lease_of(&v));
     }
     Err(match entry.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
         Some(why) => format!("the active site {node} says: {why}"),
         None => format!("the active site is {node}"),
     })
+}
+
+/// `Ok(lease)` when the active site hears `node` now (or is `node`).
+async fn reachable(conn: &Conn, node: &str) -> Result<Duration, String> {
+    let Some(v) = conn.active_status().await else { return Err("no endpoint answered as the active site".into()) };
+    let active = v.get("node").and_then(Value::as_str).unwrap_or("?");
+    let entry = v
+        .get("sites")
+        .and_then(Value::as_array)
+        .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(node)));
+    match entry.map(|s| s.get("reachable").and_then(Value::as_bool) == Some(true)) {
+        Some(true) => Ok(lease_of(&v)),
+        Some(false) => Err(format!("the active site {active} does not hear {node}")),
+        None => Err(format!("{node} is not a member")),
+    }
+}
+
+/// The lease of the node whose `/status` this is.
+fn lease_of(status: &Value) -> Duration {
+    Duration::from_millis(status.pointer("/timers/lease_ms").and_then(Value::as_u64).unwrap_or(1000))
 }
 
 /// An admin call, and one line saying what it did.
@@ -356,8 +387,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Cmd::Pause => pause_switch(cli, true).await?,
         Cmd::Resume => pause_switch(cli, false).await?,
-        Cmd::Wait { active, ready, pending, timeout } => {
-            wait(&conn(cli)?, active.as_deref(), ready.as_deref(), *pending, *timeout).await?;
+        Cmd::Wait { active, ready, reachable, pending, timeout } => {
+            let until = match (active, ready, reachable) {
+                (Some(site), _, _) => Until::Active(site),
+                (_, Some(site), _) => Until::Ready(site),
+                (_, _, Some(node)) => Until::Reachable(node),
+                _ if *pending => Until::Pending,
+                _ => bail!("give --active SITE, --ready SITE, --reachable NODE or --pending"),
+            };
+            wait(&conn(cli)?, until, *timeout).await?;
         }
         Cmd::Completions { shell } => {
             // Written whole, so a closed pipe is handled as for every line.
