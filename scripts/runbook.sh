@@ -9,10 +9,12 @@
 # `sudo install ... /usr/local/bin/`, `systemd-sysusers` and /etc/failover
 # are the host's own and vanish afterwards. The document's addresses
 # 10.N.0.M become 127.0.N.M (everything stays on loopback). `sudo` runs the
-# command (the script is root) and `systemctl` is a stand-in that starts a
-# unit the way systemd would from its installed unit file: ExecStartPre,
-# then ExecStart, as its User and Group, with its StateDirectory, its
-# Environment and its LimitNOFILE (see write_systemctl below).
+# command as root (the script is root), or with -u as that user, and
+# `systemctl` is a stand-in that starts a unit the way systemd would from its
+# installed unit file: ExecStartPre, then ExecStart, as its User and Group,
+# with its StateDirectory, Environment, UMask and LimitNOFILE (see
+# write_systemctl below). So the daemons run as the `failover` user and
+# must be able to read what the document installs for them.
 #
 # Every block is preceded by an annotation the reader does not see:
 #   <!-- runbook: on=HOSTS [as=NAME] [stdin=TEXT] [before=ACTIONS] [after=ACTIONS] -->
