@@ -13,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use failover_core::{Command, MemberKind, Node};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::build::Targets;
 use crate::health;
 use crate::http::{self, AppState};
 use crate::http_server;
@@ -22,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::peer::{self, Senders};
 use crate::persist::StateFile;
 use crate::runtime::Runtime;
-use crate::settings::Loaded;
+use crate::settings::{Loaded, LogFormat};
 use crate::{clock, settings};
 
 /// Which binary is starting.
@@ -34,9 +35,11 @@ pub enum Kind {
     Witness,
 }
 
-/// Loads and validates `path` for `kind`, with errors fit for an operator.
-pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
+/// Loads and validates `path` for `kind` and builds what it describes,
+/// with errors fit for an operator.
+pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<(Loaded, Targets)> {
     let loaded = settings::load(path)?;
+    let targets = crate::build::targets(&loaded)?;
     let member = &loaded.cluster.members[loaded.me.index()];
     match (kind, member.kind) {
         (Kind::Site, MemberKind::Witness) => {
@@ -48,27 +51,27 @@ pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
         (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
             bail!("{}: a witness runs no health checks or hooks; remove [[checks]] and [hooks]", path.display())
         }
-        (Kind::Witness, _) if loaded.mongodb.is_some() => {
+        (Kind::Witness, _) if targets.mongodb.is_some() => {
             bail!("{}: a witness does not coordinate MongoDB; remove [mongodb] (map the arbiter to the witness in the sites' files)", path.display())
         }
-        (Kind::Witness, _) if !loaded.actuators.is_empty() => {
+        (Kind::Witness, _) if !targets.actuators.is_empty() => {
             bail!("{}: a witness never touches traffic; remove [actuators]", path.display())
         }
-        _ => Ok(loaded),
+        _ => Ok((loaded, targets)),
     }
 }
 
-/// Sets up logging as configured (`human` or `json`), level from `RUST_LOG`.
+/// Sets up logging as configured, level from `RUST_LOG`.
 /// Colours only when stderr is a terminal, so a log file or journal gets
 /// plain text.
-pub fn init_logging(format: &str) {
+pub fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -76,7 +79,7 @@ pub fn init_logging(format: &str) {
 }
 
 /// Runs the node until SIGTERM or SIGINT. An active site hands over first.
-pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
+pub async fn run(loaded: Loaded, targets: Targets) -> anyhow::Result<()> {
     let files = limits::raise_open_files();
     let caps = limits::ConnectionCaps::for_open_files(files.soft);
     tracing::info!(
@@ -117,8 +120,7 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
     // With checks configured the site starts unhealthy until they pass.
     // With MongoDB configured, data counts as lagging until first read.
-    let local =
-        failover_core::LocalHealth { healthy: loaded.settings.checks.is_empty(), caught_up: loaded.mongodb.is_none() };
+    let local = failover_core::LocalHealth { healthy: loaded.checks.is_empty(), caught_up: targets.mongodb.is_none() };
     node.set_health(clock::now(), local);
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
     if loaded.tls.is_none() {
@@ -154,15 +156,15 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
     let shared = Runtime::initial_snapshot(&node);
     let mut event_log = None;
-    if let Some(link) = &loaded.mongodb {
+    if let Some(link) = &targets.mongodb {
         crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
-        if link.section.state_store == "mongodb" {
+        if link.state_store == crate::mongo::StateStoreKind::Mongodb {
             event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
-    let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
+    let checks = health::spawn(loaded.checks.clone(), health_tx);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
-    let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone(), fenced_tx);
+    let actuation = crate::actuate::Actuation::start(targets.actuators, shared.clone(), fenced_tx);
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
@@ -304,14 +306,14 @@ pub fn cli_main(kind: Kind) -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        DaemonCommand::CheckConfig { config } => load(&config, kind).map(|l| {
-            let actuators: Vec<&str> = l.actuators.iter().map(|a| a.name()).collect();
+        DaemonCommand::CheckConfig { config } => load(&config, kind).map(|(l, targets)| {
+            let actuators: Vec<&str> = targets.actuators.iter().map(|a| a.name()).collect();
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),
-        DaemonCommand::Run { config } => load(&config, kind).and_then(|loaded| {
-            init_logging(&loaded.settings.node.log_format);
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded))
+        DaemonCommand::Run { config } => load(&config, kind).and_then(|(loaded, targets)| {
+            init_logging(loaded.log_format);
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded, targets))
         }),
     };
     match result {
