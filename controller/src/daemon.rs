@@ -8,11 +8,11 @@ use std::time::Duration;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use failover_core::{Command, MemberKind, Node};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::build::Targets;
 use crate::health;
 use crate::http::{self, AppState};
 use crate::http_server;
@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::peer::{self, Senders};
 use crate::persist::StateFile;
 use crate::runtime::Runtime;
-use crate::settings::Loaded;
+use crate::settings::{Loaded, LogFormat};
 use crate::{clock, settings};
 
 /// Which binary is starting.
@@ -34,41 +34,93 @@ pub enum Kind {
     Witness,
 }
 
-/// Loads and validates `path` for `kind`, with errors fit for an operator.
-pub fn load(path: &std::path::Path, kind: Kind) -> anyhow::Result<Loaded> {
+/// Why a node could not start or stopped unexpectedly, as its operator
+/// reads it.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    /// The configuration is for the other daemon, or asks it for something
+    /// it does not do.
+    #[error("{file}: {problem}")]
+    NotForThisDaemon {
+        /// The configuration file.
+        file: String,
+        /// What does not fit and what to do.
+        problem: String,
+    },
+    /// The state file cannot be read or written.
+    #[error(transparent)]
+    State(#[from] crate::persist::PersistError),
+    /// The protocol refused to start.
+    #[error("starting the protocol")]
+    Protocol(#[source] failover_core::StartError),
+    /// An address could not be bound.
+    #[error("binding {what} {address}")]
+    Bind {
+        /// `peer address` or `HTTP address`.
+        what: &'static str,
+        /// The address.
+        address: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The peer transport could not be set up.
+    #[error(transparent)]
+    PeerTransport(#[from] tonic::transport::Error),
+    /// The client for calls to other nodes could not be built.
+    #[error("building the HTTP client for calls to other nodes")]
+    HttpClient(#[source] reqwest::Error),
+    /// The async runtime or a signal handler could not be set up.
+    #[error(transparent)]
+    Setup(std::io::Error),
+    /// The protocol loop panicked.
+    #[error("protocol loop panicked")]
+    LoopPanicked(#[source] tokio::task::JoinError),
+    /// The protocol loop returned while the node was running.
+    #[error("protocol loop ended unexpectedly")]
+    LoopEnded,
+}
+
+/// Loads and validates `path` for `kind` and builds what it describes,
+/// with errors fit for an operator.
+pub fn load(path: &std::path::Path, kind: Kind) -> Result<(Loaded, Targets), DaemonError> {
     let loaded = settings::load(path)?;
+    let targets = crate::build::targets(&loaded)?;
     let member = &loaded.cluster.members[loaded.me.index()];
+    let refuse = |problem: String| Err(DaemonError::NotForThisDaemon { file: path.display().to_string(), problem });
     match (kind, member.kind) {
         (Kind::Site, MemberKind::Witness) => {
-            bail!("{}: node.name {:?} is a witness; run failover-witness for it", path.display(), member.name)
+            refuse(format!("node.name {:?} is a witness; run failover-witness for it", member.name))
         }
         (Kind::Witness, MemberKind::Site { .. }) => {
-            bail!("{}: node.name {:?} is a site; run failover-controller for it", path.display(), member.name)
+            refuse(format!("node.name {:?} is a site; run failover-controller for it", member.name))
         }
         (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
-            bail!("{}: a witness runs no health checks or hooks; remove [[checks]] and [hooks]", path.display())
+            refuse("a witness runs no health checks or hooks; remove [[checks]] and [hooks]".into())
         }
-        (Kind::Witness, _) if loaded.mongodb.is_some() => {
-            bail!("{}: a witness does not coordinate MongoDB; remove [mongodb] (map the arbiter to the witness in the sites' files)", path.display())
+        (Kind::Witness, _) if targets.mongodb.is_some() => {
+            refuse("a witness does not coordinate MongoDB; remove [mongodb] (map the arbiter to the witness in the sites' files)".into())
         }
-        (Kind::Witness, _) if !loaded.actuators.is_empty() => {
-            bail!("{}: a witness never touches traffic; remove [actuators]", path.display())
+        (Kind::Witness, _) if !targets.actuators.is_empty() => {
+            refuse("a witness never touches traffic; remove [actuators]".into())
         }
-        _ => Ok(loaded),
+        _ => Ok((loaded, targets)),
     }
 }
 
-/// Sets up logging as configured (`human` or `json`), level from `RUST_LOG`.
+/// Sets up logging as configured, level from `RUST_LOG`.
 /// Colours only when stderr is a terminal, so a log file or journal gets
 /// plain text.
-pub fn init_logging(format: &str) {
+pub fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -76,7 +128,7 @@ pub fn init_logging(format: &str) {
 }
 
 /// Runs the node until SIGTERM or SIGINT. An active site hands over first.
-pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
+pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let files = limits::raise_open_files();
     let caps = limits::ConnectionCaps::for_open_files(files.soft);
     tracing::info!(
@@ -114,11 +166,10 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     }
     let durable = stored.state;
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
-    let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).context("starting the protocol")?;
+    let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).map_err(DaemonError::Protocol)?;
     // With checks configured the site starts unhealthy until they pass.
     // With MongoDB configured, data counts as lagging until first read.
-    let local =
-        failover_core::LocalHealth { healthy: loaded.settings.checks.is_empty(), caught_up: loaded.mongodb.is_none() };
+    let local = failover_core::LocalHealth { healthy: loaded.checks.is_empty(), caught_up: targets.mongodb.is_none() };
     node.set_health(clock::now(), local);
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
     if loaded.tls.is_none() {
@@ -130,12 +181,11 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
         );
     }
 
-    let peer_listener = tokio::net::TcpListener::bind(my.peer_address)
-        .await
-        .with_context(|| format!("binding peer address {}", my.peer_address))?;
-    let http_listener = tokio::net::TcpListener::bind(my.http_address)
-        .await
-        .with_context(|| format!("binding HTTP address {}", my.http_address))?;
+    let bind = |what, address| move |source| DaemonError::Bind { what, address, source };
+    let peer_listener =
+        tokio::net::TcpListener::bind(my.peer_address).await.map_err(bind("peer address", my.peer_address))?;
+    let http_listener =
+        tokio::net::TcpListener::bind(my.http_address).await.map_err(bind("HTTP address", my.http_address))?;
 
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let (command_tx, command_rx) = mpsc::channel(16);
@@ -154,15 +204,15 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
     let shared = Runtime::initial_snapshot(&node);
     let mut event_log = None;
-    if let Some(link) = &loaded.mongodb {
+    if let Some(link) = &targets.mongodb {
         crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
-        if link.section.state_store == "mongodb" {
+        if link.state_store == crate::mongo::StateStoreKind::Mongodb {
             event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
-    let checks = health::spawn(loaded.settings.checks.clone(), health_tx);
+    let checks = health::spawn(loaded.checks.clone(), health_tx);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
-    let actuation = crate::actuate::Actuation::start(loaded.actuators.clone(), shared.clone(), fenced_tx);
+    let actuation = crate::actuate::Actuation::start(targets.actuators, shared.clone(), fenced_tx);
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
@@ -218,15 +268,16 @@ pub async fn run(loaded: Loaded) -> anyhow::Result<()> {
     crate::systemd::ready(&cfg, &shared);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), shared.clone());
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let signal = |kind| tokio::signal::unix::signal(kind).map_err(DaemonError::Setup);
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: handing over if active, then stopping"),
         _ = int.recv() => tracing::info!("SIGINT: handing over if active, then stopping"),
         result = &mut loop_task => {
             let _ = stop_tx.send(true);
-            result.context("protocol loop panicked")??;
-            bail!("protocol loop ended unexpectedly");
+            result.map_err(DaemonError::LoopPanicked)??;
+            return Err(DaemonError::LoopEnded);
         }
     }
     crate::systemd::stopping();
@@ -281,12 +332,12 @@ enum DaemonCommand {
 
 /// The client for calls to the other nodes' HTTP ports: the system's
 /// roots plus `admin.tls_ca_file`'s, no redirects followed.
-fn node_client(tls: Option<&crate::http_tls::HttpTls>) -> anyhow::Result<reqwest::Client> {
+fn node_client(tls: Option<&crate::http_tls::HttpTls>) -> Result<reqwest::Client, DaemonError> {
     let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     for root in tls.map(|t| t.extra_roots.as_slice()).unwrap_or_default() {
         builder = builder.add_root_certificate(root.clone());
     }
-    builder.build().context("building the HTTP client for calls to other nodes")
+    builder.build().map_err(DaemonError::HttpClient)
 }
 
 /// The whole `main` of `failover-controller` and `failover-witness`:
@@ -304,21 +355,35 @@ pub fn cli_main(kind: Kind) -> ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
-        DaemonCommand::CheckConfig { config } => load(&config, kind).map(|l| {
-            let actuators: Vec<&str> = l.actuators.iter().map(|a| a.name()).collect();
+        DaemonCommand::CheckConfig { config } => load(&config, kind).map(|(l, targets)| {
+            let actuators: Vec<&str> = targets.actuators.iter().map(|a| a.name()).collect();
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),
-        DaemonCommand::Run { config } => load(&config, kind).and_then(|loaded| {
-            init_logging(&loaded.settings.node.log_format);
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(loaded))
+        DaemonCommand::Run { config } => load(&config, kind).and_then(|(loaded, targets)| {
+            init_logging(loaded.log_format);
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Setup)?;
+            runtime.block_on(run(loaded, targets))
         }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e:#}");
+            eprintln!("{name}: {}", with_causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and each error that caused it, joined by ": ".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

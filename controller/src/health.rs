@@ -4,13 +4,87 @@
 //! A check starts unhealthy until it has passed `rise` times in a row.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::redact;
-use crate::settings::CheckSection;
+use crate::settings::Choice;
 use crate::shell::{self, Script};
+
+/// `[[checks]]`: one local health check, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSection {
+    /// Name shown in status.
+    pub name: String,
+    /// What kind of check it is.
+    pub kind: Choice<CheckKind>,
+    /// URL (http), address (tcp) or shell command (command).
+    pub target: String,
+    /// Expected HTTP status (http only; default 200).
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    /// Substring the HTTP body must contain (http only).
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// How often it runs (above zero, at most
+    /// [`crate::settings::MAX_DURATION`]).
+    #[serde(with = "humantime_serde", default = "default_check_interval")]
+    pub interval: Duration,
+    /// Time limit of one run (above zero, at most
+    /// [`crate::settings::MAX_DURATION`]).
+    #[serde(with = "humantime_serde", default = "default_check_timeout")]
+    pub timeout: Duration,
+    /// Variables of the daemon's environment passed on to the command
+    /// (command checks only; see [`crate::shell`]).
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Consecutive passes to count as healthy.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// Consecutive failures to count as unhealthy.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+}
+
+fn default_check_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_check_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_rise() -> u32 {
+    2
+}
+
+fn default_fall() -> u32 {
+    3
+}
+
+/// `checks[i].kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// An HTTP GET of `target`, which must answer the expected status.
+    Http,
+    /// A TCP connection to `target`.
+    Tcp,
+    /// A shell command that must exit 0.
+    Command,
+}
+
+/// A checked `[[checks]]` entry, ready to run.
+#[derive(Clone, Debug)]
+pub struct Check {
+    /// Its kind, one of the accepted ones.
+    pub kind: CheckKind,
+    /// The rest of its settings.
+    pub section: CheckSection,
+}
 
 /// What one check looks like now.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -52,15 +126,16 @@ impl CheckFailure {
     }
 }
 
-async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), CheckFailure> {
+async fn run_once(check: &Check, client: &reqwest::Client) -> Result<(), CheckFailure> {
+    let (kind, check) = (check.kind, &check.section);
     let t = check.timeout;
-    match check.kind.as_str() {
-        "tcp" => match tokio::time::timeout(t, tokio::net::TcpStream::connect(&check.target)).await {
+    match kind {
+        CheckKind::Tcp => match tokio::time::timeout(t, tokio::net::TcpStream::connect(&check.target)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(CheckFailure::same(format!("connect {}: {e}", check.target))),
             Err(_) => Err(CheckFailure::same(format!("connect {}: timed out", check.target))),
         },
-        "http" => {
+        CheckKind::Http => {
             let shown = format!("GET {}", redact::url_text_for_display(&check.target));
             let fail = |what: String| CheckFailure {
                 shown: format!("{shown}: {what}"),
@@ -82,7 +157,7 @@ async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), 
             }
             Ok(())
         }
-        _ => {
+        CheckKind::Command => {
             let script = Script { command: &check.target, vars: &[], pass_env: &check.pass_env, timeout: t };
             let what = match shell::run(script).await {
                 Ok(s) if s.success() => return Ok(()),
@@ -96,11 +171,11 @@ async fn run_once(check: &CheckSection, client: &reqwest::Client) -> Result<(), 
 
 /// Starts every check; sends the overall verdict (all healthy) on `verdicts`
 /// whenever it may have changed. With no checks the site is healthy.
-pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> Checks {
+pub fn spawn(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> Checks {
     let states: Checks = Arc::new(Mutex::new(
         checks
             .iter()
-            .map(|c| CheckState { name: c.name.clone(), healthy: false, last: "not run yet".into() })
+            .map(|c| CheckState { name: c.section.name.clone(), healthy: false, last: "not run yet".into() })
             .collect(),
     ));
     if checks.is_empty() {
@@ -112,7 +187,7 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
         let (states, verdicts, client) = (states.clone(), verdicts.clone(), client.clone());
         tokio::spawn(async move {
             let (mut passes, mut fails) = (0u32, 0u32);
-            let mut tick = tokio::time::interval(check.interval);
+            let mut tick = tokio::time::interval(check.section.interval);
             // The failure last written to the log, so a check that keeps
             // failing the same way logs it once.
             let mut logged: Option<String> = None;
@@ -127,9 +202,9 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
                         fails = 0;
                         logged = None;
                         state.last = "ok".into();
-                        if passes >= check.rise && !state.healthy {
+                        if passes >= check.section.rise && !state.healthy {
                             state.healthy = true;
-                            tracing::info!(check = %check.name, "health check passes");
+                            tracing::info!(check = %check.section.name, "health check passes");
                         }
                     }
                     Err(e) => {
@@ -137,12 +212,12 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
                         passes = 0;
                         state.last = e.shown.clone();
                         if logged.as_ref() != Some(&e.logged) {
-                            tracing::warn!(check = %check.name, error = %e.logged, "health check run failed");
+                            tracing::warn!(check = %check.section.name, error = %e.logged, "health check run failed");
                             logged = Some(e.logged.clone());
                         }
-                        if fails >= check.fall && state.healthy {
+                        if fails >= check.section.fall && state.healthy {
                             state.healthy = false;
-                            tracing::warn!(check = %check.name, "health check fails");
+                            tracing::warn!(check = %check.section.name, "health check fails");
                         }
                     }
                 }
@@ -159,14 +234,12 @@ pub fn spawn(checks: Vec<CheckSection>, verdicts: mpsc::Sender<HealthInput>) -> 
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
-    fn command_check(target: String, timeout: Duration, pass_env: Vec<String>) -> CheckSection {
-        CheckSection {
+    fn command_check(target: String, timeout: Duration, pass_env: Vec<String>) -> Check {
+        let section = CheckSection {
             name: "test".into(),
-            kind: "command".into(),
+            kind: CheckKind::Command.into(),
             target,
             expect_status: None,
             body_contains: None,
@@ -175,7 +248,8 @@ mod tests {
             rise: 1,
             fall: 1,
             pass_env,
-        }
+        };
+        Check { kind: CheckKind::Command, section }
     }
 
     #[tokio::test]
@@ -191,7 +265,7 @@ mod tests {
             Duration::from_secs(30),
             Vec::new(),
         );
-        check.kind = "http".into();
+        check.kind = CheckKind::Http;
         let failure = run_once(&check, &reqwest::Client::new()).await.unwrap_err();
         for secret in ["pw-secret-7", "path-secret-9", "q-secret-5", "probe:"] {
             assert!(!failure.shown.contains(secret), "{secret}: {failure:?}");

@@ -7,15 +7,91 @@
 use std::time::Duration;
 
 use failover_core::{ActivationCause, HandoffReason, NodeId, StepDownReason};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::shell::{self, Script};
+
+/// `[hooks]`: commands run through `sh -c` with only `PATH`,
+/// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK` and
+/// the variables of `pass_env` in the environment ([`crate::shell`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSection {
+    /// Runs before taking the active role; non-zero exit declines it.
+    pub pre_promote: Option<String>,
+    /// Runs after taking the active role.
+    pub post_promote: Option<String>,
+    /// Runs after leaving the active role.
+    pub on_demote: Option<String>,
+    /// Time limit for each hook (above zero, at most
+    /// [`crate::settings::MAX_DURATION`]).
+    #[serde(with = "humantime_serde", default = "default_hook_timeout")]
+    pub timeout: Duration,
+    /// Variables of the daemon's environment passed on to the hooks.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+}
+
+fn default_hook_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A file without `[hooks]` gets the same defaults as an empty `[hooks]`.
+impl Default for HooksSection {
+    fn default() -> Self {
+        HooksSection {
+            pre_promote: None,
+            post_promote: None,
+            on_demote: None,
+            timeout: default_hook_timeout(),
+            pass_env: Vec::new(),
+        }
+    }
+}
+
+impl HooksSection {
+    /// The command configured for `hook`, if any.
+    pub fn command(&self, hook: HookKind) -> Option<&String> {
+        match hook {
+            HookKind::PrePromote => self.pre_promote.as_ref(),
+            HookKind::PostPromote => self.post_promote.as_ref(),
+            HookKind::OnDemote => self.on_demote.as_ref(),
+        }
+    }
+}
+
+/// Which hook: its name is its key in `[hooks]`, its `FAILOVER_HOOK` and
+/// its name in `/status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookKind {
+    /// Before taking the active role.
+    PrePromote,
+    /// After taking the active role.
+    PostPromote,
+    /// After leaving the active role.
+    OnDemote,
+}
+
+impl HookKind {
+    /// Every hook.
+    pub const ALL: [HookKind; 3] = [HookKind::PrePromote, HookKind::PostPromote, HookKind::OnDemote];
+
+    /// `pre_promote`, `post_promote` or `on_demote`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookKind::PrePromote => "pre_promote",
+            HookKind::PostPromote => "post_promote",
+            HookKind::OnDemote => "on_demote",
+        }
+    }
+}
 
 /// The last run of one hook.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct HookOutcome {
-    /// `pre_promote`, `post_promote` or `on_demote`.
-    pub hook: &'static str,
+    /// Which hook.
+    pub hook: HookKind,
     /// The epoch it ran for.
     pub epoch: u64,
     /// Whether it exited 0 within its time limit.
@@ -71,8 +147,8 @@ pub fn demotion_reason(reason: StepDownReason) -> (&'static str, Option<NodeId>)
 /// site hands over.
 #[derive(Clone, Debug)]
 pub struct HookCall {
-    /// `pre_promote`, `post_promote` or `on_demote`.
-    pub hook: &'static str,
+    /// Which hook.
+    pub hook: HookKind,
     /// The epoch of the role change.
     pub epoch: u64,
     /// This site's member name.
@@ -92,7 +168,7 @@ pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookO
         ("FAILOVER_EPOCH", epoch.to_string()),
         ("FAILOVER_SITE", site),
         ("FAILOVER_REASON", reason.to_owned()),
-        ("FAILOVER_HOOK", hook.to_owned()),
+        ("FAILOVER_HOOK", hook.name().to_owned()),
     ];
     vars.extend(to.map(|to| ("FAILOVER_TO", to)));
     let script = Script { command, vars: &vars, pass_env: limits.pass_env, timeout: limits.timeout };
@@ -102,9 +178,9 @@ pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookO
         Err(e) => (false, e.to_string()),
     };
     if ok {
-        tracing::info!(hook, epoch, %detail, "hook finished");
+        tracing::info!(hook = hook.name(), epoch, %detail, "hook finished");
     } else {
-        tracing::warn!(hook, epoch, %detail, "hook failed");
+        tracing::warn!(hook = hook.name(), epoch, %detail, "hook failed");
     }
     HookOutcome { hook, epoch, ok, detail }
 }
@@ -113,7 +189,7 @@ pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookO
 mod tests {
     use super::*;
 
-    fn call(hook: &'static str, to: Option<&str>) -> HookCall {
+    fn call(hook: HookKind, to: Option<&str>) -> HookCall {
         HookCall { hook, epoch: 9, site: "site-b".into(), reason: "switchover", to: to.map(str::to_owned) }
     }
 
@@ -155,10 +231,25 @@ mod tests {
         downs.extend(whys.map(|why| StepDownReason::Handoff { to: NodeId(1), why }));
         let mut given: Vec<String> = causes.map(|c| activation_reason(c).to_owned()).into();
         given.extend(downs.iter().map(|d| demotion_reason(*d).0.to_owned()));
-        given.extend(["pre_promote", "post_promote", "on_demote"].map(str::to_owned));
+        given.extend(HookKind::ALL.map(|h| h.name().to_owned()));
         given.sort();
         given.dedup();
         assert_eq!(row("FAILOVER_REASON"), given, "docs/configuration.md's FAILOVER_REASON row");
+    }
+
+    #[test]
+    fn each_hook_runs_its_own_command_and_is_shown_by_its_key() {
+        let hooks = HooksSection {
+            pre_promote: Some("pre".into()),
+            post_promote: None,
+            on_demote: Some("demote".into()),
+            ..HooksSection::default()
+        };
+        let commands = HookKind::ALL.map(|h| hooks.command(h).map(String::as_str));
+        assert_eq!(commands, [Some("pre"), None, Some("demote")]);
+        for hook in HookKind::ALL {
+            assert_eq!(serde_json::to_value(hook).ok(), Some(serde_json::Value::from(hook.name())));
+        }
     }
 
     fn limits(timeout: Duration) -> HookLimits<'static> {
@@ -169,11 +260,11 @@ mod tests {
     async fn outcome_reports_exit_status_environment_and_timeout() {
         let t = limits(Duration::from_secs(10));
         let check = "test \"$FAILOVER_EPOCH\" = 9 && test \"$FAILOVER_SITE\" = site-b";
-        assert!(run(check, call("pre_promote", None), t).await.ok);
-        let failed = run("exit 3", call("pre_promote", None), t).await;
+        assert!(run(check, call(HookKind::PrePromote, None), t).await.ok);
+        let failed = run("exit 3", call(HookKind::PrePromote, None), t).await;
         assert!(!failed.ok);
         assert!(failed.detail.contains('3'), "{}", failed.detail);
-        let slow = run("sleep 5", call("on_demote", None), limits(Duration::from_millis(100))).await;
+        let slow = run("sleep 5", call(HookKind::OnDemote, None), limits(Duration::from_millis(100))).await;
         assert!(!slow.ok && slow.detail.contains("timed out"), "{}", slow.detail);
     }
 
@@ -181,7 +272,7 @@ mod tests {
     async fn a_timed_out_hook_takes_its_background_children_with_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let command = crate::shell::tests::command_with_background_child(dir.path());
-        let outcome = run(&command, call("post_promote", None), limits(Duration::from_secs(2))).await;
+        let outcome = run(&command, call(HookKind::PostPromote, None), limits(Duration::from_secs(2))).await;
         assert!(!outcome.ok && outcome.detail.contains("timed out"), "{}", outcome.detail);
         crate::shell::tests::assert_group_gone(dir.path()).await;
     }
@@ -195,7 +286,7 @@ mod tests {
         let out = dir.path().join("env");
         let pass = ["HOOK_TEST_LANG".to_string()];
         let limits = HookLimits { timeout: Duration::from_secs(30), pass_env: &pass };
-        let call = call("on_demote", Some("site-a"));
+        let call = call(HookKind::OnDemote, Some("site-a"));
         let outcome = run(&format!("env > {}", out.display()), call, limits).await;
         assert!(outcome.ok, "{}", outcome.detail);
         let env = crate::shell::tests::read_env(&out);

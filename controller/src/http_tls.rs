@@ -16,6 +16,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::settings::BadSetting;
+
 /// The TLS side of the HTTP port, built from the node's files.
 #[derive(Clone)]
 pub struct HttpTls {
@@ -33,29 +35,32 @@ impl std::fmt::Debug for HttpTls {
 
 /// Builds the acceptor from a PEM certificate chain and its key, and reads
 /// the optional CA file. Errors name the setting at fault.
-pub fn load(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<HttpTls, (&'static str, String)> {
-    let read =
-        |name, path: &Path| std::fs::read(path).map_err(|e| (name, format!("cannot read {}: {e}", path.display())));
+pub fn load(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<HttpTls, BadSetting> {
+    let read = |name: &str, path: &Path| {
+        std::fs::read(path).map_err(|e| BadSetting::new(name, format!("cannot read {}: {e}", path.display())))
+    };
     let cert_pem = read("admin.tls_cert_file", cert)?;
     let key_pem = read("admin.tls_key_file", key)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| ("admin.tls_cert_file", format!("{}: not PEM: {e}", cert.display())))?;
+        .map_err(|e| BadSetting::new("admin.tls_cert_file", format!("{}: not PEM: {e}", cert.display())))?;
     if chain.is_empty() {
-        return Err(("admin.tls_cert_file", format!("{}: holds no PEM certificate", cert.display())));
+        return Err(BadSetting::new("admin.tls_cert_file", format!("{}: holds no PEM certificate", cert.display())));
     }
     let private = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| ("admin.tls_key_file", format!("{}: no PEM private key: {e}", key.display())))?;
+        .map_err(|e| BadSetting::new("admin.tls_key_file", format!("{}: no PEM private key: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ("admin.tls_cert_file", e.to_string()))?
+        .map_err(|e| BadSetting::new("admin.tls_cert_file", e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .map_err(|e| ("admin.tls_key_file", format!("{} does not go with the certificate: {e}", key.display())))?;
+        .map_err(|e| {
+            BadSetting::new("admin.tls_key_file", format!("{} does not go with the certificate: {e}", key.display()))
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let extra_roots = match ca {
-        Some(path) => read_ca_file(path).map_err(|p| ("admin.tls_ca_file", p))?,
+        Some(path) => read_ca_file(path).map_err(|p| BadSetting::new("admin.tls_ca_file", p))?,
         None => Vec::new(),
     };
     Ok(HttpTls { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)), extra_roots })

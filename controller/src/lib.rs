@@ -17,6 +17,7 @@
 pub mod actuate;
 pub mod admin_auth;
 pub mod agreement;
+pub mod build;
 pub mod certs;
 pub mod clock;
 pub mod daemon;
@@ -31,6 +32,7 @@ pub mod member_name;
 pub mod metrics;
 pub mod mongo;
 pub mod peer;
+pub mod peer_tls;
 pub mod persist;
 pub mod redact;
 pub mod runtime;

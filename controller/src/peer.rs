@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::agreement::Agreement;
-use crate::settings::TlsFiles;
+use crate::peer_tls::TlsFiles;
 use crate::wire;
 
 /// Metadata key of a refusal for a differing config: the refuser's

@@ -17,10 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::actuate::{Actuation, ActuatorReport};
 use crate::clock;
 use crate::health::HealthInput;
-use crate::hooks::{self, HookOutcome};
+use crate::hooks::{self, HookKind, HookOutcome, HooksSection};
 use crate::peer::Senders;
 use crate::persist::StateFile;
-use crate::settings::HooksSection;
 
 /// How many events `/status` and `history` keep.
 const EVENTS_KEPT: usize = 200;
@@ -199,16 +198,12 @@ impl Runtime {
     /// `FAILOVER_REASON` and the site taking over, if any.
     fn spawn_hook(
         &self,
-        hook: &'static str,
+        hook: HookKind,
         epoch: Epoch,
         why: (&'static str, Option<NodeId>),
         done: Option<mpsc::Sender<(Epoch, bool)>>,
     ) {
-        let command = match hook {
-            "pre_promote" => self.hooks.pre_promote.clone(),
-            "post_promote" => self.hooks.post_promote.clone(),
-            _ => self.hooks.on_demote.clone(),
-        };
+        let command = self.hooks.command(hook).cloned();
         let name = |id: NodeId| self.cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
         let (reason, to) = why;
         let call = hooks::HookCall { hook, epoch: epoch.0, site: name(self.node.id()), reason, to: to.map(name) };
@@ -252,17 +247,17 @@ impl Runtime {
                 Action::Send { to, message } => self.senders.send(to, message),
                 Action::RunPrePromote { epoch, cause } => {
                     let reason = hooks::activation_reason(cause);
-                    self.spawn_hook("pre_promote", epoch, (reason, None), Some(hook_tx.clone()))
+                    self.spawn_hook(HookKind::PrePromote, epoch, (reason, None), Some(hook_tx.clone()))
                 }
                 Action::BecomeActive { epoch, cause } => {
                     tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
                     traffic.push(Traffic::Activate(epoch.0, hooks::activation_reason(cause)));
-                    self.spawn_hook("post_promote", epoch, (hooks::activation_reason(cause), None), None);
+                    self.spawn_hook(HookKind::PostPromote, epoch, (hooks::activation_reason(cause), None), None);
                 }
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
                     traffic.push(Traffic::StandDown);
-                    self.spawn_hook("on_demote", epoch, hooks::demotion_reason(reason), None);
+                    self.spawn_hook(HookKind::OnDemote, epoch, hooks::demotion_reason(reason), None);
                 }
                 Action::Actuate { epoch } => traffic.push(Traffic::Reassert(epoch.0)),
                 Action::Drain { epoch, to } => {

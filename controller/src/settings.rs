@@ -9,12 +9,16 @@ use std::time::Duration;
 use failover_core::{ClusterConfig, FailbackPolicy, FailoverMode, Member, MemberKind, Policy, Timers};
 use serde::Deserialize;
 
+mod bad_setting;
+mod choice;
 mod commands;
 mod location;
 mod members;
 #[cfg(test)]
 mod tests;
 
+pub use bad_setting::BadSetting;
+pub use choice::Choice;
 pub use commands::MAX_DURATION;
 
 /// The whole file.
@@ -32,42 +36,19 @@ pub struct Settings {
     pub admin: AdminSection,
     /// Hooks run on role changes (sites only).
     #[serde(default)]
-    pub hooks: HooksSection,
+    pub hooks: crate::hooks::HooksSection,
     /// Local health checks (sites only).
     #[serde(default)]
-    pub checks: Vec<CheckSection>,
+    pub checks: Vec<crate::health::CheckSection>,
     /// Mutual TLS between nodes (all three files, or none).
     #[serde(default)]
-    pub tls: Option<TlsSection>,
+    pub tls: Option<crate::peer_tls::TlsSection>,
     /// What this site does to traffic while it is active (sites only).
     #[serde(default)]
     pub actuators: crate::actuate::ActuatorsSection,
     /// The MongoDB replica set beside the sites (sites only).
     #[serde(default)]
     pub mongodb: Option<crate::mongo::MongoSection>,
-}
-
-/// `[tls]`: PEM files; the node's certificate must name the node (DNS SAN).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSection {
-    /// The cluster CA certificate.
-    pub ca_file: PathBuf,
-    /// This node's certificate.
-    pub cert_file: PathBuf,
-    /// This node's private key.
-    pub key_file: PathBuf,
-}
-
-/// The TLS material, read and checked at start.
-#[derive(Clone, Debug)]
-pub struct TlsFiles {
-    /// CA certificate (PEM).
-    pub ca: Vec<u8>,
-    /// This node's certificate (PEM).
-    pub cert: Vec<u8>,
-    /// This node's key (PEM).
-    pub key: Vec<u8>,
 }
 
 /// `[node]`
@@ -78,13 +59,61 @@ pub struct NodeSection {
     pub name: String,
     /// Where the durable state file lives.
     pub state_dir: PathBuf,
-    /// `human` or `json`.
+    /// How the log is written.
     #[serde(default = "default_log_format")]
-    pub log_format: String,
+    pub log_format: Choice<LogFormat>,
 }
 
-fn default_log_format() -> String {
-    "human".into()
+fn default_log_format() -> Choice<LogFormat> {
+    LogFormat::Human.into()
+}
+
+/// `node.log_format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Lines for people.
+    Human,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `cluster.failover_mode` and `cluster.failback`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomaticOrManual {
+    /// The protocol moves by itself.
+    Automatic,
+    /// An operator decides.
+    Manual,
+}
+
+impl From<AutomaticOrManual> for FailoverMode {
+    fn from(setting: AutomaticOrManual) -> Self {
+        match setting {
+            AutomaticOrManual::Automatic => FailoverMode::Automatic,
+            AutomaticOrManual::Manual => FailoverMode::Manual,
+        }
+    }
+}
+
+impl From<AutomaticOrManual> for FailbackPolicy {
+    fn from(setting: AutomaticOrManual) -> Self {
+        match setting {
+            AutomaticOrManual::Automatic => FailbackPolicy::Automatic,
+            AutomaticOrManual::Manual => FailbackPolicy::Manual,
+        }
+    }
+}
+
+/// `members[i].kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberKindName {
+    /// Runs the service and can be active.
+    Site,
+    /// Votes only.
+    Witness,
 }
 
 /// `[cluster]`
@@ -95,12 +124,12 @@ pub struct ClusterSection {
     /// cluster's, with the characters of a member name. Each node writes it
     /// into its state file and refuses a file that names another cluster.
     pub name: String,
-    /// `automatic` or `manual`.
+    /// Whether an unplanned failover happens by itself.
     #[serde(default = "default_mode")]
-    pub failover_mode: String,
-    /// `automatic` or `manual`.
+    pub failover_mode: Choice<AutomaticOrManual>,
+    /// Whether a preferred site takes back over by itself.
     #[serde(default = "default_mode_manual")]
-    pub failback: String,
+    pub failback: Choice<AutomaticOrManual>,
     /// Heartbeat interval, e.g. `"200ms"`.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -135,11 +164,11 @@ pub struct ClusterSection {
     pub allow_unauthenticated_peers: bool,
 }
 
-fn default_mode() -> String {
-    "automatic".into()
+fn default_mode() -> Choice<AutomaticOrManual> {
+    AutomaticOrManual::Automatic.into()
 }
-fn default_mode_manual() -> String {
-    "manual".into()
+fn default_mode_manual() -> Choice<AutomaticOrManual> {
+    AutomaticOrManual::Manual.into()
 }
 fn default_jitter() -> Duration {
     Timers::default().election_jitter
@@ -169,8 +198,8 @@ fn default_declined() -> Duration {
 pub struct MemberSection {
     /// Unique name.
     pub name: String,
-    /// `site` or `witness`.
-    pub kind: String,
+    /// A site or a witness.
+    pub kind: Choice<MemberKindName>,
     /// Priority 0..=1000 (sites only).
     #[serde(default)]
     pub priority: Option<u16>,
@@ -240,90 +269,6 @@ impl Default for AdminSection {
     }
 }
 
-/// `[hooks]`: commands run through `sh -c` with only `PATH`,
-/// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK` and
-/// the variables of `pass_env` in the environment ([`crate::shell`]).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HooksSection {
-    /// Runs before taking the active role; non-zero exit declines it.
-    pub pre_promote: Option<String>,
-    /// Runs after taking the active role.
-    pub post_promote: Option<String>,
-    /// Runs after leaving the active role.
-    pub on_demote: Option<String>,
-    /// Time limit for each hook (above zero, at most [`MAX_DURATION`]).
-    #[serde(with = "humantime_serde", default = "default_hook_timeout")]
-    pub timeout: Duration,
-    /// Variables of the daemon's environment passed on to the hooks.
-    #[serde(default)]
-    pub pass_env: Vec<String>,
-}
-
-fn default_hook_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-/// A file without `[hooks]` gets the same defaults as an empty `[hooks]`.
-impl Default for HooksSection {
-    fn default() -> Self {
-        HooksSection {
-            pre_promote: None,
-            post_promote: None,
-            on_demote: None,
-            timeout: default_hook_timeout(),
-            pass_env: Vec::new(),
-        }
-    }
-}
-
-/// `[[checks]]`: one local health check.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckSection {
-    /// Name shown in status.
-    pub name: String,
-    /// `http`, `tcp` or `command`.
-    pub kind: String,
-    /// URL (http), address (tcp) or shell command (command).
-    pub target: String,
-    /// Expected HTTP status (http only; default 200).
-    #[serde(default)]
-    pub expect_status: Option<u16>,
-    /// Substring the HTTP body must contain (http only).
-    #[serde(default)]
-    pub body_contains: Option<String>,
-    /// How often it runs (above zero, at most [`MAX_DURATION`]).
-    #[serde(with = "humantime_serde", default = "default_check_interval")]
-    pub interval: Duration,
-    /// Time limit of one run (above zero, at most [`MAX_DURATION`]).
-    #[serde(with = "humantime_serde", default = "default_check_timeout")]
-    pub timeout: Duration,
-    /// Variables of the daemon's environment passed on to the command
-    /// (command checks only; see [`crate::shell`]).
-    #[serde(default)]
-    pub pass_env: Vec<String>,
-    /// Consecutive passes to count as healthy.
-    #[serde(default = "default_rise")]
-    pub rise: u32,
-    /// Consecutive failures to count as unhealthy.
-    #[serde(default = "default_fall")]
-    pub fall: u32,
-}
-
-fn default_check_interval() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_check_timeout() -> Duration {
-    Duration::from_millis(500)
-}
-fn default_rise() -> u32 {
-    2
-}
-fn default_fall() -> u32 {
-    3
-}
-
 /// A configuration that cannot be used, with where and why.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -361,31 +306,40 @@ pub const UNAUTHENTICATED_PEERS: &str = "no [tls] section: without mutual TLS th
      [tls] with ca_file, cert_file and key_file; or, on a network nobody else can reach, set \
      cluster.allow_unauthenticated_peers = true";
 
-/// A validated configuration, ready to run.
+/// A validated configuration, ready to build ([`crate::build`]) and run.
 #[derive(Clone, Debug)]
 pub struct Loaded {
     /// The raw settings.
     pub settings: Settings,
+    /// The file they were read from.
+    pub path: PathBuf,
     /// The protocol view of the cluster.
     pub cluster: ClusterConfig,
     /// This node's id in `cluster`.
     pub me: failover_core::NodeId,
+    /// How the log is written.
+    pub log_format: LogFormat,
+    /// The local health checks, checked.
+    pub checks: Vec<crate::health::Check>,
     /// The admin token, if one is configured.
     pub token: Option<String>,
     /// Mutual TLS material, if configured.
-    pub tls: Option<TlsFiles>,
+    pub tls: Option<crate::peer_tls::TlsFiles>,
     /// TLS for the HTTP port, if configured.
     pub http_tls: Option<crate::http_tls::HttpTls>,
-    /// The actuators, built and checked.
-    pub actuators: Vec<crate::actuate::Actuator>,
-    /// The MongoDB settings, checked.
-    pub mongodb: Option<crate::mongo::MongoLink>,
 }
 
 impl Loaded {
     /// This member's own section.
     pub fn my_member(&self) -> &MemberSection {
         &self.settings.members[self.me.index()]
+    }
+
+    /// `bad` as check-config reports it: the file, and the line of the key
+    /// when the file has it.
+    pub fn refusal(&self, bad: BadSetting) -> SettingsError {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        location::with_lines(invalid(&self.path.display().to_string(), bad.key, bad.problem), &text)
     }
 }
 
@@ -402,37 +356,37 @@ pub fn load(path: &Path) -> Result<Loaded, SettingsError> {
         .and_then(|c| c.try_deserialize::<Settings>())
         .map_err(|e| SettingsError::Load { file: file.clone(), problem: location::dotted(&e.to_string()) })?;
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    validate(raw, &file).map_err(|e| location::with_lines(e, &text))
+    validate(raw, path).map_err(|e| location::with_lines(e, &text))
 }
 
 fn invalid(file: &str, key: impl Into<String>, problem: impl Into<String>) -> SettingsError {
     SettingsError::Invalid { file: file.to_owned(), line: None, key: key.into(), problem: problem.into() }
 }
 
-fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
+fn refused(file: &str) -> impl Fn(BadSetting) -> SettingsError + '_ {
+    move |bad| invalid(file, bad.key, bad.problem)
+}
+
+fn validate(settings: Settings, path: &Path) -> Result<Loaded, SettingsError> {
+    let file = &path.display().to_string();
     // Each part is checked whatever the others say, so one run of
     // check-config names the first mistake of every part.
     let cluster = cluster_of(&settings, file);
-    let rules = node_rules(&settings, file);
+    let rules = node_rules(&settings).map_err(refused(file));
     let admin = admin_of(&settings, file);
-    let tls = tls_of(&settings, file);
-    let targets = match &cluster {
-        Ok((cluster, _)) => Some(targets_of(&settings, file, cluster)),
-        Err(_) => None,
-    };
+    let tls = settings.tls.as_ref().map(|t| t.read(&settings.node.name)).transpose().map_err(refused(file));
     let mut errors: Vec<SettingsError> = Vec::new();
     errors.extend(cluster.as_ref().err().cloned());
-    errors.extend(rules.err());
+    errors.extend(rules.as_ref().err().cloned());
     errors.extend(admin.as_ref().err().cloned());
     errors.extend(tls.as_ref().err().cloned());
-    errors.extend(targets.as_ref().and_then(|t| t.as_ref().err().cloned()));
     // Last, so that any other mistake in a file is named first.
     if matches!(tls, Ok(None)) && !settings.cluster.allow_unauthenticated_peers {
         errors.push(invalid(file, "tls", UNAUTHENTICATED_PEERS));
     }
-    match (cluster, admin, tls, targets) {
-        (Ok((cluster, me)), Ok((token, http_tls)), Ok(tls), Some(Ok((actuators, mongodb)))) if errors.is_empty() => {
-            Ok(Loaded { settings, cluster, me, token, tls, http_tls, actuators, mongodb })
+    match (cluster, rules, admin, tls) {
+        (Ok((cluster, me)), Ok((log_format, checks)), Ok((token, http_tls)), Ok(tls)) if errors.is_empty() => {
+            Ok(Loaded { settings, path: path.to_owned(), cluster, me, log_format, checks, token, tls, http_tls })
         }
         _ if errors.len() == 1 => Err(errors.remove(0)),
         _ => Err(SettingsError::Several(errors)),
@@ -442,39 +396,27 @@ fn validate(settings: Settings, file: &str) -> Result<Loaded, SettingsError> {
 /// `[cluster]` and `[[members]]` as the protocol sees them, and this node's
 /// id among them.
 fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failover_core::NodeId), SettingsError> {
-    let failover_mode = match settings.cluster.failover_mode.as_str() {
-        "automatic" => FailoverMode::Automatic,
-        "manual" => FailoverMode::Manual,
-        other => {
-            return Err(invalid(file, "cluster.failover_mode", format!("{other:?}: use \"automatic\" or \"manual\"")))
-        }
-    };
-    let failback = match settings.cluster.failback.as_str() {
-        "automatic" => FailbackPolicy::Automatic,
-        "manual" => FailbackPolicy::Manual,
-        other => return Err(invalid(file, "cluster.failback", format!("{other:?}: use \"automatic\" or \"manual\""))),
-    };
+    let c = &settings.cluster;
+    let failover_mode = c.failover_mode.checked().map_err(|p| invalid(file, "cluster.failover_mode", p))?.into();
+    let failback = c.failback.checked().map_err(|p| invalid(file, "cluster.failback", p))?.into();
     crate::member_name::check(&settings.cluster.name).map_err(|e| invalid(file, "cluster.name", e.to_string()))?;
-    members::check(&settings.members).map_err(|(key, problem)| invalid(file, key, problem))?;
+    members::check(&settings.members).map_err(refused(file))?;
     let mut members = Vec::new();
     for (i, m) in settings.members.iter().enumerate() {
         let key = format!("members[{i}] ({})", m.name);
-        let kind = match (m.kind.as_str(), m.priority) {
-            ("site", Some(priority)) => MemberKind::Site { priority },
-            ("site", None) => {
+        let kind_name = m.kind.checked().map_err(|p| invalid(file, format!("{key}.kind"), p))?;
+        let kind = match (kind_name, m.priority) {
+            (MemberKindName::Site, Some(priority)) => MemberKind::Site { priority },
+            (MemberKindName::Site, None) => {
                 return Err(invalid(file, format!("{key}.priority"), "a site needs a priority (0 to 1000)"))
             }
-            ("witness", None) => MemberKind::Witness,
-            ("witness", Some(_)) => {
+            (MemberKindName::Witness, None) => MemberKind::Witness,
+            (MemberKindName::Witness, Some(_)) => {
                 return Err(invalid(file, format!("{key}.priority"), "a witness has no priority; remove the key"))
-            }
-            (other, _) => {
-                return Err(invalid(file, format!("{key}.kind"), format!("{other:?}: use \"site\" or \"witness\"")))
             }
         };
         members.push(Member { name: m.name.clone(), kind, votes: m.votes });
     }
-    let c = &settings.cluster;
     let cluster = ClusterConfig {
         members,
         timers: Timers {
@@ -502,13 +444,11 @@ fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failove
 }
 
 /// `[node]`'s log format, `[hooks]` and `[[checks]]`.
-fn node_rules(settings: &Settings, file: &str) -> Result<(), SettingsError> {
-    if !matches!(settings.node.log_format.as_str(), "human" | "json") {
-        return Err(invalid(file, "node.log_format", "use \"human\" or \"json\""));
-    }
-    commands::check_hooks(&settings.hooks).map_err(|(key, problem)| invalid(file, key, problem))?;
-    commands::check_checks(&settings.checks).map_err(|(key, problem)| invalid(file, key, problem))?;
-    Ok(())
+fn node_rules(settings: &Settings) -> Result<(LogFormat, Vec<crate::health::Check>), BadSetting> {
+    let log_format = settings.node.log_format.checked().map_err(|p| BadSetting::new("node.log_format", p))?;
+    commands::check_hooks(&settings.hooks)?;
+    let checks = commands::check_checks(&settings.checks)?;
+    Ok((log_format, checks))
 }
 
 /// The admin token and TLS on the HTTP port.
@@ -539,10 +479,9 @@ fn admin_of(
         .map_err(|problem| invalid(file, "admin.refusal_window", problem))?;
     let a = &settings.admin;
     let http_tls = match (&a.tls_cert_file, &a.tls_key_file) {
-        (Some(cert), Some(key)) => Some(
-            crate::http_tls::load(cert, key, a.tls_ca_file.as_deref())
-                .map_err(|(key, problem)| invalid(file, key, problem))?,
-        ),
+        (Some(cert), Some(key)) => {
+            Some(crate::http_tls::load(cert, key, a.tls_ca_file.as_deref()).map_err(refused(file))?)
+        }
         (None, None) if a.tls_ca_file.is_some() => {
             return Err(invalid(file, "admin.tls_ca_file", "is used only with admin.tls_cert_file and tls_key_file"))
         }
@@ -553,56 +492,4 @@ fn admin_of(
         }
     };
     Ok((token, http_tls))
-}
-
-/// Mutual TLS between the nodes, if configured.
-fn tls_of(settings: &Settings, file: &str) -> Result<Option<TlsFiles>, SettingsError> {
-    let tls = match &settings.tls {
-        None => None,
-        Some(t) => {
-            let read = |key: &str, path: &Path| {
-                std::fs::read(path).map_err(|e| invalid(file, key, format!("cannot read {}: {e}", path.display())))
-            };
-            let files = TlsFiles {
-                ca: read("tls.ca_file", &t.ca_file)?,
-                cert: read("tls.cert_file", &t.cert_file)?,
-                key: read("tls.key_file", &t.key_file)?,
-            };
-            let names = crate::certs::pem_dns_names(&files.cert);
-            if !names.iter().any(|n| n == &settings.node.name) {
-                return Err(invalid(
-                    file,
-                    "tls.cert_file",
-                    format!("{} is issued for {names:?}, not for node {:?}", t.cert_file.display(), settings.node.name),
-                ));
-            }
-            Some(files)
-        }
-    };
-    Ok(tls)
-}
-
-/// The actuators and the MongoDB link, built for `cluster`.
-fn targets_of(
-    settings: &Settings,
-    file: &str,
-    cluster: &ClusterConfig,
-) -> Result<(Vec<crate::actuate::Actuator>, Option<crate::mongo::MongoLink>), SettingsError> {
-    let mut actuators = crate::actuate::build(&settings.actuators, &settings.node.name, cluster)
-        .map_err(|(key, problem)| invalid(file, format!("actuators.{key}"), problem))?;
-    let names: Vec<String> = settings.members.iter().map(|m| m.name.clone()).collect();
-    let mongodb = match &settings.mongodb {
-        Some(section) => {
-            let link = crate::mongo::MongoLink::build(section, &names)
-                .map_err(|(key, problem)| invalid(file, format!("mongodb.{key}"), problem))?;
-            actuators.push(crate::actuate::Actuator::Mongodb(crate::mongo::MongoActuator::new(
-                link.clone(),
-                &settings.node.name,
-                names,
-            )));
-            Some(link)
-        }
-        None => None,
-    };
-    Ok((actuators, mongodb))
 }

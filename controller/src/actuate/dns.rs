@@ -186,8 +186,8 @@ fn txt_strings(data: &RData) -> Option<String> {
 impl DnsActuator {
     /// Checks a section for site `me`; errors name the key (relative to the
     /// section) and the problem.
-    pub fn build(s: &DnsSection, me: &str, site_addresses: &[IpAddr]) -> Result<Self, (String, String)> {
-        let err = |k: &str, p: String| (k.to_owned(), p);
+    pub fn build(s: &DnsSection, me: &str, site_addresses: &[IpAddr]) -> Result<Self, crate::settings::BadSetting> {
+        let err = |k: &str, p: String| crate::settings::BadSetting::new(k, p);
         let zone = fqdn(&s.zone).map_err(|p| err("zone", p))?;
         if s.names.is_empty() {
             return Err(err("names", "list at least one service name".into()));
@@ -599,15 +599,15 @@ mod tests {
         let a = DnsActuator::build(&s, "site-a", &addr).unwrap();
         assert_eq!(a.fence.to_string(), "_failover.example.test.");
         s.names = vec!["app.other.test".into()];
-        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().0, "names");
+        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().key, "names");
         s.names = vec!["app.example.test".into()];
         s.tsig_algorithm = "hmac-md5".into();
-        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().0, "tsig_secret");
+        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().key, "tsig_secret");
         s.tsig_algorithm = "hmac-sha256".into();
         s.tsig_secret = Some("not base64!".into());
-        assert!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().1.contains("base64"));
+        assert!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().problem.contains("base64"));
         s.tsig_secret = Some("c2VjcmV0".into());
-        assert_eq!(DnsActuator::build(&s, "site-a", &[]).unwrap_err().0, "addresses");
+        assert_eq!(DnsActuator::build(&s, "site-a", &[]).unwrap_err().key, "addresses");
     }
 
     #[test]

@@ -179,8 +179,8 @@ pub fn parse_epoch_variable(text: &str) -> Result<Option<u64>, String> {
 
 impl HaproxyActuator {
     /// Checks a section for site `me`.
-    pub fn build(s: &HaproxySection, me: &str, cluster: &ClusterConfig) -> Result<Self, (String, String)> {
-        let err = |k: &str, p: String| (k.to_owned(), p);
+    pub fn build(s: &HaproxySection, me: &str, cluster: &ClusterConfig) -> Result<Self, crate::settings::BadSetting> {
+        let err = |k: &str, p: String| crate::settings::BadSetting::new(k, p);
         let api = if s.address.starts_with('/') {
             RuntimeApi::Unix(PathBuf::from(&s.address))
         } else {

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use crate::clock;
 use crate::runtime::{wall, Shared};
+use crate::settings::BadSetting;
 
 /// `[actuators]`: what this site does to traffic while it is active.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -226,24 +227,25 @@ impl Actuator {
 
 /// Builds every configured actuator for site `me`, or names the key that
 /// is wrong (relative to `actuators.`) and why.
-pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> Result<Vec<Actuator>, (String, String)> {
+pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> Result<Vec<Actuator>, BadSetting> {
     let mut out = Vec::new();
     for (i, s) in section.dns.iter().enumerate() {
-        let a = dns::DnsActuator::build(s, me, &section.addresses).map_err(|(k, p)| (format!("dns[{i}].{k}"), p))?;
+        let a = dns::DnsActuator::build(s, me, &section.addresses).map_err(|e| e.under(&format!("dns[{i}]")))?;
         out.push(Actuator::Dns(a));
     }
     for (i, s) in section.haproxy.iter().enumerate() {
-        let a = haproxy::HaproxyActuator::build(s, me, cluster).map_err(|(k, p)| (format!("haproxy[{i}].{k}"), p))?;
+        let a = haproxy::HaproxyActuator::build(s, me, cluster).map_err(|e| e.under(&format!("haproxy[{i}]")))?;
         out.push(Actuator::Haproxy(a));
     }
     for (i, s) in section.webhook.iter().enumerate() {
         let a = webhook::WebhookActuator::build(s, me, &section.addresses)
-            .map_err(|(k, p)| (format!("webhook[{i}].{k}"), p))?;
+            .map_err(|e| e.under(&format!("webhook[{i}]")))?;
         out.push(Actuator::Webhook(a));
     }
     for (i, a) in out.iter().enumerate() {
         if out[..i].iter().any(|b| b.name() == a.name()) {
-            return Err(("name".into(), format!("two actuators are named {:?}; give each a unique name", a.name())));
+            let problem = format!("two actuators are named {:?}; give each a unique name", a.name());
+            return Err(BadSetting::new("name", problem));
         }
     }
     Ok(out)

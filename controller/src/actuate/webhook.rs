@@ -106,8 +106,8 @@ pub fn render(
 
 impl WebhookActuator {
     /// Checks a section for site `me`.
-    pub fn build(s: &WebhookSection, me: &str, addresses: &[IpAddr]) -> Result<Self, (String, String)> {
-        let err = |k: &str, p: String| (k.to_owned(), p);
+    pub fn build(s: &WebhookSection, me: &str, addresses: &[IpAddr]) -> Result<Self, crate::settings::BadSetting> {
+        let err = |k: &str, p: String| crate::settings::BadSetting::new(k, p);
         let url = reqwest::Url::parse(&s.url).map_err(|e| err("url", format!("{:?}: {e}", s.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(err("url", "use an http:// or https:// URL".into()));
@@ -248,15 +248,15 @@ mod tests {
             events: default_events(),
             ca_file: None,
         };
-        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().0, "body");
+        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().key, "body");
         s.body = Some("epoch {{ epoch }}".into());
-        assert!(WebhookActuator::build(&s, "a", &[]).unwrap_err().1.contains("not JSON"));
+        assert!(WebhookActuator::build(&s, "a", &[]).unwrap_err().problem.contains("not JSON"));
         s.body = None;
         s.url = "ftp://x".into();
-        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().0, "url");
+        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().key, "url");
         s.url = "http://127.0.0.1:9/hook".into();
         s.events = vec!["standby".into()];
-        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().0, "events");
+        assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().key, "events");
         s.events = default_events();
         assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap().name, "webhook:127.0.0.1");
     }
@@ -375,15 +375,15 @@ mod tests {
         let url = "https://127.0.0.1:9/hook".to_owned();
         let missing = dir.path().join("missing.pem");
         let err = WebhookActuator::build(&section(url.clone(), Some(missing)), "a", &[]).unwrap_err();
-        assert_eq!(err.0, "ca_file", "{err:?}");
+        assert_eq!(err.key, "ca_file", "{err:?}");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
         let err = WebhookActuator::build(&section(url.clone(), Some(empty)), "a", &[]).unwrap_err();
-        assert!(err.0 == "ca_file" && err.1.contains("no PEM certificate"), "{err:?}");
+        assert!(err.key == "ca_file" && err.problem.contains("no PEM certificate"), "{err:?}");
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").expect("write");
         let err = WebhookActuator::build(&section(url, Some(junk)), "a", &[]).unwrap_err();
-        assert!(err.0 == "ca_file" && err.1.contains("X.509"), "{err:?}");
+        assert!(err.key == "ca_file" && err.problem.contains("X.509"), "{err:?}");
     }
 
     #[tokio::test]

@@ -33,6 +33,8 @@ use mongodb::Client;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+use crate::settings::{BadSetting, Choice};
+
 pub use actuator::MongoActuator;
 use answer::CommandRefusal;
 use store::StateStore;
@@ -52,9 +54,9 @@ pub struct MongoSection {
     pub uri_file: Option<PathBuf>,
     /// Which data member belongs to which site.
     pub members: Vec<MemberMapping>,
-    /// `embedded` (default) or `mongodb`.
+    /// Where the claim of the active site is kept.
     #[serde(default = "default_store")]
-    pub state_store: String,
+    pub state_store: Choice<StateStoreKind>,
     /// Database of the MongoDB state store.
     #[serde(default = "default_database")]
     pub database: String,
@@ -103,8 +105,28 @@ pub struct MemberMapping {
     pub site: String,
 }
 
-fn default_store() -> String {
-    "embedded".into()
+fn default_store() -> Choice<StateStoreKind> {
+    StateStoreKind::Embedded.into()
+}
+
+/// `mongodb.state_store`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateStoreKind {
+    /// Only in each node's state file.
+    Embedded,
+    /// Also in a MongoDB collection, compared and set by epoch.
+    Mongodb,
+}
+
+impl StateStoreKind {
+    /// Its name in the configuration and in `/status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StateStoreKind::Embedded => "embedded",
+            StateStoreKind::Mongodb => "mongodb",
+        }
+    }
 }
 fn default_database() -> String {
     "failover".into()
@@ -142,6 +164,8 @@ fn default_psa_grace() -> Duration {
 pub struct MongoLink {
     /// The settings.
     pub section: MongoSection,
+    /// Where the claim of the active site is kept.
+    pub state_store: StateStoreKind,
     /// Host → site.
     pub sites: BTreeMap<String, String>,
     uri: String,
@@ -160,60 +184,60 @@ impl std::fmt::Debug for MongoLink {
 impl MongoLink {
     /// Checks `section` against the cluster's member names; errors name the
     /// key (relative to `mongodb.`) and what is wrong.
-    pub fn build(section: &MongoSection, members: &[String]) -> Result<MongoLink, (String, String)> {
+    pub fn build(section: &MongoSection, members: &[String]) -> Result<MongoLink, BadSetting> {
         let uri = match (&section.uri, &section.uri_file) {
             (Some(u), None) => u.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|e| ("uri_file".to_owned(), format!("{}: {e}", f.display())))?
+                .map_err(|e| BadSetting::new("uri_file", format!("{}: {e}", f.display())))?
                 .trim()
                 .to_owned(),
-            _ => return Err(("uri".into(), "give exactly one of uri and uri_file".into())),
+            _ => return Err(BadSetting::new("uri", "give exactly one of uri and uri_file")),
         };
         let parsed = ConnectionString::parse(&uri)
-            .map_err(|e| ("uri".to_owned(), format!("not a MongoDB connection string: {e}")))?;
+            .map_err(|e| BadSetting::new("uri", format!("not a MongoDB connection string: {e}")))?;
         let mut secrets = vec![uri.clone()];
         secrets.extend(parsed.credential.and_then(|c| c.password));
-        match section.state_store.as_str() {
-            "embedded" | "mongodb" => {}
-            other => return Err(("state_store".into(), format!("{other:?}: use \"embedded\" or \"mongodb\""))),
-        }
+        let state_store = section.state_store.checked().map_err(|p| BadSetting::new("state_store", p))?;
         if section.database.is_empty() || section.database.contains(['/', '.', ' ', '$']) {
-            return Err(("database".into(), format!("{:?} is not a usable database name", section.database)));
+            return Err(BadSetting::new("database", format!("{:?} is not a usable database name", section.database)));
         }
         if section.members.is_empty() {
-            return Err(("members".into(), "map at least one data member to a site".into()));
+            return Err(BadSetting::new("members", "map at least one data member to a site"));
         }
         let mut sites = BTreeMap::new();
         for (i, m) in section.members.iter().enumerate() {
             if !members.contains(&m.site) {
-                return Err((format!("members[{i}].site"), format!("{:?} is not a member of the cluster", m.site)));
+                return Err(BadSetting::new(
+                    format!("members[{i}].site"),
+                    format!("{:?} is not a member of the cluster", m.site),
+                ));
             }
             if !m.host.contains(':') {
-                return Err((
+                return Err(BadSetting::new(
                     format!("members[{i}].host"),
                     format!("{:?}: write host:port as in the replica set config", m.host),
                 ));
             }
             if sites.insert(m.host.clone(), m.site.clone()).is_some() {
-                return Err((format!("members[{i}].host"), format!("{} is mapped twice", m.host)));
+                return Err(BadSetting::new(format!("members[{i}].host"), format!("{} is mapped twice", m.host)));
             }
         }
         let p = (section.standby_priority, section.active_priority);
         if !(p.0 > 0.0 && p.0 < p.1 && p.1 <= 1000.0) {
-            return Err((
-                "active_priority".into(),
+            return Err(BadSetting::new(
+                "active_priority",
                 format!("need 0 < standby_priority ({}) < active_priority ({}) <= 1000", p.0, p.1),
             ));
         }
         for (key, d) in [("poll_interval", section.poll_interval), ("timeout", section.timeout)] {
             if d < Duration::from_millis(100) {
-                return Err((key.into(), "must be at least 100ms".into()));
+                return Err(BadSetting::new(key, "must be at least 100ms"));
             }
         }
         if section.max_lag_on_failover.is_zero() {
-            return Err(("max_lag_on_failover".into(), "must be above zero".into()));
+            return Err(BadSetting::new("max_lag_on_failover", "must be above zero"));
         }
-        Ok(MongoLink { section: section.clone(), sites, uri, secrets, client: Arc::new(OnceCell::new()) })
+        Ok(MongoLink { section: section.clone(), state_store, sites, uri, secrets, client: Arc::new(OnceCell::new()) })
     }
 
     /// `text` without the connection string or its password, for
@@ -291,7 +315,7 @@ impl MongoLink {
 
     /// The state store these settings select.
     pub async fn store(&self) -> Result<StateStore, String> {
-        if self.section.state_store == "mongodb" {
+        if self.state_store == StateStoreKind::Mongodb {
             let client = self.client().await?;
             Ok(StateStore::Mongo(store::MongoStore::new(&client, &self.section.database, self.section.timeout)))
         } else {

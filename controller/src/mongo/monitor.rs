@@ -52,7 +52,7 @@ fn publish(shared: &Shared, f: impl FnOnce(&mut MongoReport)) {
 
 /// Starts the monitor for site `me`.
 pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender<HealthInput>) {
-    let store = if link.section.state_store == "mongodb" { "mongodb" } else { "embedded" };
+    let store = link.state_store.name();
     publish(&shared, |r| {
         r.state_store = store;
         r.not_caught_up_because = Some("the replica set has not been read yet".into());

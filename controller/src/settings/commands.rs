@@ -8,45 +8,45 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{CheckSection, HooksSection};
+use super::BadSetting;
+use crate::health::{Check, CheckKind, CheckSection};
+use crate::hooks::{HookKind, HooksSection};
 
 /// The longest hook time limit, check interval or check time limit.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The first key of `[hooks]` that breaks a rule, and the problem.
-pub(super) fn check_hooks(hooks: &HooksSection) -> Result<(), (String, String)> {
-    duration(hooks.timeout).map_err(|p| ("hooks.timeout".to_owned(), p))?;
-    for (key, command) in
-        [("pre_promote", &hooks.pre_promote), ("post_promote", &hooks.post_promote), ("on_demote", &hooks.on_demote)]
-    {
-        if let Some(command) = command {
-            program_found(command).map_err(|p| (format!("hooks.{key}"), p))?;
+pub(super) fn check_hooks(hooks: &HooksSection) -> Result<(), BadSetting> {
+    duration(hooks.timeout).map_err(|p| BadSetting::new("hooks.timeout", p))?;
+    for hook in HookKind::ALL {
+        if let Some(command) = hooks.command(hook) {
+            program_found(command).map_err(|p| BadSetting::new(format!("hooks.{}", hook.name()), p))?;
         }
     }
-    pass_env(&hooks.pass_env).map_err(|p| ("hooks.pass_env".to_owned(), p))
+    pass_env(&hooks.pass_env).map_err(|p| BadSetting::new("hooks.pass_env", p))
 }
 
-/// The first key of `[[checks]]` that breaks a rule, and the problem.
-pub(super) fn check_checks(checks: &[CheckSection]) -> Result<(), (String, String)> {
+/// The checks of `[[checks]]`, or the first key that breaks a rule.
+pub(super) fn check_checks(checks: &[CheckSection]) -> Result<Vec<Check>, BadSetting> {
+    let mut checked = Vec::with_capacity(checks.len());
     for (i, check) in checks.iter().enumerate() {
-        let key = |field: &str| format!("checks[{i}].{field}");
-        if !matches!(check.kind.as_str(), "http" | "tcp" | "command") {
-            return Err((key("kind"), "use \"http\", \"tcp\" or \"command\"".into()));
-        }
+        let bad = |field: &str, problem: String| BadSetting::new(format!("checks[{i}].{field}"), problem);
+        let kind = check.kind.checked().map_err(|p| bad("kind", p))?;
         if check.rise == 0 || check.fall == 0 {
-            return Err((format!("checks[{i}]"), "rise and fall must be at least 1".into()));
+            return Err(BadSetting::new(format!("checks[{i}]"), "rise and fall must be at least 1"));
         }
-        duration(check.interval).map_err(|p| (key("interval"), p))?;
-        duration(check.timeout).map_err(|p| (key("timeout"), p))?;
-        if !check.pass_env.is_empty() && check.kind != "command" {
-            return Err((key("pass_env"), "only a command check runs a program; remove the key".into()));
+        duration(check.interval).map_err(|p| bad("interval", p))?;
+        duration(check.timeout).map_err(|p| bad("timeout", p))?;
+        if !check.pass_env.is_empty() && kind != CheckKind::Command {
+            return Err(bad("pass_env", "only a command check runs a program; remove the key".into()));
         }
-        pass_env(&check.pass_env).map_err(|p| (key("pass_env"), p))?;
-        if check.kind == "command" {
-            program_found(&check.target).map_err(|p| (key("target"), p))?;
+        pass_env(&check.pass_env).map_err(|p| bad("pass_env", p))?;
+        if kind == CheckKind::Command {
+            program_found(&check.target).map_err(|p| bad("target", p))?;
         }
+        checked.push(Check { kind, section: check.clone() });
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// Words `sh` runs itself, and words that open a compound command (whose

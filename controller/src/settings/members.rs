@@ -4,17 +4,17 @@
 
 use std::net::SocketAddr;
 
-use super::MemberSection;
+use super::{BadSetting, MemberSection};
 
 /// The first member that breaks a rule: its key (`members[i].field`) and
 /// the problem.
-pub(super) fn check(members: &[MemberSection]) -> Result<(), (String, String)> {
+pub(super) fn check(members: &[MemberSection]) -> Result<(), BadSetting> {
     for (i, m) in members.iter().enumerate() {
         let key = |field: &str| format!("members[{i}].{field}");
-        crate::member_name::check(&m.name).map_err(|e| (key("name"), e.to_string()))?;
+        crate::member_name::check(&m.name).map_err(|e| BadSetting::new(key("name"), e.to_string()))?;
         if let Some((j, o)) = members[..i].iter().enumerate().find(|(_, o)| o.name.eq_ignore_ascii_case(&m.name)) {
             if o.name != m.name {
-                return Err((
+                return Err(BadSetting::new(
                     key("name"),
                     format!(
                         "{:?} differs from members[{j}].name {:?} only in case; DNS names, and so the nodes' \
@@ -25,9 +25,12 @@ pub(super) fn check(members: &[MemberSection]) -> Result<(), (String, String)> {
             }
         }
         for (field, address) in [("peer_address", m.peer_address), ("http_address", m.http_address)] {
-            connectable(address).map_err(|problem| (key(field), problem))?;
+            connectable(address).map_err(|problem| BadSetting::new(key(field), problem))?;
             if let Some(other) = earlier_use(members, i, field, address) {
-                return Err((key(field), format!("{address} is already {other}; each address may be used once")));
+                return Err(BadSetting::new(
+                    key(field),
+                    format!("{address} is already {other}; each address may be used once"),
+                ));
             }
         }
     }

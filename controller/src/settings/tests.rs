@@ -11,11 +11,14 @@ const CHECK: &str = "[[checks]]\nname = \"c\"\nkind = \"command\"\ntarget = \"tr
 const HAPROXY: &str = "[[actuators.haproxy]]\naddress = \"127.0.0.1:9999\"\nbackends = [\"app\"]\n\
     servers = { \"site-a\" = \"a\" }\n";
 
+/// Loads `text` and builds what it describes, as check-config does.
 fn load_text(text: &str) -> Result<Loaded, SettingsError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("settings.toml");
     std::fs::write(&path, text).expect("write");
-    load(&path)
+    let loaded = load(&path)?;
+    crate::build::targets(&loaded)?;
+    Ok(loaded)
 }
 
 /// Asserts that `text` is refused with an error naming `key`.
@@ -281,4 +284,61 @@ fn check_config_names_the_first_mistake_of_every_part_at_once() {
         assert_eq!(said.matches(&format!(": {key}: ")).count(), 1, "{key}: {said}");
     }
     assert!(said.contains("settings.toml:5: hooks.pre_promote"), "{said}");
+}
+
+#[test]
+fn a_setting_with_fixed_values_refuses_another_naming_the_key_and_the_values_it_takes() {
+    let mongodb = "[mongodb]\nuri = \"mongodb://127.0.0.1:1/?replicaSet=rs0\"\nstate_store = \"etcd\"\n\
+        [[mongodb.members]]\nhost = \"127.0.0.1:1\"\nsite = \"site-a\"\n";
+    let cases: [(&str, String, &str, &[&str]); 6] = [
+        (
+            "log format",
+            GOOD.replace("state_dir", "log_format = \"xml\"\nstate_dir"),
+            "node.log_format",
+            &["human", "json"],
+        ),
+        (
+            "failover mode",
+            GOOD.replace("lease = \"1s\"", "lease = \"1s\"\nfailover_mode = \"sometimes\""),
+            "cluster.failover_mode",
+            &["automatic", "manual"],
+        ),
+        (
+            "failback in capitals",
+            GOOD.replace("lease = \"1s\"", "lease = \"1s\"\nfailback = \"Automatic\""),
+            "cluster.failback",
+            &["automatic", "manual"],
+        ),
+        (
+            "member kind",
+            GOOD.replace("kind = \"witness\"", "kind = \"arbiter\""),
+            "members[1] (witness).kind",
+            &["site", "witness"],
+        ),
+        (
+            "check kind",
+            format!("{GOOD}{}", CHECK.replace("command", "htp")),
+            "checks[0].kind",
+            &["http", "tcp", "command"],
+        ),
+        ("state store", format!("{GOOD}{mongodb}"), "mongodb.state_store", &["embedded", "mongodb"]),
+    ];
+    for (what, text, key, values) in cases {
+        let said = load_text(&text).expect_err(what).to_string();
+        assert!(said.contains(&format!(": {key}: unknown value ")), "{what}: does not name {key}: {said}");
+        for value in values {
+            assert!(said.contains(&format!("`{value}`")), "{what}: does not list {value}: {said}");
+        }
+    }
+    let loaded = load_text(&GOOD.replace("state_dir", "log_format = \"json\"\nstate_dir")).expect("accepted");
+    assert_eq!(loaded.log_format, LogFormat::Json);
+    assert_eq!(load_text(GOOD).expect("accepted").log_format, LogFormat::Human, "the default");
+}
+
+#[test]
+fn each_check_is_handed_on_with_its_kind() {
+    let text = format!("{GOOD}{CHECK}{}", CHECK.replace("\"c\"", "\"t\"").replace("command", "tcp"));
+    let loaded = load_text(&text).expect("accepted");
+    let kinds: Vec<_> = loaded.checks.iter().map(|c| (c.section.name.as_str(), c.kind)).collect();
+    assert_eq!(kinds, [("c", crate::health::CheckKind::Command), ("t", crate::health::CheckKind::Tcp)]);
 }
