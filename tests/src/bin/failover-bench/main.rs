@@ -10,7 +10,6 @@
 //! spare the prober, so it keeps seeing both sides). Every loop is bounded
 //! in count and time. Must run as root with `ip`, `iptables`, `named`,
 //! `haproxy` and `keepalived` installed.
-
 //!
 //! The pieces: [`lab`] (hosts, daemons, faults), [`watch`] (what the
 //! prober and the service watchers saw), [`scenario`] (each fault and one
@@ -162,8 +161,8 @@ fn run(
     if !rustix::process::geteuid().is_root() {
         bail!("needs root (network namespaces and iptables)");
     }
-    let bins = freeze_binaries(bins, out)?;
     netns::remove_stale("fbn");
+    let bins = freeze_binaries(bins, out)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut report = Report::new(command, started);
