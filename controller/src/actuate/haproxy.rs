@@ -165,8 +165,11 @@ pub fn parse_servers_state(text: &str) -> Result<BTreeMap<String, ServerState>, 
     let mut columns: Vec<&str> = VERSION_1_COLUMNS.to_vec();
     let mut out = BTreeMap::new();
     for line in lines {
-        if let Some(header) = line.strip_prefix('#') {
-            columns = header.split_whitespace().collect();
+        if let Some(comment) = line.strip_prefix('#') {
+            let named: Vec<&str> = comment.split_whitespace().collect();
+            if named.contains(&SERVER_NAME) && named.contains(&ADMIN_STATE) {
+                columns = named;
+            }
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -419,7 +422,7 @@ mod tests {
 
     #[test]
     fn servers_state_columns_are_found_by_the_header_names() {
-        let reordered = "1\n# srv_admin_state srv_name\n8 site-a\n0 site-b\n";
+        let reordered = "1\n# srv_admin_state srv_name\n# a comment\n8 site-a\n0 site-b\n";
         let s = parse_servers_state(reordered).unwrap();
         assert_eq!(s["site-a"], ServerState::Drain);
         assert_eq!(s["site-b"], ServerState::Ready);
