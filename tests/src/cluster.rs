@@ -14,10 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-
+use crate::http_client::HttpClient;
 use crate::prober::Prober;
 use crate::proxy::FaultProxy;
 
@@ -460,32 +457,17 @@ impl TestCluster {
 
     /// GET `path` on `node`'s HTTP endpoint: (status, body).
     pub async fn http_get(&self, node: &str, path: &str) -> Option<(u16, String)> {
-        use http_body_util::BodyExt;
-        let client: Client<HttpConnector, http_body_util::Empty<bytes::Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
-        let uri: hyper::Uri = format!("http://{}{path}", self.http[node]).parse().ok()?;
-        let resp = tokio::time::timeout(Duration::from_secs(5), client.get(uri)).await.ok()?.ok()?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.ok()?.to_bytes();
-        Some((status, String::from_utf8_lossy(&body).into_owned()))
+        let url = format!("http://{}{path}", self.http[node]);
+        let r = HttpClient::new().get(&url, Duration::from_secs(5)).await.ok()?;
+        Some((r.status, r.body))
     }
 
     /// POST `path` on `node`'s HTTP endpoint with a JSON body and, when
     /// given, a bearer token: (status, body).
     pub async fn http_post(&self, node: &str, path: &str, token: Option<&str>, json: &str) -> Option<(u16, String)> {
-        use http_body_util::BodyExt;
-        let client: Client<HttpConnector, http_body_util::Full<bytes::Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
-        let mut req = hyper::Request::post(format!("http://{}{path}", self.http[node]))
-            .header("content-type", "application/json");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = req.body(http_body_util::Full::new(bytes::Bytes::from(json.to_owned()))).ok()?;
-        let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req)).await.ok()?.ok()?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.ok()?.to_bytes();
-        Some((status, String::from_utf8_lossy(&body).into_owned()))
+        let url = format!("http://{}{path}", self.http[node]);
+        let r = HttpClient::new().post_json(&url, token, json, Duration::from_secs(20)).await.ok()?;
+        Some((r.status, r.body))
     }
 
     /// `node`'s whole log.

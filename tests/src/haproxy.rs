@@ -2,7 +2,9 @@
 //! `app` with a server per site, and the runtime API on both a TCP port and
 //! a unix socket. Run in the foreground (`-db`) and killed on drop; it can
 //! be restarted with chosen servers `disabled`, the way a restart with the
-//! wrong defaults would leave it.
+//! wrong defaults would leave it. Its runtime API client and server-state
+//! reader are shared with the benchmark; the state is read by the
+//! controller's own parser, never by one of its own.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,6 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use failover_controller::actuate::haproxy::{parse_servers_state, ServerState};
 
 use crate::cluster::free_port;
 
@@ -93,39 +97,19 @@ impl Haproxy {
 
     /// One runtime API command over TCP; `None` if it cannot be reached.
     pub fn command(&self, line: &str) -> Option<String> {
-        let mut s = TcpStream::connect_timeout(&self.api, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(format!("{line}\n").as_bytes()).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
+        runtime_command(self.api, line, Duration::from_secs(2), Duration::from_secs(5))
     }
 
-    /// `show servers state app` as server → `ready`, `drain` or `maint`.
-    pub fn states(&self) -> BTreeMap<String, String> {
-        let text = self.command("show servers state app").unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.starts_with('#') && l.split_whitespace().count() > 6)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let admin: u32 = f[6].parse().ok()?;
-                let state = if admin & 0x63 != 0 {
-                    "maint"
-                } else if admin & 0x18 != 0 {
-                    "drain"
-                } else {
-                    "ready"
-                };
-                Some((f[3].to_owned(), state.to_owned()))
-            })
-            .collect()
+    /// `show servers state app` as server → state.
+    pub fn states(&self) -> BTreeMap<String, ServerState> {
+        servers_state(self.api, "app", Duration::from_secs(2), Duration::from_secs(5)).unwrap_or_default()
     }
 
     /// True when `ready` is ready and every other server is in maintenance.
     pub fn only_ready(&self, ready: &str) -> bool {
         let states = self.states();
         states.len() == self.servers.len()
-            && states.iter().all(|(s, st)| if s == ready { st == "ready" } else { st == "maint" })
+            && states.iter().all(|(s, st)| *st == if s == ready { ServerState::Ready } else { ServerState::Maint })
     }
 
     /// The `[[actuators.haproxy]]` section for a site, reaching the API at
@@ -143,6 +127,30 @@ impl Haproxy {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
     }
+}
+
+/// Sends one command to a runtime API over TCP and reads the whole answer
+/// (the API closes the connection after it); `None` if it cannot be
+/// reached within `connect` or does not answer within `read`.
+pub fn runtime_command(api: SocketAddr, line: &str, connect: Duration, read: Duration) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&api, connect).ok()?;
+    s.set_read_timeout(Some(read)).ok()?;
+    s.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// `show servers state <backend>` through the runtime API at `api`, read
+/// by the controller's own parser; `None` if unreachable or unreadable.
+pub fn servers_state(
+    api: SocketAddr,
+    backend: &str,
+    connect: Duration,
+    read: Duration,
+) -> Option<BTreeMap<String, ServerState>> {
+    let text = runtime_command(api, &format!("show servers state {backend}"), connect, read)?;
+    parse_servers_state(&text).ok()
 }
 
 impl Drop for Haproxy {

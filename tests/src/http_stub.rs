@@ -1,7 +1,8 @@
-//! Small HTTP servers on 127.0.0.1 for tests: a site's application behind
-//! HAProxy (answers 200 with the site's name), and a webhook endpoint that
-//! records each call and answers 200, 500 or never, as told. They are
-//! test servers, not part of the product.
+//! Small HTTP servers for tests: a site's application behind HAProxy
+//! (answers 200 with the site's name), and a webhook endpoint that records
+//! each call and answers 200, 500 or never, as told. They listen on
+//! 127.0.0.1, or for the benchmark's helpers on the address given inside
+//! its network namespaces. They are test servers, not part of the product.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,13 @@ async fn serve(router: Router) -> SocketAddr {
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
     addr
+}
+
+/// Serves `router` on `listen` until the process ends (for the
+/// benchmark's helper processes, which run as their own programs).
+pub async fn serve_at(listen: SocketAddr, router: Router) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, router).await
 }
 
 /// An application server that answers every GET with `name`.

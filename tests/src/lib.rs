@@ -14,6 +14,8 @@
 //!   link through its own proxy.
 //! - [`named`] and [`haproxy`]: real BIND9 and HAProxy processes for the
 //!   actuator tests; [`http_stub`]: test application and webhook servers.
+//! - [`http_client`]: the one HTTP client of the tests and the benchmark;
+//!   [`status`]: the one place that reads a node's `/status` document.
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 //! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
 //!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
@@ -22,6 +24,7 @@
 
 pub mod cluster;
 pub mod haproxy;
+pub mod http_client;
 pub mod http_stub;
 pub mod mongo_test_server;
 pub mod named;
@@ -29,3 +32,4 @@ pub mod netns;
 pub mod prober;
 pub mod proxy;
 pub mod secantus;
+pub mod status;

@@ -24,15 +24,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::{StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::Uri;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::{interval, sleep_until, timeout, Instant, MissedTickBehavior};
+use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+
+use crate::http_client::{self, HttpClient, HttpError};
 
 /// Timeout of one probe, as used by [`Prober::start`].
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -172,8 +169,6 @@ impl ProbeReport {
     }
 }
 
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
-
 /// Rounds recorded so far, shared between the sampling task and the handle.
 type Rounds = Arc<Mutex<Vec<ProbeRound>>>;
 
@@ -206,17 +201,27 @@ impl Prober {
     /// sampling time given.
     pub fn start_with(urls: Vec<String>, interval: Duration, probe_timeout: Duration, max_run: Duration) -> Prober {
         let rounds: Rounds = Arc::default();
+        let kept = Arc::clone(&rounds);
+        let mut prober = Prober::watch(urls, interval, probe_timeout, max_run, move |round| lock(&kept).push(round));
+        prober.rounds = rounds;
+        prober
+    }
+
+    /// Like [`Prober::start_with`], but hands every round to `on_round`
+    /// instead of keeping it: for long runs that only need what changed.
+    /// The handle's reports then hold no rounds.
+    pub fn watch(
+        urls: Vec<String>,
+        interval: Duration,
+        probe_timeout: Duration,
+        max_run: Duration,
+        on_round: impl FnMut(ProbeRound) + Send + 'static,
+    ) -> Prober {
         let (stop, stop_rx) = oneshot::channel();
-        let targets = urls.iter().map(|url| (url.clone(), url.parse::<Uri>().map_err(|e| e.to_string()))).collect();
-        let task = tokio::spawn(sample_loop(
-            targets,
-            interval.max(MIN_INTERVAL),
-            probe_timeout,
-            max_run,
-            Arc::clone(&rounds),
-            stop_rx,
-        ));
-        Prober { urls, rounds, stop: Some(stop), task: Some(task) }
+        let targets = urls.iter().map(|url| (url.clone(), http_client::parse(url))).collect();
+        let task =
+            tokio::spawn(sample_loop(targets, interval.max(MIN_INTERVAL), probe_timeout, max_run, on_round, stop_rx));
+        Prober { urls, rounds: Arc::default(), stop: Some(stop), task: Some(task) }
     }
 
     /// The rounds completed so far, without stopping. `hit_cap` tells
@@ -263,14 +268,14 @@ fn lock(rounds: &Rounds) -> std::sync::MutexGuard<'_, Vec<ProbeRound>> {
 }
 
 async fn sample_loop(
-    targets: Vec<(String, Result<Uri, String>)>,
+    targets: Vec<(String, Result<Uri, HttpError>)>,
     period: Duration,
     probe_timeout: Duration,
     max_run: Duration,
-    rounds: Rounds,
+    mut on_round: impl FnMut(ProbeRound),
     mut stop: oneshot::Receiver<()>,
 ) -> Ending {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http();
+    let client = HttpClient::new();
     let started = Instant::now();
     let started_wall = SystemTime::now();
     let cap = started.checked_add(max_run).unwrap_or_else(|| started + DEFAULT_MAX_RUN);
@@ -296,18 +301,22 @@ async fn sample_loop(
                 probes,
             },
         };
-        lock(&rounds).push(round);
+        on_round(round);
         index += 1;
     }
 }
 
 /// Probes every target concurrently; results in the targets' order.
-async fn sample(client: &HttpClient, targets: &[(String, Result<Uri, String>)], probe_timeout: Duration) -> Vec<Probe> {
+async fn sample(
+    client: &HttpClient,
+    targets: &[(String, Result<Uri, HttpError>)],
+    probe_timeout: Duration,
+) -> Vec<Probe> {
     let round_start = Instant::now();
     let mut probes = JoinSet::new();
     for (i, (_, uri)) in targets.iter().enumerate() {
         let client = client.clone();
-        let uri = uri.clone();
+        let uri = uri.as_ref().map_err(ToString::to_string).cloned();
         probes.spawn(async move { (i, probe(&client, uri, probe_timeout).await, round_start.elapsed()) });
     }
     let mut outcomes: Vec<Option<(Outcome, Duration)>> = vec![None; targets.len()];
@@ -334,27 +343,12 @@ async fn sample(client: &HttpClient, targets: &[(String, Result<Uri, String>)], 
 async fn probe(client: &HttpClient, uri: Result<Uri, String>, probe_timeout: Duration) -> Outcome {
     let uri = match uri {
         Ok(uri) => uri,
-        Err(e) => return Outcome::Error(format!("invalid URL: {e}")),
+        Err(e) => return Outcome::Error(e),
     };
-    match timeout(probe_timeout, client.get(uri)).await {
-        Err(_) => Outcome::Timeout,
-        Ok(Err(e)) => Outcome::Error(error_chain(&e)),
-        // The body is not read: the status is the answer, and with pooling
-        // off the connection is closed when the response is dropped.
-        Ok(Ok(response)) if response.status() == StatusCode::OK => Outcome::Active,
-        Ok(Ok(response)) => Outcome::Status(response.status().as_u16()),
+    match client.status(&uri, probe_timeout).await {
+        Err(HttpError::TimedOut(_)) => Outcome::Timeout,
+        Err(e) => Outcome::Error(e.to_string()),
+        Ok(200) => Outcome::Active,
+        Ok(code) => Outcome::Status(code),
     }
-}
-
-/// An error and its sources, e.g. "client error (Connect): tcp connect error:
-/// Connection refused (os error 111)".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

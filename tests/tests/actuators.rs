@@ -14,6 +14,7 @@ use failover_controller::actuate::dns::{fence_text, DnsActuator, DnsSection};
 use failover_controller::actuate::ActuateError;
 use failover_tests::cluster::{assert_configs_refused, free_port, Spec, TestCluster, MINIMAL_SITE_A};
 use failover_tests::haproxy::Haproxy;
+use failover_tests::http_client::{HttpClient, HttpError};
 use failover_tests::http_stub::{app, HookEndpoint, HookReply};
 use failover_tests::named::Named;
 
@@ -61,28 +62,22 @@ impl ClientLoop {
         let failures: Arc<Mutex<Vec<String>>> = Arc::default();
         let (s, o, f) = (stop.clone(), ok.clone(), failures.clone());
         let task = tokio::spawn(async move {
-            use http_body_util::BodyExt;
-            let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+            // A new connection each time (the client keeps none), so every
+            // request is balanced afresh (as many clients would be).
+            let client = HttpClient::new();
+            let url = format!("http://{frontend}/");
             let deadline = Instant::now() + Duration::from_secs(120);
             for _ in 0..200_000 {
                 if s.load(Ordering::Relaxed) || Instant::now() > deadline {
                     break;
                 }
-                // A new connection each time, so every request is balanced
-                // afresh (as many clients would be).
-                let request = hyper::Request::get(format!("http://{frontend}/"))
-                    .header(hyper::header::CONNECTION, "close")
-                    .body(http_body_util::Empty::new())
-                    .expect("request");
-                match tokio::time::timeout(Duration::from_secs(10), client.request(request)).await {
-                    Ok(Ok(resp)) if resp.status() == 200 => {
-                        let _ = resp.into_body().collect().await;
+                match client.get(&url, Duration::from_secs(10)).await {
+                    Ok(r) if r.status == 200 => {
                         o.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(Ok(resp)) => f.lock().expect("failures").push(format!("HTTP {}", resp.status())),
-                    Ok(Err(e)) => f.lock().expect("failures").push(e.to_string()),
-                    Err(_) => f.lock().expect("failures").push("timed out".into()),
+                    Ok(r) => f.lock().expect("failures").push(format!("HTTP {}", r.status)),
+                    Err(HttpError::TimedOut(_)) => f.lock().expect("failures").push("timed out".into()),
+                    Err(e) => f.lock().expect("failures").push(e.to_string()),
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -84,7 +84,8 @@ pub enum ServerState {
 }
 
 impl ServerState {
-    fn as_str(self) -> &'static str {
+    /// The word the runtime API uses for this state.
+    pub fn as_str(self) -> &'static str {
         match self {
             ServerState::Ready => "ready",
             ServerState::Drain => "drain",
@@ -108,6 +109,51 @@ pub struct HaproxyActuator {
     epoch_variable: Option<String>,
 }
 
+/// The columns of `show servers state` format version 1, in order. The
+/// answer repeats them in its `#` header line; a column is found by its
+/// name there, and here when the header is missing.
+const VERSION_1_COLUMNS: [&str; 7] =
+    ["be_id", "be_name", "srv_id", "srv_name", "srv_addr", "srv_op_state", "srv_admin_state"];
+/// The column holding a server's name.
+const SERVER_NAME: &str = "srv_name";
+/// The column holding a server's administrative flags.
+const ADMIN_STATE: &str = "srv_admin_state";
+
+/// A server's `srv_admin_state`: HAProxy's `SRV_ADMF_*` flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminFlags(pub u32);
+
+impl AdminFlags {
+    /// Put in maintenance by the runtime API or the stats page.
+    pub const FORCED_MAINT: u32 = 0x01;
+    /// In maintenance because the server it tracks is.
+    pub const INHERITED_MAINT: u32 = 0x02;
+    /// The configuration said `disabled`; only a record of that, not a state.
+    pub const CONFIG_MAINT: u32 = 0x04;
+    /// Put in drain by the runtime API or the stats page.
+    pub const FORCED_DRAIN: u32 = 0x08;
+    /// In drain because the server it tracks is.
+    pub const INHERITED_DRAIN: u32 = 0x10;
+    /// In maintenance because its name did not resolve.
+    pub const RESOLVE_MAINT: u32 = 0x20;
+    /// In maintenance because its hostname was unset.
+    pub const HOSTNAME_MAINT: u32 = 0x40;
+
+    const MAINT: u32 = Self::FORCED_MAINT | Self::INHERITED_MAINT | Self::RESOLVE_MAINT | Self::HOSTNAME_MAINT;
+    const DRAIN: u32 = Self::FORCED_DRAIN | Self::INHERITED_DRAIN;
+
+    /// The administrative state these flags make.
+    pub fn state(self) -> ServerState {
+        if self.0 & Self::MAINT != 0 {
+            ServerState::Maint
+        } else if self.0 & Self::DRAIN != 0 {
+            ServerState::Drain
+        } else {
+            ServerState::Ready
+        }
+    }
+}
+
 /// Parses `show servers state` output into server name → state.
 pub fn parse_servers_state(text: &str) -> Result<BTreeMap<String, ServerState>, String> {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
@@ -116,24 +162,23 @@ pub fn parse_servers_state(text: &str) -> Result<BTreeMap<String, ServerState>, 
         Some(other) => return Err(format!("expected format version 1, got {other:?}")),
         None => return Err("empty answer".into()),
     }
+    let mut columns: Vec<&str> = VERSION_1_COLUMNS.to_vec();
     let mut out = BTreeMap::new();
-    for line in lines.filter(|l| !l.starts_with('#')) {
+    for line in lines {
+        if let Some(comment) = line.strip_prefix('#') {
+            let named: Vec<&str> = comment.split_whitespace().collect();
+            if named.contains(&SERVER_NAME) && named.contains(&ADMIN_STATE) {
+                columns = named;
+            }
+            continue;
+        }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(name), Some(admin)) = (fields.get(3), fields.get(6)) else {
+        let field = |name: &str| columns.iter().position(|c| *c == name).and_then(|i| fields.get(i).copied());
+        let (Some(name), Some(admin)) = (field(SERVER_NAME), field(ADMIN_STATE)) else {
             return Err(format!("short line {line:?}"));
         };
-        let admin: u32 = admin.parse().map_err(|_| format!("srv_admin_state {admin:?} is not a number"))?;
-        // SRV_ADMF_*: FMAINT 0x01, IMAINT 0x02, RMAINT 0x20, HMAINT 0x40;
-        // FDRAIN 0x08, IDRAIN 0x10. CMAINT (0x04) only records that the
-        // configuration said `disabled`.
-        let state = if admin & (0x01 | 0x02 | 0x20 | 0x40) != 0 {
-            ServerState::Maint
-        } else if admin & (0x08 | 0x10) != 0 {
-            ServerState::Drain
-        } else {
-            ServerState::Ready
-        };
-        out.insert((*name).to_owned(), state);
+        let admin: u32 = admin.parse().map_err(|_| format!("{ADMIN_STATE} {admin:?} is not a number"))?;
+        out.insert(name.to_owned(), AdminFlags(admin).state());
     }
     Ok(out)
 }
@@ -372,6 +417,23 @@ mod tests {
         assert_eq!(s["site-c"], ServerState::Drain);
         assert!(parse_servers_state("Can't find backend.\n").is_err());
         assert!(parse_servers_state("1\n3 app 1\n").unwrap_err().contains("short"));
+        assert!(parse_servers_state("1\n3 app 1 site-a 127.0.0.1 2 x\n").unwrap_err().contains("srv_admin_state"));
+    }
+
+    #[test]
+    fn servers_state_columns_are_found_by_the_header_names() {
+        let reordered = "1\n# srv_admin_state srv_name\n# a comment\n8 site-a\n0 site-b\n";
+        let s = parse_servers_state(reordered).unwrap();
+        assert_eq!(s["site-a"], ServerState::Drain);
+        assert_eq!(s["site-b"], ServerState::Ready);
+        let without_header = parse_servers_state("1\n3 app 1 site-a 127.0.0.1 2 1\n").unwrap();
+        assert_eq!(without_header["site-a"], ServerState::Maint);
+    }
+
+    #[test]
+    fn configured_disabled_alone_is_ready() {
+        assert_eq!(AdminFlags(AdminFlags::CONFIG_MAINT).state(), ServerState::Ready);
+        assert_eq!(AdminFlags(AdminFlags::RESOLVE_MAINT | AdminFlags::FORCED_DRAIN).state(), ServerState::Maint);
     }
 
     #[test]

@@ -1,0 +1,328 @@
+//! The hosts of one system under test on network namespaces: their
+//! addresses, configuration files, daemons and helper processes, and the
+//! faults a scenario puts on them (kill -9, iptables partitions).
+//!
+//! A lab must never outlive its run: dropping it kills every process it
+//! started, and its namespaces go with its [`Net`]. Faults only ever drop
+//! packets between the hosts, never the prober's.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use failover_tests::http_client::HttpClient;
+use failover_tests::netns::{self, Net};
+use failover_tests::status::NodeStatus;
+
+pub const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+pub const B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub const W: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+pub const PROBE: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
+pub const SVC: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 20);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const TOKEN: &str = "bench-token";
+const TSIG: &str = "9mSKd6eDzg2GqPBvdxHjlKqFiEoVLhq1p4JpHaz35kU=";
+/// Production-like timers, the same for both systems.
+pub const HEARTBEAT: &str = "1s";
+pub const LEASE: &str = "3s";
+
+/// The address of a site's host.
+pub fn site_addr(site: &str) -> Ipv4Addr {
+    if site == "site-a" {
+        A
+    } else {
+        B
+    }
+}
+
+/// A system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum System {
+    /// Our controller and witness.
+    Failover,
+    /// keepalived's VRRP, for comparison.
+    Keepalived,
+}
+
+impl System {
+    /// The name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Failover => "failover",
+            System::Keepalived => "keepalived",
+        }
+    }
+
+    /// The system called `name`.
+    pub fn from_name(name: &str) -> Option<System> {
+        [System::Failover, System::Keepalived].into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl serde::Serialize for System {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// One system under test on the namespaces.
+pub struct Lab {
+    pub net: Net,
+    /// Configs, state and every process's log (kept after the run).
+    dir: PathBuf,
+    bins: PathBuf,
+    pub system: System,
+    procs: BTreeMap<&'static str, Child>,
+    helpers: Vec<Child>,
+    /// When a daemon was last (re)started: a restarted voter grants nothing
+    /// for one lease, so trials start only after that has passed.
+    pub last_start: Instant,
+    /// Runs the lab's own HTTP calls on the calling thread.
+    runtime: tokio::runtime::Runtime,
+    client: HttpClient,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, c) in self.procs.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for c in &mut self.helpers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))
+}
+
+impl Lab {
+    /// Sets up the namespaces and services for `system` and starts its daemons.
+    pub fn create(system: System, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
+        let prefix = format!("fbn{}", std::process::id());
+        let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
+            .context("creating network namespaces (root and iproute2 needed)")?;
+        let dir = logs.join(system.name());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let mut lab = Lab {
+            net,
+            // Absolute: named and the daemons resolve paths from their own cwd.
+            dir: std::fs::canonicalize(&dir)?,
+            bins: bins.to_path_buf(),
+            system,
+            procs: BTreeMap::new(),
+            helpers: Vec::new(),
+            last_start: Instant::now(),
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+            client: HttpClient::new(),
+        };
+        let me = bins.join("failover-bench").display().to_string();
+        lab.helper("site-a", &me, &["app", "--listen", &format!("{A}:8080"), "--name", "site-a"], "app-a")?;
+        lab.helper("site-b", &me, &["app", "--listen", &format!("{B}:8080"), "--name", "site-b"], "app-b")?;
+        if system == System::Keepalived {
+            for (host, addr) in [("site-a", A), ("site-b", B)] {
+                let listen = format!("{addr}:8400");
+                lab.helper(host, &me, &["vip-agent", "--listen", &listen, "--vip", &VIP.to_string()], "vip")?;
+                lab.start(host)?;
+            }
+            return Ok(lab);
+        }
+        lab.write_services_config()?;
+        let d = lab.dir.as_path().display().to_string();
+        let conf = format!("{d}/named.conf");
+        lab.helper("svc", "named", &["-g", "-4", "-n", "1", "-c", &conf], "named")?;
+        let cfg = format!("{d}/haproxy.cfg");
+        lab.helper("svc", "haproxy", &["-db", "-f", &cfg], "haproxy")?;
+        for host in ["witness", "site-a", "site-b"] {
+            lab.start(host)?;
+        }
+        Ok(lab)
+    }
+
+    /// BIND9's and HAProxy's configuration on the services host.
+    fn write_services_config(&self) -> anyhow::Result<()> {
+        let d = self.dir.as_path().display().to_string();
+        std::fs::write(
+            self.dir.as_path().join("named.conf"),
+            format!(
+                "options {{ directory \"{d}\"; listen-on port 53 {{ {SVC}; }}; listen-on-v6 {{ none; }};\n\
+                 pid-file \"{d}/named.pid\"; session-keyfile \"{d}/session.key\"; recursion no; dnssec-validation no; notify no; }};\n\
+                 controls {{ }};\nkey \"failover-key\" {{ algorithm hmac-sha256; secret \"{TSIG}\"; }};\n\
+                 zone \"example.test\" {{ type primary; file \"{d}/example.test.zone\"; allow-update {{ key \"failover-key\"; }}; }};\n"
+            ),
+        )?;
+        std::fs::write(
+            self.dir.as_path().join("example.test.zone"),
+            "$TTL 5\n@ IN SOA ns1.example.test. admin.example.test. 1 60 60 600 5\n@ IN NS ns1.example.test.\nns1 IN A 10.77.0.20\n",
+        )?;
+        std::fs::write(
+            self.dir.as_path().join("haproxy.cfg"),
+            format!(
+                "global\n    stats socket ipv4@{SVC}:9999 level admin\ndefaults\n    mode http\n    timeout connect 2s\n\
+                 \x20   timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind {SVC}:80\n    default_backend app\n\
+                 backend app\n    server site-a {A}:8080\n    server site-b {B}:8080\n"
+            ),
+        )?;
+        Ok(())
+    }
+
+    fn helper(&mut self, host: &str, program: &str, args: &[&str], log: &str) -> anyhow::Result<()> {
+        let child = self
+            .net
+            .command(host, program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log_file(self.dir.as_path(), log)?)
+            .spawn()
+            .with_context(|| format!("starting {program} in {host}"))?;
+        self.helpers.push(child);
+        Ok(())
+    }
+
+    fn site_config(&self, name: &str) -> String {
+        let addr = |h: &str| match h {
+            "site-a" => A,
+            "site-b" => B,
+            _ => W,
+        };
+        let mut t = format!(
+            "[node]\nname = \"{name}\"\nstate_dir = \"{}/state-{name}\"\n[admin]\ntoken = \"{TOKEN}\"\n\
+             [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nfailover_mode = \"automatic\"\nfailback = \"manual\"\nheartbeat_interval = \"{HEARTBEAT}\"\n\
+             lease = \"{LEASE}\"\nactuation_interval = \"10s\"\nfailover_cooldown = \"1s\"\n\n",
+            self.dir.as_path().display()
+        );
+        for (m, p) in [("site-a", Some(2)), ("site-b", Some(1)), ("witness", None)] {
+            let kind = if p.is_some() { "site" } else { "witness" };
+            let pr = p.map(|p| format!("priority = {p}\n")).unwrap_or_default();
+            t.push_str(&format!(
+                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{pr}peer_address = \"{}:7400\"\nhttp_address = \"{}:8400\"\n\n",
+                addr(m),
+                addr(m)
+            ));
+        }
+        if name != "witness" {
+            t.push_str(&format!(
+                "[actuators]\naddresses = [\"{}\"]\n[[actuators.dns]]\nname = \"dns\"\nserver = \"{SVC}:53\"\n\
+                 zone = \"example.test\"\nnames = [\"app.example.test\"]\nttl = \"5s\"\ntsig_key_name = \"failover-key\"\n\
+                 tsig_secret = \"{TSIG}\"\n[[actuators.haproxy]]\nname = \"haproxy\"\naddress = \"{SVC}:9999\"\n\
+                 backends = [\"app\"]\nservers = {{ \"site-a\" = \"site-a\", \"site-b\" = \"site-b\" }}\n",
+                addr(name)
+            ));
+        }
+        t
+    }
+
+    fn keepalived_config(&self, name: &str) -> String {
+        let (me, peer, priority) = if name == "site-a" { (A, B, 150) } else { (B, A, 100) };
+        format!(
+            "global_defs {{\n  router_id {name}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
+             virtual_router_id 51\n  priority {priority}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  \
+             virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n"
+        )
+    }
+
+    /// Starts (or restarts) the daemon of `host`.
+    pub fn start(&mut self, host: &'static str) -> anyhow::Result<()> {
+        let dir = self.dir.clone();
+        let child = if self.system == System::Keepalived {
+            let conf = dir.join(format!("{host}.keepalived.conf"));
+            std::fs::write(&conf, self.keepalived_config(host))?;
+            let _ = netns::sh("ip", &["-n", &self.net.ns(host), "addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+            let pid = |k: &str| dir.join(format!("{host}.{k}.pid")).display().to_string();
+            self.net
+                .command(host, "keepalived")
+                .args(["-n", "-l", "-D", "-P", "-f"])
+                .arg(&conf)
+                .args(["-p", &pid("main"), "-r", &pid("vrrp"), "-c", &pid("checkers")])
+                .stdout(Stdio::null())
+                .stderr(log_file(&dir, host)?)
+                .spawn()?
+        } else {
+            let conf = dir.join(format!("{host}.toml"));
+            std::fs::write(&conf, self.site_config(host))?;
+            let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
+            self.net
+                .command(host, &self.bins.join(bin).display().to_string())
+                .args(["run", "--config"])
+                .arg(&conf)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log_file(&dir, host)?)
+                .spawn()?
+        };
+        self.procs.insert(host, child);
+        self.last_start = Instant::now();
+        Ok(())
+    }
+
+    pub fn kill9(&mut self, host: &'static str) {
+        if let Some(mut c) = self.procs.remove(host) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn is_running(&self, host: &str) -> bool {
+        self.procs.contains_key(host)
+    }
+
+    pub fn pid(&self, host: &str) -> Option<u32> {
+        self.procs.get(host).map(Child::id)
+    }
+
+    /// `host`'s `/status`, from the calling thread's namespace.
+    pub fn status(&self, host: &str) -> Option<NodeStatus> {
+        let url = format!("http://{}/status", SocketAddr::from((self.net.addr(host), 8400)));
+        let response = self.runtime.block_on(self.client.get(&url, Duration::from_secs(2))).ok()?;
+        NodeStatus::parse(&response.body)
+    }
+
+    /// Asks `from` to hand over to `to`; the status code, or None.
+    pub fn switchover(&self, from: &str, to: &str) -> Option<u16> {
+        let url = format!("http://{}/admin/switchover", SocketAddr::from((site_addr(from), 8400)));
+        let body = format!("{{\"to\":\"{to}\"}}");
+        let post = self.client.post_json(&url, Some(TOKEN), &body, Duration::from_secs(10));
+        self.runtime.block_on(post).ok().map(|r| r.status)
+    }
+
+    /// Isolates `host` from every peer, the prober excepted. Packets are
+    /// dropped on arrival (INPUT rules on both sides), as a real partition
+    /// loses them, so no sender gets an error it could act on.
+    pub fn isolate(&self, host: &str) -> anyhow::Result<()> {
+        let probe = PROBE.to_string();
+        self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-j", "DROP"])?;
+        self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-s", &probe, "-j", "ACCEPT"])?;
+        let me = self.net.addr(host).to_string();
+        for other in ["site-a", "site-b", "witness", "svc"] {
+            if other != host {
+                self.net.iptables(other, &["-I", "INPUT", "-s", &me, "-j", "DROP"])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the link between `host` and `other`, both ways, by dropping on
+    /// arrival at each end.
+    pub fn cut(&self, host: &str, other: &str) -> anyhow::Result<()> {
+        let (h, o) = (self.net.addr(host).to_string(), self.net.addr(other).to_string());
+        self.net.iptables(host, &["-I", "INPUT", "-s", &o, "-j", "DROP"])?;
+        self.net.iptables(other, &["-I", "INPUT", "-s", &h, "-j", "DROP"])?;
+        Ok(())
+    }
+
+    pub fn heal(&self) -> anyhow::Result<()> {
+        for h in ["site-a", "site-b", "witness", "svc"] {
+            self.net.iptables(h, &["-F"])?;
+        }
+        Ok(())
+    }
+}

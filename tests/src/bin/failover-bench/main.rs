@@ -1,0 +1,244 @@
+//! `failover-bench`: failover time, switchover time and split-brain
+//! exposure of the real binaries, side by side with keepalived, on a
+//! network of namespaces this process creates (and deletes when done).
+//!
+//! Each host (site-a, site-b, witness, a services host with BIND9 and
+//! HAProxy, and the prober) gets its own network namespace with one veth
+//! into a bridge; the benchmark itself moves into the prober's namespace,
+//! so every request it makes goes to an address inside those namespaces.
+//! Faults are kill -9 and iptables rules inside a host's namespace (which
+//! spare the prober, so it keeps seeing both sides). Every loop is bounded
+//! in count and time. Must run as root with `ip`, `iptables`, `named`,
+//! `haproxy` and `keepalived` installed.
+//!
+//! The pieces: [`lab`] (hosts, daemons, faults), [`watch`] (what the
+//! prober and the service watchers saw), [`scenario`] (each fault and one
+//! trial of it), [`resources`] (CPU and memory), [`report`] and [`tables`]
+//! (the figures and how they are written), [`helpers`] (the small servers
+//! this binary runs as inside the namespaces).
+
+mod helpers;
+mod lab;
+mod report;
+mod resources;
+mod scenario;
+mod tables;
+mod watch;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use failover_tests::netns;
+
+use crate::lab::{Lab, System};
+use crate::report::{Report, ScenarioResult};
+use crate::resources::Sample;
+use crate::scenario::Scenario;
+use crate::watch::{Shared, Watchers};
+
+#[derive(Parser)]
+#[command(name = "failover-bench", about = "Failover benchmark and chaos harness (needs root)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every scenario for each system and write the report.
+    Run {
+        /// Trials per scenario and system.
+        #[arg(long, default_value_t = 30)]
+        trials: usize,
+        /// Where results.json, README tables and the chart go.
+        #[arg(long, default_value = "docs/benchmarks")]
+        out: PathBuf,
+        /// Systems to run: failover, keepalived.
+        #[arg(long, value_delimiter = ',', default_value = "failover,keepalived")]
+        systems: Vec<String>,
+        /// Scenarios to run (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Directory of the built binaries (default: next to this one).
+        #[arg(long)]
+        bins: Option<PathBuf>,
+        /// Exit non-zero unless our system completed every trial, never
+        /// showed two active sites, moved exactly when it should, and lost
+        /// no client request in planned switchovers (for CI).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// (internal) A stand-in application: answers 200 with its name.
+    #[command(hide = true)]
+    App {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        name: String,
+    },
+    /// (internal) For keepalived: answers /active with 200 while the VIP is
+    /// assigned in this namespace, 503 otherwise.
+    #[command(hide = true)]
+    VipAgent {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        vip: Ipv4Addr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::App { listen, name } => helpers::app(listen, name),
+        Cmd::VipAgent { listen, vip } => helpers::vip_agent(listen, vip),
+        Cmd::Run { trials, out, systems, scenarios, bins, strict } => {
+            run(trials, &out, &systems, &scenarios, bins, strict)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("failover-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The names given, parsed; the error names the unknown one.
+fn parse_names<T>(
+    names: &[String],
+    parse: impl Fn(&str) -> Option<T>,
+    unknown: impl Fn(&str) -> String,
+) -> anyhow::Result<Vec<T>> {
+    names.iter().map(|n| parse(n).ok_or_else(|| anyhow::anyhow!(unknown(n)))).collect()
+}
+
+/// Copies the binaries under test (and this one, which the helpers run)
+/// into `out/logs/bin`: a rebuild during a long run must not change what
+/// is measured. Returns that directory.
+fn freeze_binaries(bins: Option<PathBuf>, out: &Path) -> anyhow::Result<PathBuf> {
+    let bins = match bins {
+        Some(b) => b,
+        None => std::env::current_exe()?.parent().context("binary directory")?.to_path_buf(),
+    };
+    for b in ["failover-controller", "failover-witness"] {
+        if !bins.join(b).exists() {
+            bail!("{} is missing: cargo build --release --bins", bins.join(b).display());
+        }
+    }
+    let frozen = out.join("logs").join("bin");
+    std::fs::create_dir_all(&frozen)?;
+    let frozen = std::fs::canonicalize(&frozen)?;
+    for (from, name) in [
+        (bins.join("failover-controller"), "failover-controller"),
+        (bins.join("failover-witness"), "failover-witness"),
+        (std::env::current_exe()?, "failover-bench"),
+    ] {
+        std::fs::copy(&from, frozen.join(name)).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(frozen)
+}
+
+fn run(
+    trials: usize,
+    out: &Path,
+    systems: &[String],
+    scenarios: &[String],
+    bins: Option<PathBuf>,
+    strict: bool,
+) -> anyhow::Result<()> {
+    let chosen = parse_names(scenarios, Scenario::from_name, |n| {
+        format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
+    })?;
+    let systems =
+        parse_names(systems, System::from_name, |n| format!("unknown system {n:?}: use failover and/or keepalived"))?;
+    if !rustix::process::geteuid().is_root() {
+        bail!("needs root (network namespaces and iptables)");
+    }
+    netns::remove_stale("fbn");
+    let bins = freeze_binaries(bins, out)?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let mut report = Report::new(command, started);
+    for system in systems {
+        eprintln!("== {}", system.name());
+        let mut lab = Lab::create(system, &bins, &out.join("logs"))?;
+        // From here on this thread (and threads it starts) is the prober,
+        // inside the prober's namespace.
+        lab.net.enter("probe").context("entering the prober's namespace")?;
+        let seen: Shared = Arc::default();
+        let services = system == System::Failover;
+        let cap = Duration::from_secs(6 * 3600);
+        let mut watchers = Watchers::start(&seen, services, cap);
+        scenario::settle(&lab, &seen).context("the cluster never settled")?;
+        if system == System::Failover {
+            // Idle: heartbeats only, the watchers stopped meanwhile.
+            drop(watchers);
+            std::thread::sleep(Duration::from_millis(500));
+            let window = Duration::from_secs(10);
+            let before = Sample::take(&lab);
+            std::thread::sleep(window);
+            report.resources.insert("idle (heartbeats only)".into(), before.usage_since(&lab, window));
+            watchers = Watchers::start(&seen, services, cap);
+        }
+        for scenario in Scenario::ALL {
+            if !scenario.runs_on(system) || (!chosen.is_empty() && !chosen.contains(&scenario)) {
+                continue;
+            }
+            let busy_before = (system == System::Failover && scenario == Scenario::PlannedSwitchover)
+                .then(|| (Sample::take(&lab), Instant::now()));
+            let got = run_trials(&mut lab, &seen, scenario, trials);
+            if let Some((before, t_start)) = busy_before {
+                report.resources.insert(
+                    "busy (planned switchovers back to back, client loop, 100 Hz prober)".into(),
+                    before.usage_since(&lab, t_start.elapsed()),
+                );
+            }
+            report.results.push(ScenarioResult::of(system, scenario, trials, &got));
+            report.write(out)?;
+        }
+        drop(watchers);
+        let rounds = seen.lock().map(|s| s.rounds).unwrap_or(0);
+        eprintln!("{}: {rounds} prober rounds", system.name());
+        drop(lab);
+    }
+    report.write(out)?;
+    eprintln!("wrote {}/results.json, results.md and failover-times.svg", out.display());
+    let problems = if strict { report.violations() } else { Vec::new() };
+    if !problems.is_empty() {
+        bail!("the failover system broke its promises:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// Runs `trials` trials of `scenario`, logging each; the completed ones.
+fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -> Vec<scenario::Trial> {
+    let (system, name) = (lab.system.name(), scenario.name());
+    let mut got = Vec::new();
+    for i in 0..trials {
+        match scenario::trial(lab, seen, scenario) {
+            Ok(t) => {
+                eprintln!(
+                    "{system} {name} #{i}: failover {:?} ms, dns {:?}, haproxy {:?}, split {} ms, client failures {}",
+                    t.failover_ms.map(|x| x.round()),
+                    t.dns_ms.map(|x| x.round()),
+                    t.haproxy_ms.map(|x| x.round()),
+                    t.split_brain_ms.round(),
+                    t.client_failures
+                );
+                got.push(t);
+            }
+            Err(e) => {
+                eprintln!("{system} {name} #{i}: {e:#}");
+                let _ = lab.heal();
+            }
+        }
+    }
+    got
+}

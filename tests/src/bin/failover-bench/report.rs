@@ -1,0 +1,237 @@
+//! The report: per (system, scenario) figures over the trials, the
+//! daemons' resources, the machine and the command, written as
+//! `results.json`, `results.md` and the `failover-times.svg` chart.
+//!
+//! It only describes what was measured and must never measure anything
+//! itself. The JSON keys come out sorted (every struct's fields are in
+//! alphabetical order), as the committed results are.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::lab::{System, HEARTBEAT, LEASE};
+use crate::scenario::{Scenario, Trial};
+
+/// Everything a run wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub machine: Machine,
+    /// Load → node → usage.
+    pub resources: BTreeMap<String, BTreeMap<String, Usage>>,
+    pub results: Vec<ScenarioResult>,
+    pub started: String,
+    pub timers: Timers,
+}
+
+/// Where the run ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: Option<String>,
+    pub kernel: String,
+    pub memory: Option<String>,
+}
+
+/// The timers both systems ran with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timers {
+    pub heartbeat: &'static str,
+    pub keepalived_advert_int: &'static str,
+    pub lease: &'static str,
+}
+
+/// A daemon's CPU and memory under one load.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Usage {
+    /// Percent of one core, to two decimals.
+    pub cpu_percent: f64,
+    pub rss_kib: u64,
+}
+
+/// One (system, scenario): its trials' figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub client_failures: usize,
+    pub completed: usize,
+    pub dns_ms: Summary,
+    pub failover_ms: Summary,
+    pub haproxy_ms: Summary,
+    pub moved: usize,
+    pub scenario: Scenario,
+    pub split_brain_ms: Summary,
+    pub system: System,
+    pub trials: usize,
+    pub trials_with_split_brain: usize,
+}
+
+impl ScenarioResult {
+    /// The figures of `trials` planned trials, of which `got` completed.
+    pub fn of(system: System, scenario: Scenario, trials: usize, got: &[Trial]) -> ScenarioResult {
+        let pick = |f: fn(&Trial) -> Option<f64>| got.iter().filter_map(f).collect::<Vec<f64>>();
+        ScenarioResult {
+            system,
+            scenario,
+            trials,
+            completed: got.len(),
+            moved: got.iter().filter(|t| t.moved).count(),
+            failover_ms: Summary::of(&pick(|t| t.failover_ms)),
+            dns_ms: Summary::of(&pick(|t| t.dns_ms)),
+            haproxy_ms: Summary::of(&pick(|t| t.haproxy_ms)),
+            split_brain_ms: Summary::of(&got.iter().map(|t| t.split_brain_ms).collect::<Vec<_>>()),
+            trials_with_split_brain: got.iter().filter(|t| t.split_brain_ms > 0.0).count(),
+            client_failures: got.iter().map(|t| t.client_failures).sum(),
+        }
+    }
+}
+
+/// Milliseconds over the trials: every value, sorted, and p50/p99/max
+/// rounded to a tenth.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub max: Option<f64>,
+    pub n: usize,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub values: Vec<f64>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+impl Summary {
+    fn of(values: &[f64]) -> Summary {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let round = |x: Option<f64>| x.map(|x| (x * 10.0).round() / 10.0);
+        Summary {
+            n: v.len(),
+            p50: round(percentile(&v, 50.0)),
+            p99: round(percentile(&v, 99.0)),
+            max: round(v.last().copied()),
+            values: v,
+        }
+    }
+}
+
+impl Report {
+    /// A report of nothing yet, for `command` started at `started`.
+    pub fn new(command: String, started: String) -> Report {
+        Report {
+            command,
+            machine: machine(),
+            resources: BTreeMap::new(),
+            results: Vec::new(),
+            started,
+            timers: Timers { heartbeat: HEARTBEAT, keepalived_advert_int: "1s", lease: LEASE },
+        }
+    }
+
+    /// Writes results.json, results.md and the chart with what is done so far.
+    pub fn write(&self, out: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(out.join("results.json"), serde_json::to_string_pretty(self)? + "\n")?;
+        std::fs::write(out.join("results.md"), crate::tables::markdown(self))?;
+        std::fs::write(out.join("failover-times.svg"), crate::tables::chart(self))?;
+        Ok(())
+    }
+
+    /// What our system must always do, whatever the timing: finish every
+    /// trial, never show two active sites, move exactly when its scenario
+    /// says it should, lose no request in a planned switchover.
+    pub fn violations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in self.results.iter().filter(|r| r.system == System::Failover) {
+            let scenario = r.scenario.name();
+            if r.completed != r.trials {
+                out.push(format!("{scenario}: {} of {} trials completed", r.completed, r.trials));
+            }
+            if r.trials_with_split_brain != 0 {
+                out.push(format!(
+                    "{scenario}: two sites answered 200 at once (max {} ms)",
+                    json_number(r.split_brain_ms.max)
+                ));
+            }
+            let expected = if r.scenario.should_move(r.system) { r.completed } else { 0 };
+            if r.moved != expected {
+                out.push(format!("{scenario}: moved in {} trials, expected {expected}", r.moved));
+            }
+            if r.scenario == Scenario::PlannedSwitchover && r.client_failures != 0 {
+                out.push(format!("planned-switchover: {} client requests failed", r.client_failures));
+            }
+        }
+        out
+    }
+}
+
+/// A number as JSON writes it (`null` for none).
+pub fn json_number(x: impl Into<serde_json::Value>) -> String {
+    x.into().to_string()
+}
+
+fn machine() -> Machine {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let memory = read("/proc/meminfo").lines().next().map(str::to_owned);
+    Machine { cpu, cores, memory, kernel: read("/proc/sys/kernel/osrelease").trim().to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(failover_ms: Option<f64>, split_brain_ms: f64) -> Trial {
+        Trial { failover_ms, split_brain_ms, moved: failover_ms.is_some(), ..Trial::default() }
+    }
+
+    #[test]
+    fn summary_keeps_every_value_and_rounds_the_percentiles() {
+        let s = Summary::of(&[3.0, 1.04, 2.0]);
+        assert_eq!((s.n, s.p50, s.p99, s.max), (3, Some(2.0), Some(3.0), Some(3.0)));
+        assert_eq!(s.values, [1.04, 2.0, 3.0]);
+        let none = Summary::of(&[]);
+        assert_eq!((none.n, none.p50, none.max), (0, None, None));
+    }
+
+    #[test]
+    fn json_keys_are_sorted_as_in_the_committed_results() {
+        let mut report = Report::new("cmd".into(), "now".into());
+        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &[trial(Some(1.0), 0.0)]));
+        let json = serde_json::to_string(&report).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json, serde_json::to_string(&value).unwrap(), "keys out of order");
+        assert!(json.contains("\"scenario\":\"kill-active\",\"split_brain_ms\""), "{json}");
+        assert!(json.contains("\"system\":\"failover\""), "{json}");
+    }
+
+    #[test]
+    fn violations_follow_each_scenarios_expected_move() {
+        let mut report = Report::new("cmd".into(), "now".into());
+        let moved = [trial(Some(900.0), 0.0)];
+        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &moved));
+        assert!(report.violations().is_empty(), "{:?}", report.violations());
+        report.results.push(ScenarioResult::of(System::Failover, Scenario::CutAB, 1, &moved));
+        report.results.push(ScenarioResult::of(System::Keepalived, Scenario::CutAB, 1, &[trial(None, 5.0)]));
+        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillWitness, 2, &[trial(None, 12.5)]));
+        assert_eq!(
+            report.violations(),
+            [
+                "cut-a-b: moved in 1 trials, expected 0",
+                "kill-witness: 1 of 2 trials completed",
+                "kill-witness: two sites answered 200 at once (max 12.5 ms)",
+            ]
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The scenarios: what fault each one injects, whether the active site
+//! should move under it, and one trial of it from a steady cluster to the
+//! numbers the watchers saw.
+//!
+//! Whether a scenario should move the active site is decided here, by
+//! [`Scenario::should_move`], and nowhere else: the trial's waits and the
+//! strict check both ask it. A trial must never leave a fault in place: it
+//! heals and restarts what it broke before it returns its numbers.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::lab::{Lab, System};
+use crate::watch::{ms, Shared};
+
+/// Longest wait for any one condition.
+pub const PATIENCE: Duration = Duration::from_secs(40);
+
+/// One fault (or operator action) at `t0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scenario {
+    /// kill -9 of the active site's daemon.
+    KillActive,
+    /// The active site's host drops every packet from its peers, and they
+    /// drop its packets.
+    IsolateActive,
+    /// The two sites drop each other's packets; the witness sees both.
+    CutAB,
+    /// kill -9 of the witness.
+    KillWitness,
+    /// kill -9 of the witness, then of the active site 2 s later.
+    KillWitnessThenActive,
+    /// `POST /admin/switchover` to the other site.
+    PlannedSwitchover,
+}
+
+impl Scenario {
+    /// Every scenario, in the order they run.
+    pub const ALL: [Scenario; 6] = [
+        Scenario::KillActive,
+        Scenario::IsolateActive,
+        Scenario::CutAB,
+        Scenario::KillWitness,
+        Scenario::KillWitnessThenActive,
+        Scenario::PlannedSwitchover,
+    ];
+
+    /// The name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::KillActive => "kill-active",
+            Scenario::IsolateActive => "isolate-active",
+            Scenario::CutAB => "cut-a-b",
+            Scenario::KillWitness => "kill-witness",
+            Scenario::KillWitnessThenActive => "kill-witness-then-active",
+            Scenario::PlannedSwitchover => "planned-switchover",
+        }
+    }
+
+    /// The scenario called `name`.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether `system` runs this scenario (keepalived has no witness and
+    /// no switchover).
+    pub fn runs_on(self, system: System) -> bool {
+        system == System::Failover || matches!(self, Scenario::KillActive | Scenario::IsolateActive | Scenario::CutAB)
+    }
+
+    /// Whether the active site should move to the other one: when a
+    /// majority is left and the active site is lost or asked to move.
+    /// keepalived has no majority, so a cut moves it too (both hold the VIP).
+    pub fn should_move(self, system: System) -> bool {
+        match self {
+            Scenario::KillActive | Scenario::IsolateActive | Scenario::PlannedSwitchover => true,
+            Scenario::CutAB => system == System::Keepalived,
+            Scenario::KillWitness | Scenario::KillWitnessThenActive => false,
+        }
+    }
+}
+
+impl serde::Serialize for Scenario {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// The measurements of one trial.
+#[derive(Clone, Debug, Default)]
+pub struct Trial {
+    /// Fault to the new site answering 200 on /active.
+    pub failover_ms: Option<f64>,
+    /// Fault to DNS answering the new site.
+    pub dns_ms: Option<f64>,
+    /// Fault to HAProxy with only the new site ready.
+    pub haproxy_ms: Option<f64>,
+    /// Longest stretch with both sites answering 200.
+    pub split_brain_ms: f64,
+    /// Client requests through HAProxy that failed during the trial.
+    pub client_failures: usize,
+    /// Whether the active site changed.
+    pub moved: bool,
+}
+
+fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if cond() {
+        Ok(())
+    } else {
+        bail!("timed out after {within:?} waiting for {what}")
+    }
+}
+
+/// Waits until exactly one site is active, every member is back, and (for
+/// our system) DNS and HAProxy point at it; returns the active site.
+pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
+    // Steady state: one lease and a heartbeat past the last restart.
+    let steady = lab.last_start + Duration::from_secs(4);
+    std::thread::sleep(steady.saturating_duration_since(Instant::now()));
+    let active_now = || seen.lock().ok().and_then(|s| s.active_site());
+    wait_until("one active site", PATIENCE, || active_now().is_some())?;
+    let active = active_now().context("no active site")?;
+    if lab.system == System::Keepalived {
+        // keepalived preempts: wait until the higher priority holds the VIP.
+        wait_until("site-a to hold the VIP", PATIENCE, || active_now() == Some("site-a"))?;
+        std::thread::sleep(Duration::from_secs(3));
+        return Ok("site-a");
+    }
+    // Every link carries traffic again, both ways: each node heard from
+    // every other within the last heartbeat and a half. Right after a heal
+    // a connection attempt made during the partition may still be waiting
+    // on a lost SYN; a fault then is a second fault, not this scenario.
+    wait_until("every member to hear every other", PATIENCE, || {
+        ["site-a", "site-b", "witness"]
+            .iter()
+            .all(|host| lab.status(host).is_some_and(|s| s.heard_from_everyone_within(Duration::from_millis(1500))))
+    })?;
+    wait_until("DNS and HAProxy to point at the active site", PATIENCE, || {
+        seen.lock().is_ok_and(|s| s.services_point_at(active))
+    })?;
+    Ok(active)
+}
+
+/// Runs one trial of `scenario`; returns its numbers.
+pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result<Trial> {
+    let old = settle(lab, seen)?;
+    let new: &'static str = if old == "site-a" { "site-b" } else { "site-a" };
+    let t0 = Instant::now();
+    let expect_move = scenario.should_move(lab.system);
+    match scenario {
+        Scenario::KillActive => lab.kill9(old),
+        Scenario::IsolateActive => lab.isolate(old)?,
+        Scenario::CutAB => lab.cut(old, new)?,
+        Scenario::KillWitness => lab.kill9("witness"),
+        Scenario::KillWitnessThenActive => {
+            lab.kill9("witness");
+            std::thread::sleep(Duration::from_secs(2));
+            lab.kill9(old);
+        }
+        Scenario::PlannedSwitchover => {
+            let code = lab.switchover(old, new);
+            if code != Some(200) {
+                bail!("switchover refused: {code:?}");
+            }
+        }
+    }
+    // The new site answering 200 is the event, whether or not the old one
+    // still does (that is split brain, measured apart).
+    if expect_move {
+        let what = format!("{new} to become active ({})", scenario.name());
+        wait_until(&what, PATIENCE, || seen.lock().is_ok_and(|s| s.answers_active(new)))?;
+        if lab.system == System::Failover {
+            let _ = wait_until("DNS and HAProxy to follow", PATIENCE, || {
+                seen.lock().is_ok_and(|s| s.services_point_at(new))
+            });
+        }
+    }
+    // Watch a further two leases (and, where nothing should move, that long
+    // in all) for any split brain or late move.
+    std::thread::sleep(Duration::from_secs(if expect_move { 2 } else { 8 }));
+    let end = Instant::now();
+    let t = measure(seen, t0, end, old, new)?;
+    // Restore.
+    lab.heal()?;
+    for host in ["site-a", "site-b", "witness"] {
+        if !lab.is_running(host) && (lab.system == System::Failover || host != "witness") {
+            lab.start(host)?;
+        }
+    }
+    Ok(t)
+}
+
+/// Reads the trial's numbers from what the watchers saw after `t0`.
+fn measure(seen: &Shared, t0: Instant, end: Instant, old: &str, new: &str) -> anyhow::Result<Trial> {
+    let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+    let want_new = |a: bool, b: bool| if new == "site-a" { a } else { b };
+    let mut t = Trial::default();
+    // State at t0 and each change after it.
+    let before = s.active.iter().rev().find(|(at, _, _)| *at <= t0).map(|&(_, a, b)| (a, b)).unwrap_or((false, false));
+    let mut changes: Vec<(Instant, bool, bool)> = vec![(t0, before.0, before.1)];
+    changes.extend(s.active.iter().filter(|(at, _, _)| *at > t0 && *at <= end).copied());
+    for (i, &(at, a, b)) in changes.iter().enumerate() {
+        if want_new(a, b) && t.failover_ms.is_none() && (at > t0 || before != (a, b)) {
+            t.failover_ms = Some(ms(at - t0));
+        }
+        if a && b {
+            let until = changes.get(i + 1).map_or(end, |c| c.0);
+            t.split_brain_ms = t.split_brain_ms.max(ms(until - at));
+        }
+    }
+    t.moved = t.failover_ms.is_some() && old != new;
+    let new_addr = crate::lab::site_addr(new).to_string();
+    t.dns_ms = s.dns.iter().find(|(at, v)| *at > t0 && *at <= end && *v == new_addr).map(|(at, _)| ms(*at - t0));
+    t.haproxy_ms = s.haproxy.iter().find(|(at, v)| *at > t0 && *at <= end && v == new).map(|(at, _)| ms(*at - t0));
+    t.client_failures = s.client_failures.iter().filter(|at| **at > t0 && **at <= end).count();
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Scenario::ALL {
+            assert_eq!(Scenario::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Scenario::from_name("kill-everything"), None);
+    }
+
+    #[test]
+    fn our_system_moves_only_when_a_majority_is_left_and_the_active_site_is_lost_or_asked() {
+        let moving: Vec<&str> =
+            Scenario::ALL.into_iter().filter(|s| s.should_move(System::Failover)).map(Scenario::name).collect();
+        assert_eq!(moving, ["kill-active", "isolate-active", "planned-switchover"]);
+        assert!(Scenario::CutAB.should_move(System::Keepalived));
+        let on_keepalived: Vec<&str> =
+            Scenario::ALL.into_iter().filter(|s| s.runs_on(System::Keepalived)).map(Scenario::name).collect();
+        assert_eq!(on_keepalived, ["kill-active", "isolate-active", "cut-a-b"]);
+    }
+}

@@ -1,0 +1,100 @@
+//! The report as people read it: the Markdown tables of `results.md` and
+//! the strip chart of `failover-times.svg`.
+//!
+//! It only lays out a [`Report`]; it must never compute a figure of its own.
+
+use crate::lab::System;
+use crate::report::{json_number, Report, Summary};
+
+fn whole(v: Option<f64>) -> String {
+    match v {
+        Some(x) => format!("{x:.0}"),
+        None => "–".into(),
+    }
+}
+
+fn three(s: &Summary) -> String {
+    format!("{} / {} / {}", whole(s.p50), whole(s.p99), whole(s.max))
+}
+
+/// The results table and the resources table.
+pub fn markdown(report: &Report) -> String {
+    let mut t = String::from(
+        "| system | scenario | trials | moved | to new active p50 / p99 / max (ms) | DNS p50 / p99 / max | HAProxy p50 / p99 / max | longest split brain (ms) | trials with split brain | client failures |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &report.results {
+        t.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.system.name(),
+            r.scenario.name(),
+            r.completed,
+            r.moved,
+            three(&r.failover_ms),
+            three(&r.dns_ms),
+            three(&r.haproxy_ms),
+            whole(r.split_brain_ms.max),
+            r.trials_with_split_brain,
+            r.client_failures,
+        ));
+    }
+    t.push_str(
+        "\nResources (CPU in % of one core, RSS in KiB):\n\n| load | node | CPU % | RSS KiB |\n|---|---|---|---|\n",
+    );
+    for (load, nodes) in &report.resources {
+        for (node, v) in nodes {
+            t.push_str(&format!("| {load} | {node} | {} | {} |\n", json_number(v.cpu_percent), v.rss_kib));
+        }
+    }
+    t
+}
+
+/// A strip chart: one row per (system, scenario) that moved, every trial's
+/// time to the new active site as a dot, p50 and p99 as ticks.
+pub fn chart(report: &Report) -> String {
+    let rows: Vec<_> = report.results.iter().filter(|r| r.failover_ms.n > 0).collect();
+    let max = rows.iter().filter_map(|r| r.failover_ms.max).fold(1000.0, f64::max);
+    let scale = 10_000f64.max((max / 1000.0).ceil() * 1000.0);
+    let (left, width, row_h) = (300.0, 600.0, 34.0);
+    let height = 60.0 + row_h * rows.len() as f64;
+    let x = |v: f64| left + v / scale * width;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"18\" font-size=\"14\">Time from fault to the new site answering 200 (ms); dot per trial, | p50, ¦ p99</text>\n",
+        left + width + 40.0
+    );
+    let mut tick = 0.0;
+    while tick <= scale {
+        let tx = x(tick);
+        svg.push_str(&format!(
+            "<line x1=\"{tx}\" y1=\"30\" x2=\"{tx}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{tx}\" y=\"{}\" text-anchor=\"middle\">{tick:.0}</text>\n",
+            height - 20.0,
+            height - 6.0
+        ));
+        tick += scale / 10.0;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = 45.0 + row_h * i as f64;
+        let color = if r.system == System::Failover { "#0969da" } else { "#cf222e" };
+        svg.push_str(&format!("<text x=\"10\" y=\"{}\">{} · {}</text>\n", y + 4.0, r.system.name(), r.scenario.name()));
+        for v in &r.failover_ms.values {
+            svg.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"3\" fill=\"{color}\" fill-opacity=\"0.5\"/>\n",
+                x(*v)
+            ));
+        }
+        for (v, dash) in [(r.failover_ms.p50, ""), (r.failover_ms.p99, " stroke-dasharray=\"2,2\"")] {
+            if let Some(v) = v {
+                let px = x(v);
+                svg.push_str(&format!(
+                    "<line x1=\"{px:.1}\" y1=\"{}\" x2=\"{px:.1}\" y2=\"{}\" stroke=\"black\" stroke-width=\"2\"{dash}/>\n",
+                    y - 10.0,
+                    y + 10.0
+                ));
+            }
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
