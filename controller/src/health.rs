@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::redact;
@@ -13,7 +13,7 @@ use crate::settings::CheckSection;
 use crate::shell::{self, Script};
 
 /// What one check looks like now.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CheckState {
     /// Its name.
     pub name: String,

@@ -19,11 +19,14 @@ pub mod admin_auth;
 pub mod agreement;
 pub mod certs;
 pub mod clock;
+pub mod command_channel;
 pub mod daemon;
+pub mod describe;
 pub mod health;
 pub mod hooks;
 pub mod http;
 pub mod http_server;
+pub mod http_status;
 pub mod http_tls;
 pub mod limits;
 pub mod listen;
@@ -33,10 +36,15 @@ pub mod mongo;
 pub mod peer;
 pub mod persist;
 pub mod redact;
+pub mod reports;
 pub mod runtime;
 pub mod settings;
 pub mod shell;
+pub mod snapshot;
+pub mod status_doc;
 pub mod systemd;
+#[cfg(test)]
+mod test_node;
 pub mod wire;
 
 /// Makes ring the process's TLS crypto provider. rustls picks one by itself

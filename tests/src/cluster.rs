@@ -14,6 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+use failover_controller::status_doc::StatusDoc;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -421,19 +422,24 @@ impl TestCluster {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// `/status` of `node` as its typed document.
+    pub fn status_doc(&self, node: &str) -> Option<StatusDoc> {
+        serde_json::from_value(self.status(node)?).ok()
+    }
+
     /// The active site as `node` reports it.
     pub fn active_seen_by(&self, node: &str) -> Option<String> {
-        self.status(node)?.get("active_site")?.as_str().map(str::to_string)
+        self.status_doc(node)?.active_site
     }
 
     /// The role `node` reports.
     pub fn role(&self, node: &str) -> Option<String> {
-        self.status(node)?.get("role")?.as_str().map(str::to_string)
+        Some(self.status_doc(node)?.role)
     }
 
     /// The epoch `node` reports.
     pub fn epoch(&self, node: &str) -> Option<u64> {
-        self.status(node)?.get("epoch")?.as_u64()
+        self.status_doc(node)?.epoch
     }
 
     /// Polls `cond` every 50 ms until it holds or `within` passes.

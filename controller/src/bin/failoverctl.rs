@@ -216,17 +216,13 @@ async fn wait(conn: &Conn, active: Option<&str>, ready: Option<&str>, timeout: D
 /// majority.
 async fn ready_for(conn: &Conn, site: &str) -> Result<Duration, String> {
     let Some(v) = conn.active_status().await else { return Err("no endpoint answered as the active site".into()) };
-    let node = v.get("node").and_then(Value::as_str).unwrap_or("?");
-    let entry = v
-        .get("sites")
-        .and_then(Value::as_array)
-        .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site)));
-    if entry.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true) {
-        return Ok(Duration::from_millis(v.pointer("/timers/lease_ms").and_then(Value::as_u64).unwrap_or(1000)));
+    let verdict = v.site(site).and_then(|s| s.switchover.as_ref());
+    if verdict.is_some_and(|s| s.switchover_target) {
+        return Ok(Duration::from_millis(v.timers.map_or(1000, |t| t.lease_ms)));
     }
-    Err(match entry.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
-        Some(why) => format!("the active site {node} says: {why}"),
-        None => format!("the active site is {node}"),
+    Err(match verdict.and_then(|s| s.switchover_refused_because.as_deref()) {
+        Some(why) => format!("the active site {} says: {why}", v.node),
+        None => format!("the active site is {}", v.node),
     })
 }
 
@@ -242,9 +238,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Status { json } => {
             let v = conn(cli)?.get("/status").await?;
             if *json {
+                // What the node answered, as it answered it.
                 say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                output::print_status(&v);
+                output::print_status(&client::status_doc(v)?);
             }
         }
         Cmd::Switchover { cancel: true, .. } => admin(cli, "cancel-switchover", None, None).await?,
@@ -264,9 +261,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
             // Sent to the named site itself: forced promotion is local.
-            let status = conn(cli)?.get("/status").await?;
-            let sites = status.get("sites").and_then(Value::as_array).cloned().unwrap_or_default();
-            if !sites.iter().any(|s| s.get("id").and_then(Value::as_str) == Some(to)) {
+            let status = client::status_doc(conn(cli)?.get("/status").await?)?;
+            if status.site(to).is_none() {
                 bail!("unknown site {to:?}");
             }
             admin(cli, "force-promote", Some(to.as_str()), None).await?;

@@ -146,15 +146,15 @@ impl MongoActuator {
     /// protocol has them now.
     fn claim(&self, epoch: u64, state: &str, cause: String, lease: &LeaseGuard) -> Claim {
         let name = |id: failover_core::NodeId| self.names.get(id.index()).cloned().unwrap_or_else(|| id.to_string());
-        let (mode, paused, pending) = lease.0.lock().map_or(("automatic".into(), false, None), |snap| {
-            let st = &snap.status;
+        let (mode, paused, pending) = lease.0.read(|published| {
+            let st = &published.status;
             let mode = match st.mode {
                 failover_core::FailoverMode::Automatic => "automatic",
                 failover_core::FailoverMode::Manual => "manual",
             };
             let pending = st
                 .pending_failover
-                .map(|p| format!("to {}: {}", name(p.target), crate::runtime::describe_reason(p.reason)));
+                .map(|p| format!("to {}: {}", name(p.target), crate::describe::proposal_reason(p.reason)));
             (mode.to_owned(), st.paused, pending)
         });
         Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }
