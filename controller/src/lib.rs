@@ -13,6 +13,21 @@
 //! from a stale view: `/active` compares the lease end with the clock at the
 //! moment of the request. Protocol time is `CLOCK_BOOTTIME`; wall time is
 //! used only to show times to people and to read an operator's `--at`.
+//!
+//! The modules form floors; a module names only modules on its own floor or
+//! below (`scripts/check-module-graph.py` checks it; docs/architecture.md
+//! says who owns what):
+//! - bottom: [`snapshot`] (the node's published state behind one handle),
+//!   [`reports`], [`status_doc`], [`clock`], [`describe`], [`member_name`],
+//!   [`command_channel`];
+//! - components: [`actuate`], [`mongo`], [`health`], [`hooks`], [`peer`],
+//!   [`persist`], [`http`] and [`http_status`], [`metrics`], [`systemd`],
+//!   [`agreement`], [`admin_auth`], [`settings`] and the rest; each
+//!   publishes through the snapshot and never names the protocol loop;
+//! - [`runtime`]: the protocol loop, which feeds the core and drives the
+//!   components;
+//! - [`daemon`] and the binaries: wire it all up (only they name
+//!   [`runtime`]).
 
 pub mod actuate;
 pub mod admin_auth;

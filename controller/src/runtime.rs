@@ -256,3 +256,6 @@ fn log_event(cfg: &ClusterConfig, e: &Event) {
         _ => tracing::info!("{text}"),
     }
 }
+
+#[cfg(test)]
+mod tests;

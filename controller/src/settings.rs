@@ -595,7 +595,7 @@ fn targets_of(
         Some(section) => {
             let link = crate::mongo::MongoLink::build(section, &names)
                 .map_err(|(key, problem)| invalid(file, format!("mongodb.{key}"), problem))?;
-            actuators.push(crate::actuate::Actuator::Mongodb(crate::mongo::MongoActuator::new(
+            actuators.push(crate::actuate::Actuator::Mongodb(crate::actuate::mongodb::MongoActuator::new(
                 link.clone(),
                 &settings.node.name,
                 names,

@@ -19,6 +19,7 @@
 mod contract;
 pub mod dns;
 pub mod haproxy;
+pub mod mongodb;
 pub mod signed_query;
 pub mod webhook;
 
@@ -72,7 +73,7 @@ pub enum Actuator {
     /// One webhook endpoint.
     Webhook(webhook::WebhookActuator),
     /// The MongoDB replica set: state store claim, primary placement.
-    Mongodb(crate::mongo::MongoActuator),
+    Mongodb(mongodb::MongoActuator),
 }
 
 impl Actuator {

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
 
-use super::answer::CommandRefusal;
-use super::placement::{self, Priorities, VoteChange};
-use super::store::{Claim, StoreError};
-use super::view::ReplicaSetView;
-use super::{describe_error, MongoLink, Reading};
-use crate::actuate::{ActuateError, Applied, Goal, LeaseGuard};
+use super::{ActuateError, Applied, Goal, LeaseGuard};
+use crate::mongo::answer::CommandRefusal;
+use crate::mongo::placement::{self, Priorities, VoteChange};
+use crate::mongo::store::{Claim, StoreError};
+use crate::mongo::view::ReplicaSetView;
+use crate::mongo::{describe_error, MongoLink, Reading};
 
 /// The primary-follows-the-active-site actuator (with the state store
 /// claim and the PSA mitigation, in that order of dependence).
