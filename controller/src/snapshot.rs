@@ -186,7 +186,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    pub(crate) fn status() -> Status {
+    fn status() -> Status {
         crate::test_node::node().status(Instant::from_millis(0))
     }
 
