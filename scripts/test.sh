@@ -9,6 +9,9 @@ SEEDS="${FAILOVER_SIM_SEEDS:-20000}"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== the controller's module layers: no cycle, nothing points up to the runtime"
+python3 scripts/check-module-graph.py
+
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 

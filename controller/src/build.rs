@@ -4,7 +4,8 @@
 //! never start anything: no connection is made and no task is spawned here.
 
 use crate::actuate::Actuator;
-use crate::mongo::{MongoActuator, MongoLink};
+use crate::actuate::mongodb::MongoActuator;
+use crate::mongo::MongoLink;
 use crate::settings::{Loaded, SettingsError};
 
 /// What this node drives, built from its validated configuration.

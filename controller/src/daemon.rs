@@ -23,6 +23,7 @@ use crate::peer::{self, Senders};
 use crate::persist::StateFile;
 use crate::runtime::Runtime;
 use crate::settings::{Loaded, LogFormat};
+use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
 
 /// Which binary is starting.
@@ -202,17 +203,17 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let agreement = Arc::new(crate::agreement::Agreement::new(&cfg));
     tracing::info!(fingerprint = %agreement.ours(), "cluster config fingerprint (members, votes, priorities)");
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
-    let shared = Runtime::initial_snapshot(&node);
+    let snapshot = NodeSnapshot::new(node.status(clock::now()));
     let mut event_log = None;
     if let Some(link) = &targets.mongodb {
-        crate::mongo::monitor::spawn(link.clone(), my.name.clone(), shared.clone(), health_tx.clone());
+        crate::mongo::monitor::spawn(link.clone(), my.name.clone(), snapshot.clone(), health_tx.clone());
         if link.state_store == crate::mongo::StateStoreKind::Mongodb {
             event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
     let checks = health::spawn(loaded.checks.clone(), health_tx);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
-    let actuation = crate::actuate::Actuation::start(targets.actuators, shared.clone(), fenced_tx);
+    let actuation = crate::actuate::Actuation::start(targets.actuators, snapshot.clone(), fenced_tx);
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
@@ -226,7 +227,7 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
         fenced: fenced_rx,
         event_log,
         hooks: loaded.settings.hooks.clone(),
-        shared: shared.clone(),
+        snapshot: snapshot.clone(),
         actuation,
         probes: probe_rx,
     };
@@ -245,7 +246,7 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
         cfg: cfg.clone(),
         me,
         http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
-        shared: shared.clone(),
+        snapshot: snapshot.clone(),
         commands: command_tx.clone(),
         admin: Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window)),
         forward_token_over_http: loaded.settings.admin.forward_token_over_http,
@@ -265,8 +266,8 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let acceptor = loaded.http_tls.as_ref().map(|t| t.acceptor.clone());
     let http_task = tokio::spawn(http_server::serve(http_listener, http::router(app), acceptor, caps.http, http_stop));
     let mut loop_task = tokio::spawn(runtime.run());
-    crate::systemd::ready(&cfg, &shared);
-    crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), shared.clone());
+    crate::systemd::ready(&cfg, &snapshot);
+    crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
 
     let signal = |kind| tokio::signal::unix::signal(kind).map_err(DaemonError::Setup);
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -290,10 +291,7 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let limit = cfg.timers.lease_duration * 2 + cfg.timers.drain;
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
-        let handing_over = shared.lock().map(|s| {
-            s.active_until.is_some_and(|u| clock::now() < u) || s.status.role == failover_core::RoleName::HandingOff
-        });
-        if !handing_over.unwrap_or(false) {
+        if !snapshot.active_or_handing_over() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -87,7 +87,7 @@ pub struct Check {
 }
 
 /// What one check looks like now.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CheckState {
     /// Its name.
     pub name: String,

@@ -17,16 +17,21 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use failover_core::{ClusterConfig, Command, CommandError, MemberKind, NodeId, RoleName};
+use failover_core::{ClusterConfig, Command, CommandError, NodeId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admin_auth::{AdminGate, Refusal};
-use crate::clock;
+use crate::command_channel::CommandRequest;
+use crate::describe;
 use crate::health::Checks;
+use crate::http_status::StatusInputs;
+use crate::member_name::of as name;
 use crate::metrics::Metrics;
-use crate::runtime::{describe_reason, wall, CommandRequest, Shared};
+use crate::snapshot::NodeSnapshot;
+use crate::status_doc::StatusDoc;
+use crate::{clock, http_status};
 
 /// The status page for people: one self-contained file (no external assets)
 /// that reads `/status` and `/actuators/active` every second.
@@ -44,8 +49,8 @@ pub struct AppState {
     pub me: NodeId,
     /// HTTP address of every member, by id.
     pub http_addresses: Arc<Vec<SocketAddr>>,
-    /// The loop's snapshot.
-    pub shared: Shared,
+    /// What the node publishes.
+    pub snapshot: NodeSnapshot,
     /// Commands to the loop.
     pub commands: mpsc::Sender<CommandRequest>,
     /// The admin token check and the limit on refused attempts.
@@ -91,114 +96,47 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn name(cfg: &ClusterConfig, id: NodeId) -> String {
-    cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone())
-}
-
 async fn active(State(s): State<AppState>) -> Response {
-    let until = s.shared.lock().ok().and_then(|snap| snap.active_until);
     // Judged against the clock now, not when the loop last ran: a stalled
     // loop can never stretch the lease.
-    if until.is_some_and(|u| clock::now() < u) {
+    if s.snapshot.lease_valid_now() {
         (StatusCode::OK, "active\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not active\n").into_response()
     }
 }
 
-/// The JSON document of `/status`.
-pub async fn status_json(s: &AppState) -> serde_json::Value {
+/// The `/status` document.
+pub async fn status_doc(s: &AppState) -> StatusDoc {
     let checks = s.checks.lock().await.clone();
-    let Ok(snap) = s.shared.lock() else { return json!({"error": "status unavailable"}) };
-    let st = &snap.status;
-    let now = clock::now();
-    let active_now = snap.active_until.is_some_and(|u| now < u);
-    let role = match st.role {
-        RoleName::Active if !active_now => "standby",
-        r => r.as_str(),
-    };
-    let cfg = &s.cfg;
-    let mut sites = Vec::new();
-    for id in cfg.ids() {
-        let http_address = s.http_addresses.get(id.index()).map(ToString::to_string);
-        let member = cfg.member(id);
-        let kind = match member.map(|m| m.kind) {
-            Some(MemberKind::Witness) => "witness",
-            _ => "site",
-        };
-        if id == st.node {
-            sites.push(json!({
-                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
-                "healthy": st.local.healthy, "caught_up": st.local.caught_up,
-                "reachable": true, "last_seen_ms": 0, "checks": checks, "http_address": http_address,
-            }));
-        } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
-            sites.push(json!({
-                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
-                "healthy": p.report.map(|r| r.healthy), "caught_up": p.report.map(|r| r.caught_up),
-                "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
-                "checks": null,
-                "switchover_target": p.switchover_target.is_ok(),
-                "pause_agrees": p.pause_agrees,
-                "switchover_refused_because": p.switchover_target.err().map(|e| describe_error(cfg, &e)),
-                "http_address": http_address,
-            }));
-        }
-    }
-    let lease_remaining = if active_now { st.lease_remaining.map(|r| r.as_millis() as u64) } else { None };
-    json!({
-        "node": name(cfg, st.node),
-        "role": role,
-        "active_site": st.active_site.map(|a| name(cfg, a)),
-        "epoch": st.epoch.map(|e| e.0),
-        "last_known_epoch": snap.last_known_epoch,
-        "term": st.term.0,
-        "mode": match st.mode { failover_core::FailoverMode::Automatic => "automatic", failover_core::FailoverMode::Manual => "manual" },
-        "paused": st.paused,
-        "pending_failover": st.pending_failover.map(|p| json!({
-            "target": name(cfg, p.target),
-            "reason": describe_reason(p.reason),
-            "since": wall(p.since),
-        })),
-        "lease_remaining_ms": lease_remaining,
-        "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
-        "cluster_fingerprint": s.agreement.ours(),
-        "peer_authentication": s.peer_authentication,
-        "config_mismatches": s.agreement.mismatches(),
-        "timers": {
-            "heartbeat_ms": cfg.timers.heartbeat_interval.as_millis() as u64,
-            "lease_ms": cfg.timers.lease_duration.as_millis() as u64,
-        },
-        "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
-            "to": name(cfg, to),
-            "in_ms": at.saturating_since(now).as_millis() as u64,
-            // To the nearest second: the operator's time comes back as given.
-            "at": humantime::format_rfc3339_seconds(
-                std::time::SystemTime::now() + at.saturating_since(now) + Duration::from_millis(500)
-            )
-            .to_string(),
-        })),
-        "hooks": snap.hooks,
-        "actuators": snap.actuators,
-        "mongodb": snap.mongodb,
-        "sites": sites,
-        "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
+    s.snapshot.read(|published| {
+        http_status::build(StatusInputs {
+            cfg: &s.cfg,
+            http_addresses: &s.http_addresses,
+            published,
+            checks,
+            fingerprint: s.agreement.ours(),
+            mismatches: s.agreement.mismatches(),
+            peer_authentication: s.peer_authentication,
+            now: clock::now(),
+            wall_now: std::time::SystemTime::now(),
+        })
     })
 }
 
-async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json(status_json(&s).await)
+async fn status(State(s): State<AppState>) -> Json<StatusDoc> {
+    Json(status_doc(&s).await)
 }
 
 /// This node's actuators.
 async fn actuators(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let list = s.shared.lock().map(|snap| snap.actuators.clone()).unwrap_or_default();
+    let list = s.snapshot.actuators();
     Json(json!({ "node": name(&s.cfg, s.me), "actuators": list }))
 }
 
 /// The active site's actuators, fetched from it when it is another node.
 async fn active_actuators(State(s): State<AppState>) -> Response {
-    let active = s.shared.lock().ok().and_then(|snap| snap.status.active_site);
+    let active = s.snapshot.read(|p| p.status.active_site);
     let Some(site) = active.filter(|a| *a != s.me) else { return actuators(State(s)).await.into_response() };
     let Some(addr) = s.http_addresses.get(site.index()) else {
         return error(StatusCode::BAD_GATEWAY, "no address for the active site");
@@ -216,24 +154,21 @@ async fn active_actuators(State(s): State<AppState>) -> Response {
 }
 
 async fn history(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let events = s.shared.lock().map(|snap| snap.events.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let events = s.snapshot.events();
     Json(json!({ "events": events }))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let body = {
-        let Ok(snap) = s.shared.lock() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        let active = snap.active_until.is_some_and(|u| clock::now() < u);
-        s.metrics.observe(&s.cfg, &snap.status, active);
+    let body = s.snapshot.read(|published| {
+        let active = published.lease.valid_at(clock::now());
+        s.metrics.observe(&s.cfg, &published.status, active);
         s.metrics.observe_agreement(&s.cfg, s.me, &s.agreement.mismatches());
-        s.metrics.observe_actuators(&snap.actuators);
-        if let Some(m) = &snap.mongodb {
+        s.metrics.observe_actuators(&published.actuators);
+        if let Some(m) = &published.mongodb {
             s.metrics.observe_mongodb(m);
         }
         s.metrics.encode()
-    };
+    });
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
@@ -341,9 +276,9 @@ async fn admin(
         // ago, or is cut off): another node may know, so say "unavailable
         // here" rather than "refused".
         Err(e @ CommandError::NotActive { active: None }) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, describe_error(&s.cfg, &e))
+            return error(StatusCode::SERVICE_UNAVAILABLE, describe::refusal(&s.cfg, &e))
         }
-        Err(e) => return error(StatusCode::CONFLICT, describe_error(&s.cfg, &e)),
+        Err(e) => return error(StatusCode::CONFLICT, describe::refusal(&s.cfg, &e)),
     };
     forward(&s, forward_to, &command, &headers, &body).await
 }
@@ -352,8 +287,7 @@ async fn admin(
 /// this node saw it just before: whether automatic actions were paused, the
 /// switchover that was scheduled and the failover that awaited approval.
 fn before_command(s: &AppState) -> serde_json::Value {
-    let Ok(snap) = s.shared.lock() else { return serde_json::Value::Null };
-    let st = &snap.status;
+    let st = s.snapshot.status();
     json!({
         "paused": st.paused,
         "scheduled_switchover": st.scheduled_switchover.map(|(to, _)| name(&s.cfg, to)),
@@ -405,24 +339,5 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
             (code, Json(value)).into_response()
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, format!("forwarding to {}: {e}", name(&s.cfg, forward_to))),
-    }
-}
-
-/// A refusal in words, with member names.
-pub fn describe_error(cfg: &ClusterConfig, e: &CommandError) -> String {
-    let n = |id: NodeId| name(cfg, id);
-    match *e {
-        CommandError::NotActive { active } => {
-            format!("not the active site; active: {}", active.map_or_else(|| "none".into(), n))
-        }
-        CommandError::HeldElsewhere { target } => format!("carried out by {}", n(target)),
-        CommandError::NotElectable(id) => format!("{} cannot become active (witness or priority 0)", n(id)),
-        CommandError::AlreadyActive(id) => format!("{} is already the active site", n(id)),
-        CommandError::TargetNotEligible { target, why } => format!("{} is not eligible: {why}", n(target)),
-        CommandError::LeaseMayBeHeld { holder, remaining } => format!(
-            "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
-            holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
-        ),
-        ref other => other.to_string(),
     }
 }

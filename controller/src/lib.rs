@@ -13,6 +13,21 @@
 //! from a stale view: `/active` compares the lease end with the clock at the
 //! moment of the request. Protocol time is `CLOCK_BOOTTIME`; wall time is
 //! used only to show times to people and to read an operator's `--at`.
+//!
+//! The modules form floors; a module names only modules on its own floor or
+//! below (`scripts/check-module-graph.py` checks it; docs/architecture.md
+//! says who owns what):
+//! - bottom: [`snapshot`] (the node's published state behind one handle),
+//!   [`reports`], [`status_doc`], [`clock`], [`describe`], [`member_name`],
+//!   [`command_channel`];
+//! - components: [`actuate`], [`mongo`], [`health`], [`hooks`], [`peer`],
+//!   [`persist`], [`http`] and [`http_status`], [`metrics`], [`systemd`],
+//!   [`agreement`], [`admin_auth`], [`settings`] and the rest; each
+//!   publishes through the snapshot and never names the protocol loop;
+//! - [`runtime`]: the protocol loop, which feeds the core and drives the
+//!   components;
+//! - [`daemon`] and the binaries: wire it all up (only they name
+//!   [`runtime`]).
 
 pub mod actuate;
 pub mod admin_auth;
@@ -20,11 +35,14 @@ pub mod agreement;
 pub mod build;
 pub mod certs;
 pub mod clock;
+pub mod command_channel;
 pub mod daemon;
+pub mod describe;
 pub mod health;
 pub mod hooks;
 pub mod http;
 pub mod http_server;
+pub mod http_status;
 pub mod http_tls;
 pub mod limits;
 pub mod listen;
@@ -35,10 +53,15 @@ pub mod peer;
 pub mod peer_tls;
 pub mod persist;
 pub mod redact;
+pub mod reports;
 pub mod runtime;
 pub mod settings;
 pub mod shell;
+pub mod snapshot;
+pub mod status_doc;
 pub mod systemd;
+#[cfg(test)]
+mod test_node;
 pub mod wire;
 
 /// Makes ring the process's TLS crypto provider. rustls picks one by itself

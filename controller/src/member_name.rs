@@ -6,6 +6,7 @@
 //! label that starts or ends with `-`, and not ending in an all-digit label
 //! (which would read as an IP address).
 
+use failover_core::{ClusterConfig, NodeId};
 use rustls_pki_types::DnsName;
 
 /// The longest member name.
@@ -34,6 +35,13 @@ pub enum BadMemberName {
          and the last label must not be all digits"
     )]
     NotDnsName(String),
+}
+
+/// The name of member `id` in `cfg`: the one rule every status line, event
+/// and hook uses. An id the config does not know (only possible from a
+/// message of a differently configured peer) is shown as `node#N`.
+pub fn of(cfg: &ClusterConfig, id: NodeId) -> String {
+    cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone())
 }
 
 /// `Ok` if `name` can name a member (see the module documentation).

@@ -5,8 +5,8 @@ use std::sync::atomic::AtomicU64;
 
 use failover_core::{ClusterConfig, NodeId, Status};
 
-use crate::actuate::{ActuatorReport, ActuatorState};
 use crate::agreement::Mismatch;
+use crate::reports::{ActuatorReport, ActuatorState, MongoReport};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -207,7 +207,7 @@ impl Metrics {
                 let label = ActuatorStateLabel { actuator: r.name.clone(), state: state.as_str().into() };
                 self.actuator_state.get_or_create(&label).set(i64::from(r.state == state));
             }
-            let label = ActuatorLabel { actuator: r.name.clone(), kind: r.kind.into() };
+            let label = ActuatorLabel { actuator: r.name.clone(), kind: r.kind.clone() };
             self.actuator_failures.get_or_create(&label).set(i64::from(r.consecutive_failures));
             if let Some(ms) = r.converge_ms {
                 self.actuator_converge.get_or_create(&label).set(ms as i64);
@@ -219,7 +219,7 @@ impl Metrics {
     }
 
     /// Sets the MongoDB gauges from the monitor's report.
-    pub fn observe_mongodb(&self, report: &crate::mongo::monitor::MongoReport) {
+    pub fn observe_mongodb(&self, report: &MongoReport) {
         let set = MongoSetLabel { set: report.view.as_ref().map(|v| v.set.clone()).unwrap_or_default() };
         let reachable = report.error.is_none() && report.view.is_some();
         self.mongo_reachable.get_or_create(&set).set(i64::from(reachable));

@@ -5,59 +5,20 @@
 //! nothing itself: every decision belongs to the core, where it is
 //! deterministic and model-checked, so this loop only feeds and drains.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use failover_core::{
-    Action, ClusterConfig, Command, CommandError, Epoch, Event, Instant, LocalHealth, Message, Node, NodeId, Status,
-};
-use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use failover_core::{Action, ClusterConfig, Epoch, Event, Instant, LocalHealth, Message, Node, NodeId};
+use tokio::sync::mpsc;
 
-use crate::actuate::{Actuation, ActuatorReport};
-use crate::clock;
+use crate::actuate::Actuation;
+use crate::command_channel::CommandRequest;
 use crate::health::HealthInput;
 use crate::hooks::{self, HookKind, HookOutcome, HooksSection};
 use crate::peer::Senders;
 use crate::persist::StateFile;
-
-/// How many events `/status` and `history` keep.
-const EVENTS_KEPT: usize = 200;
-
-/// One recorded event.
-#[derive(Clone, Debug, Serialize)]
-pub struct EventRecord {
-    /// Wall-clock time, for people (RFC 3339).
-    pub at: String,
-    /// The event, as text.
-    pub event: String,
-}
-
-/// What the HTTP side reads. Written by the loop after every step.
-#[derive(Debug)]
-pub struct Snapshot {
-    /// The node's status at the last step.
-    pub status: Status,
-    /// While `clock::now()` is before this, the node acts as active.
-    pub active_until: Option<Instant>,
-    /// Recent events, newest last.
-    pub events: VecDeque<EventRecord>,
-    /// Last outcome of each hook.
-    pub hooks: Vec<HookOutcome>,
-    /// State of each actuator.
-    pub actuators: Vec<ActuatorReport>,
-    /// The MongoDB replica set, if configured.
-    pub mongodb: Option<crate::mongo::monitor::MongoReport>,
-    /// The highest epoch of an active site this node has known since it
-    /// started (kept while no site is active).
-    pub last_known_epoch: Option<u64>,
-}
-
-/// State shared between the loop and the HTTP side.
-pub type Shared = Arc<Mutex<Snapshot>>;
-
-/// An operator command with the channel for its answer.
-pub type CommandRequest = (Command, oneshot::Sender<Result<(), CommandError>>);
+use crate::reports::EventRecord;
+use crate::snapshot::{Lease, NodeSnapshot, Step};
+use crate::{clock, describe, member_name};
 
 /// Everything the loop needs.
 pub struct Runtime {
@@ -83,8 +44,8 @@ pub struct Runtime {
     pub event_log: Option<mpsc::Sender<String>>,
     /// Hooks to run (empty for a witness).
     pub hooks: HooksSection,
-    /// What the HTTP side reads.
-    pub shared: Shared,
+    /// What the node publishes (read by HTTP, actuators, systemd).
+    pub snapshot: NodeSnapshot,
     /// This site's actuators (none for a witness).
     pub actuation: Actuation,
     /// Liveness probes (the systemd watchdog), answered between steps.
@@ -110,32 +71,7 @@ enum Wake {
     Closed,
 }
 
-/// Converts a monotonic instant into wall-clock text, for people only.
-pub fn wall(at: Instant) -> String {
-    let (now, wall_now) = (clock::now(), std::time::SystemTime::now());
-    let when = if at >= now {
-        wall_now.checked_add(at.saturating_since(now))
-    } else {
-        wall_now.checked_sub(now.saturating_since(at))
-    };
-    humantime::format_rfc3339_millis(when.unwrap_or(std::time::SystemTime::UNIX_EPOCH)).to_string()
-}
-
 impl Runtime {
-    /// A fresh snapshot for a node that has not stepped yet.
-    pub fn initial_snapshot(node: &Node) -> Shared {
-        let now = clock::now();
-        Arc::new(Mutex::new(Snapshot {
-            status: node.status(now),
-            active_until: None,
-            events: VecDeque::new(),
-            hooks: Vec::new(),
-            actuators: Vec::new(),
-            mongodb: None,
-            last_known_epoch: None,
-        }))
-    }
-
     /// Runs until every input channel is closed. Returns an error only when
     /// the state file cannot be written, after the retries of
     /// [`StateFile::store_retrying`]: the node must then stop (the daemon
@@ -204,10 +140,10 @@ impl Runtime {
         done: Option<mpsc::Sender<(Epoch, bool)>>,
     ) {
         let command = self.hooks.command(hook).cloned();
-        let name = |id: NodeId| self.cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
+        let name = |id: NodeId| member_name::of(&self.cfg, id);
         let (reason, to) = why;
         let call = hooks::HookCall { hook, epoch: epoch.0, site: name(self.node.id()), reason, to: to.map(name) };
-        let (timeout, pass_env, shared) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.shared.clone());
+        let (timeout, pass_env, snapshot) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.snapshot.clone());
         tokio::spawn(async move {
             let limits = hooks::HookLimits { timeout, pass_env: &pass_env };
             let outcome = match command {
@@ -215,10 +151,7 @@ impl Runtime {
                 None => HookOutcome { hook, epoch: epoch.0, ok: true, detail: "not configured".into() },
             };
             let ok = outcome.ok;
-            if let Ok(mut snap) = shared.lock() {
-                snap.hooks.retain(|h| h.hook != hook);
-                snap.hooks.push(outcome);
-            }
+            snapshot.report_hook(outcome.into());
             if let Some(done) = done {
                 let _ = done.send((epoch, ok)).await;
             }
@@ -261,7 +194,7 @@ impl Runtime {
                 }
                 Action::Actuate { epoch } => traffic.push(Traffic::Reassert(epoch.0)),
                 Action::Drain { epoch, to } => {
-                    let to = self.cfg.member(to).map_or_else(|| to.to_string(), |m| m.name.clone());
+                    let to = member_name::of(&self.cfg, to);
                     tracing::info!(epoch = epoch.0, %to, "draining before handoff");
                     traffic.push(Traffic::Drain(epoch.0, to));
                 }
@@ -281,23 +214,19 @@ impl Runtime {
         } else {
             None
         };
-        if let Ok(mut snap) = self.shared.lock() {
-            for e in events {
-                let text = describe(&self.cfg, &e);
+        let events = events
+            .iter()
+            .map(|e| {
+                let text = describe::event(&self.cfg, e);
                 if let Some(log) = &self.event_log {
                     // Full queue (database away for long): the node's own
-                    // history below still has it.
+                    // history still has it.
                     let _ = log.try_send(text.clone());
                 }
-                snap.events.push_back(EventRecord { at: wall(now), event: text });
-                while snap.events.len() > EVENTS_KEPT {
-                    snap.events.pop_front();
-                }
-            }
-            snap.last_known_epoch = snap.last_known_epoch.max(status.epoch.map(|e| e.0));
-            snap.status = status;
-            snap.active_until = active_until;
-        }
+                EventRecord { at: clock::wall(now), event: text }
+            })
+            .collect();
+        self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events });
         // Only now, with the lease in the snapshot the actuators read.
         for t in traffic {
             match t {
@@ -311,65 +240,8 @@ impl Runtime {
     }
 }
 
-/// An event in words, with member names.
-pub fn describe(cfg: &ClusterConfig, e: &Event) -> String {
-    let n = |id: NodeId| cfg.member(id).map_or_else(|| id.to_string(), |m| m.name.clone());
-    match *e {
-        Event::ElectionStarted { term, approved, handoff } => {
-            format!("election started in term {} (approved: {approved}, handoff: {handoff})", term.0)
-        }
-        Event::VoteRefused { by, term, refusal } => format!("{} refused a vote in term {}: {refusal:?}", n(by), term.0),
-        Event::Elected { epoch, cause } => {
-            format!("elected with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
-        }
-        Event::BecameActive { epoch, cause } => {
-            format!("became active with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
-        }
-        Event::SteppedDown { epoch, reason } => {
-            let why = match reason {
-                failover_core::StepDownReason::Handoff { to, why } => format!("handing over to {} ({why:?})", n(to)),
-                other => format!("{other:?}"),
-            };
-            format!("stepped down from epoch {}: {why}", epoch.0)
-        }
-        Event::ActiveSiteChanged { site, epoch, cause } => {
-            format!("{} is active with epoch {} ({})", n(site), epoch.0, hooks::activation_reason(cause))
-        }
-        Event::FailoverProposed { target, reason } => {
-            format!("failover to {} proposed, waiting for approval: {reason:?}", n(target))
-        }
-        Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
-        Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
-        Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), wall(at)),
-        Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
-        Event::Paused { by } => format!("paused (by {})", n(by)),
-        Event::Resumed { by } => format!("resumed (by {})", n(by)),
-        Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
-        Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
-        Event::FenceAhead { epoch, stored } => format!(
-            "ALARM: a target holds epoch {}, newer than this site's {} while it holds its lease: forged (or left by a \
-             forced promotion); staying active and writing nothing over it",
-            stored.0, epoch.0
-        ),
-    }
-}
-
-/// A proposal's reason in words.
-pub fn describe_reason(r: failover_core::ProposalReason) -> &'static str {
-    use failover_core::ProposalReason as R;
-    match r {
-        R::ManualMode => "manual mode: failovers wait for approval",
-        R::TargetLagging => "the target's data lags beyond max_lag_on_failover",
-        R::Cooldown => "within the cooldown after an automatic failover",
-        R::ActiveUnhealthy => "the active site's health checks fail",
-        R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
-        R::PromotionDeclined => "the elected site's pre_promote hook failed",
-        R::Paused => "no site is active and automatic actions are paused: approve, or resume",
-    }
-}
-
 fn log_event(cfg: &ClusterConfig, e: &Event) {
-    let text = describe(cfg, e);
+    let text = describe::event(cfg, e);
     match e {
         Event::VoteRefused { .. } | Event::ElectionStarted { .. } => tracing::debug!("{text}"),
         Event::SteppedDown { .. } | Event::ForcedPromotion { .. } | Event::UnhealthyWithoutSuccessor => {
@@ -379,3 +251,6 @@ fn log_event(cfg: &ClusterConfig, e: &Event) {
         _ => tracing::info!("{text}"),
     }
 }
+
+#[cfg(test)]
+mod tests;

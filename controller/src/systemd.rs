@@ -13,15 +13,15 @@ use failover_core::ClusterConfig;
 use sd_notify::NotifyState;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::Shared;
+use crate::member_name;
+use crate::snapshot::NodeSnapshot;
 
 /// A liveness probe: the protocol loop answers it between two steps.
 pub type Probe = oneshot::Sender<()>;
 
-fn status_line(cfg: &ClusterConfig, shared: &Shared) -> String {
-    let Ok(snap) = shared.lock() else { return "status unavailable".into() };
-    let st = &snap.status;
-    let active = st.active_site.and_then(|a| cfg.member(a)).map_or("none", |m| m.name.as_str());
+fn status_line(cfg: &ClusterConfig, snapshot: &NodeSnapshot) -> String {
+    let st = snapshot.status();
+    let active = st.active_site.map_or_else(|| "none".to_owned(), |a| member_name::of(cfg, a));
     format!("{}; active site: {active}; epoch {}", st.role.as_str(), st.epoch.map_or(0, |e| e.0))
 }
 
@@ -32,8 +32,8 @@ fn notify(states: &[NotifyState]) {
 }
 
 /// Tells systemd the node is up.
-pub fn ready(cfg: &ClusterConfig, shared: &Shared) {
-    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(cfg, shared))]);
+pub fn ready(cfg: &ClusterConfig, snapshot: &NodeSnapshot) {
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(cfg, snapshot))]);
 }
 
 /// Tells systemd the node is stopping (handing over first).
@@ -43,7 +43,7 @@ pub fn stopping() {
 
 /// When the unit sets `WatchdogSec=`, pings systemd at half that interval,
 /// each time only after the protocol loop answered a probe in time.
-pub fn spawn_watchdog(probes: mpsc::Sender<Probe>, cfg: Arc<ClusterConfig>, shared: Shared) {
+pub fn spawn_watchdog(probes: mpsc::Sender<Probe>, cfg: Arc<ClusterConfig>, snapshot: NodeSnapshot) {
     let Some(interval) = sd_notify::watchdog_enabled() else { return };
     let every = interval / 2;
     tracing::info!(?interval, "systemd watchdog enabled");
@@ -55,7 +55,7 @@ pub fn spawn_watchdog(probes: mpsc::Sender<Probe>, cfg: Arc<ClusterConfig>, shar
                 return;
             }
             match tokio::time::timeout(every.max(Duration::from_millis(100)), rx).await {
-                Ok(Ok(())) => notify(&[NotifyState::Watchdog, NotifyState::Status(&status_line(&cfg, &shared))]),
+                Ok(Ok(())) => notify(&[NotifyState::Watchdog, NotifyState::Status(&status_line(&cfg, &snapshot))]),
                 _ => tracing::error!("the protocol loop did not answer the watchdog probe; not pinging systemd"),
             }
         }

@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::http_client::HttpClient;
+use failover_controller::status_doc::StatusDoc;
+
+mod config_text;
+
 use crate::prober::Prober;
 use crate::proxy::FaultProxy;
 
@@ -165,82 +169,6 @@ impl TestCluster {
     /// Path of `node`'s config file.
     pub fn config_path(&self, node: &str) -> PathBuf {
         self.dir.path().join(format!("{node}.toml"))
-    }
-
-    /// `node`'s config: its own real addresses, and for every other member
-    /// the proxy of the link from `node` to it.
-    pub fn config_text(&self, node: &'static str) -> String {
-        let mode = if self.spec.manual { "manual" } else { "automatic" };
-        let dir = self.dir.path().display();
-        let mut text = format!(
-            "[node]\nname = \"{node}\"\nstate_dir = \"{dir}/state-{node}\"\n\n[admin]\ntoken = \"{}\"\n\n\
-             [cluster]\nname = \"test\"\nfailover_mode = \"{mode}\"\nfailback = \"manual\"\nheartbeat_interval = \"150ms\"\n\
-             lease = \"1500ms\"\nelection_jitter = \"50ms\"\nactuation_interval = \"2s\"\nfailover_cooldown = \"1s\"\n\
-             declined_backoff = \"3s\"\n\n",
-            self.token
-        );
-        if let Some(drain) = self.spec.drain {
-            text = text.replace("[cluster]\n", &format!("[cluster]\ndrain = \"{drain}\"\n"));
-        }
-        if !self.spec.tls {
-            text = text.replace("[cluster]\n", "[cluster]\nallow_unauthenticated_peers = true\n");
-        }
-        if self.spec.tls {
-            let certs = self.certs_dir();
-            let certs = certs.display();
-            text.push_str(&format!(
-                "[tls]\nca_file = \"{certs}/ca.pem\"\ncert_file = \"{certs}/{node}.pem\"\nkey_file = \"{certs}/{node}.key\"\n\n"
-            ));
-        }
-        if self.spec.https {
-            let certs = self.certs_dir();
-            let certs = certs.display();
-            text = text.replace(
-                "[admin]\n",
-                &format!(
-                    "[admin]\ntls_cert_file = \"{certs}/{node}.pem\"\ntls_key_file = \"{certs}/{node}.key\"\n\
-                     tls_ca_file = \"{certs}/ca.pem\"\n"
-                ),
-            );
-        }
-        if node == "site-a" {
-            if let Some(hook) = &self.spec.site_a_pre_promote {
-                text.push_str(&format!("[hooks]\npre_promote = {hook:?}\ntimeout = \"5s\"\n\n"));
-            }
-        }
-        if self.spec.file_health_checks && node != "witness" {
-            let flag = self.dir.path().join(format!("{node}.unhealthy"));
-            text.push_str(&format!(
-                "[[checks]]\nname = \"flag-file\"\nkind = \"command\"\ntarget = \"test ! -e {}\"\n\
-                 interval = \"100ms\"\ntimeout = \"1s\"\nrise = 1\nfall = 2\n\n",
-                flag.display()
-            ));
-        }
-        for (n, extra) in &self.spec.extra {
-            if *n == node {
-                text.push_str(extra);
-                text.push('\n');
-            }
-        }
-        for m in NODES {
-            let (kind, priority) = match m {
-                "site-a" => ("site", "priority = 2\n"),
-                "site-b" => ("site", "priority = 1\n"),
-                _ => ("witness", ""),
-            };
-            let peer = if m == node { self.peer[m] } else { self.proxies[&(node, m)].local_addr() };
-            text.push_str(&format!(
-                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{priority}peer_address = \"{peer}\"\nhttp_address = \"{}\"\n\n",
-                self.http[m]
-            ));
-        }
-        for &(n, from, to) in &self.spec.edits {
-            if n == node {
-                assert!(text.contains(from), "{node}'s config has no {from:?} to edit");
-                text = text.replace(from, to);
-            }
-        }
-        text
     }
 
     /// Starts `node`'s process (again).
@@ -418,19 +346,24 @@ impl TestCluster {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// `/status` of `node` as its typed document.
+    pub fn status_doc(&self, node: &str) -> Option<StatusDoc> {
+        serde_json::from_value(self.status(node)?).ok()
+    }
+
     /// The active site as `node` reports it.
     pub fn active_seen_by(&self, node: &str) -> Option<String> {
-        self.status(node)?.get("active_site")?.as_str().map(str::to_string)
+        self.status_doc(node)?.active_site
     }
 
     /// The role `node` reports.
     pub fn role(&self, node: &str) -> Option<String> {
-        self.status(node)?.get("role")?.as_str().map(str::to_string)
+        Some(self.status_doc(node)?.role)
     }
 
     /// The epoch `node` reports.
     pub fn epoch(&self, node: &str) -> Option<u64> {
-        self.status(node)?.get("epoch")?.as_u64()
+        self.status_doc(node)?.epoch
     }
 
     /// Polls `cond` every 50 ms until it holds or `within` passes.

@@ -16,8 +16,10 @@
 //!   loop: each runs in its own task with a time limit per pass, and its
 //!   state is reported in `/status` and `/metrics`.
 
+mod contract;
 pub mod dns;
 pub mod haproxy;
+pub mod mongodb;
 pub mod signed_query;
 pub mod webhook;
 
@@ -26,11 +28,14 @@ use std::time::Duration;
 
 use backon::BackoffBuilder;
 use failover_core::ClusterConfig;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::watch;
 
+pub use contract::{ActuateError, Applied, Goal, LeaseGuard};
+
 use crate::clock;
-use crate::runtime::{wall, Shared};
+use crate::reports::{ActuatorReport, ActuatorState};
+use crate::snapshot::NodeSnapshot;
 use crate::settings::BadSetting;
 
 /// `[actuators]`: what this site does to traffic while it is active.
@@ -52,112 +57,11 @@ pub struct ActuatorsSection {
     pub webhook: Vec<webhook::WebhookSection>,
 }
 
-/// What this site wants of traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Goal {
-    /// Not active: touch nothing.
-    Standby,
-    /// Active: traffic to this site.
-    Active {
-        /// The epoch that fences every write.
-        epoch: u64,
-        /// Why this site became active, for webhooks and logs.
-        reason: String,
-    },
-    /// Active but handing over to `to`: new traffic to `to`, this site
-    /// finishes what it has.
-    Draining {
-        /// The epoch that fences every write.
-        epoch: u64,
-        /// Name of the site taking over.
-        to: String,
-    },
-}
-
-impl Goal {
-    /// The fencing epoch, if the goal writes anything.
-    pub fn epoch(&self) -> Option<u64> {
-        match self {
-            Goal::Standby => None,
-            Goal::Active { epoch, .. } | Goal::Draining { epoch, .. } => Some(*epoch),
-        }
-    }
-
-    /// `active`, `draining` or `standby`.
-    pub fn state_name(&self) -> &'static str {
-        match self {
-            Goal::Standby => "standby",
-            Goal::Active { .. } => "active",
-            Goal::Draining { .. } => "draining",
-        }
-    }
-}
-
 /// A goal and the pass number: each pass the core asks for bumps it.
 #[derive(Clone, Debug)]
 struct Desired {
     goal: Goal,
     pass: u64,
-}
-
-/// What a successful pass did.
-#[derive(Clone, Debug, Default)]
-pub struct Applied {
-    /// In words, for status.
-    pub detail: String,
-    /// DNS: time from the update until every verify server answered it.
-    pub propagation: Option<Duration>,
-}
-
-/// Why a pass did not converge.
-#[derive(Debug, thiserror::Error)]
-pub enum ActuateError {
-    /// The target holds a newer epoch: another site has taken over.
-    #[error("fenced: {detail}")]
-    Fenced {
-        /// The newer epoch, when the target says which.
-        by: Option<u64>,
-        /// What the target holds.
-        detail: String,
-    },
-    /// The lease ran out before a write.
-    #[error("this site no longer holds its lease; not touching traffic")]
-    LeaseLost,
-    /// The target could not be reached.
-    #[error("cannot reach {target}: {detail}")]
-    Unreachable {
-        /// The target.
-        target: String,
-        /// The cause.
-        detail: String,
-    },
-    /// The target answered with a refusal.
-    #[error("{target} refused: {detail}")]
-    Refused {
-        /// The target.
-        target: String,
-        /// What it said.
-        detail: String,
-    },
-    /// The target's answer could not be understood.
-    #[error("{target} gave an answer that cannot be used: {detail}")]
-    BadAnswer {
-        /// The target.
-        target: String,
-        /// What is wrong with it.
-        detail: String,
-    },
-    /// The pass or one of its steps ran out of time.
-    #[error("{what} timed out after {after:?}")]
-    TimedOut {
-        /// The step.
-        what: String,
-        /// Its time limit.
-        after: Duration,
-    },
-    /// The write went through but the target does not show it yet.
-    #[error("not converged: {0}")]
-    NotConverged(String),
 }
 
 /// One actuator of this site.
@@ -170,7 +74,7 @@ pub enum Actuator {
     /// One webhook endpoint.
     Webhook(webhook::WebhookActuator),
     /// The MongoDB replica set: state store claim, primary placement.
-    Mongodb(crate::mongo::MongoActuator),
+    Mongodb(mongodb::MongoActuator),
 }
 
 impl Actuator {
@@ -251,85 +155,6 @@ pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> R
     Ok(out)
 }
 
-/// Answers, against the clock now, whether this site holds its lease.
-#[derive(Clone)]
-pub struct LeaseGuard(pub Shared);
-
-impl LeaseGuard {
-    /// True while the lease is valid.
-    pub fn holds(&self) -> bool {
-        self.0.lock().ok().and_then(|s| s.active_until).is_some_and(|u| clock::now() < u)
-    }
-
-    /// `Err(LeaseLost)` unless the lease is valid: call before each write.
-    pub fn check(&self) -> Result<(), ActuateError> {
-        if self.holds() {
-            Ok(())
-        } else {
-            Err(ActuateError::LeaseLost)
-        }
-    }
-}
-
-/// Where an actuator stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActuatorState {
-    /// This site is standby: the actuator does nothing.
-    Idle,
-    /// A pass is under way and has not converged yet.
-    Pending,
-    /// The last pass brought the target to the goal.
-    Converged,
-    /// The last pass failed; it is retried with backoff.
-    Failed,
-}
-
-impl ActuatorState {
-    /// Every state, for metrics.
-    pub const ALL: [ActuatorState; 4] =
-        [ActuatorState::Idle, ActuatorState::Pending, ActuatorState::Converged, ActuatorState::Failed];
-
-    /// Its name in status and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActuatorState::Idle => "idle",
-            ActuatorState::Pending => "pending",
-            ActuatorState::Converged => "converged",
-            ActuatorState::Failed => "failed",
-        }
-    }
-}
-
-/// One actuator's state, as `/status` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ActuatorReport {
-    /// Unique name.
-    pub name: String,
-    /// `dns`, `haproxy` or `webhook`.
-    pub kind: &'static str,
-    /// Where it stands.
-    pub state: ActuatorState,
-    /// `active`, `draining` or `standby`.
-    pub goal: &'static str,
-    /// Epoch of the goal.
-    pub epoch: Option<u64>,
-    /// What happened last, or the error.
-    pub detail: String,
-    /// Failed passes since the last success.
-    pub consecutive_failures: u32,
-    /// When it last converged (RFC 3339).
-    pub last_converged_at: Option<String>,
-    /// How long the last converged pass took.
-    pub converge_ms: Option<u64>,
-    /// DNS: how long the last update took to show on every verify server.
-    pub propagation_ms: Option<u64>,
-    /// The epoch the target holds that refused the last pass (newer than
-    /// this site's, or its own under another site's name): an alarm while
-    /// this site is active, cleared by the next pass that goes through.
-    pub fenced_by: Option<u64>,
-}
-
 /// The actuators of this site and the goal they work towards.
 pub struct Actuation {
     desired: watch::Sender<Desired>,
@@ -341,31 +166,14 @@ pub struct Actuation {
 pub type FencedBy = tokio::sync::mpsc::Sender<u64>;
 
 impl Actuation {
-    /// Starts one task per actuator. They report into `shared`, ask
-    /// `shared` whether the lease is held, and send newer epochs that
-    /// targets hold to `fenced`.
-    pub fn start(actuators: Vec<Actuator>, shared: Shared, fenced: FencedBy) -> Self {
+    /// Starts one task per actuator. They report into `snapshot`, ask it
+    /// whether the lease is held, and send newer epochs that targets hold
+    /// to `fenced`.
+    pub fn start(actuators: Vec<Actuator>, snapshot: NodeSnapshot, fenced: FencedBy) -> Self {
         let (desired, _) = watch::channel(Desired { goal: Goal::Standby, pass: 0 });
-        if let Ok(mut snap) = shared.lock() {
-            snap.actuators = actuators
-                .iter()
-                .map(|a| ActuatorReport {
-                    name: a.name().to_owned(),
-                    kind: a.kind(),
-                    state: ActuatorState::Idle,
-                    goal: "standby",
-                    epoch: None,
-                    detail: "standby: not touching traffic".into(),
-                    consecutive_failures: 0,
-                    last_converged_at: None,
-                    converge_ms: None,
-                    propagation_ms: None,
-                    fenced_by: None,
-                })
-                .collect();
-        }
+        snapshot.set_actuators(actuators.iter().map(|a| ActuatorReport::idle(a.name(), a.kind())).collect());
         for (index, actuator) in actuators.into_iter().enumerate() {
-            tokio::spawn(drive(actuator, index, desired.subscribe(), shared.clone(), fenced.clone()));
+            tokio::spawn(drive(actuator, index, desired.subscribe(), snapshot.clone(), fenced.clone()));
         }
         Actuation { desired, highest_seen: 0 }
     }
@@ -422,14 +230,6 @@ impl Actuation {
     }
 }
 
-fn report(shared: &Shared, index: usize, f: impl FnOnce(&mut ActuatorReport)) {
-    if let Ok(mut snap) = shared.lock() {
-        if let Some(r) = snap.actuators.get_mut(index) {
-            f(r);
-        }
-    }
-}
-
 /// Least and most time between retries of a failed pass.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
@@ -441,10 +241,10 @@ async fn drive(
     actuator: Actuator,
     index: usize,
     mut desired: watch::Receiver<Desired>,
-    shared: Shared,
+    snapshot: NodeSnapshot,
     fenced: FencedBy,
 ) {
-    let lease = LeaseGuard(shared.clone());
+    let lease = LeaseGuard(snapshot.clone());
     let name = actuator.name().to_owned();
     let retry = backon::ExponentialBuilder::default()
         .with_min_delay(RETRY_MIN)
@@ -458,9 +258,9 @@ async fn drive(
         let Some(epoch) = want.goal.epoch() else {
             failures = 0;
             backoff = retry.build();
-            report(&shared, index, |r| {
+            snapshot.report_actuator(index, |r| {
                 r.state = ActuatorState::Idle;
-                r.goal = "standby";
+                r.goal = "standby".into();
                 r.detail = "standby: not touching traffic".into();
             });
             if desired.changed().await.is_err() {
@@ -468,12 +268,12 @@ async fn drive(
             }
             continue;
         };
-        report(&shared, index, |r| {
+        snapshot.report_actuator(index, |r| {
             if r.epoch != Some(epoch) || r.goal != want.goal.state_name() {
                 r.state = ActuatorState::Pending;
                 r.detail = format!("applying {} for epoch {epoch}", want.goal.state_name());
             }
-            r.goal = want.goal.state_name();
+            r.goal = want.goal.state_name().into();
             r.epoch = Some(epoch);
         });
         let started = std::time::Instant::now();
@@ -500,11 +300,11 @@ async fn drive(
                 }
                 failures = 0;
                 backoff = retry.build();
-                report(&shared, index, |r| {
+                snapshot.report_actuator(index, |r| {
                     r.state = ActuatorState::Converged;
                     r.detail = applied.detail;
                     r.consecutive_failures = 0;
-                    r.last_converged_at = Some(wall(clock::now()));
+                    r.last_converged_at = Some(clock::wall(clock::now()));
                     r.converge_ms = Some(took.as_millis() as u64);
                     r.fenced_by = None;
                     if let Some(p) = applied.propagation {
@@ -529,7 +329,7 @@ async fn drive(
                     ActuateError::Fenced { by, .. } => by,
                     _ => None,
                 };
-                report(&shared, index, |r| {
+                snapshot.report_actuator(index, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
                     r.fenced_by = fenced_by;
                     r.detail = actuator.shown(&e);
@@ -572,42 +372,15 @@ async fn run_pass(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Snapshot;
-    use failover_core::{Member, MemberKind, Timers};
-    use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex};
+    use failover_core::Instant;
 
-    fn shared() -> Shared {
-        let cfg = ClusterConfig {
-            members: vec![
-                Member { name: "a".into(), kind: MemberKind::Site { priority: 2 }, votes: 1 },
-                Member { name: "w".into(), kind: MemberKind::Witness, votes: 1 },
-            ],
-            timers: Timers::default(),
-            policy: Default::default(),
-        };
-        let node = failover_core::Node::new(
-            Arc::new(cfg),
-            failover_core::NodeId(0),
-            Default::default(),
-            failover_core::Instant::from_millis(0),
-            1,
-        )
-        .unwrap();
-        Arc::new(Mutex::new(Snapshot {
-            status: node.status(failover_core::Instant::from_millis(0)),
-            active_until: None,
-            events: VecDeque::new(),
-            hooks: Vec::new(),
-            actuators: Vec::new(),
-            mongodb: None,
-            last_known_epoch: None,
-        }))
+    fn snapshot() -> NodeSnapshot {
+        NodeSnapshot::new(crate::test_node::node().status(Instant::from_millis(0)))
     }
 
     #[tokio::test]
     async fn an_epoch_older_than_one_seen_is_never_actuated() {
-        let mut act = Actuation::start(Vec::new(), shared(), tokio::sync::mpsc::channel(1).0);
+        let mut act = Actuation::start(Vec::new(), snapshot(), tokio::sync::mpsc::channel(1).0);
         act.observe_epoch(7);
         act.activate(5, "elected");
         assert_eq!(act.desired.borrow().goal, Goal::Standby);
@@ -619,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reassert_keeps_a_drain_and_bumps_the_pass() {
-        let mut act = Actuation::start(Vec::new(), shared(), tokio::sync::mpsc::channel(1).0);
+        let mut act = Actuation::start(Vec::new(), snapshot(), tokio::sync::mpsc::channel(1).0);
         act.activate(3, "elected");
         act.drain(3, "b".into());
         let before = act.desired.borrow().pass;
@@ -632,9 +405,11 @@ mod tests {
 
     #[test]
     fn the_lease_guard_refuses_without_a_lease() {
-        let guard = LeaseGuard(shared());
+        let guard = LeaseGuard(snapshot());
         assert!(matches!(guard.check(), Err(ActuateError::LeaseLost)));
-        guard.0.lock().unwrap().active_until = Some(clock::now() + Duration::from_secs(60));
+        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(60)));
+        let status = guard.0.status();
+        guard.0.publish_step(crate::snapshot::Step { status, lease, events: Vec::new() });
         assert!(guard.check().is_ok());
     }
 }

@@ -24,6 +24,7 @@ mod client;
 mod output;
 
 use client::Conn;
+use failover_controller::status_doc::StatusDoc;
 
 #[derive(Parser)]
 #[command(name = "failoverctl", version, about = "Operate a failover cluster")]
@@ -243,38 +244,29 @@ async fn wait(conn: &Conn, until: Until<'_>, timeout: Duration) -> anyhow::Resul
 /// majority.
 async fn ready_for(conn: &Conn, site: &str) -> Result<Duration, String> {
     let Some(v) = conn.active_status().await else { return Err("no endpoint answered as the active site".into()) };
-    let node = v.get("node").and_then(Value::as_str).unwrap_or("?");
-    let entry = v
-        .get("sites")
-        .and_then(Value::as_array)
-        .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site)));
-    if entry.and_then(|s| s.get("switchover_target")).and_then(Value::as_bool) == Some(true) {
+    let verdict = v.site(site).and_then(|s| s.switchover.as_ref());
+    if verdict.is_some_and(|s| s.switchover_target) {
         return Ok(lease_of(&v));
     }
-    Err(match entry.and_then(|s| s.get("switchover_refused_because")).and_then(Value::as_str) {
-        Some(why) => format!("the active site {node} says: {why}"),
-        None => format!("the active site is {node}"),
+    Err(match verdict.and_then(|s| s.switchover_refused_because.as_deref()) {
+        Some(why) => format!("the active site {} says: {why}", v.node),
+        None => format!("the active site is {}", v.node),
     })
 }
 
 /// `Ok(lease)` when the active site hears `node` now (or is `node`).
 async fn reachable(conn: &Conn, node: &str) -> Result<Duration, String> {
     let Some(v) = conn.active_status().await else { return Err("no endpoint answered as the active site".into()) };
-    let active = v.get("node").and_then(Value::as_str).unwrap_or("?");
-    let entry = v
-        .get("sites")
-        .and_then(Value::as_array)
-        .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(node)));
-    match entry.map(|s| s.get("reachable").and_then(Value::as_bool) == Some(true)) {
+    match v.site(node).map(|s| s.reachable) {
         Some(true) => Ok(lease_of(&v)),
-        Some(false) => Err(format!("the active site {active} does not hear {node}")),
+        Some(false) => Err(format!("the active site {} does not hear {node}", v.node)),
         None => Err(format!("{node} is not a member")),
     }
 }
 
 /// The lease of the node whose `/status` this is.
-fn lease_of(status: &Value) -> Duration {
-    Duration::from_millis(status.pointer("/timers/lease_ms").and_then(Value::as_u64).unwrap_or(1000))
+fn lease_of(status: &StatusDoc) -> Duration {
+    Duration::from_millis(status.timers.map_or(1000, |t| t.lease_ms))
 }
 
 /// An admin call, and one line saying what it did.
@@ -297,7 +289,7 @@ async fn pause_switch(cli: &Cli, paused: bool) -> anyhow::Result<()> {
     let done = output::done(command, None, None, &answer);
     let deadline = tokio::time::Instant::now() + PAUSE_CONFIRMATION;
     loop {
-        let status = conn.get("/status").await;
+        let status = conn.get("/status").await.and_then(client::status_doc);
         match status.as_ref().map_err(|e| format!("{e:#}")).and_then(|v| pause_held(v, paused)) {
             Ok(unreachable) if unreachable.is_empty() => break say!("{done}"),
             Ok(unreachable) => {
@@ -319,25 +311,21 @@ const PAUSE_CONFIRMATION: Duration = Duration::from_secs(10);
 
 /// From one node's `/status`: `Ok(members it cannot reach)` when it holds
 /// the pause switch `paused` and every member it reaches has echoed it.
-fn pause_held(status: &Value, paused: bool) -> Result<Vec<String>, String> {
-    let node = status.get("node").and_then(Value::as_str).unwrap_or("?");
-    if status.get("paused").and_then(Value::as_bool) != Some(paused) {
+fn pause_held(status: &StatusDoc, paused: bool) -> Result<Vec<String>, String> {
+    let node = &status.node;
+    if status.paused != paused {
         return Err(format!("{node} does not have it yet"));
     }
     let mut unreachable = Vec::new();
     let mut lagging = Vec::new();
-    for site in status.get("sites").and_then(Value::as_array).into_iter().flatten() {
-        let id = site.get("id").and_then(Value::as_str).unwrap_or("?");
-        if id == node {
-            continue;
-        }
-        if site.get("reachable").and_then(Value::as_bool) != Some(true) {
-            unreachable.push(id.to_string());
-        } else if site.get("pause_agrees").and_then(Value::as_bool) == Some(false) {
-            lagging.push(id);
+    for site in status.sites.iter().filter(|s| &s.id != node) {
+        if !site.reachable {
+            unreachable.push(site.id.clone());
+        } else if site.pause_agrees == Some(false) {
+            lagging.push(site.id.as_str());
         }
     }
-    let members = status.get("sites").and_then(Value::as_array).map_or(0, Vec::len);
+    let members = status.sites.len();
     let reached = members - unreachable.len();
     if !lagging.is_empty() {
         Err(format!("{} has not echoed it to {node} yet", lagging.join(", ")))
@@ -354,10 +342,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             let conn = conn(cli)?;
             let v = conn.get("/status").await?;
             if *json {
+                // What the node answered, as it answered it.
                 say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                let answered_by_active = v.get("role").and_then(Value::as_str) == Some("active");
-                let active_view = if answered_by_active { None } else { conn.active_status().await };
+                let v = client::status_doc(v)?;
+                let active_view = if v.role == "active" { None } else { conn.active_status().await };
                 output::print_status(&v, active_view.as_ref());
             }
         }
@@ -378,9 +367,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
             }
             // Sent to the named site itself: forced promotion is local.
-            let status = conn(cli)?.get("/status").await?;
-            let sites = status.get("sites").and_then(Value::as_array).cloned().unwrap_or_default();
-            if !sites.iter().any(|s| s.get("id").and_then(Value::as_str) == Some(to)) {
+            let status = client::status_doc(conn(cli)?.get("/status").await?)?;
+            if status.site(to).is_none() {
                 bail!("unknown site {to:?}");
             }
             admin(cli, "force-promote", Some(to.as_str()), None).await?;

@@ -15,7 +15,6 @@
 //!   mapped to a site), only their `priority` and `votes`, and carries every
 //!   other setting over unchanged ([`placement`]).
 
-mod actuator;
 pub mod answer;
 pub mod monitor;
 pub mod placement;
@@ -34,8 +33,6 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::settings::{BadSetting, Choice};
-
-pub use actuator::MongoActuator;
 use answer::CommandRefusal;
 use store::StateStore;
 use view::ReplicaSetView;

@@ -11,50 +11,18 @@
 use std::time::Duration;
 
 use backon::BackoffBuilder;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::view::ReplicaSetView;
 use super::MongoLink;
 use crate::clock;
 use crate::health::HealthInput;
-use crate::runtime::{wall, Shared};
-
-/// What `/status` shows of MongoDB.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct MongoReport {
-    /// `embedded` or `mongodb`.
-    pub state_store: &'static str,
-    /// The last view read, if any.
-    pub view: Option<ReplicaSetView>,
-    /// Why the last read failed, if it did.
-    pub error: Option<String>,
-    /// Why the primary is not placed (a server that lacks a command the
-    /// placement needs), if so; the view, the data-lag gate and the state
-    /// store keep working.
-    pub placement_disabled: Option<String>,
-    /// When the set was last read successfully (RFC 3339).
-    pub updated_at: Option<String>,
-    /// Whether this site may take over automatically as far as data goes.
-    pub caught_up: bool,
-    /// Why not, if not.
-    pub not_caught_up_because: Option<String>,
-    /// Reads that failed in a row.
-    pub consecutive_failures: u32,
-}
-
-fn publish(shared: &Shared, f: impl FnOnce(&mut MongoReport)) {
-    if let Ok(mut snap) = shared.lock() {
-        let report = snap.mongodb.get_or_insert_with(MongoReport::default);
-        f(report);
-    }
-}
+use crate::snapshot::NodeSnapshot;
 
 /// Starts the monitor for site `me`.
-pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender<HealthInput>) {
+pub fn spawn(link: MongoLink, me: String, snapshot: NodeSnapshot, verdicts: mpsc::Sender<HealthInput>) {
     let store = link.state_store.name();
-    publish(&shared, |r| {
-        r.state_store = store;
+    snapshot.publish_mongo(|r| {
+        r.state_store = store.into();
         r.not_caught_up_because = Some("the replica set has not been read yet".into());
     });
     tokio::spawn(async move {
@@ -81,11 +49,11 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
                     backoff = retry.build();
                     reference = view.reference_optime_ms.or(reference);
                     let verdict = view.site_caught_up(&me, max_lag);
-                    publish(&shared, |r| {
+                    snapshot.publish_mongo(|r| {
                         r.view = Some(view);
                         r.error = None;
                         r.placement_disabled = disabled;
-                        r.updated_at = Some(wall(clock::now()));
+                        r.updated_at = Some(clock::wall(clock::now()));
                         r.consecutive_failures = 0;
                     });
                     (verdict, link.section.poll_interval)
@@ -98,7 +66,7 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
                     // Shown in `/status`: never the connection string.
                     let e = link.scrub(&e);
                     let error = e.clone();
-                    publish(&shared, |r| {
+                    snapshot.publish_mongo(|r| {
                         r.error = Some(error);
                         r.consecutive_failures = failures;
                     });
@@ -107,7 +75,7 @@ pub fn spawn(link: MongoLink, me: String, shared: Shared, verdicts: mpsc::Sender
                 }
             };
             let caught_up = verdict.is_ok();
-            publish(&shared, |r| {
+            snapshot.publish_mongo(|r| {
                 r.caught_up = caught_up;
                 r.not_caught_up_because = verdict.as_ref().err().cloned();
             });

@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mongodb::bson::{Bson, Document};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::number;
 
 /// One member as seen now.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberView {
     /// `host:port` as in the replica set config.
     pub host: String,
@@ -52,7 +52,7 @@ impl MemberView {
 }
 
 /// The replica set as seen now.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaSetView {
     /// The set's name.
     pub set: String,

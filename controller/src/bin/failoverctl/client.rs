@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use failover_controller::status_doc::StatusDoc;
 use serde_json::{json, Value};
 
 /// The HTTP port of an endpoint given without one (`http_address`'s port in
@@ -182,12 +183,18 @@ impl Conn {
         Err(last)
     }
 
+    /// The `/status` of the node at one base URL, within two seconds.
+    async fn status_at(&self, base: &str) -> Result<StatusDoc, String> {
+        let v = self.get_at(base, "/status", Some(Duration::from_secs(2))).await?;
+        status_doc(v).map_err(|e| format!("{base}: {e:#}"))
+    }
+
     /// The `/status` of the node that acts as active right now, if any
     /// endpoint is one.
-    pub async fn active_status(&self) -> Option<Value> {
+    pub async fn active_status(&self) -> Option<StatusDoc> {
         for e in &self.endpoints {
-            if let Ok(v) = self.get_at(&base(e), "/status", Some(Duration::from_secs(2))).await {
-                if v.get("role").and_then(Value::as_str) == Some("active") {
+            if let Ok(v) = self.status_at(&base(e)).await {
+                if v.role == "active" {
                     return Some(v);
                 }
             }
@@ -200,19 +207,17 @@ impl Conn {
     /// `/status`, agrees (when it can be reached from here); else what was
     /// seen instead.
     pub async fn site_is_active(&self, site: &str) -> Result<(), String> {
-        let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let mut last = "no endpoint answered".to_owned();
         for e in &self.endpoints {
             let at = base(e);
-            let v = match self.get_at(&at, "/status", Some(Duration::from_secs(2))).await {
+            let v = match self.status_at(&at).await {
                 Ok(v) => v,
                 Err(why) => {
                     last = why;
                     continue;
                 }
             };
-            let node = field(&v, "node").unwrap_or_else(|| at.clone());
-            let role = field(&v, "role").unwrap_or_default();
+            let (node, role) = (&v.node, &v.role);
             if node == site {
                 if role == "active" {
                     return Ok(());
@@ -220,24 +225,20 @@ impl Conn {
                 last = format!("{site} says it is {role}");
                 continue;
             }
-            match field(&v, "active_site") {
+            match v.active_site.as_deref() {
                 Some(a) if a == site => {}
                 other => {
-                    last = format!("{node} sees {} as the active site", other.as_deref().unwrap_or("no site"));
+                    last = format!("{node} sees {} as the active site", other.unwrap_or("no site"));
                     continue;
                 }
             }
-            let entry = v
-                .get("sites")
-                .and_then(Value::as_array)
-                .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(site)));
             // A node from before `http_address` was shown: its word.
-            let Some(address) = entry.and_then(|s| field(s, "http_address")) else { return Ok(()) };
+            let Some(address) = v.site(site).and_then(|s| s.http_address.as_deref()) else { return Ok(()) };
             let scheme = if at.starts_with("https://") { "https" } else { "http" };
-            match self.get_at(&format!("{scheme}://{address}"), "/status", Some(Duration::from_secs(2))).await {
-                Ok(own) if field(&own, "role").as_deref() == Some("active") => return Ok(()),
+            match self.status_at(&format!("{scheme}://{address}")).await {
+                Ok(own) if own.role == "active" => return Ok(()),
                 Ok(own) => {
-                    let own_role = field(&own, "role").unwrap_or_default();
+                    let own_role = own.role;
                     last = format!("{node} sees {site} as the active site, but {site} says it is {own_role}");
                 }
                 // Not reachable from here: the answering node's word.
@@ -246,6 +247,11 @@ impl Conn {
         }
         Err(last)
     }
+}
+
+/// A `/status` answer as its typed document.
+pub fn status_doc(v: Value) -> anyhow::Result<StatusDoc> {
+    serde_json::from_value(v).context("the /status answer cannot be read")
 }
 
 #[cfg(test)]

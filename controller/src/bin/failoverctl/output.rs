@@ -3,6 +3,9 @@
 
 use std::io::Write;
 
+use failover_controller::reports::MongoReport;
+use failover_controller::status_doc::{ScheduledSwitchoverDoc, StatusDoc};
+use serde::Serialize;
 use serde_json::Value;
 
 /// Writes one line to stdout. When the reader has gone (broken pipe) there
@@ -39,8 +42,10 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-fn field(v: &Value, k: &str) -> String {
-    text(v.get(k))
+/// A field of the status document as a table cell, written as its JSON
+/// (so numbers read as the node sent them): strings bare, none as `-`.
+fn cell<T: Serialize>(v: &T) -> String {
+    text(serde_json::to_value(v).ok().as_ref())
 }
 
 /// One line saying what a successful admin call did, from the command, its
@@ -80,11 +85,10 @@ pub fn done(command: &str, to: Option<&str>, at: Option<&str>, answer: &Value) -
 ///
 /// `active_view` is the active site's own `/status` when another node
 /// answered: only the active site holds a scheduled switchover.
-pub fn print_status(v: &Value, active_view: Option<&Value>) {
-    let s = |k: &str| field(v, k);
-    let node = s("node");
-    let active = v.get("active_site").and_then(Value::as_str);
-    let epoch = match (v.get("epoch").and_then(Value::as_u64), v.get("last_known_epoch").and_then(Value::as_u64)) {
+pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
+    let node = &v.node;
+    let active = v.active_site.as_deref();
+    let epoch = match (v.epoch, v.last_known_epoch) {
         (Some(e), _) => e.to_string(),
         (None, Some(last)) => format!("- (last known {last})"),
         (None, None) => "-".to_owned(),
@@ -92,123 +96,120 @@ pub fn print_status(v: &Value, active_view: Option<&Value>) {
     say!(
         "active: {}   epoch: {epoch}   term: {}   mode: {}   paused: {}",
         active.unwrap_or("none"),
-        s("term"),
-        s("mode"),
-        s("paused")
+        v.term,
+        v.mode,
+        v.paused
     );
-    say!("answered by: {node} ({})", s("role"));
-    if v.get("peer_authentication").and_then(Value::as_str) == Some("none") {
+    say!("answered by: {node} ({})", v.role);
+    if v.peer_authentication == "none" {
         say!(
             "PEERS UNAUTHENTICATED: {node} runs without mutual TLS; anyone who reaches a peer port can vote and grant \
              leases as any member (set up [tls] with failoverctl certs init)"
         );
     }
-    if let Some(p) = v.get("pending_failover").filter(|p| !p.is_null()) {
-        let target = field(p, "target");
-        say!("PENDING FAILOVER to {target}: {} (since {})", field(p, "reason"), field(p, "since"));
+    if let Some(p) = &v.pending_failover {
+        let target = &p.target;
+        say!("PENDING FAILOVER to {target}: {} (since {})", p.reason, p.since);
         say!("  approve with: failoverctl approve --to {target}");
     }
     print_schedule(active_view.unwrap_or(v), active.filter(|_| active_view.is_none()));
-    if let Some(stored) = v.get("fence_ahead").and_then(Value::as_u64) {
+    if let Some(stored) = v.fence_ahead {
         say!(
             "FENCE ALARM: a target holds epoch {stored}, which {node} (epoch {}) was not elected with: forged, or left \
              by a forced promotion; {node} stays active and writes nothing over that target until it is corrected",
-            s("epoch"),
+            cell(&v.epoch),
         );
     }
-    for m in v.get("config_mismatches").and_then(Value::as_array).into_iter().flatten() {
-        let peer = field(m, "peer");
-        match m.get("theirs").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    for m in &v.config_mismatches {
+        let peer = &m.peer;
+        match Some(m.theirs.as_str()).filter(|t| !t.is_empty()) {
             Some(theirs) => say!(
                 "CONFIG MISMATCH: {peer}'s members, votes or priorities differ from {node}'s (fingerprint {theirs} \
                  there, {} here): messages both ways are refused until [[members]] is the same on every node",
-                s("cluster_fingerprint")
+                v.cluster_fingerprint
             ),
             None => say!("UNVERIFIED CONFIG: {peer} sends no cluster fingerprint (an older build)"),
         }
     }
     print_sites(v);
-    let actuators = v.get("actuators").and_then(Value::as_array).filter(|a| !a.is_empty());
-    if let Some(actuators) = actuators {
+    if !v.actuators.is_empty() {
         say!("actuators of {node}:");
         say!("  {:<20} {:<8} {:<10} {:>6}  DETAIL", "NAME", "KIND", "STATE", "EPOCH");
-        for a in actuators {
-            let f = |k: &str| field(a, k);
-            say!("  {:<20} {:<8} {:<10} {:>6}  {}", f("name"), f("kind"), f("state"), f("epoch"), f("detail"));
+        for a in &v.actuators {
+            say!("  {:<20} {:<8} {:<10} {:>6}  {}", a.name, a.kind, a.state.as_str(), cell(&a.epoch), a.detail);
         }
     }
-    if let Some(m) = v.get("mongodb").filter(|m| !m.is_null()) {
-        print_mongodb(m, &node);
+    if let Some(m) = &v.mongodb {
+        print_mongodb(m, node);
     }
 }
 
 /// A scheduled switchover, which only the active site holds: shown when the
 /// answer has it, and when the answering node is not the active site and the
 /// active site did not answer, where to ask instead.
-fn print_schedule(v: &Value, active: Option<&str>) {
-    if let Some(sw) = v.get("scheduled_switchover").filter(|x| !x.is_null()) {
-        let left = sw.get("in_ms").and_then(Value::as_u64).map_or_else(
-            || "-".to_owned(),
-            |ms| humantime::format_duration(std::time::Duration::from_secs(ms / 1000)).to_string(),
-        );
-        say!("SCHEDULED SWITCHOVER to {} at {} (in {left})", field(sw, "to"), field(sw, "at"));
+fn print_schedule(v: &StatusDoc, active: Option<&str>) {
+    if let Some(ScheduledSwitchoverDoc { to, in_ms, at }) = &v.scheduled_switchover {
+        let left = humantime::format_duration(std::time::Duration::from_secs(in_ms / 1000));
+        say!("SCHEDULED SWITCHOVER to {to} at {at} (in {left})");
         say!("  cancel with: failoverctl switchover --cancel");
         return;
     }
-    let Some(active) = active.filter(|_| v.get("role").and_then(Value::as_str) != Some("active")) else { return };
+    let Some(active) = active.filter(|_| v.role != "active") else { return };
     let address = v
-        .get("sites")
-        .and_then(Value::as_array)
-        .and_then(|sites| sites.iter().find(|s| s.get("id").and_then(Value::as_str) == Some(active)))
-        .and_then(|s| s.get("http_address"))
-        .and_then(Value::as_str)
+        .site(active)
+        .and_then(|s| s.http_address.as_deref())
         .map_or_else(String::new, |a| format!(" (failoverctl -e {a} status)"));
     say!(
         "scheduled switchover: unknown; {} is not the active site, and only {active} knows whether one is due{address}",
-        field(v, "node")
+        v.node
     );
 }
 
 /// The members' table. What an unreachable peer last reported may no
 /// longer hold: its health and data are shown as unknown.
-fn print_sites(v: &Value) {
+fn print_sites(v: &StatusDoc) {
     let header = ["SITE", "KIND", "PRIORITY", "HEALTHY", "CAUGHT-UP", "REACHABLE", "LAST SEEN"];
     let row = |c: [String; 7]| {
         say!("{:<12} {:<8} {:>8} {:>8} {:>9} {:>10} {:>10}", c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
     };
     row(header.map(str::to_owned));
-    for site in v.get("sites").and_then(Value::as_array).into_iter().flatten() {
-        let f = |k: &str| field(site, k);
-        let unreachable = site.get("reachable") == Some(&Value::Bool(false));
-        let now = |k: &str| if unreachable { "unknown".to_owned() } else { f(k) };
-        let seen =
-            site.get("last_seen_ms").and_then(Value::as_u64).map_or_else(|| "never".to_owned(), |ms| format!("{ms}ms"));
-        row([f("id"), f("kind"), f("priority"), now("healthy"), now("caught_up"), f("reachable"), seen]);
+    for site in &v.sites {
+        let now = |value: Option<bool>| if site.reachable { cell(&value) } else { "unknown".to_owned() };
+        let seen = site.last_seen_ms.map_or_else(|| "never".to_owned(), |ms| format!("{ms}ms"));
+        row([
+            site.id.clone(),
+            site.kind.clone(),
+            site.priority.to_string(),
+            now(site.healthy),
+            now(site.caught_up),
+            site.reachable.to_string(),
+            seen,
+        ]);
     }
 }
 
 /// The replica set as the answering node sees it.
-fn print_mongodb(m: &Value, node: &str) {
-    let view = m.get("view").filter(|v| !v.is_null());
+fn print_mongodb(m: &MongoReport, node: &str) {
+    let view = m.view.as_ref();
     match view {
         Some(view) => say!(
             "MongoDB replica set {} as {node} sees it: shape {}, primary {} ({}), majority writes {}, state store {}",
-            field(view, "set"),
-            field(view, "shape"),
-            field(view, "primary"),
-            field(view, "primary_site"),
-            if view.get("majority_writes_available") == Some(&Value::Bool(true)) { "available" } else { "UNAVAILABLE" },
-            field(m, "state_store"),
+            view.set,
+            view.shape,
+            cell(&view.primary),
+            cell(&view.primary_site),
+            if view.majority_writes_available { "available" } else { "UNAVAILABLE" },
+            m.state_store,
         ),
-        None => say!("MongoDB replica set: not read yet (state store {})", field(m, "state_store")),
+        None => say!("MongoDB replica set: not read yet (state store {})", m.state_store),
     }
-    if view.and_then(|v| v.get("majority_needs_every_data_member")) == Some(&Value::Bool(true)) {
+    if view.is_some_and(|v| v.majority_needs_every_data_member) {
         say!("  losing one data member stops majority writes (primary-secondary-arbiter)");
     }
-    if let Some(e) = m.get("error").and_then(Value::as_str) {
+    if let Some(e) = &m.error {
         say!("  cannot read the set: {e}");
     }
-    match m.get("not_caught_up_because").and_then(Value::as_str) {
+    match &m.not_caught_up_because {
         Some(why) => say!("  {node} is NOT eligible for automatic failover: {why}"),
         None => say!("  {node}'s data is caught up"),
     }
@@ -222,16 +223,16 @@ fn print_mongodb(m: &Value, node: &str) {
         "VOTES",
         "LAG"
     );
-    for member in view.and_then(|v| v.get("members")).and_then(Value::as_array).into_iter().flatten() {
-        let lag = member.get("lag_ms").and_then(Value::as_u64).map_or("-".to_string(), |ms| format!("{ms}ms"));
+    for member in view.map(|v| v.members.as_slice()).unwrap_or_default() {
+        let lag = member.lag_ms.map_or("-".to_string(), |ms| format!("{ms}ms"));
         say!(
             "  {:<24} {:<10} {:<26} {:>7} {:>8} {:>5} {:>10}",
-            field(member, "host"),
-            field(member, "site"),
-            field(member, "state"),
-            field(member, "healthy"),
-            field(member, "priority"),
-            field(member, "votes"),
+            member.host,
+            cell(&member.site),
+            member.state,
+            member.healthy,
+            cell(&member.priority),
+            cell(&member.votes),
             lag
         );
     }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
 
-use super::answer::CommandRefusal;
-use super::placement::{self, Priorities, VoteChange};
-use super::store::{Claim, StoreError};
-use super::view::ReplicaSetView;
-use super::{describe_error, MongoLink, Reading};
-use crate::actuate::{ActuateError, Applied, Goal, LeaseGuard};
+use super::{ActuateError, Applied, Goal, LeaseGuard};
+use crate::mongo::answer::CommandRefusal;
+use crate::mongo::placement::{self, Priorities, VoteChange};
+use crate::mongo::store::{Claim, StoreError};
+use crate::mongo::view::ReplicaSetView;
+use crate::mongo::{describe_error, MongoLink, Reading};
 
 /// The primary-follows-the-active-site actuator (with the state store
 /// claim and the PSA mitigation, in that order of dependence).
@@ -146,15 +146,15 @@ impl MongoActuator {
     /// protocol has them now.
     fn claim(&self, epoch: u64, state: &str, cause: String, lease: &LeaseGuard) -> Claim {
         let name = |id: failover_core::NodeId| self.names.get(id.index()).cloned().unwrap_or_else(|| id.to_string());
-        let (mode, paused, pending) = lease.0.lock().map_or(("automatic".into(), false, None), |snap| {
-            let st = &snap.status;
+        let (mode, paused, pending) = lease.0.read(|published| {
+            let st = &published.status;
             let mode = match st.mode {
                 failover_core::FailoverMode::Automatic => "automatic",
                 failover_core::FailoverMode::Manual => "manual",
             };
             let pending = st
                 .pending_failover
-                .map(|p| format!("to {}: {}", name(p.target), crate::runtime::describe_reason(p.reason)));
+                .map(|p| format!("to {}: {}", name(p.target), crate::describe::proposal_reason(p.reason)));
             (mode.to_owned(), st.paused, pending)
         });
         Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }

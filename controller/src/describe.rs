@@ -1,0 +1,84 @@
+//! Protocol events, proposal reasons and command refusals in words, with
+//! member names, for logs, `/status`, `/history` and admin answers. It only
+//! formats: it must never decide anything nor read any state but what it is
+//! given.
+
+use failover_core::{ClusterConfig, CommandError, Event, NodeId};
+
+use crate::{clock, hooks, member_name};
+
+/// An event in words, with member names.
+pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
+    let n = |id: NodeId| member_name::of(cfg, id);
+    match *e {
+        Event::ElectionStarted { term, approved, handoff } => {
+            format!("election started in term {} (approved: {approved}, handoff: {handoff})", term.0)
+        }
+        Event::VoteRefused { by, term, refusal } => format!("{} refused a vote in term {}: {refusal:?}", n(by), term.0),
+        Event::Elected { epoch, cause } => {
+            format!("elected with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
+        }
+        Event::BecameActive { epoch, cause } => {
+            format!("became active with epoch {} ({})", epoch.0, hooks::activation_reason(cause))
+        }
+        Event::SteppedDown { epoch, reason } => {
+            let why = match reason {
+                failover_core::StepDownReason::Handoff { to, why } => format!("handing over to {} ({why:?})", n(to)),
+                other => format!("{other:?}"),
+            };
+            format!("stepped down from epoch {}: {why}", epoch.0)
+        }
+        Event::ActiveSiteChanged { site, epoch, cause } => {
+            format!("{} is active with epoch {} ({})", n(site), epoch.0, hooks::activation_reason(cause))
+        }
+        Event::FailoverProposed { target, reason } => {
+            format!("failover to {} proposed, waiting for approval: {reason:?}", n(target))
+        }
+        Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
+        Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
+        Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), clock::wall(at)),
+        Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
+        Event::Paused { by } => format!("paused (by {})", n(by)),
+        Event::Resumed { by } => format!("resumed (by {})", n(by)),
+        Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
+        Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
+        Event::FenceAhead { epoch, stored } => format!(
+            "ALARM: a target holds epoch {}, newer than this site's {} while it holds its lease: forged (or left by a \
+             forced promotion); staying active and writing nothing over it",
+            stored.0, epoch.0
+        ),
+    }
+}
+
+/// A proposal's reason in words.
+pub fn proposal_reason(r: failover_core::ProposalReason) -> &'static str {
+    use failover_core::ProposalReason as R;
+    match r {
+        R::ManualMode => "manual mode: failovers wait for approval",
+        R::TargetLagging => "the target's data lags beyond max_lag_on_failover",
+        R::Cooldown => "within the cooldown after an automatic failover",
+        R::ActiveUnhealthy => "the active site's health checks fail",
+        R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
+        R::PromotionDeclined => "the elected site's pre_promote hook failed",
+        R::Paused => "no site is active and automatic actions are paused: approve, or resume",
+    }
+}
+
+/// A refusal in words, with member names.
+pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
+    let n = |id: NodeId| member_name::of(cfg, id);
+    match *e {
+        CommandError::NotActive { active } => {
+            format!("not the active site; active: {}", active.map_or_else(|| "none".into(), n))
+        }
+        CommandError::HeldElsewhere { target } => format!("carried out by {}", n(target)),
+        CommandError::NotElectable(id) => format!("{} cannot become active (witness or priority 0)", n(id)),
+        CommandError::AlreadyActive(id) => format!("{} is already the active site", n(id)),
+        CommandError::TargetNotEligible { target, why } => format!("{} is not eligible: {why}", n(target)),
+        CommandError::LeaseMayBeHeld { holder, remaining } => format!(
+            "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
+            holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
+        ),
+        ref other => other.to_string(),
+    }
+}

@@ -1,0 +1,151 @@
+//! Builds the `/status` document ([`StatusDoc`]) from what the node has
+//! published, its health checks and its view of the config's agreement,
+//! with member names and times for people. It only reads what it is given:
+//! it must never take a lock, call the network or judge the lease against
+//! anything but the `now` it is handed.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
+
+use crate::agreement::Mismatch;
+use crate::describe;
+use crate::health::CheckState;
+use crate::member_name::of as name;
+use crate::snapshot::Published;
+use crate::status_doc::{PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc};
+
+/// How many of the newest events `/status` carries.
+const EVENTS_SHOWN: usize = 20;
+
+/// Everything the document is built from.
+pub struct StatusInputs<'a> {
+    /// The cluster.
+    pub cfg: &'a ClusterConfig,
+    /// HTTP address of every member, by id.
+    pub http_addresses: &'a [SocketAddr],
+    /// What the node published.
+    pub published: &'a Published,
+    /// This node's health checks.
+    pub checks: Vec<CheckState>,
+    /// This node's fingerprint of the shared config.
+    pub fingerprint: &'a str,
+    /// Peers whose shared config differs.
+    pub mismatches: Vec<Mismatch>,
+    /// `mutual_tls` or `none`.
+    pub peer_authentication: &'a str,
+    /// The protocol clock now.
+    pub now: Instant,
+    /// The wall clock now (for times shown to people only).
+    pub wall_now: SystemTime,
+}
+
+/// `at` on the protocol clock as wall-clock text (RFC 3339, milliseconds).
+fn wall(inputs: &StatusInputs, at: Instant) -> String {
+    crate::clock::wall_from(at, inputs.now, inputs.wall_now)
+}
+
+/// The `/status` document.
+pub fn build(inputs: StatusInputs) -> StatusDoc {
+    let (cfg, published, now) = (inputs.cfg, inputs.published, inputs.now);
+    let st = &published.status;
+    let active_now = published.lease.valid_at(now);
+    let role = match st.role {
+        RoleName::Active if !active_now => "standby",
+        r => r.as_str(),
+    };
+    let lease_remaining_ms = if active_now { st.lease_remaining.map(|r| r.as_millis() as u64) } else { None };
+    let fence_ahead = if active_now { published.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None };
+    let scheduled_switchover = st.scheduled_switchover.map(|(to, at)| ScheduledSwitchoverDoc {
+        to: name(cfg, to),
+        in_ms: at.saturating_since(now).as_millis() as u64,
+        // To the nearest second: the operator's time comes back as given.
+        at: humantime::format_rfc3339_seconds(inputs.wall_now + at.saturating_since(now) + Duration::from_millis(500))
+            .to_string(),
+    });
+    StatusDoc {
+        node: name(cfg, st.node),
+        role: role.to_owned(),
+        active_site: st.active_site.map(|a| name(cfg, a)),
+        epoch: st.epoch.map(|e| e.0),
+        last_known_epoch: published.last_known_epoch,
+        term: st.term.0,
+        mode: match st.mode {
+            FailoverMode::Automatic => "automatic",
+            FailoverMode::Manual => "manual",
+        }
+        .to_owned(),
+        paused: st.paused,
+        pending_failover: st.pending_failover.map(|p| PendingFailoverDoc {
+            target: name(cfg, p.target),
+            reason: describe::proposal_reason(p.reason).to_owned(),
+            since: wall(&inputs, p.since),
+        }),
+        lease_remaining_ms,
+        fence_ahead,
+        cluster_fingerprint: inputs.fingerprint.to_owned(),
+        peer_authentication: inputs.peer_authentication.to_owned(),
+        config_mismatches: inputs.mismatches.clone(),
+        timers: Some(TimersDoc {
+            heartbeat_ms: cfg.timers.heartbeat_interval.as_millis() as u64,
+            lease_ms: cfg.timers.lease_duration.as_millis() as u64,
+        }),
+        scheduled_switchover,
+        hooks: published.hooks.clone(),
+        actuators: published.actuators.clone(),
+        mongodb: published.mongodb.clone(),
+        sites: sites(&inputs),
+        events: published.events.iter().rev().take(EVENTS_SHOWN).cloned().collect(),
+    }
+}
+
+/// Every member this node can say something about, in config order.
+fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
+    let (cfg, st) = (inputs.cfg, &inputs.published.status);
+    let mut sites = Vec::new();
+    for id in cfg.ids() {
+        let http_address = inputs.http_addresses.get(id.index()).map(ToString::to_string);
+        let kind = match cfg.member(id).map(|m| m.kind) {
+            Some(MemberKind::Witness) => "witness",
+            _ => "site",
+        };
+        let (id_name, kind, priority) = (name(cfg, id), kind.to_owned(), cfg.priority(id));
+        if id == st.node {
+            sites.push(SiteDoc {
+                id: id_name,
+                kind,
+                priority,
+                healthy: Some(st.local.healthy),
+                caught_up: Some(st.local.caught_up),
+                reachable: true,
+                last_seen_ms: Some(0),
+                checks: Some(inputs.checks.clone()),
+                switchover: None,
+                pause_agrees: None,
+                http_address,
+            });
+        } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
+            sites.push(SiteDoc {
+                id: id_name,
+                kind,
+                priority,
+                healthy: p.report.map(|r| r.healthy),
+                caught_up: p.report.map(|r| r.caught_up),
+                reachable: p.reachable,
+                last_seen_ms: p.last_seen_ago.map(|d| d.as_millis() as u64),
+                checks: None,
+                switchover: Some(SwitchoverVerdict {
+                    switchover_target: p.switchover_target.is_ok(),
+                    switchover_refused_because: p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
+                }),
+                pause_agrees: Some(p.pause_agrees),
+                http_address,
+            });
+        }
+    }
+    sites
+}
+
+#[cfg(test)]
+mod tests;

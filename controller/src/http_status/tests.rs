@@ -1,0 +1,198 @@
+//! The typed document against the `json!` builder it replaced: the old
+//! builder is kept here, verbatim but for reading its inputs from
+//! [`StatusInputs`], as the reference for the wire format.
+
+use std::time::{Duration, SystemTime};
+
+use failover_core::{
+    CommandError, Epoch, FailoverMode, Instant, NodeId, PeerStatus, PendingFailover, ProposalReason, RoleName,
+    SiteReport, Term,
+};
+use serde_json::json;
+
+use super::*;
+use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+use crate::snapshot::{Lease, NodeSnapshot};
+
+/// Today's `/status` as the `json!` builder wrote it.
+fn reference(inputs: &StatusInputs) -> serde_json::Value {
+    let snap = inputs.published;
+    let st = &snap.status;
+    let now = inputs.now;
+    let active_now = snap.lease.valid_at(now);
+    let role = match st.role {
+        RoleName::Active if !active_now => "standby",
+        r => r.as_str(),
+    };
+    let cfg = inputs.cfg;
+    let mut sites = Vec::new();
+    for id in cfg.ids() {
+        let http_address = inputs.http_addresses.get(id.index()).map(ToString::to_string);
+        let member = cfg.member(id);
+        let kind = match member.map(|m| m.kind) {
+            Some(MemberKind::Witness) => "witness",
+            _ => "site",
+        };
+        if id == st.node {
+            sites.push(json!({
+                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
+                "healthy": st.local.healthy, "caught_up": st.local.caught_up,
+                "reachable": true, "last_seen_ms": 0, "checks": inputs.checks, "http_address": http_address,
+            }));
+        } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
+            sites.push(json!({
+                "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
+                "healthy": p.report.map(|r| r.healthy), "caught_up": p.report.map(|r| r.caught_up),
+                "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
+                "checks": null,
+                "switchover_target": p.switchover_target.is_ok(),
+                "switchover_refused_because": p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
+                "pause_agrees": p.pause_agrees,
+                "http_address": http_address,
+            }));
+        }
+    }
+    let lease_remaining = if active_now { st.lease_remaining.map(|r| r.as_millis() as u64) } else { None };
+    json!({
+        "node": name(cfg, st.node),
+        "role": role,
+        "active_site": st.active_site.map(|a| name(cfg, a)),
+        "epoch": st.epoch.map(|e| e.0),
+        "last_known_epoch": snap.last_known_epoch,
+        "term": st.term.0,
+        "mode": match st.mode { FailoverMode::Automatic => "automatic", FailoverMode::Manual => "manual" },
+        "paused": st.paused,
+        "pending_failover": st.pending_failover.map(|p| json!({
+            "target": name(cfg, p.target),
+            "reason": describe::proposal_reason(p.reason),
+            "since": wall(inputs, p.since),
+        })),
+        "lease_remaining_ms": lease_remaining,
+        "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
+        "cluster_fingerprint": inputs.fingerprint,
+        "peer_authentication": inputs.peer_authentication,
+        "config_mismatches": inputs.mismatches,
+        "timers": {
+            "heartbeat_ms": cfg.timers.heartbeat_interval.as_millis() as u64,
+            "lease_ms": cfg.timers.lease_duration.as_millis() as u64,
+        },
+        "scheduled_switchover": st.scheduled_switchover.map(|(to, at)| json!({
+            "to": name(cfg, to),
+            "in_ms": at.saturating_since(now).as_millis() as u64,
+            "at": humantime::format_rfc3339_seconds(
+                inputs.wall_now + at.saturating_since(now) + Duration::from_millis(500)
+            )
+            .to_string(),
+        })),
+        "hooks": snap.hooks,
+        "actuators": snap.actuators,
+        "mongodb": snap.mongodb,
+        "sites": sites,
+        "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
+    })
+}
+
+/// A published state: the test cluster's site `a`, changed by `change`.
+fn published(change: impl FnOnce(&mut Published)) -> Published {
+    let snapshot = NodeSnapshot::new(crate::test_node::node().status(Instant::from_millis(0)));
+    let mut published = snapshot.read(Clone::clone);
+    change(&mut published);
+    published
+}
+
+/// Compares the typed document with the reference, as JSON text (so the
+/// key order counts too), and checks it reads back as itself.
+fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<Mismatch>) {
+    let cfg = crate::test_node::cluster();
+    let addresses: Vec<SocketAddr> = vec!["127.0.0.1:8080".parse().unwrap(), "127.0.0.1:8081".parse().unwrap()];
+    let inputs = |checks: Vec<CheckState>, mismatches: Vec<Mismatch>| StatusInputs {
+        cfg: &cfg,
+        http_addresses: &addresses,
+        published,
+        checks,
+        fingerprint: "f1ngerprint",
+        mismatches,
+        peer_authentication: "mutual_tls",
+        now: Instant::from_millis(50_000),
+        wall_now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+    };
+    let want = reference(&inputs(checks.clone(), mismatches.clone()));
+    let doc = build(inputs(checks, mismatches));
+    let got = serde_json::to_value(&doc).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&got).unwrap(), serde_json::to_string_pretty(&want).unwrap());
+    let back: StatusDoc = serde_json::from_value(got).unwrap();
+    assert_eq!(back, doc);
+}
+
+#[test]
+fn a_fresh_node_is_the_same_document() {
+    assert_same(&published(|_| {}), Vec::new(), Vec::new());
+}
+
+#[test]
+fn an_active_node_with_reports_is_the_same_document() {
+    let p = published(|p| {
+        p.status.role = RoleName::Active;
+        p.status.active_site = Some(NodeId(0));
+        p.status.epoch = Some(Epoch(7));
+        p.status.term = Term(9);
+        p.status.lease_remaining = Some(Duration::from_millis(1500));
+        p.status.scheduled_switchover = Some((NodeId(1), Instant::from_millis(62_250)));
+        p.lease = Lease::until(Some(Instant::from_millis(51_500)));
+        p.last_known_epoch = Some(7);
+        p.hooks = vec![HookReport { hook: "post_promote".into(), epoch: 7, ok: true, detail: "exit 0".into() }];
+        let mut dns = ActuatorReport::idle("dns-1", "dns");
+        dns.fenced_by = Some(9);
+        dns.last_converged_at = Some("2026-11-27T00:00:00.000Z".into());
+        p.actuators = vec![dns, ActuatorReport::idle("hook", "webhook")];
+        p.mongodb = Some(MongoReport { state_store: "embedded".into(), ..MongoReport::default() });
+        p.events = (0..25).map(|i| EventRecord { at: format!("t{i}"), event: format!("e{i}") }).collect();
+    });
+    let checks = vec![CheckState { name: "http".into(), healthy: true, last: "ok".into() }];
+    assert_same(&p, checks, Vec::new());
+}
+
+#[test]
+fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
+    let peer = |switchover_target| PeerStatus {
+        id: NodeId(1),
+        reachable: false,
+        last_seen_ago: Some(Duration::from_millis(2300)),
+        report: Some(SiteReport { healthy: true, caught_up: false, sees_quorum: true }),
+        switchover_target,
+        pause_agrees: false,
+    };
+    for verdict in [Ok(()), Err(CommandError::NotElectable(NodeId(1)))] {
+        let p = published(|p| {
+            p.status.mode = FailoverMode::Manual;
+            p.status.paused = true;
+            p.status.active_site = Some(NodeId(1));
+            p.status.pending_failover = Some(PendingFailover {
+                target: NodeId(0),
+                reason: ProposalReason::TargetLagging,
+                since: Instant::from_millis(40_000),
+            });
+            p.status.peers = vec![peer(verdict)];
+            // A lease that ended: shown as standby, without lease or alarm.
+            p.status.role = RoleName::Active;
+            p.lease = Lease::until(Some(Instant::from_millis(49_999)));
+        });
+        let mismatches = vec![Mismatch { peer: "w".into(), theirs: String::new() }];
+        assert_same(&p, Vec::new(), mismatches);
+    }
+}
+
+#[test]
+fn an_unheard_peer_has_unknown_health() {
+    let p = published(|p| {
+        p.status.peers = vec![PeerStatus {
+            id: NodeId(1),
+            reachable: false,
+            last_seen_ago: None,
+            report: None,
+            switchover_target: Ok(()),
+            pause_agrees: true,
+        }];
+    });
+    assert_same(&p, Vec::new(), Vec::new());
+}

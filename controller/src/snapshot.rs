@@ -1,0 +1,249 @@
+//! The node's published state: the core's status after the last step, the
+//! lease end that makes this site active, and the reports of its hooks,
+//! actuators and MongoDB monitor. The protocol loop publishes into it after
+//! every step; `/status`, `/active`, `/metrics`, the actuators' lease checks
+//! and systemd read from it. [`NodeSnapshot`] is the only way in: a small
+//! typed handle whose methods each take the lock once, briefly.
+//!
+//! It must never decide anything, and must never hand out its lock: a
+//! caller gets values (clones) or runs a short closure, so no lock can be
+//! held across an await or leak into a component.
+//!
+//! The lock is a `std::sync::Mutex`, not tokio's: every critical section is
+//! a few field reads or writes with no await inside, callers include
+//! synchronous code (the lease guard before each write, systemd, metrics),
+//! and a blocking lock held for microseconds is cheaper than an async one.
+//!
+//! Poisoning is decided once, in [`NodeSnapshot::lock`]: the data is taken
+//! back and used. A panic while the lock is held can only come from a bug
+//! in a report's update closure; every write here replaces whole fields, so
+//! the worst left behind is one stale report, never a torn lease (the lease
+//! end is a single value, and it expires by the clock on its own). Refusing
+//! every later read instead would turn one bad report into a node that
+//! cannot show its status or hold its lease.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use failover_core::{Instant, RoleName, Status};
+
+use crate::clock;
+use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+
+/// How many events `/status` and `history` keep.
+pub const EVENTS_KEPT: usize = 200;
+
+/// The lease authority: while the clock is before `until`, this site acts
+/// as active. Only [`NodeSnapshot::publish_step`] writes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    until: Option<Instant>,
+}
+
+impl Lease {
+    /// A lease that ends at `until` (none: not active).
+    pub fn until(until: Option<Instant>) -> Self {
+        Lease { until }
+    }
+
+    /// Whether the lease is valid at `now`.
+    pub fn valid_at(self, now: Instant) -> bool {
+        self.until.is_some_and(|u| now < u)
+    }
+}
+
+/// Everything the node publishes, as read in one go.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The node's status at the last step.
+    pub status: Status,
+    /// The lease as of the last step.
+    pub lease: Lease,
+    /// Recent events, newest last.
+    pub events: VecDeque<EventRecord>,
+    /// Last outcome of each hook.
+    pub hooks: Vec<HookReport>,
+    /// State of each actuator.
+    pub actuators: Vec<ActuatorReport>,
+    /// The MongoDB replica set, if configured.
+    pub mongodb: Option<MongoReport>,
+    /// The highest epoch of an active site this node has known since it
+    /// started (kept while no site is active).
+    pub last_known_epoch: Option<u64>,
+}
+
+/// What one protocol step publishes.
+#[derive(Debug)]
+pub struct Step {
+    /// The node's status after the step.
+    pub status: Status,
+    /// The lease after the step.
+    pub lease: Lease,
+    /// The events of the step, oldest first.
+    pub events: Vec<EventRecord>,
+}
+
+/// The handle to the node's published state; clones share it.
+#[derive(Clone, Debug)]
+pub struct NodeSnapshot {
+    inner: Arc<Mutex<Published>>,
+}
+
+impl NodeSnapshot {
+    /// A snapshot for a node that has not stepped yet: no lease, no reports.
+    pub fn new(status: Status) -> Self {
+        let published = Published {
+            status,
+            lease: Lease::default(),
+            events: VecDeque::new(),
+            hooks: Vec::new(),
+            actuators: Vec::new(),
+            mongodb: None,
+            last_known_epoch: None,
+        };
+        NodeSnapshot { inner: Arc::new(Mutex::new(published)) }
+    }
+
+    /// The one place the lock is taken (see the module documentation for
+    /// why a poisoned lock is recovered).
+    fn lock(&self) -> MutexGuard<'_, Published> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this site holds its lease, judged against the clock now (not
+    /// when the loop last ran: a stalled loop can never stretch the lease).
+    pub fn lease_valid_now(&self) -> bool {
+        let lease = self.lock().lease;
+        lease.valid_at(clock::now())
+    }
+
+    /// Publishes a step: its status, its lease and its events (the oldest
+    /// dropped beyond [`EVENTS_KEPT`]).
+    pub fn publish_step(&self, step: Step) {
+        let mut p = self.lock();
+        p.events.extend(step.events);
+        let excess = p.events.len().saturating_sub(EVENTS_KEPT);
+        p.events.drain(..excess);
+        p.last_known_epoch = p.last_known_epoch.max(step.status.epoch.map(|e| e.0));
+        p.status = step.status;
+        p.lease = step.lease;
+    }
+
+    /// Records a hook's outcome, replacing that hook's previous one.
+    pub fn report_hook(&self, outcome: HookReport) {
+        let mut p = self.lock();
+        p.hooks.retain(|h| h.hook != outcome.hook);
+        p.hooks.push(outcome);
+    }
+
+    /// Sets the list of this site's actuators (at start).
+    pub fn set_actuators(&self, reports: Vec<ActuatorReport>) {
+        self.lock().actuators = reports;
+    }
+
+    /// Updates the report of actuator `index`; nothing if there is none.
+    pub fn report_actuator(&self, index: usize, update: impl FnOnce(&mut ActuatorReport)) {
+        if let Some(r) = self.lock().actuators.get_mut(index) {
+            update(r);
+        }
+    }
+
+    /// Updates the MongoDB report, creating it first if need be.
+    pub fn publish_mongo(&self, update: impl FnOnce(&mut MongoReport)) {
+        update(self.lock().mongodb.get_or_insert_with(MongoReport::default));
+    }
+
+    /// Reads the published state through `read`, which must be short.
+    pub fn read<R>(&self, read: impl FnOnce(&Published) -> R) -> R {
+        read(&self.lock())
+    }
+
+    /// The node's status at the last step.
+    pub fn status(&self) -> Status {
+        self.lock().status.clone()
+    }
+
+    /// The actuators' reports.
+    pub fn actuators(&self) -> Vec<ActuatorReport> {
+        self.lock().actuators.clone()
+    }
+
+    /// The events kept, oldest first.
+    pub fn events(&self) -> Vec<EventRecord> {
+        self.lock().events.iter().cloned().collect()
+    }
+
+    /// Whether this node still acts as active or is handing over: what a
+    /// graceful shutdown waits out.
+    pub fn active_or_handing_over(&self) -> bool {
+        let p = self.lock();
+        p.lease.valid_at(clock::now()) || p.status.role == RoleName::HandingOff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn status() -> Status {
+        crate::test_node::node().status(Instant::from_millis(0))
+    }
+
+    fn event(n: usize) -> EventRecord {
+        EventRecord { at: String::new(), event: n.to_string() }
+    }
+
+    #[test]
+    fn the_lease_is_judged_against_the_clock_now() {
+        let snap = NodeSnapshot::new(status());
+        assert!(!snap.lease_valid_now());
+        let lease = Lease::until(Some(clock::now() + Duration::from_secs(60)));
+        snap.publish_step(Step { status: status(), lease, events: Vec::new() });
+        assert!(snap.lease_valid_now());
+        let ended = Lease::until(Some(clock::now()));
+        snap.publish_step(Step { status: status(), lease: ended, events: Vec::new() });
+        assert!(!snap.lease_valid_now());
+    }
+
+    #[test]
+    fn only_the_newest_events_are_kept() {
+        let snap = NodeSnapshot::new(status());
+        let events = (0..EVENTS_KEPT + 5).map(event).collect();
+        snap.publish_step(Step { status: status(), lease: Lease::default(), events });
+        let kept = snap.events();
+        assert_eq!(kept.len(), EVENTS_KEPT);
+        assert_eq!(kept.first(), Some(&event(5)));
+        assert_eq!(kept.last(), Some(&event(EVENTS_KEPT + 4)));
+    }
+
+    #[test]
+    fn a_hook_report_replaces_that_hooks_last_one() {
+        let snap = NodeSnapshot::new(status());
+        let report = |hook: &str, ok| HookReport { hook: hook.into(), epoch: 1, ok, detail: String::new() };
+        snap.report_hook(report("pre_promote", false));
+        snap.report_hook(report("on_demote", true));
+        snap.report_hook(report("pre_promote", true));
+        let hooks = snap.read(|p| p.hooks.clone());
+        assert_eq!(hooks, vec![report("on_demote", true), report("pre_promote", true)]);
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_serving_the_last_state() {
+        let snap = NodeSnapshot::new(status());
+        snap.set_actuators(vec![ActuatorReport::idle("dns", "dns")]);
+        let poisoner = snap.clone();
+        let panicked = std::thread::spawn(move || {
+            poisoner.report_actuator(0, |r| {
+                r.detail = "half".into();
+                panic!("a bug in a report update");
+            })
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(snap.actuators()[0].detail, "half");
+        let lease = Lease::until(Some(clock::now() + Duration::from_secs(60)));
+        snap.publish_step(Step { status: status(), lease, events: Vec::new() });
+        assert!(snap.lease_valid_now());
+    }
+}

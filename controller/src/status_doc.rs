@@ -1,0 +1,152 @@
+//! The `/status` document as a type: what a node says about itself and the
+//! cluster. The node serializes it; `failoverctl` and the test harness
+//! deserialize it, so a renamed or retyped field is a compile error on
+//! both sides rather than a silent `-`. Field order, names, nesting and the
+//! choice between `null` and an absent key are the wire format and must
+//! stay as they are (the key order is the order of the fields here). A key
+//! missing from an older node's answer reads as none or empty.
+//!
+//! It only describes the document: it must never read the node's state
+//! (`crate::http_status` builds it) nor decide anything from it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agreement::Mismatch;
+use crate::health::CheckState;
+use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+
+/// The `/status` document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusDoc {
+    /// The answering node's name.
+    pub node: String,
+    /// Its role (`active` only while its lease is valid at the moment of
+    /// the answer).
+    pub role: String,
+    /// The active site as this node knows it.
+    pub active_site: Option<String>,
+    /// The active site's epoch.
+    pub epoch: Option<u64>,
+    /// The highest epoch of an active site this node has known since it
+    /// started.
+    pub last_known_epoch: Option<u64>,
+    /// The election term.
+    pub term: u64,
+    /// `automatic` or `manual`.
+    pub mode: String,
+    /// Whether automatic actions are paused cluster-wide.
+    pub paused: bool,
+    /// A failover waiting for an operator's approval.
+    pub pending_failover: Option<PendingFailoverDoc>,
+    /// What is left of this node's lease, while it is active.
+    pub lease_remaining_ms: Option<u64>,
+    /// The newest epoch a target holds that this active site was not
+    /// elected with (an alarm).
+    pub fence_ahead: Option<u64>,
+    /// This node's fingerprint of the shared config.
+    #[serde(default)]
+    pub cluster_fingerprint: String,
+    /// `mutual_tls` or `none`.
+    #[serde(default)]
+    pub peer_authentication: String,
+    /// Peers whose shared config differs from this node's.
+    #[serde(default)]
+    pub config_mismatches: Vec<Mismatch>,
+    /// The protocol's timers (always given; none only from a node of a
+    /// build that did not show them).
+    pub timers: Option<TimersDoc>,
+    /// A switchover scheduled on this (active) node.
+    pub scheduled_switchover: Option<ScheduledSwitchoverDoc>,
+    /// The last outcome of each hook.
+    #[serde(default)]
+    pub hooks: Vec<HookReport>,
+    /// This node's actuators.
+    #[serde(default)]
+    pub actuators: Vec<ActuatorReport>,
+    /// The MongoDB replica set, if configured.
+    pub mongodb: Option<MongoReport>,
+    /// Every member, in config order.
+    #[serde(default)]
+    pub sites: Vec<SiteDoc>,
+    /// The newest events, newest first.
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+}
+
+impl StatusDoc {
+    /// The member named `name`, if the document lists it.
+    pub fn site(&self, name: &str) -> Option<&SiteDoc> {
+        self.sites.iter().find(|s| s.id == name)
+    }
+}
+
+/// A failover waiting for approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFailoverDoc {
+    /// The site it would make active.
+    pub target: String,
+    /// Why it waits, in words.
+    pub reason: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+}
+
+/// The protocol's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimersDoc {
+    /// Between heartbeats.
+    pub heartbeat_ms: u64,
+    /// A lease's length.
+    pub lease_ms: u64,
+}
+
+/// A scheduled switchover.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledSwitchoverDoc {
+    /// The site it makes active.
+    pub to: String,
+    /// How long until it starts.
+    pub in_ms: u64,
+    /// When it starts (RFC 3339, to the second).
+    pub at: String,
+}
+
+/// One member as the answering node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteDoc {
+    /// Its name.
+    pub id: String,
+    /// `site` or `witness`.
+    pub kind: String,
+    /// Its priority (0 for a witness).
+    pub priority: u16,
+    /// Whether its health checks pass (unknown for a peer never heard).
+    pub healthy: Option<bool>,
+    /// Whether its data is caught up (unknown for a peer never heard).
+    pub caught_up: Option<bool>,
+    /// Whether the answering node hears it (always, for itself).
+    pub reachable: bool,
+    /// How long ago it was last heard (0 for itself).
+    pub last_seen_ms: Option<u64>,
+    /// Its health checks: the answering node's own only, `null` for peers.
+    pub checks: Option<Vec<CheckState>>,
+    /// For peers only: whether a switchover to it would be accepted now.
+    #[serde(flatten)]
+    pub switchover: Option<SwitchoverVerdict>,
+    /// For peers only: whether its last heartbeat carried the answering
+    /// node's pause switch (it holds the latest pause or resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_agrees: Option<bool>,
+    /// Its HTTP address.
+    pub http_address: Option<String>,
+}
+
+/// Whether a switchover to a peer would be accepted now (absent from the
+/// answering node's own entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchoverVerdict {
+    /// It would.
+    pub switchover_target: bool,
+    /// Why not, when not.
+    pub switchover_refused_because: Option<String>,
+}

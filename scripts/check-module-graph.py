@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Checks the module graph of controller/src (docs/architecture.md).
+
+Every file is a module; a file depends on the modules it names through
+`crate::...` or `super::...` outside comments and outside its
+`#[cfg(test)]` part. Fails (exit 1) when
+
+- the graph has a cycle (each cycle is printed), or
+- a module other than the daemon names `crate::runtime`, or
+- a bottom-floor module names a module above the bottom floor.
+
+Usage: scripts/check-module-graph.py [controller/src]
+"""
+
+import re
+import sys
+from pathlib import Path
+
+# Modules that import nothing of the controller but each other (and the
+# leaf report types of their components: hook outcomes, the MongoDB view,
+# check states, config mismatches).
+BOTTOM = {
+    "clock", "command_channel", "describe", "member_name", "reports", "snapshot", "status_doc",
+}
+BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "health", "agreement", "test_node"}
+RUNTIME_USERS = {"daemon"}
+
+
+def module_of(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "mod":
+        parts.pop()
+    return "::".join(parts)
+
+
+def code_of(text: str) -> str:
+    """The text without comments and without the trailing test module."""
+    test = re.search(r"^#\[cfg\(test\)\]\s*\n\s*mod tests", text, re.M)
+    if test:
+        text = text[: test.start()]
+    return "\n".join(line.split("//")[0] for line in text.splitlines())
+
+
+def names(module: str, code: str) -> set[str]:
+    found = set()
+    for group in re.finditer(r"crate::\{([^}]*)\}", code):
+        for item in group.group(1).split(","):
+            item = item.strip().split(" ")[0]
+            if item:
+                found.add(item.replace("self", "").strip(":"))
+    for path in re.finditer(r"crate::([a-z_]+(?:::[a-z_]+)*)", code):
+        found.add(path.group(1))
+    parent = module.rsplit("::", 1)[0] if "::" in module else ""
+    for path in re.finditer(r"super::([a-z_]+(?:::[a-z_]+)*)", code):
+        found.add(f"{parent}::{path.group(1)}" if parent else path.group(1))
+    for group in re.finditer(r"super::\{([^}]*)\}", code):
+        for item in group.group(1).split(","):
+            item = item.strip().split(" ")[0]
+            if item and item[0].islower():
+                found.add(f"{parent}::{item}" if parent else item)
+            elif item and parent:
+                found.add(parent)
+    return {n for n in found if n}
+
+
+def resolve(name: str, modules: set[str]) -> str | None:
+    parts = name.split("::")
+    while parts:
+        candidate = "::".join(parts)
+        if candidate in modules:
+            return candidate
+        parts.pop()
+    return None
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def main() -> int:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "controller/src")
+    files = {module_of(root, p): p for p in root.rglob("*.rs") if "bin" not in p.relative_to(root).parts}
+    modules = set(files)
+    graph = {}
+    for module, path in files.items():
+        named = {resolve(n, modules) for n in names(module, code_of(path.read_text()))}
+        # A parent naming its own child module (`pub use child::X`) is not
+        # a dependency edge of interest; a child naming its parent is.
+        graph[module] = {n for n in named if n and n != module and not n.startswith(module + "::")}
+    problems = []
+    for cycle in cycles(graph):
+        problems.append("cycle: " + " -> ".join(cycle))
+    for module, deps in sorted(graph.items()):
+        if "runtime" in deps and module not in RUNTIME_USERS:
+            problems.append(f"{module} names crate::runtime (only the daemon may)")
+        if module in BOTTOM:
+            for dep in sorted(deps - BOTTOM_MAY_NAME):
+                problems.append(f"bottom-floor module {module} names {dep}")
+    for p in problems:
+        print(p)
+    if not problems:
+        print(f"{len(modules)} modules, no cycle, runtime named only by the daemon")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
