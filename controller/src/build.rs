@@ -3,8 +3,8 @@
 //! file, so check-config and start-up build them the same way. It must
 //! never start anything: no connection is made and no task is spawned here.
 
-use crate::actuate::Actuator;
 use crate::actuate::mongodb::MongoActuator;
+use crate::actuate::Actuator;
 use crate::mongo::MongoLink;
 use crate::settings::{Loaded, SettingsError};
 

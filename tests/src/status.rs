@@ -7,14 +7,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use failover_controller::status_doc::StatusDoc;
 
-/// One node's `/status` answer.
+/// One node's `/status` answer, as the controller's typed document.
 #[derive(Clone, Debug)]
-pub struct NodeStatus(Value);
+pub struct NodeStatus(StatusDoc);
 
 impl NodeStatus {
-    /// Reads a `/status` body; `None` if it is not JSON.
+    /// Reads a `/status` body; `None` if it is not a status document.
     pub fn parse(body: &str) -> Option<NodeStatus> {
         serde_json::from_str(body).ok().map(NodeStatus)
     }
@@ -23,9 +23,8 @@ impl NodeStatus {
     /// from each within `within`.
     pub fn heard_from_everyone_within(&self, within: Duration) -> bool {
         let limit = u64::try_from(within.as_millis()).unwrap_or(u64::MAX);
-        self.0["sites"].as_array().is_some_and(|members| {
-            members.iter().all(|m| m["reachable"] == true && m["last_seen_ms"].as_u64().is_some_and(|ms| ms <= limit))
-        })
+        let sites = &self.0.sites;
+        !sites.is_empty() && sites.iter().all(|m| m.reachable && m.last_seen_ms.is_some_and(|ms| ms <= limit))
     }
 }
 
@@ -35,15 +34,20 @@ mod tests {
 
     #[test]
     fn heard_from_everyone_needs_every_member_reachable_and_recent() {
-        let doc = |a: &str, b: &str| NodeStatus::parse(&format!("{{\"sites\":[{a},{b}]}}")).unwrap();
-        let fresh = "{\"reachable\":true,\"last_seen_ms\":1500}";
-        let late = "{\"reachable\":true,\"last_seen_ms\":1501}";
-        let cut = "{\"reachable\":false,\"last_seen_ms\":10}";
+        let document = |sites: &str| {
+            format!(r#"{{"node":"a","role":"standby","term":1,"mode":"automatic","paused":false,"sites":[{sites}]}}"#)
+        };
+        let doc = |a: &str, b: &str| NodeStatus::parse(&document(&format!("{a},{b}"))).unwrap();
+        let site = |reachable, ms| {
+            format!(r#"{{"id":"b","kind":"site","priority":1,"reachable":{reachable},"last_seen_ms":{ms}}}"#)
+        };
+        let (fresh, late, cut) = (site(true, 1500), site(true, 1501), site(false, 10));
+        let (fresh, late, cut) = (fresh.as_str(), late.as_str(), cut.as_str());
         let within = Duration::from_millis(1500);
         assert!(doc(fresh, fresh).heard_from_everyone_within(within));
         assert!(!doc(fresh, late).heard_from_everyone_within(within));
         assert!(!doc(cut, fresh).heard_from_everyone_within(within));
-        assert!(!NodeStatus::parse("{}").unwrap().heard_from_everyone_within(within));
+        assert!(!NodeStatus::parse(&document("")).unwrap().heard_from_everyone_within(within));
         assert!(NodeStatus::parse("not json").is_none());
     }
 }

@@ -57,6 +57,18 @@ pub struct Applied {
     pub propagation: Option<Duration>,
 }
 
+/// What a pass that did not fail achieved.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The target is at the goal.
+    Converged(Applied),
+    /// The pass changed the target and waits for it to act on the change
+    /// (a replica set electing the primary it was asked for, say): not a
+    /// failure, so it counts as none and the driver looks again soon. What
+    /// it waits for, in words.
+    InProgress(String),
+}
+
 /// Why a pass did not converge.
 #[derive(Debug, thiserror::Error)]
 pub enum ActuateError {
@@ -103,7 +115,10 @@ pub enum ActuateError {
         /// Its time limit.
         after: Duration,
     },
-    /// The write went through but the target does not show it yet.
+    /// The write went through but the target still does not show it when
+    /// the pass ends (a verify server with old data, a server state not
+    /// taken): a failure, retried with backoff. A change the target is
+    /// still acting on is [`Outcome::InProgress`] instead.
     #[error("not converged: {0}")]
     NotConverged(String),
 }

@@ -29,11 +29,11 @@ use hickory_proto::op::{DnsRequest, Message, OpCode, Query, ResponseCode, Update
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::Resolver;
 use serde::Deserialize;
 
 use super::{ActuateError, Applied, Goal, LeaseGuard};
+
+mod verify;
 
 /// `[[actuators.dns]]`: one zone on one primary server.
 #[derive(Clone, Debug, Deserialize)]
@@ -500,145 +500,7 @@ impl DnsActuator {
             propagation: Some(took),
         })
     }
-
-    /// Asks every verify server until each answers the new data.
-    async fn verify(&self, fence: &str, wanted: &BTreeSet<String>) -> Result<(), ActuateError> {
-        let deadline = tokio::time::Instant::now() + self.propagation_timeout;
-        for server in &self.verify {
-            let resolver = self.resolver(*server)?;
-            loop {
-                let Err(last) = self.answers(&resolver, fence, wanted).await else { break };
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(ActuateError::NotConverged(format!(
-                        "verify server {server} still answers old data after {:?}: {last}",
-                        self.propagation_timeout
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-        Ok(())
-    }
-
-    fn resolver(&self, server: SocketAddr) -> Result<Resolver<TokioRuntimeProvider>, ActuateError> {
-        let mut ns = NameServerConfig::udp_and_tcp(server.ip());
-        for c in &mut ns.connections {
-            c.port = server.port();
-        }
-        let mut builder =
-            Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![ns]), TokioRuntimeProvider::default());
-        let opts = builder.options_mut();
-        opts.cache_size = 0;
-        opts.recursion_desired = false;
-        opts.timeout = self.timeout;
-        opts.attempts = 1;
-        builder
-            .build()
-            .map_err(|e| ActuateError::Unreachable { target: format!("verify server {server}"), detail: e.to_string() })
-    }
-
-    /// `Ok` when `resolver` answers the fence and every name as wanted.
-    async fn answers(
-        &self,
-        resolver: &Resolver<TokioRuntimeProvider>,
-        fence: &str,
-        wanted: &BTreeSet<String>,
-    ) -> Result<(), String> {
-        let texts = lookup(resolver, &self.fence, RecordType::TXT).await?;
-        if texts != BTreeSet::from([format!("\"{fence}\"")]) && texts != BTreeSet::from([fence.to_owned()]) {
-            return Err(format!("{} is {texts:?}", self.fence));
-        }
-        for name in &self.names {
-            let mut seen = BTreeSet::new();
-            for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
-                seen.extend(lookup(resolver, name, rtype).await?);
-            }
-            if seen != *wanted {
-                return Err(format!("{name} is {seen:?}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-async fn lookup(
-    resolver: &Resolver<TokioRuntimeProvider>,
-    name: &Name,
-    rtype: RecordType,
-) -> Result<BTreeSet<String>, String> {
-    match resolver.lookup(name.clone(), rtype).await {
-        Ok(found) => Ok(found
-            .answers()
-            .iter()
-            .filter(|r| r.name == *name && r.record_type() == rtype)
-            .map(|r| match txt_strings(&r.data) {
-                Some(t) => t,
-                None => r.data.to_string(),
-            })
-            .collect()),
-        Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(BTreeSet::new()),
-        Err(e) => Err(format!("{name} {rtype}: {e}")),
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fence_text_reads_back_and_junk_is_named() {
-        assert_eq!(parse_fence(&fence_text(12, "site-a")), Ok((12, "site-a".into())));
-        assert!(parse_fence("epoch=x site=a").is_err());
-        assert!(parse_fence("hello").unwrap_err().contains("hello"));
-    }
-
-    #[test]
-    fn bad_sections_name_the_key() {
-        let mut s = toml_section(SECTION);
-        let addr = ["192.0.2.1".parse().unwrap()];
-        let a = DnsActuator::build(&s, "site-a", &addr).unwrap();
-        assert_eq!(a.fence.to_string(), "_failover.example.test.");
-        s.names = vec!["app.other.test".into()];
-        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().key, "names");
-        s.names = vec!["app.example.test".into()];
-        s.tsig_algorithm = "hmac-md5".into();
-        assert_eq!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().key, "tsig_secret");
-        s.tsig_algorithm = "hmac-sha256".into();
-        s.tsig_secret = Some("not base64!".into());
-        assert!(DnsActuator::build(&s, "site-a", &addr).unwrap_err().problem.contains("base64"));
-        s.tsig_secret = Some("c2VjcmV0".into());
-        assert_eq!(DnsActuator::build(&s, "site-a", &[]).unwrap_err().key, "addresses");
-    }
-
-    #[test]
-    fn the_update_is_fenced_on_the_record_read() {
-        let s = toml_section(SECTION);
-        let a = DnsActuator::build(&s, "site-b", &["192.0.2.2".parse().unwrap()]).unwrap();
-        let m = a.update_message(&["epoch=3 site=site-a".into()], 4);
-        // Prerequisites travel in the answer section, updates in authority.
-        assert_eq!(m.answers.len(), 1);
-        assert_eq!(m.answers[0].dns_class, DNSClass::IN);
-        assert_eq!(txt_strings(&m.answers[0].data).as_deref(), Some("epoch=3 site=site-a"));
-        let added: Vec<String> =
-            m.authorities.iter().filter(|r| r.dns_class == DNSClass::IN).map(|r| r.data.to_string()).collect();
-        assert!(added.contains(&"192.0.2.2".to_string()), "{added:?}");
-        assert!(m.authorities.iter().any(|r| txt_strings(&r.data).as_deref() == Some("epoch=4 site=site-b")));
-        let first = a.update_message(&[], 1);
-        assert_eq!(first.answers[0].dns_class, DNSClass::NONE);
-    }
-
-    const SECTION: &str = r#"server = "127.0.0.1:53"
-        zone = "example.test"
-        names = ["app.example.test"]
-        tsig_key_name = "k"
-        tsig_secret = "c2VjcmV0"
-    "#;
-
-    fn toml_section(text: &str) -> DnsSection {
-        config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .unwrap()
-    }
-}
+mod tests;

@@ -31,12 +31,12 @@ use failover_core::ClusterConfig;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-pub use contract::{ActuateError, Applied, Goal, LeaseGuard};
+pub use contract::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
 
 use crate::clock;
 use crate::reports::{ActuatorReport, ActuatorState};
-use crate::snapshot::NodeSnapshot;
 use crate::settings::BadSetting;
+use crate::snapshot::NodeSnapshot;
 
 /// `[actuators]`: what this site does to traffic while it is active.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -119,11 +119,11 @@ impl Actuator {
     }
 
     /// Brings the target to `goal`, or says why not.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
         match self {
-            Actuator::Dns(a) => a.apply(goal, lease).await,
-            Actuator::Haproxy(a) => a.apply(goal, lease).await,
-            Actuator::Webhook(a) => a.apply(goal, lease).await,
+            Actuator::Dns(a) => a.apply(goal, lease).await.map(Outcome::Converged),
+            Actuator::Haproxy(a) => a.apply(goal, lease).await.map(Outcome::Converged),
+            Actuator::Webhook(a) => a.apply(goal, lease).await.map(Outcome::Converged),
             Actuator::Mongodb(a) => a.apply(goal, lease).await,
         }
     }
@@ -159,7 +159,15 @@ pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> R
 pub struct Actuation {
     desired: watch::Sender<Desired>,
     highest_seen: u64,
+    /// Told each goal the moment it is set, in the caller's task: lets an
+    /// in-process test check what held when the loop set it.
+    #[cfg(test)]
+    observer: Option<GoalObserver>,
 }
+
+/// What an in-process test is told of each goal set.
+#[cfg(test)]
+type GoalObserver = Box<dyn Fn(&Goal) + Send>;
 
 /// Where actuators report a target that holds a newer epoch (rule 2: the
 /// protocol loop then steps this site down).
@@ -175,7 +183,32 @@ impl Actuation {
         for (index, actuator) in actuators.into_iter().enumerate() {
             tokio::spawn(drive(actuator, index, desired.subscribe(), snapshot.clone(), fenced.clone()));
         }
-        Actuation { desired, highest_seen: 0 }
+        Actuation {
+            desired,
+            highest_seen: 0,
+            #[cfg(test)]
+            observer: None,
+        }
+    }
+
+    /// Calls `observer` with every goal set from now on.
+    #[cfg(test)]
+    pub(crate) fn observe_goals(&mut self, observer: impl Fn(&Goal) + Send + 'static) {
+        self.observer = Some(Box::new(observer));
+    }
+
+    /// Sets the goal (a new pass even when it is the same).
+    fn set(&mut self, goal: Option<Goal>) {
+        self.desired.send_modify(|d| {
+            if let Some(goal) = goal {
+                d.goal = goal;
+            }
+            d.pass += 1;
+        });
+        #[cfg(test)]
+        if let Some(observer) = &self.observer {
+            observer(&self.desired.borrow().goal);
+        }
     }
 
     /// Notes an epoch seen anywhere (own or another site's).
@@ -190,11 +223,7 @@ impl Actuation {
             return self.stand_down();
         }
         self.highest_seen = epoch;
-        let goal = Goal::Active { epoch, reason: reason.to_owned() };
-        self.desired.send_modify(|d| {
-            d.goal = goal;
-            d.pass += 1;
-        });
+        self.set(Some(Goal::Active { epoch, reason: reason.to_owned() }));
     }
 
     /// The core asks for a pass with `epoch`: re-assert the current goal
@@ -202,9 +231,7 @@ impl Actuation {
     pub fn reassert(&mut self, epoch: u64) {
         let current = self.desired.borrow().goal.clone();
         match current {
-            Goal::Draining { epoch: e, .. } | Goal::Active { epoch: e, .. } if e == epoch => {
-                self.desired.send_modify(|d| d.pass += 1)
-            }
+            Goal::Draining { epoch: e, .. } | Goal::Active { epoch: e, .. } if e == epoch => self.set(None),
             _ => self.activate(epoch, "reassert"),
         }
     }
@@ -214,10 +241,7 @@ impl Actuation {
         if epoch < self.highest_seen {
             return self.stand_down();
         }
-        self.desired.send_modify(|d| {
-            d.goal = Goal::Draining { epoch, to };
-            d.pass += 1;
-        });
+        self.set(Some(Goal::Draining { epoch, to }));
     }
 
     /// This site is no longer active: stop touching traffic at once.
@@ -233,6 +257,8 @@ impl Actuation {
 /// Least and most time between retries of a failed pass.
 const RETRY_MIN: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How soon a pass that is waiting for the target to act looks again.
+const PROGRESS_RECHECK: Duration = Duration::from_millis(500);
 
 /// One actuator's task: runs a pass for each new goal or pass number,
 /// retries failures with exponential backoff, cancels a pass whose goal
@@ -291,7 +317,18 @@ async fn drive(
             Err(_) => Err(ActuateError::TimedOut { what: "actuation pass".into(), after: limit }),
         };
         match result {
-            Ok(applied) => {
+            Ok(Outcome::InProgress(waiting)) => {
+                tracing::info!(actuator = %name, epoch, "{waiting}");
+                snapshot.report_actuator(index, |r| {
+                    r.state = ActuatorState::Pending;
+                    r.detail = waiting;
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(PROGRESS_RECHECK) => {}
+                    changed = desired.changed() => if changed.is_err() { return },
+                }
+            }
+            Ok(Outcome::Converged(applied)) => {
                 let took = started.elapsed();
                 if failures > 0 || applied.propagation.is_some() {
                     tracing::info!(actuator = %name, epoch, took_ms = took.as_millis() as u64, "{}", applied.detail);
@@ -347,10 +384,10 @@ async fn drive(
 /// Waits for a pass to finish. Pass-number bumps for the same goal let it
 /// run on; a different goal aborts it and gives `None`.
 async fn run_pass(
-    mut pass: tokio::task::JoinHandle<Result<Result<Applied, ActuateError>, tokio::time::error::Elapsed>>,
+    mut pass: tokio::task::JoinHandle<Result<Result<Outcome, ActuateError>, tokio::time::error::Elapsed>>,
     desired: &mut watch::Receiver<Desired>,
     goal: &Goal,
-) -> Option<Result<Result<Applied, ActuateError>, tokio::time::error::Elapsed>> {
+) -> Option<Result<Result<Outcome, ActuateError>, tokio::time::error::Elapsed>> {
     let mut open = true;
     loop {
         tokio::select! {

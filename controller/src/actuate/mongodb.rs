@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
 
-use super::{ActuateError, Applied, Goal, LeaseGuard};
+use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
 use crate::mongo::answer::CommandRefusal;
 use crate::mongo::placement::{self, Priorities, VoteChange};
 use crate::mongo::store::{Claim, StoreError};
@@ -76,9 +76,10 @@ impl MongoActuator {
 
     /// Brings MongoDB to `goal`: fence check, PSA mitigation, epoch claim,
     /// priorities, then the primary's place.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
+        let converged = |detail: String| Outcome::Converged(Applied { detail, propagation: None });
         let (epoch, target, state) = match goal {
-            Goal::Standby => return Ok(Applied { detail: "standby".into(), propagation: None }),
+            Goal::Standby => return Ok(converged("standby".into())),
             Goal::Active { epoch, .. } => (*epoch, self.me.clone(), "active"),
             Goal::Draining { epoch, to } => (*epoch, to.clone(), "draining"),
         };
@@ -101,7 +102,7 @@ impl MongoActuator {
             // The mitigation first: until it is in, majority writes (the
             // claim among them) cannot succeed.
             done.push(self.reconfig(config, &view, &target, vote.as_ref(), lease).await?);
-            return Err(ActuateError::NotConverged(format!("{}; reading the set again", done.join("; "))));
+            return Ok(Outcome::InProgress(format!("{}; reading the set again", done.join("; "))));
         }
         let reason = match goal {
             Goal::Active { reason, .. } => reason.clone(),
@@ -116,7 +117,7 @@ impl MongoActuator {
             Ok(c) => c,
             Err(missing) if !s.primary_follows => {
                 done.push(format!("{missing}; primary_follows is off"));
-                return Ok(Applied { detail: done.join("; "), propagation: None });
+                return Ok(converged(done.join("; ")));
             }
             Err(missing) => {
                 done.push(format!(
@@ -127,18 +128,22 @@ impl MongoActuator {
         };
         if !s.primary_follows {
             done.push("primary_follows is off".into());
-            return Ok(Applied { detail: done.join("; "), propagation: None });
+            return Ok(converged(done.join("; ")));
         }
         if placement::next_config(&config, &view, &target, self.priorities(), vote.as_ref()).is_some() {
             done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
-            return Err(ActuateError::NotConverged(format!(
-                "{}; waiting for MongoDB to move the primary",
-                done.join("; ")
-            )));
+            done.push("waiting for MongoDB to move the primary".into());
+            return Ok(Outcome::InProgress(done.join("; ")));
         }
-        self.place_primary(&view, &target, matches!(goal, Goal::Draining { .. }), lease).await.map(|detail| {
-            done.push(detail);
-            Applied { detail: done.join("; "), propagation: None }
+        Ok(match self.place_primary(&view, &target, matches!(goal, Goal::Draining { .. }), lease).await? {
+            Outcome::Converged(placed) => {
+                done.push(placed.detail);
+                converged(done.join("; "))
+            }
+            Outcome::InProgress(waiting) => {
+                done.push(waiting);
+                Outcome::InProgress(done.join("; "))
+            }
         })
     }
 
@@ -196,13 +201,14 @@ impl MongoActuator {
         target: &str,
         draining: bool,
         lease: &LeaseGuard,
-    ) -> Result<String, ActuateError> {
+    ) -> Result<Outcome, ActuateError> {
         let at = view.primary.as_deref();
         if view.primary_site.as_deref() == Some(target) {
             if let Ok(mut m) = self.misplaced_since.lock() {
                 *m = None;
             }
-            return Ok(format!("primary {} is on {target}", at.unwrap_or("?")));
+            let detail = format!("primary {} is on {target}", at.unwrap_or("?"));
+            return Ok(Outcome::Converged(Applied { detail, propagation: None }));
         }
         let Some(primary) = at else {
             return Err(ActuateError::NotConverged("the replica set has no primary".into()));
@@ -218,7 +224,7 @@ impl MongoActuator {
         };
         let grace = self.link.section.priority_takeover_grace;
         if !draining && since.elapsed() < grace {
-            return Err(ActuateError::NotConverged(format!(
+            return Ok(Outcome::InProgress(format!(
                 "primary {primary} is not on {target}; waiting up to {} for MongoDB's priority takeover",
                 humantime::format_duration(grace)
             )));
@@ -232,7 +238,7 @@ impl MongoActuator {
         if let Ok(mut m) = self.misplaced_since.lock() {
             *m = None;
         }
-        Err(ActuateError::NotConverged(format!("stepped primary {primary} down; waiting for {target} to take over")))
+        Ok(Outcome::InProgress(format!("stepped primary {primary} down; waiting for {target} to take over")))
     }
 }
 

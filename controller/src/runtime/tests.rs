@@ -30,28 +30,38 @@ fn one_site() -> Arc<ClusterConfig> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_state_write_stops_the_node_before_it_takes_the_lease() {
+/// The loop of the one site, its state in `dir`, and the senders of its
+/// inputs: while they are held the loop runs; dropped, it ends.
+struct OneSite {
+    runtime: Runtime,
+    snapshot: NodeSnapshot,
+    inputs: Inputs,
+}
+
+/// The senders of the loop's inputs.
+type Inputs = (
+    mpsc::Sender<(NodeId, failover_core::Message)>,
+    mpsc::Sender<crate::command_channel::CommandRequest>,
+    mpsc::Sender<crate::health::HealthInput>,
+    mpsc::Sender<u64>,
+    mpsc::Sender<crate::systemd::Probe>,
+    mpsc::Receiver<u64>,
+);
+
+fn one_site_loop(state: StateFile) -> OneSite {
     let cfg = one_site();
-    let dir = tempfile::tempdir().unwrap();
-    let owner = Owner { cluster: "test".into(), node: "a".into(), config_fingerprint: "f".into() };
-    let state = StateFile::open(dir.path(), vec!["a".into()], owner).unwrap();
-    // The temporary file's name taken by a directory: every write fails.
-    std::fs::create_dir(state.path().with_extension("json.tmp")).unwrap();
     let mut node = Node::new(cfg.clone(), NodeId(0), DurableState::default(), clock::now(), 1).unwrap();
     let local = LocalHealth { healthy: true, caught_up: true };
     node.set_health(clock::now(), local);
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
     let agreement = Arc::new(Agreement::new(&cfg));
     let senders = Senders::start(cfg.clone(), NodeId(0), Vec::new(), Duration::from_millis(100), None, agreement);
-    // Every input stays open (the senders held here), so the loop can only
-    // end by stopping on the failed write.
-    let (_inbound, inbound) = mpsc::channel(1);
-    let (_commands, commands) = mpsc::channel(1);
-    let (_health, health) = mpsc::channel(1);
-    let (_fenced_tx, fenced) = mpsc::channel(1);
-    let (_probes, probes) = mpsc::channel(1);
-    let (fenced_by, _fenced_rx) = mpsc::channel(1);
+    let (inbound_tx, inbound) = mpsc::channel(1);
+    let (commands_tx, commands) = mpsc::channel(1);
+    let (health_tx, health) = mpsc::channel(1);
+    let (fenced_tx, fenced) = mpsc::channel(1);
+    let (probes_tx, probes) = mpsc::channel(1);
+    let (fenced_by, fenced_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
         cfg,
@@ -68,8 +78,45 @@ async fn a_failed_state_write_stops_the_node_before_it_takes_the_lease() {
         actuation: Actuation::start(Vec::new(), snapshot.clone(), fenced_by),
         probes,
     };
+    OneSite { runtime, snapshot, inputs: (inbound_tx, commands_tx, health_tx, fenced_tx, probes_tx, fenced_rx) }
+}
+
+fn owner() -> Owner {
+    Owner { cluster: "test".into(), node: "a".into(), config_fingerprint: "f".into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_state_write_stops_the_node_before_it_takes_the_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateFile::open(dir.path(), vec!["a".into()], owner()).unwrap();
+    // The temporary file's name taken by a directory: every write fails.
+    std::fs::create_dir(state.path().with_extension("json.tmp")).unwrap();
+    // Every input stays open (its sender held), so the loop can only end
+    // by stopping on the failed write.
+    let OneSite { runtime, snapshot, inputs: _inputs } = one_site_loop(state);
     let stopped = runtime.run().await;
     assert!(matches!(stopped, Err(PersistError::Io { .. })), "{stopped:?}");
     assert!(!snapshot.lease_valid_now(), "the node took a lease it never persisted");
     assert_eq!(snapshot.status().epoch, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actuators_are_told_to_activate_only_once_the_snapshot_holds_the_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateFile::open(dir.path(), vec!["a".into()], owner()).unwrap();
+    let OneSite { mut runtime, snapshot, inputs } = one_site_loop(state);
+    // What the published snapshot said at the moment each goal was set.
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let published = snapshot.clone();
+    runtime.actuation.observe_goals(move |goal| {
+        let _ = seen_tx.send((goal.clone(), published.lease_valid_now()));
+    });
+    let running = tokio::spawn(runtime.run());
+    let first = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await;
+    let (goal, lease_held) = first.expect("the site never became active").expect("observer dropped");
+    assert!(matches!(goal, crate::actuate::Goal::Active { epoch: 1, .. }), "{goal:?}");
+    assert!(lease_held, "the actuators were told before the snapshot held the lease");
+    drop(inputs);
+    let stopped = tokio::time::timeout(Duration::from_secs(30), running).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the loop did not end when its inputs closed: {stopped:?}");
 }
