@@ -368,20 +368,8 @@ pub fn cli_main(kind: Kind) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {}", with_causes(&e));
+            eprintln!("{name}: {}", crate::describe::with_causes(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `e` and each error that caused it, joined by ": ".
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }

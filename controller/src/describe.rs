@@ -82,3 +82,15 @@ pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
         ref other => other.to_string(),
     }
 }
+
+/// `e` and each error that caused it, joined by ": ".
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

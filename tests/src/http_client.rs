@@ -115,12 +115,5 @@ pub fn parse(url: &str) -> Result<Uri, HttpError> {
 /// An error and its sources, e.g. "client error (Connect): tcp connect error:
 /// Connection refused (os error 111)".
 fn failed(error: &dyn std::error::Error) -> HttpError {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    HttpError::Failed(text)
+    HttpError::Failed(failover_controller::describe::with_causes(error))
 }
