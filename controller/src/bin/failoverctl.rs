@@ -8,9 +8,9 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// `println!` through [`output::line`]: a closed stdout ends the program
 /// quietly instead of panicking.
@@ -221,8 +221,8 @@ async fn wait(conn: &Conn, until: Until<'_>, timeout: Duration) -> anyhow::Resul
             Until::Reachable(node) => {
                 for_a_lease(reachable(conn, node).await, &mut held_since, &format!("{node} reachable"))
             }
-            Until::Pending => match conn.get("/status").await {
-                Ok(v) if v.get("pending_failover").is_some_and(|p| !p.is_null()) => Ok(()),
+            Until::Pending => match conn.get("/status").await.and_then(client::status_doc) {
+                Ok(v) if v.pending_failover.is_some() => Ok(()),
                 Ok(_) => Err("no failover waits for approval".to_string()),
                 Err(e) => Err(format!("{e:#}")),
             },
@@ -408,13 +408,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::History => {
+            /// The `/history` answer.
+            #[derive(serde::Deserialize)]
+            struct History {
+                events: Vec<failover_controller::reports::EventRecord>,
+            }
             let v = conn(cli)?.get("/history").await?;
-            for e in v.get("events").and_then(Value::as_array).into_iter().flatten() {
-                say!(
-                    "{}  {}",
-                    e.get("at").and_then(Value::as_str).unwrap_or(""),
-                    e.get("event").and_then(Value::as_str).unwrap_or("")
-                );
+            let history: History = serde_json::from_value(v).context("the node's /history answer")?;
+            for e in history.events {
+                say!("{}  {}", e.at, e.event);
             }
         }
     }
