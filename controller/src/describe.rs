@@ -28,6 +28,17 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
             };
             format!("stepped down from epoch {}: {why}", epoch.0)
         }
+        Event::ResumeStarted { epoch } => format!(
+            "restarted while active with epoch {}: asking a majority to renew the lease (restart in place)",
+            epoch.0
+        ),
+        Event::ActiveRoleResumed { epoch } => {
+            format!("active again with epoch {} after a restart in place (no election, nothing moved)", epoch.0)
+        }
+        Event::ResumeAbandoned { epoch, reason } => format!(
+            "restart in place with epoch {} given up ({reason:?}): standing by; an ordinary election follows",
+            epoch.0
+        ),
         Event::ActiveSiteChanged { site, epoch, cause } => {
             format!("{} is active with epoch {} ({})", n(site), epoch.0, hooks::activation_reason(cause))
         }

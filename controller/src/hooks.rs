@@ -128,6 +128,7 @@ pub fn demotion_reason(reason: StepDownReason) -> (&'static str, Option<NodeId>)
         StepDownReason::LeaseExpired => ("lease_expired", None),
         StepDownReason::HigherTerm => ("higher_term", None),
         StepDownReason::PromotionDeclined => ("promotion_declined", None),
+        StepDownReason::ShutdownWithoutSuccessor => ("shutdown", None),
         StepDownReason::Fenced { .. } => ("fenced", None),
         StepDownReason::Handoff { to, why } => {
             let why = match why {
@@ -226,6 +227,7 @@ mod tests {
             StepDownReason::LeaseExpired,
             StepDownReason::HigherTerm,
             StepDownReason::PromotionDeclined,
+            StepDownReason::ShutdownWithoutSuccessor,
             StepDownReason::Fenced { by: Epoch(2) },
         ];
         downs.extend(whys.map(|why| StepDownReason::Handoff { to: NodeId(1), why }));

@@ -5,6 +5,13 @@
 //! A write that fails is tried again a few times within a second (a
 //! descriptor or disk shortage may pass) before the failure is returned.
 //!
+//! While a daemon runs it holds an exclusive lock on `lock` in the state
+//! directory (an advisory `flock`, released by the kernel when the process
+//! dies, however it dies). Two processes of one node must never run at
+//! once: each would vote and renew from its own copy of the state, and
+//! their votes in one term could differ. A second process is refused with
+//! the process id the holder wrote into the lock file.
+//!
 //! The file names the cluster and the node it belongs to, and a file that
 //! names another is refused: a vote recorded in another cluster (a staging
 //! copy with the same member names, a state directory restored to the wrong
@@ -18,7 +25,7 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder};
 
-use failover_core::{Chosen, DurableState, NodeId, PauseSetting, Term};
+use failover_core::{ActivationCause, Chosen, DurableState, Led, NodeId, PauseSetting, Term};
 use serde::{Deserialize, Serialize};
 
 /// On-disk form of [`DurableState`], with member names instead of indices
@@ -43,6 +50,53 @@ struct OnDisk {
     /// The fingerprint of the shared configuration at the last write.
     #[serde(default)]
     config_fingerprint: Option<String>,
+    /// The term this site won and still acts as active in; absent in files
+    /// written before it existed (then a restart never resumes the role).
+    #[serde(default)]
+    led: Option<LedOnDisk>,
+}
+
+/// On-disk form of [`Led`].
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct LedOnDisk {
+    term: u64,
+    cause: CauseOnDisk,
+    resumes: u16,
+}
+
+/// On-disk form of [`ActivationCause`], by name.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum CauseOnDisk {
+    Reclaim,
+    AutomaticFailover,
+    ApprovedFailover,
+    Handoff,
+    Forced,
+}
+
+impl From<ActivationCause> for CauseOnDisk {
+    fn from(c: ActivationCause) -> Self {
+        match c {
+            ActivationCause::Reclaim => CauseOnDisk::Reclaim,
+            ActivationCause::AutomaticFailover => CauseOnDisk::AutomaticFailover,
+            ActivationCause::ApprovedFailover => CauseOnDisk::ApprovedFailover,
+            ActivationCause::Handoff => CauseOnDisk::Handoff,
+            ActivationCause::Forced => CauseOnDisk::Forced,
+        }
+    }
+}
+
+impl From<CauseOnDisk> for ActivationCause {
+    fn from(c: CauseOnDisk) -> Self {
+        match c {
+            CauseOnDisk::Reclaim => ActivationCause::Reclaim,
+            CauseOnDisk::AutomaticFailover => ActivationCause::AutomaticFailover,
+            CauseOnDisk::ApprovedFailover => ActivationCause::ApprovedFailover,
+            CauseOnDisk::Handoff => ActivationCause::Handoff,
+            CauseOnDisk::Forced => ActivationCause::Forced,
+        }
+    }
 }
 
 /// Whose state a file holds: written into it, checked when it is read.
@@ -86,6 +140,17 @@ pub enum PersistError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// Another process of this node runs on the same state directory.
+    #[error(
+        "{path}: held by another process ({holder}): a second process of one node must never run beside the \
+         first; stop that one first"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as the holder wrote it ("pid N"), or "unknown".
+        holder: String,
     },
     /// The file belongs to another cluster or another node.
     #[error(
@@ -133,14 +198,19 @@ pub struct StateFile {
     path: PathBuf,
     names: Vec<String>,
     owner: Owner,
+    /// Held (locked) for as long as this value lives.
+    _lock: fs::File,
 }
 
 impl StateFile {
     /// The state file in `dir` (created if missing) of `owner`, in a
     /// cluster whose members are `names`, in order.
+    /// Takes the directory's lock first: refused while another process
+    /// holds it.
     pub fn open(dir: &Path, names: Vec<String>, owner: Owner) -> Result<StateFile, PersistError> {
         fs::create_dir_all(dir).map_err(|source| PersistError::Io { path: dir.to_owned(), source })?;
-        Ok(StateFile { path: dir.join("state.json"), names, owner })
+        let lock = lock_dir(dir)?;
+        Ok(StateFile { path: dir.join("state.json"), names, owner, _lock: lock })
     }
 
     /// Where it lives.
@@ -201,6 +271,7 @@ impl StateFile {
             last_chosen,
             pause: PauseSetting { version: disk.pause_version, by, paused: disk.paused },
             bound_ms: disk.bound_ms,
+            led: disk.led.map(|l| Led { term: Term(l.term), cause: l.cause.into(), resumes: l.resumes }),
         };
         Ok(Stored { state, existed: true, config_changed_from })
     }
@@ -224,6 +295,7 @@ impl StateFile {
             cluster: Some(self.owner.cluster.clone()),
             node: Some(self.owner.node.clone()),
             config_fingerprint: Some(self.owner.config_fingerprint.clone()),
+            led: state.led.map(|l| LedOnDisk { term: l.term.0, cause: l.cause.into(), resumes: l.resumes }),
         };
         let io = |source| PersistError::Io { path: self.path.clone(), source };
         let tmp = self.path.with_extension("json.tmp");
@@ -237,6 +309,26 @@ impl StateFile {
         }
         Ok(())
     }
+}
+
+/// Takes the exclusive lock on `dir/lock` and writes this process's id
+/// into it. The kernel drops the lock when the process ends.
+fn lock_dir(dir: &Path) -> Result<fs::File, PersistError> {
+    let path = dir.join("lock");
+    let io = |source| PersistError::Io { path: path.clone(), source };
+    let mut file =
+        fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+            return Err(PersistError::Locked { path, holder: holder.unwrap_or_else(|| "unknown".into()) });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.write_all(format!("pid {}\n", std::process::id()).as_bytes()).map_err(io)?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -263,6 +355,7 @@ mod tests {
             last_chosen: Some(Chosen { site: NodeId(1), term: Term(7) }),
             pause: PauseSetting { version: 2, by: 2, paused: true },
             bound_ms: 6000,
+            led: Some(Led { term: Term(7), cause: ActivationCause::AutomaticFailover, resumes: 3 }),
         };
         file.store(&state).expect("store");
         assert_eq!(file.load().expect("load"), Stored { state, existed: true, config_changed_from: None });
@@ -295,6 +388,21 @@ mod tests {
         .expect("write");
         let old = open(owner("prod", "site-b", "f1")).load().expect("older file");
         assert_eq!((old.state.term, old.state.voted_for), (Term(3), Some(NodeId(0))));
+    }
+
+    #[test]
+    fn a_second_process_on_the_same_directory_is_refused_with_the_holder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")).expect("first");
+        // A second open file description on the lock conflicts exactly as
+        // another process's would (flock locks belong to the description).
+        let Err(err) = StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")) else {
+            panic!("a second holder of the state directory was let in");
+        };
+        let pid = format!("pid {}", std::process::id());
+        assert!(matches!(err, PersistError::Locked { .. }) && err.to_string().contains(&pid), "{err}");
+        drop(first);
+        StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")).expect("free again once the first is gone");
     }
 
     fn failure() -> PersistError {

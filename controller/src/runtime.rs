@@ -187,6 +187,12 @@ impl Runtime {
                     traffic.push(Traffic::Activate(epoch.0, hooks::activation_reason(cause)));
                     self.spawn_hook(HookKind::PostPromote, epoch, (hooks::activation_reason(cause), None), None);
                 }
+                Action::ResumeActive { epoch, cause } => {
+                    // The promote hooks ran for this epoch before the
+                    // restart; the targets already hold it.
+                    tracing::info!(epoch = epoch.0, ?cause, "this site is ACTIVE again (restart in place)");
+                    traffic.push(Traffic::Activate(epoch.0, "restart_in_place"));
+                }
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
                     traffic.push(Traffic::StandDown);

@@ -9,6 +9,7 @@
 //! - [`Action::Send`] may be lost, delayed, duplicated or reordered by the
 //!   network; the protocol tolerates all of it;
 //! - role actions ([`Action::RunPrePromote`], [`Action::BecomeActive`],
+//!   [`Action::ResumeActive`],
 //!   [`Action::Actuate`], [`Action::Drain`], [`Action::StepDown`]) carry the
 //!   epoch that fences them; the driver passes it to every external target.
 //!
@@ -39,6 +40,8 @@ pub enum StepDownReason {
     },
     /// Its `pre_promote` hook failed.
     PromotionDeclined,
+    /// The process is shutting down and no eligible site can take over.
+    ShutdownWithoutSuccessor,
     /// A target that checks epochs holds a newer one and this site, promoted
     /// by force, holds no lease to weigh it against (`Node::fenced`).
     Fenced {
@@ -79,6 +82,15 @@ pub enum Event {
     BecameActive { epoch: Epoch, cause: ActivationCause },
     /// This site stopped acting as active.
     SteppedDown { epoch: Epoch, reason: StepDownReason },
+    /// This site restarted while it held the active role in `epoch`'s term,
+    /// and asks a majority to renew its lease (restart in place).
+    ResumeStarted { epoch: Epoch },
+    /// After a restart in place, a majority renewed this site's lease: it
+    /// acts as active again under the same epoch.
+    ActiveRoleResumed { epoch: Epoch },
+    /// The restart in place did not get its lease renewed (`reason`): the
+    /// site stands by, and an ordinary election follows.
+    ResumeAbandoned { epoch: Epoch, reason: StepDownReason },
     /// Another site was seen acting as active with a new epoch.
     ActiveSiteChanged { site: NodeId, epoch: Epoch, cause: ActivationCause },
     /// A failover was proposed and waits for approval.
@@ -121,6 +133,11 @@ pub enum Action {
     RunPrePromote { epoch: Epoch, cause: ActivationCause },
     /// Take the active role: run `post_promote`, start actuating.
     BecomeActive { epoch: Epoch, cause: ActivationCause },
+    /// Act as active again after a restart in place, under the epoch the
+    /// site held before it: start actuating (targets already hold this
+    /// epoch, so nothing moves). The promote hooks ran before the restart
+    /// and are not run again.
+    ResumeActive { epoch: Epoch, cause: ActivationCause },
     /// Point traffic here with this epoch (repeated: convergence).
     Actuate { epoch: Epoch },
     /// Drain traffic away from this site towards `to`, the site it is about

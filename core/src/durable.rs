@@ -6,7 +6,7 @@
 //! driver writes and fsyncs it before going on.
 
 use crate::config::NodeId;
-use crate::message::{PauseSetting, Term};
+use crate::message::{ActivationCause, PauseSetting, Term};
 
 /// The site most recently chosen as active, as far as this node knows: the
 /// site it voted for or followed in the highest term. Manual mode lets only
@@ -17,6 +17,31 @@ pub struct Chosen {
     pub site: NodeId,
     /// The term in which it was chosen.
     pub term: Term,
+}
+
+/// The term this site won and acts as active in, written before it first
+/// acts (before [`crate::Action::BecomeActive`]) and cleared, on disk,
+/// before it stops holding that role by its own choice (a handoff sends no
+/// release before the clearing is written).
+///
+/// It is what lets a restarted process take its role back without an
+/// election (restart in place): in `term` no other site can have been
+/// elected, because this site won it and every voter votes once per term.
+/// It never makes the restarted process active by itself: the lease the old
+/// process held is gone with it, and the new one acts only once a majority
+/// has renewed a fresh lease in `term` (see `Node::new`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Led {
+    /// The term won; the epoch the site acts under is this term.
+    pub term: Term,
+    /// How the site became active (followers count the cooldown from it).
+    pub cause: ActivationCause,
+    /// How many times a restarted process has resumed this role. Each
+    /// process numbers its renewal rounds from `resumes << 48`, so a reply
+    /// to a round of an earlier process (still in flight, or duplicated)
+    /// can never be counted for a round of this one: it would carry a
+    /// promise made before this process's round was sent.
+    pub resumes: u16,
 }
 
 /// Everything a node writes to disk. A fresh node starts from `default()`.
@@ -36,6 +61,8 @@ pub struct DurableState {
     /// granting anything (the quiet period), so shortening the lease in the
     /// config can never cut short a promise made under the old one.
     pub bound_ms: u64,
+    /// The term this site won and still acts as active in, if any.
+    pub led: Option<Led>,
 }
 
 /// The longest `bound_ms` a node accepts from its state file: a day, far

@@ -38,7 +38,7 @@ pub use command::{Command, CommandError};
 pub use config::{
     ClusterConfig, ConfigError, FailbackPolicy, FailoverMode, Member, MemberKind, NodeId, Policy, Timers,
 };
-pub use durable::{Chosen, DurableState, MAX_BOUND_MS};
+pub use durable::{Chosen, DurableState, Led, MAX_BOUND_MS};
 pub use message::{
     ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, PauseSetting, ProposalNotice,
     ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,

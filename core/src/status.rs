@@ -14,6 +14,9 @@ pub enum RoleName {
     Active,
     /// Won an election; waits for `pre_promote` before acting.
     Promoting,
+    /// Restarted in place; waits for a majority to renew its lease before
+    /// it acts as active again.
+    Resuming,
     /// Hands its role to another site.
     HandingOff,
     /// Asks for votes.
@@ -30,6 +33,7 @@ impl RoleName {
         match self {
             RoleName::Active => "active",
             RoleName::Promoting => "promoting",
+            RoleName::Resuming => "resuming",
             RoleName::HandingOff => "handing_off",
             RoleName::Candidate => "candidate",
             RoleName::Standby => "standby",
@@ -108,6 +112,7 @@ mod tests {
         let names = [
             (RoleName::Active, "active"),
             (RoleName::Promoting, "promoting"),
+            (RoleName::Resuming, "resuming"),
             (RoleName::HandingOff, "handing_off"),
             (RoleName::Candidate, "candidate"),
             (RoleName::Standby, "standby"),

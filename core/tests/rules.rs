@@ -8,7 +8,7 @@ use std::time::Duration;
 use failover_core::sim::SimCluster;
 use failover_core::{
     ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId,
-    Policy, ProposalReason, StepDownReason, Timers,
+    Policy, ProposalReason, RoleName, StepDownReason, Timers,
 };
 
 const HEARTBEAT_MS: u64 = 200;
@@ -230,8 +230,11 @@ fn rule3_full_cluster_restart_resumes_from_persisted_state() {
     for id in [w, b, a] {
         sim.restart(id);
     }
+    // Site-a won the current term and never gave the role up: it takes it
+    // back in that term (restart in place), once a majority renews.
     assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
-    assert!(sim.status(w).expect("witness up").term > term_before);
+    assert_eq!(sim.status(w).expect("witness up").term, term_before);
+    assert_eq!(sim.resumptions().len(), 1, "site-a did not resume its role");
     assert_clean(&sim);
 }
 
@@ -517,5 +520,93 @@ fn three_sites_and_two_witnesses_elect_and_fail_over() {
     assert_eq!(sim.active(), Some(a));
     sim.crash(a);
     assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "the next priority must win");
+    assert_clean(&sim);
+}
+
+/// Rule 11: an active site whose process restarts within its lease keeps
+/// the role and its epoch, with no election; the restarted process does not
+/// act before a majority has renewed a fresh lease.
+#[test]
+fn rule11_active_site_restarted_within_its_lease_keeps_role_and_epoch() {
+    let mut sim = started(cluster());
+    let (a, _, w) = ids(&sim);
+    let epoch = sim.status(a).and_then(|s| s.epoch).expect("an epoch");
+    let term = sim.status(w).expect("witness up").term;
+    let activations = sim.activations().to_vec();
+    sim.crash(a);
+    sim.run_for(100);
+    sim.restart(a);
+    let restarted = sim.status(a).expect("site-a up");
+    assert_eq!(restarted.role, RoleName::Resuming, "restarted with a lease it never renewed");
+    assert!(!sim.active_sites().contains(&a));
+    assert!(sim.run_until(DEADLINE_MS, |s| !s.resumptions().is_empty()), "site-a did not resume");
+    assert_eq!(sim.resumptions().iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(), vec![(a, epoch)]);
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a));
+    assert_eq!(sim.status(a).and_then(|s| s.epoch), Some(epoch));
+    assert_eq!(sim.activations(), &activations[..], "an election happened");
+    assert_eq!(sim.status(w).expect("witness up").term, term, "the term moved");
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule11_active_site_restarted_after_another_was_elected_stands_by() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    sim.restart(a);
+    sim.run_for(5 * LEASE_MS);
+    assert!(sim.resumptions().is_empty(), "site-a resumed a role another site holds");
+    assert_eq!(sim.active(), Some(b));
+    let gave_up = sim.events(a).iter().any(|(_, e)| matches!(e, Event::ResumeAbandoned { .. }));
+    assert!(gave_up, "no event says the restart in place was given up: {:?}", sim.events(a));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule11_restarted_active_site_cut_off_gives_up_and_the_other_takes_over() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.crash(a);
+    sim.isolate(a);
+    sim.run_for(50);
+    sim.restart(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    assert!(sim.resumptions().is_empty());
+    sim.heal_all();
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active(), Some(b));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule11_a_site_that_handed_over_does_not_take_the_role_back_after_a_restart() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    sim.command(a, Command::Switchover { to: Some(b), at: None }).expect("switchover");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    sim.crash(a);
+    sim.restart(a);
+    assert_ne!(sim.status(a).map(|s| s.role), Some(RoleName::Resuming));
+    sim.run_for(5 * LEASE_MS);
+    assert!(sim.resumptions().is_empty());
+    assert_eq!(sim.active(), Some(b));
+    assert_clean(&sim);
+}
+
+#[test]
+fn rule11_a_planned_stop_while_paused_keeps_the_role() {
+    let mut sim = started(cluster());
+    let (a, _, _) = ids(&sim);
+    sim.command(a, Command::Pause).expect("pause");
+    sim.run_for(2 * HEARTBEAT_MS);
+    sim.command(a, Command::Shutdown).expect("shutdown");
+    assert_eq!(sim.active(), Some(a), "a stop while paused moved the role");
+    sim.crash(a);
+    sim.run_for(200);
+    sim.restart(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
+    assert_eq!(sim.resumptions().len(), 1);
     assert_clean(&sim);
 }

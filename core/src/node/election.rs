@@ -440,13 +440,30 @@ impl Node {
         now: Instant,
         epoch: Epoch,
         cause: ActivationCause,
+        lease: (Instant, VoterSet),
+        forced: bool,
+    ) {
+        self.install_role(now, epoch, cause, super::Phase::Promoting, lease, forced);
+        self.emit(Action::RunPrePromote { epoch, cause });
+        self.deadlines.set(Timer::HeartbeatDue, now + self.cfg.timers.heartbeat_interval);
+        self.send_heartbeats(now);
+    }
+
+    /// Takes the elected role in `phase`: elected now, or resumed after a
+    /// restart in place (`Node::resume`). A cooldown starts again with it.
+    pub(super) fn install_role(
+        &mut self,
+        now: Instant,
+        epoch: Epoch,
+        cause: ActivationCause,
+        phase: super::Phase,
         (lease_until, backers): (Instant, VoterSet),
         forced: bool,
     ) {
         self.role = RoleState::Leader(super::Leadership {
             epoch,
             cause,
-            phase: super::Phase::Promoting,
+            phase,
             lease_until,
             backers,
             forced,
@@ -466,8 +483,5 @@ impl Node {
         if !forced {
             self.deadlines.set(Timer::LeaseExpires, lease_until);
         }
-        self.emit(Action::RunPrePromote { epoch, cause });
-        self.deadlines.set(Timer::HeartbeatDue, now + self.cfg.timers.heartbeat_interval);
-        self.send_heartbeats(now);
     }
 }

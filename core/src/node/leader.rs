@@ -50,6 +50,7 @@ impl Node {
             round.bound = round.bound.min(promised);
             self.extend_lease(r.seq);
         }
+        self.finish_resume(now);
     }
 
     /// When round `seq` has a majority, the lease runs to the shortest
@@ -94,7 +95,11 @@ impl Node {
         let RoleState::Leader(l) = &self.role else { return };
         let epoch = l.epoch;
         let was_active = matches!(l.phase, Phase::Active | Phase::Draining { .. });
+        let was_resuming = l.phase == Phase::Resuming;
         self.become_follower(now);
+        if was_resuming {
+            self.event(Event::ResumeAbandoned { epoch, reason });
+        }
         if was_active {
             self.emit(Action::StepDown { epoch, reason });
             self.event(Event::SteppedDown { epoch, reason });
@@ -129,8 +134,56 @@ impl Node {
         }
         l.phase = Phase::Active;
         let cause = l.cause;
+        if !l.forced && Epoch::from(self.durable.term) == epoch {
+            // Before it first acts: a restart may then resume the role.
+            self.durable.led = Some(crate::durable::Led { term: self.durable.term, cause, resumes: 0 });
+            self.persist();
+        }
         self.emit(Action::BecomeActive { epoch, cause });
         self.event(Event::BecameActive { epoch, cause });
+        self.emit(Action::Actuate { epoch });
+        self.deadlines.set(Timer::ActuationDue, now + self.cfg.timers.actuation_interval);
+    }
+
+    /// Restart in place, at start: the persisted `led` says this site won
+    /// the current term and never gave the role up. It takes the elected
+    /// role back in the same term and epoch, but with no lease at all
+    /// (`lease_until` is now): only a renewal round sent by this process and
+    /// acknowledged by a majority makes it act ([`Node::finish_resume`]),
+    /// exactly as for a lease renewal, so what the voters promised bounds
+    /// the new lease and a voter that has moved on (a newer term, a grant to
+    /// another site) refuses. If no majority renews within one lease it
+    /// gives up and stands by like any restarted node.
+    pub(super) fn resume(&mut self, now: Instant, led: crate::durable::Led) {
+        let epoch = Epoch::from(led.term);
+        // Written before the first round leaves (rounds of this process are
+        // numbered from it).
+        let resumes = led.resumes + 1;
+        self.durable.led = Some(crate::durable::Led { resumes, ..led });
+        self.persist();
+        self.install_role(now, epoch, led.cause, super::Phase::Resuming, (now, VoterSet::default()), false);
+        if let RoleState::Leader(l) = &mut self.role {
+            l.next_seq = (u64::from(resumes) << 48) + 1;
+        }
+        // Give up unless renewed within one lease.
+        self.deadlines.set(Timer::LeaseExpires, now + self.cfg.timers.lease_duration);
+        self.deadlines.set(Timer::HeartbeatDue, now);
+        self.event(Event::ResumeStarted { epoch });
+    }
+
+    /// A resuming site whose fresh lease a majority has renewed acts again,
+    /// under its old epoch. Its promote hooks ran in the process before the
+    /// restart, so none runs again; actuators re-assert what they already
+    /// hold.
+    pub(super) fn finish_resume(&mut self, now: Instant) {
+        let RoleState::Leader(l) = &mut self.role else { return };
+        if l.phase != Phase::Resuming || now >= l.lease_until {
+            return;
+        }
+        l.phase = Phase::Active;
+        let (epoch, cause) = (l.epoch, l.cause);
+        self.emit(Action::ResumeActive { epoch, cause });
+        self.event(Event::ActiveRoleResumed { epoch });
         self.emit(Action::Actuate { epoch });
         self.deadlines.set(Timer::ActuationDue, now + self.cfg.timers.actuation_interval);
     }

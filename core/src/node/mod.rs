@@ -135,6 +135,10 @@ enum Phase {
     Active,
     /// Still active, draining traffic before a handoff to `to`.
     Draining { to: NodeId, why: HandoffReason },
+    /// Restarted in place: the site won this term before the restart
+    /// (`DurableState::led`) and does not act until a majority has renewed
+    /// a fresh lease (the old process's lease died with it).
+    Resuming,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -302,6 +306,12 @@ impl Node {
         }
         let lease = cfg.timers.lease_duration;
         let quiet = lease.max(Duration::from_millis(durable.bound_ms));
+        // Restart in place: this site won `durable.term` and had not given
+        // the role up. Nobody else can win that term, so it may ask for its
+        // lease again in it, and act once a majority has renewed it.
+        let resume = durable.led.filter(|led| {
+            led.term == durable.term && durable.voted_for == Some(id) && cfg.priority(id) > 0 && led.resumes < u16::MAX
+        });
         let mut node = Node {
             peers: vec![PeerView::default(); cfg.members.len()],
             cfg,
@@ -323,6 +333,15 @@ impl Node {
         };
         node.deadlines.set(Timer::HeartbeatDue, now);
         node.arm_election_after_contact(now);
+        match resume {
+            Some(led) => node.resume(now, led),
+            None if node.durable.led.is_some() => {
+                // Left by a term that has passed: no role to resume.
+                node.durable.led = None;
+                node.persist();
+            }
+            None => {}
+        }
         if quiet > lease {
             node.deadlines.set(Timer::QuietPeriodEnds, now + quiet);
         } else if node.durable.bound_ms != millis(lease) {
@@ -464,6 +483,7 @@ impl Node {
             Timer::HeartbeatDue => {
                 self.deadlines.set(Timer::HeartbeatDue, now + self.cfg.timers.heartbeat_interval);
                 self.send_heartbeats(now);
+                self.finish_resume(now);
                 self.leader_checks(now);
             }
             Timer::ElectionTimeout => self.consider_election(now),
@@ -624,6 +644,13 @@ impl Node {
         self.scheduled = None;
         if self.leader.is_some_and(|v| v.site == self.id) {
             self.leader = None;
+        }
+        if self.durable.led.is_some() {
+            // On disk before anything that follows (a release, a vote for
+            // another site) leaves: a restart must not take back a role
+            // this site gave up.
+            self.durable.led = None;
+            self.persist();
         }
         self.arm_election_after_contact(now);
     }

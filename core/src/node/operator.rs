@@ -29,14 +29,16 @@ impl Node {
             Command::Pause => self.set_pause(true),
             Command::Resume => self.set_pause(false),
             Command::Shutdown => {
+                // Paused, nothing moves on its own: not even a planned
+                // stop, whose process may be back (restart in place).
+                if self.durable.pause.paused {
+                    return Ok(());
+                }
                 if let RoleState::Leader(l) = &self.role {
                     if matches!(l.phase, Phase::Active | Phase::Promoting) {
                         match self.best_target(now, 1) {
                             Some(to) => self.begin_handoff(now, to, HandoffReason::Shutdown),
-                            None => self.lose_leadership(
-                                now,
-                                crate::StepDownReason::Handoff { to: self.id, why: HandoffReason::Shutdown },
-                            ),
+                            None => self.lose_leadership(now, crate::StepDownReason::ShutdownWithoutSuccessor),
                         }
                     }
                 }

@@ -16,6 +16,7 @@ impl Node {
             _ if self.is_witness() => RoleName::Witness,
             _ if self.is_active(now) => RoleName::Active,
             RoleState::Leader(l) if l.phase == Phase::Promoting => RoleName::Promoting,
+            RoleState::Leader(l) if l.phase == Phase::Resuming => RoleName::Resuming,
             RoleState::HandingOff { .. } => RoleName::HandingOff,
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => RoleName::Candidate,
             _ => RoleName::Standby,

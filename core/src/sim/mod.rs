@@ -118,6 +118,7 @@ pub struct SimCluster {
     violations: Vec<Violation>,
     history: History,
     became_active: Vec<(u64, NodeId, Epoch)>,
+    resumed: Vec<(u64, NodeId, Epoch)>,
     steps: u64,
 }
 
@@ -140,6 +141,7 @@ impl SimCluster {
             max_violations: 1000,
             history: History::default(),
             became_active: Vec::new(),
+            resumed: Vec::new(),
             steps: 0,
             cfg,
         };
@@ -197,6 +199,12 @@ impl SimCluster {
     /// Every activation so far: (virtual ms, site, epoch).
     pub fn activations(&self) -> &[(u64, NodeId, Epoch)] {
         &self.became_active
+    }
+
+    /// Every restart in place that made a site act again: (virtual ms,
+    /// site, epoch). Not among [`SimCluster::activations`]: no election.
+    pub fn resumptions(&self) -> &[(u64, NodeId, Epoch)] {
+        &self.resumed
     }
 
     /// Events one member reported, with virtual ms.
@@ -501,6 +509,12 @@ impl SimCluster {
                 }
                 Action::BecomeActive { epoch, .. } => {
                     self.became_active.push((self.now_ms, id, epoch));
+                    let manual = self.cfg.policy.failover_mode == FailoverMode::Manual;
+                    let found = [self.history.became_active(id, manual), self.history.actuated(id, epoch)];
+                    self.record(found.into_iter().flatten());
+                }
+                Action::ResumeActive { epoch, .. } => {
+                    self.resumed.push((self.now_ms, id, epoch));
                     let manual = self.cfg.policy.failover_mode == FailoverMode::Manual;
                     let found = [self.history.became_active(id, manual), self.history.actuated(id, epoch)];
                     self.record(found.into_iter().flatten());
