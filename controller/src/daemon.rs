@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::peer::{self, Senders};
 use crate::persist::StateFile;
 use crate::runtime::Runtime;
-use crate::settings::{Loaded, LogFormat};
+use crate::settings::{Loaded, LogFormat, OnStop};
 use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
 
@@ -272,9 +272,10 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let signal = |kind| tokio::signal::unix::signal(kind).map_err(DaemonError::Setup);
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let on_stop = loaded.on_stop;
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: handing over if active, then stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: handing over if active, then stopping"),
+        _ = term.recv() => tracing::info!(?on_stop, "SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!(?on_stop, "SIGINT: stopping"),
         result = &mut loop_task => {
             let _ = stop_tx.send(true);
             result.map_err(DaemonError::LoopPanicked)??;
@@ -282,19 +283,33 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
         }
     }
     crate::systemd::stopping();
-    // Graceful shutdown: ask the core to hand over, then wait (bounded) until
-    // this node no longer acts as active and the handoff had time to finish.
-    let (tx, rx) = oneshot::channel();
-    if command_tx.send((Command::Shutdown, tx)).await.is_ok() {
-        let _ = rx.await;
-    }
-    let limit = cfg.timers.lease_duration * 2 + cfg.timers.drain;
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if !snapshot.active_or_handing_over() {
-            break;
+    match on_stop {
+        // The role stays with this site; a process back within the lease
+        // takes it back in place (the state file records it).
+        OnStop::KeepRole if snapshot.active_or_handing_over() => {
+            tracing::info!(
+                "keeping the active role (node.on_stop = \"keep_role\"): a restart within the lease takes it back"
+            )
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        OnStop::KeepRole => {}
+        OnStop::HandOver => {
+            // Ask the core to hand over (it does nothing while paused), then
+            // wait (bounded) until this node no longer acts as active and
+            // the handoff had time to finish.
+            let (tx, rx) = oneshot::channel();
+            if command_tx.send((Command::Shutdown, tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+            let limit = cfg.timers.lease_duration * 2 + cfg.timers.drain;
+            let deadline = tokio::time::Instant::now() + limit;
+            while tokio::time::Instant::now() < deadline {
+                // Paused, the core keeps the role: nothing to wait for.
+                if !snapshot.active_or_handing_over() || snapshot.status().paused {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
     // Give the TimeoutNow a moment to leave before the sockets close.
     tokio::time::sleep(cfg.timers.heartbeat_interval.min(Duration::from_millis(200))).await;

@@ -62,10 +62,33 @@ pub struct NodeSection {
     /// How the log is written.
     #[serde(default = "default_log_format")]
     pub log_format: Choice<LogFormat>,
+    /// What a stop (SIGTERM, SIGINT) of the active site's daemon does.
+    #[serde(default = "default_on_stop")]
+    pub on_stop: Choice<OnStop>,
 }
 
 fn default_log_format() -> Choice<LogFormat> {
     LogFormat::Human.into()
+}
+
+fn default_on_stop() -> Choice<OnStop> {
+    OnStop::KeepRole.into()
+}
+
+/// `node.on_stop`: what SIGTERM (`systemctl stop` or `restart`) does while
+/// this site is active. systemd sends the same signal for a stop and for a
+/// restart, so the daemon cannot tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStop {
+    /// Exit holding the role: a process back within the lease takes it back
+    /// in place (same epoch, nothing moves); one that stays away is failed
+    /// over from one lease later, as after a crash. The default: a restart
+    /// or an upgrade moves nothing. Switch over first to stop for longer.
+    KeepRole,
+    /// Hand over to the best eligible site first (drain, then a graceful
+    /// handoff), as keepalived and Patroni do on stop. Never while paused.
+    HandOver,
 }
 
 /// `node.log_format`.
@@ -319,6 +342,8 @@ pub struct Loaded {
     pub me: failover_core::NodeId,
     /// How the log is written.
     pub log_format: LogFormat,
+    /// What a stop does while this site is active.
+    pub on_stop: OnStop,
     /// The local health checks, checked.
     pub checks: Vec<crate::health::Check>,
     /// The admin token, if one is configured.
@@ -385,8 +410,19 @@ fn validate(settings: Settings, path: &Path) -> Result<Loaded, SettingsError> {
         errors.push(invalid(file, "tls", UNAUTHENTICATED_PEERS));
     }
     match (cluster, rules, admin, tls) {
-        (Ok((cluster, me)), Ok((log_format, checks)), Ok((token, http_tls)), Ok(tls)) if errors.is_empty() => {
-            Ok(Loaded { settings, path: path.to_owned(), cluster, me, log_format, checks, token, tls, http_tls })
+        (Ok((cluster, me)), Ok((log_format, on_stop, checks)), Ok((token, http_tls)), Ok(tls)) if errors.is_empty() => {
+            Ok(Loaded {
+                settings,
+                path: path.to_owned(),
+                cluster,
+                me,
+                log_format,
+                on_stop,
+                checks,
+                token,
+                tls,
+                http_tls,
+            })
         }
         _ if errors.len() == 1 => Err(errors.remove(0)),
         _ => Err(SettingsError::Several(errors)),
@@ -444,11 +480,12 @@ fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failove
 }
 
 /// `[node]`'s log format, `[hooks]` and `[[checks]]`.
-fn node_rules(settings: &Settings) -> Result<(LogFormat, Vec<crate::health::Check>), BadSetting> {
+fn node_rules(settings: &Settings) -> Result<(LogFormat, OnStop, Vec<crate::health::Check>), BadSetting> {
     let log_format = settings.node.log_format.checked().map_err(|p| BadSetting::new("node.log_format", p))?;
+    let on_stop = settings.node.on_stop.checked().map_err(|p| BadSetting::new("node.on_stop", p))?;
     commands::check_hooks(&settings.hooks)?;
     let checks = commands::check_checks(&settings.checks)?;
-    Ok((log_format, checks))
+    Ok((log_format, on_stop, checks))
 }
 
 /// The admin token and TLS on the HTTP port.

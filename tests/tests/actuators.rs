@@ -543,3 +543,136 @@ async fn a_key_named_refuses_is_reported_with_the_servers_reason() {
     }
     assert!(named.dig("app", "A").iter().all(|a| a != address("site-a")), "an update went through");
 }
+
+/// Every distinct DNS answer seen (the service name and the fence), from a
+/// thread that asks `named` every 50 ms until told to stop (or 3,000 times).
+struct DnsWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DnsWatch {
+    fn start(named: &Arc<Named>) -> DnsWatch {
+        let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (named, flag, record) = (Arc::clone(named), Arc::clone(&stop), Arc::clone(&seen));
+        let thread = std::thread::spawn(move || {
+            for _ in 0..3_000 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let answer = (named.dig("app", "A"), named.dig("_failover", "TXT"));
+                let mut seen = record.lock().expect("watch lock");
+                if !seen.contains(&answer) {
+                    seen.push(answer);
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        DnsWatch { stop, seen, thread }
+    }
+
+    fn finish(self) -> Vec<(Vec<String>, Vec<String>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let seen = self.seen.lock().expect("watch lock").clone();
+        seen
+    }
+}
+
+/// Each site with a DNS actuator against `named` and a 3 s lease, as in
+/// production (the restart has that long to come back).
+fn restart_spec(named: &Named) -> Spec {
+    let dns = |site| {
+        (site, format!("[actuators]\naddresses = [\"{}\"]\n\n{}", address(site), named.actuator_section(&named.secret)))
+    };
+    let lease = |node| (node, "lease = \"1500ms\"", "lease = \"3s\"");
+    Spec {
+        extra: vec![dns("site-a"), dns("site-b")],
+        edits: vec![lease("site-a"), lease("site-b"), lease("witness")],
+        ..Spec::default()
+    }
+}
+
+/// Restart in place: kill -9 of the active site's daemon, started again
+/// 100 ms later as systemd would: the same site answers `/active` again
+/// under the same epoch, the other site never answers 200, and DNS never
+/// changes. A second process on the same state directory is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_active_daemon_restarted_at_once_keeps_the_role_and_dns_never_moves() {
+    let named = Arc::new(Named::start());
+    let mut c = TestCluster::start(restart_spec(&named)).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let epoch = c.epoch("site-a").expect("epoch");
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-a", epoch)).await,
+        "DNS never pointed at site-a: {:?}",
+        named.dig("app", "A")
+    );
+    let watch = DnsWatch::start(&named);
+    let prober = c.prober();
+    c.kill9("site-a");
+    // The fault's schedule (systemd's RestartSec), not a wait for a condition.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.spawn("site-a");
+    assert!(
+        c.wait_for(LONG, |c| c.role("site-a").as_deref() == Some("active")).await,
+        "site-a did not take its role back:\n{}",
+        c.log_tail("site-a")
+    );
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the epoch moved: an election happened");
+    assert!(c.log("site-a").contains("active again with epoch"), "no resume event:\n{}", c.log_tail("site-a"));
+    assert!(
+        c.wait_for(LONG, |c| actuator_state(c, "site-a", "dns") == "converged").await,
+        "{:?}",
+        actuator(&c, "site-a", "dns")
+    );
+
+    // Two processes of one node never run at once.
+    let second = std::process::Command::new(failover_tests::cluster::bin_dir().join("failover-controller"))
+        .args(["run", "--config"])
+        .arg(c.config_path("site-a"))
+        .output()
+        .expect("run a second site-a");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second process of site-a started:\n{said}");
+    assert!(said.contains("held by another process (pid "), "the refusal does not name the holder:\n{said}");
+    assert_eq!(c.role("site-a").as_deref(), Some("active"), "the refused process disturbed the first");
+
+    prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
+    let seen = watch.finish();
+    let only = (vec![address("site-a").to_owned()], vec![fence_text(epoch, "site-a")]);
+    assert_eq!(seen, vec![only], "DNS changed across the restart");
+}
+
+/// A restart after the lease ran out and another site was elected: the
+/// restarted site gives its old role up and follows; never two active.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_active_daemon_restarted_after_a_failover_stands_by() {
+    let named = Arc::new(Named::start());
+    let mut c = TestCluster::start(restart_spec(&named)).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let first = c.epoch("site-a").expect("epoch");
+    let prober = c.prober();
+    c.kill9("site-a");
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    let second = c.epoch("site-b").expect("epoch");
+    assert!(second > first);
+    assert!(c.wait_for(LONG, |_| dns_points_at(&named, "site-b", second)).await, "DNS never followed");
+    c.spawn("site-a");
+    assert!(
+        c.wait_for(LONG, |c| c.role("site-a").as_deref() == Some("standby")
+            && c.active_seen_by("site-a").as_deref() == Some("site-b"))
+            .await,
+        "site-a did not stand by:\n{}",
+        c.log_tail("site-a")
+    );
+    assert!(
+        c.log("site-a").contains("restart in place with epoch"),
+        "no event says it gave up:\n{}",
+        c.log_tail("site-a")
+    );
+    assert!(dns_points_at(&named, "site-b", second), "the restarted site-a wrote DNS");
+    prober.stop().await.assert_never_two_active();
+}

@@ -197,14 +197,57 @@ async fn failing_pre_promote_hook_makes_site_a_decline() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_on_the_active_site_hands_over_first() {
-    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+async fn sigterm_on_the_active_site_hands_over_first_with_on_stop_hand_over() {
+    let hand_over = ("site-a", "state_dir = ", "on_stop = \"hand_over\"\nstate_dir = ");
+    let mut c = TestCluster::start_with_site_a_active(Spec { edits: vec![hand_over], ..Spec::default() }).await;
     let prober = c.prober();
     assert!(c.sigterm("site-a"), "site-a did not exit cleanly:\n{}", c.log_tail("site-a"));
     assert!(c.wait_active("site-b").await);
     let history = c.ctl("site-b", &["history"]);
     assert!(String::from_utf8_lossy(&history.stdout).contains("(handoff)"), "not a handoff");
     prober.stop().await.assert_never_two_active();
+}
+
+/// The default (`node.on_stop = "keep_role"`), and `hand_over` while the
+/// cluster is paused: a stop and start of the active site's daemon (as
+/// `systemctl restart` does) keeps the role and the epoch; the other site
+/// never answers 200.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_of_the_active_daemon_keeps_the_role_by_default_and_while_paused() {
+    // A lease of 3 s, as in production: the time a restart has to come back.
+    let mut edits: Vec<_> = NODES.iter().map(|&n| (n, "lease = \"1500ms\"", "lease = \"3s\"")).collect();
+    edits.push(("site-b", "state_dir = ", "on_stop = \"hand_over\"\nstate_dir = "));
+    let mut c = TestCluster::start_with_site_a_active(Spec { edits, ..Spec::default() }).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    let prober = c.prober();
+    assert!(c.sigterm("site-a"), "site-a did not exit cleanly:\n{}", c.log_tail("site-a"));
+    assert!(c.log("site-a").contains("keeping the active role"), "{}", c.log_tail("site-a"));
+    c.spawn("site-a");
+    assert!(
+        c.wait_for(Duration::from_secs(30), |c| c.role("site-a").as_deref() == Some("active")).await,
+        "site-a did not take its role back:\n{}",
+        c.log_tail("site-a")
+    );
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved");
+    prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
+
+    // Site-b stops by handing over; paused, nothing moves, even so.
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b"]);
+    assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(c.wait_active("site-b").await, "switchover never completed:\n{}", c.log_tail("site-a"));
+    let epoch = c.epoch("site-b").expect("epoch");
+    let out = c.ctl("site-b", &["pause"]);
+    assert!(out.status.success(), "pause refused: {}", String::from_utf8_lossy(&out.stderr));
+    let prober = c.prober();
+    assert!(c.sigterm("site-b"), "site-b did not exit cleanly:\n{}", c.log_tail("site-b"));
+    c.spawn("site-b");
+    assert!(
+        c.wait_for(Duration::from_secs(30), |c| c.role("site-b").as_deref() == Some("active")).await,
+        "site-b did not take its role back:\n{}",
+        c.log_tail("site-b")
+    );
+    assert_eq!(c.epoch("site-b"), Some(epoch), "a stop while paused moved the role");
+    prober.stop().await.assert_only_active(&[c.active_url("site-b")]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -290,7 +290,13 @@ fn check_config_names_the_first_mistake_of_every_part_at_once() {
 fn a_setting_with_fixed_values_refuses_another_naming_the_key_and_the_values_it_takes() {
     let mongodb = "[mongodb]\nuri = \"mongodb://127.0.0.1:1/?replicaSet=rs0\"\nstate_store = \"etcd\"\n\
         [[mongodb.members]]\nhost = \"127.0.0.1:1\"\nsite = \"site-a\"\n";
-    let cases: [(&str, String, &str, &[&str]); 6] = [
+    let cases: [(&str, String, &str, &[&str]); 7] = [
+        (
+            "stop behaviour",
+            GOOD.replace("state_dir", "on_stop = \"failover\"\nstate_dir"),
+            "node.on_stop",
+            &["keep_role", "hand_over"],
+        ),
         (
             "log format",
             GOOD.replace("state_dir", "log_format = \"xml\"\nstate_dir"),
@@ -333,6 +339,9 @@ fn a_setting_with_fixed_values_refuses_another_naming_the_key_and_the_values_it_
     let loaded = load_text(&GOOD.replace("state_dir", "log_format = \"json\"\nstate_dir")).expect("accepted");
     assert_eq!(loaded.log_format, LogFormat::Json);
     assert_eq!(load_text(GOOD).expect("accepted").log_format, LogFormat::Human, "the default");
+    let loaded = load_text(&GOOD.replace("state_dir", "on_stop = \"hand_over\"\nstate_dir")).expect("accepted");
+    assert_eq!(loaded.on_stop, crate::settings::OnStop::HandOver);
+    assert_eq!(load_text(GOOD).expect("accepted").on_stop, crate::settings::OnStop::KeepRole, "the default");
 }
 
 #[test]
