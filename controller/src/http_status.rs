@@ -5,7 +5,7 @@
 //! anything but the `now` it is handed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 
@@ -61,8 +61,8 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         to: name(cfg, to),
         in_ms: at.saturating_since(now).as_millis() as u64,
         // To the nearest second: the operator's time comes back as given.
-        at: humantime::format_rfc3339_seconds(inputs.wall_now + at.saturating_since(now) + Duration::from_millis(500))
-            .to_string(),
+        // Total: a time no date can show comes back as a text saying so.
+        at: crate::clock::wall_seconds_from(at, now, inputs.wall_now),
     });
     StatusDoc {
         node: name(cfg, st.node),

@@ -62,8 +62,9 @@ enum Cmd {
         /// Target site.
         #[arg(long, required_unless_present = "cancel")]
         to: Option<String>,
-        /// When (RFC 3339, e.g. 2026-11-22T03:00:00Z).
-        #[arg(long)]
+        /// When (RFC 3339, e.g. 2026-11-22T03:00:00Z), at most 365 days
+        /// ahead.
+        #[arg(long, value_parser = parse_at)]
         at: Option<String>,
         /// Cancel a scheduled switchover.
         #[arg(long, conflicts_with_all = ["to", "at"])]
@@ -177,6 +178,17 @@ struct IssuedArgs {
 impl IssuedArgs {
     fn request(&self) -> failover_controller::certs::Request<'_> {
         failover_controller::certs::Request { nodes: &self.nodes, http_names: &self.http_names, days: self.days }
+    }
+}
+
+/// `--at`, checked early against this machine's clock: not a time, or more
+/// than a year ahead, is refused here. A time in the past is left to the
+/// node, whose clock decides (this machine's may be a little off); the node
+/// checks all of it again, for any client.
+fn parse_at(text: &str) -> Result<String, String> {
+    match failover_controller::clock::schedule_wait(text, std::time::SystemTime::now()) {
+        Ok(_) | Err(failover_controller::clock::ScheduleError::Past { .. }) => Ok(text.to_owned()),
+        Err(refused) => Err(refused.to_string()),
     }
 }
 
@@ -439,5 +451,22 @@ fn main() -> ExitCode {
             eprintln!("failoverctl: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_too_far_ahead_is_refused_before_calling_and_a_past_time_is_left_to_the_node() {
+        let far = "9999-12-31T23:59:59.6Z";
+        let refused = parse_at(far).expect_err("the year 9999 was let through");
+        assert!(refused.contains(&format!("{far:?}")) && refused.contains("limit of 365 days"), "{refused}");
+        assert!(parse_at("tomorrow").is_err_and(|e| e.contains("is not a time")));
+        let soon = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(3600));
+        assert_eq!(parse_at(&soon.to_string()), Ok(soon.to_string()));
+        let past = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(600));
+        assert_eq!(parse_at(&past.to_string()), Ok(past.to_string()));
     }
 }
