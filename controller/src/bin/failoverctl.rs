@@ -118,7 +118,7 @@ enum Cmd {
         #[arg(long, group = "until")]
         pending: bool,
         /// How long to wait, e.g. 30s or 2m.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "60s", value_parser = parse_timeout)]
         timeout: Duration,
     },
     /// Certificates for mutual TLS between nodes.
@@ -190,6 +190,18 @@ fn parse_at(text: &str) -> Result<String, String> {
         Ok(_) | Err(failover_controller::clock::ScheduleError::Past { .. }) => Ok(text.to_owned()),
         Err(refused) => Err(refused.to_string()),
     }
+}
+
+/// The longest `wait --timeout`: a year.
+const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `wait --timeout`: a duration of at most [`MAX_WAIT`].
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > MAX_WAIT {
+        return Err(format!("{text:?} is more than the limit of {} days", MAX_WAIT.as_secs() / 86_400));
+    }
+    Ok(d)
 }
 
 fn parse_http_name(text: &str) -> Result<(String, String), String> {
@@ -468,5 +480,12 @@ mod tests {
         assert_eq!(parse_at(&soon.to_string()), Ok(soon.to_string()));
         let past = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(600));
         assert_eq!(parse_at(&past.to_string()), Ok(past.to_string()));
+    }
+
+    #[test]
+    fn a_wait_longer_than_a_year_is_refused() {
+        assert_eq!(parse_timeout("365days"), Ok(MAX_WAIT));
+        assert!(parse_timeout("366days").is_err_and(|e| e.contains("\"366days\"") && e.contains("365 days")));
+        assert!(parse_timeout("18446744073709551615s").is_err());
     }
 }
