@@ -34,6 +34,26 @@ pub enum WireError {
     /// A term or pause version no cluster reaches: corrupt or hostile.
     #[error("a term or pause version above {max} (2^48), which no cluster reaches", max = failover_core::MAX_TERM)]
     CounterOutOfRange,
+    /// A lease time longer than any node grants: corrupt or hostile.
+    #[error("field {field}: {ms} ms is more than the limit of {max} ms (a day), longer than any lease", max = failover_core::MAX_BOUND_MS)]
+    DurationOutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value received, in milliseconds.
+        ms: u64,
+    },
+}
+
+/// A lease time from a peer, refused beyond the longest binding any node
+/// makes ([`failover_core::MAX_BOUND_MS`], a day: leases are validated to at
+/// most that, and so is the quiet period after a restart). The other
+/// durations a peer sends are bounded where they are used: the cooldown
+/// left by the node's own cooldown, a proposal's age by saturating.
+fn lease_ms(field: &'static str, ms: u64) -> Result<u64, WireError> {
+    if ms > failover_core::MAX_BOUND_MS {
+        return Err(WireError::DurationOutOfRange { field, ms });
+    }
+    Ok(ms)
 }
 
 fn member(cfg: &ClusterConfig, field: &'static str, name: &str) -> Result<NodeId, WireError> {
@@ -106,8 +126,8 @@ fn reply_in(r: pb::VoteReply) -> Result<VoteReply, WireError> {
         term: Term(r.term),
         granted: r.granted,
         refusal: refusal_in(r.refusal)?,
-        lease_held_ms: r.lease_held_ms,
-        bound_ms: r.bound_ms,
+        lease_held_ms: lease_ms("vote_reply.lease_held_ms", r.lease_held_ms)?,
+        bound_ms: lease_ms("vote_reply.bound_ms", r.bound_ms)?,
     })
 }
 
@@ -221,7 +241,7 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
             term: Term(r.term),
             seq: r.seq,
             granted: r.granted,
-            bound_ms: r.bound_ms,
+            bound_ms: lease_ms("heartbeat_reply.bound_ms", r.bound_ms)?,
         }),
         Body::ReleaseLease(r) => {
             Message::ReleaseLease { term: Term(r.term), to: member(cfg, "release_lease.to", &r.to)? }
@@ -354,5 +374,36 @@ mod tests {
             r.refusal = 99;
         }
         assert_eq!(decode(&cfg, env), Err(WireError::BadEnum { field: "vote_reply.refusal", value: 99 }));
+    }
+
+    /// A lease time a day long is the longest a peer's message may carry.
+    #[test]
+    fn lease_times_beyond_a_day_are_refused_naming_the_field() {
+        let cfg = cfg();
+        let max = failover_core::MAX_BOUND_MS;
+        for ms in [0, 1, max, max + 1, i64::MAX as u64, u64::MAX] {
+            let ok = ms <= max;
+            let reply = |lease_held_ms, bound_ms| {
+                Message::VoteReply(VoteReply { term: Term(1), granted: false, refusal: None, lease_held_ms, bound_ms })
+            };
+            let messages = [
+                (reply(ms, 0), "vote_reply.lease_held_ms"),
+                (reply(0, ms), "vote_reply.bound_ms"),
+                (
+                    Message::HeartbeatReply(HeartbeatReply { term: Term(1), seq: 1, granted: true, bound_ms: ms }),
+                    "heartbeat_reply.bound_ms",
+                ),
+            ];
+            for (m, field) in messages {
+                let got = decode(&cfg, encode(&cfg, "", NodeId(1), m));
+                if ok {
+                    assert_eq!(got, Ok((NodeId(1), m)));
+                } else {
+                    assert_eq!(got, Err(WireError::DurationOutOfRange { field, ms }));
+                    let text = got.unwrap_err().to_string();
+                    assert!(text.contains(field) && text.contains(&ms.to_string()) && text.contains(&max.to_string()));
+                }
+            }
+        }
     }
 }
