@@ -116,6 +116,7 @@ pub async fn status_doc(s: &AppState) -> StatusDoc {
             published,
             checks,
             fingerprint: s.agreement.ours(),
+            cluster_name: s.agreement.cluster(),
             mismatches: s.agreement.mismatches(),
             peer_authentication: s.peer_authentication,
             now: clock::now(),

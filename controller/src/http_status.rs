@@ -31,7 +31,10 @@ pub struct StatusInputs<'a> {
     pub checks: Vec<CheckState>,
     /// This node's fingerprint of the shared config.
     pub fingerprint: &'a str,
-    /// Peers whose shared config differs.
+    /// This node's cluster name.
+    pub cluster_name: &'a str,
+    /// Peers of another cluster or whose shared config differs, and peers
+    /// that do not say.
     pub mismatches: Vec<Mismatch>,
     /// `mutual_tls` or `none`.
     pub peer_authentication: &'a str,
@@ -85,6 +88,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         lease_remaining_ms,
         fence_ahead,
         cluster_fingerprint: inputs.fingerprint.to_owned(),
+        cluster_name: inputs.cluster_name.to_owned(),
         peer_authentication: inputs.peer_authentication.to_owned(),
         config_mismatches: inputs.mismatches.clone(),
         timers: Some(TimersDoc {

@@ -256,8 +256,8 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
 }
 
 /// Encodes a message from `from` for the wire, with the sender's cluster
-/// fingerprint.
-pub fn encode(cfg: &ClusterConfig, cluster: &str, from: NodeId, message: Message) -> pb::Envelope {
+/// fingerprint and cluster name.
+pub fn encode(cfg: &ClusterConfig, cluster: &str, cluster_name: &str, from: NodeId, message: Message) -> pb::Envelope {
     use pb::envelope::Body;
     let body = match message {
         Message::PreVote(r) => Body::PreVote(request_out(r)),
@@ -293,7 +293,12 @@ pub fn encode(cfg: &ClusterConfig, cluster: &str, from: NodeId, message: Message
         Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
         Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
     };
-    pb::Envelope { from: name(cfg, from), cluster: cluster.to_owned(), body: Some(body) }
+    pb::Envelope {
+        from: name(cfg, from),
+        cluster: cluster.to_owned(),
+        cluster_name: cluster_name.to_owned(),
+        body: Some(body),
+    }
 }
 
 #[cfg(test)]
@@ -344,8 +349,8 @@ mod tests {
             Message::TimeoutNow { term: Term(4) },
         ];
         for m in messages {
-            let env = encode(&cfg, "0123456789abcdef", NodeId(0), m);
-            assert_eq!(env.cluster, "0123456789abcdef");
+            let env = encode(&cfg, "0123456789abcdef", "prod", NodeId(0), m);
+            assert_eq!((env.cluster.as_str(), env.cluster_name.as_str()), ("0123456789abcdef", "prod"));
             assert_eq!(decode(&cfg, env), Ok((NodeId(0), m)));
         }
     }
@@ -353,13 +358,14 @@ mod tests {
     #[test]
     fn bad_input_names_the_field() {
         let cfg = cfg();
-        let mut env = encode(&cfg, "", NodeId(0), Message::ReleaseAck { term: Term(1) });
+        let mut env = encode(&cfg, "", "", NodeId(0), Message::ReleaseAck { term: Term(1) });
         env.from = "intruder".into();
         assert_eq!(decode(&cfg, env).unwrap_err().to_string(), "field from: \"intruder\" is not a configured member");
-        let env = pb::Envelope { from: "site-a".into(), cluster: String::new(), body: None };
+        let env = pb::Envelope { from: "site-a".into(), body: None, ..Default::default() };
         assert_eq!(decode(&cfg, env), Err(WireError::Missing("body")));
         let mut env = encode(
             &cfg,
+            "",
             "",
             NodeId(0),
             Message::VoteReply(VoteReply {
@@ -395,7 +401,7 @@ mod tests {
                 ),
             ];
             for (m, field) in messages {
-                let got = decode(&cfg, encode(&cfg, "", NodeId(1), m));
+                let got = decode(&cfg, encode(&cfg, "", "", NodeId(1), m));
                 if ok {
                     assert_eq!(got, Ok((NodeId(1), m)));
                 } else {

@@ -483,6 +483,35 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_of_another_cluster_is_shown_with_both_names() {
+        use failover_controller::agreement::Mismatch;
+        let doc = json!({
+            "node": "site-a", "role": "active", "active_site": "site-a", "epoch": 3, "last_known_epoch": 3,
+            "term": 4, "mode": "automatic", "paused": false, "pending_failover": null,
+            "lease_remaining_ms": 1000, "fence_ahead": null, "cluster_fingerprint": "0123456789abcdef",
+            "cluster_name": "prod", "timers": null, "scheduled_switchover": null, "mongodb": null,
+        });
+        let v: StatusDoc = serde_json::from_value(doc).expect("a status document");
+        let seen = |theirs: &str, cluster: &str| Mismatch {
+            peer: "site-b".into(),
+            theirs: theirs.into(),
+            cluster: cluster.into(),
+            refused: true,
+        };
+        let line = output::mismatch(&v, &seen("0123456789abcdef", "staging"));
+        assert!(
+            line.starts_with("ANOTHER CLUSTER: site-b") && line.contains("\"staging\"") && line.contains("\"prod\"")
+        );
+        let line = output::mismatch(&v, &seen("fedcba9876543210", "prod"));
+        assert!(line.starts_with("CONFIG MISMATCH: site-b") && line.contains("fedcba9876543210"), "{line}");
+        assert!(output::mismatch(&v, &seen("0123456789abcdef", "")).starts_with("UNVERIFIED CLUSTER: site-b"));
+        assert!(output::mismatch(&v, &seen("", "")).starts_with("UNVERIFIED CONFIG: site-b"));
+        // From a node of a build that shows no cluster name: the fingerprint decides.
+        let older = StatusDoc { cluster_name: String::new(), ..v };
+        assert!(output::mismatch(&older, &seen("fedcba9876543210", "staging")).starts_with("CONFIG MISMATCH"));
+    }
+
+    #[test]
     fn a_wait_longer_than_a_year_is_refused() {
         assert_eq!(parse_timeout("365days"), Ok(MAX_WAIT));
         assert!(parse_timeout("366days").is_err_and(|e| e.contains("\"366days\"") && e.contains("365 days")));

@@ -58,7 +58,7 @@ fn site() -> Site {
     });
     let addresses = ["127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1:18082"];
     let state = AppState {
-        agreement: Arc::new(crate::agreement::Agreement::new(&cfg)),
+        agreement: Arc::new(crate::agreement::Agreement::new(&cfg, "prod")),
         cfg,
         me: NodeId(0),
         http_addresses: Arc::new(addresses.iter().filter_map(|a| a.parse().ok()).collect()),

@@ -70,6 +70,7 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "lease_remaining_ms": lease_remaining,
         "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
         "cluster_fingerprint": inputs.fingerprint,
+        "cluster_name": inputs.cluster_name,
         "peer_authentication": inputs.peer_authentication,
         "config_mismatches": inputs.mismatches,
         "timers": {
@@ -111,6 +112,7 @@ fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<M
         published,
         checks,
         fingerprint: "f1ngerprint",
+        cluster_name: "prod",
         mismatches,
         peer_authentication: "mutual_tls",
         now: Instant::from_millis(50_000),
@@ -177,7 +179,10 @@ fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
             p.status.role = RoleName::Active;
             p.lease = Lease::until(Some(Instant::from_millis(49_999)));
         });
-        let mismatches = vec![Mismatch { peer: "w".into(), theirs: String::new() }];
+        let mismatches = vec![
+            Mismatch { peer: "w".into(), theirs: String::new(), cluster: String::new(), refused: false },
+            Mismatch { peer: "b".into(), theirs: "f1ngerprint".into(), cluster: "staging".into(), refused: true },
+        ];
         assert_same(&p, Vec::new(), mismatches);
     }
 }
@@ -221,6 +226,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
                 published: &p,
                 checks: Vec::new(),
                 fingerprint: "f1ngerprint",
+                cluster_name: "prod",
                 mismatches: Vec::new(),
                 peer_authentication: "none",
                 now,
@@ -244,6 +250,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
         published: &p,
         checks: Vec::new(),
         fingerprint: "f1ngerprint",
+        cluster_name: "prod",
         mismatches: Vec::new(),
         peer_authentication: "none",
         now,
