@@ -44,6 +44,12 @@ pub enum CertError {
     /// A validity of zero days.
     #[error("--days must be at least 1")]
     Days,
+    /// A validity longer than the CA's own.
+    #[error("--days {0} is more than the limit of {CA_DAYS} (the CA's own validity)")]
+    TooManyDays(u32),
+    /// A validity whose end the calendar cannot hold.
+    #[error("a validity of {0} days from today ends beyond any date a certificate can hold")]
+    ValidityOutOfRange(u32),
     /// An extra name was given for a node not in the list.
     #[error("--http-name {node}={name}: {node:?} is not one of --nodes")]
     UnknownNode {
@@ -95,16 +101,21 @@ impl Request<'_> {
         if self.days == 0 {
             return Err(CertError::Days);
         }
+        if self.days > CA_DAYS {
+            return Err(CertError::TooManyDays(self.days));
+        }
         Ok(())
     }
 }
 
 /// Valid from the start of today (UTC, so a clock a little behind still
 /// accepts it) for `days`.
-fn validity(params: &mut CertificateParams, days: u32) {
+fn validity(params: &mut CertificateParams, days: u32) -> Result<(), CertError> {
     let start = time::OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
     params.not_before = start;
-    params.not_after = start + time::Duration::days(i64::from(days));
+    params.not_after =
+        start.checked_add(time::Duration::days(i64::from(days))).ok_or(CertError::ValidityOutOfRange(days))?;
+    Ok(())
 }
 
 /// Creates `ca.pem`, `ca.key` (valid [`CA_DAYS`]) and `<node>.pem` /
@@ -118,7 +129,7 @@ pub fn init(request: Request<'_>, out: &Path) -> Result<Vec<PathBuf>, CertError>
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, "failover cluster CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    validity(&mut ca_params, CA_DAYS);
+    validity(&mut ca_params, CA_DAYS)?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let mut written = vec![
         write(out.join("ca.pem"), &ca_cert.pem(), false)?,
@@ -151,7 +162,7 @@ fn issue_with(issuer: &Issuer<'_, KeyPair>, request: Request<'_>, out: &Path) ->
         let mut params = CertificateParams::new(std::iter::once(node.clone()).chain(extra).collect::<Vec<_>>())?;
         params.distinguished_name.push(DnType::CommonName, node.as_str());
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        validity(&mut params, request.days);
+        validity(&mut params, request.days)?;
         let cert = params.signed_by(&key, issuer)?;
         written.push(write(out.join(format!("{node}.pem")), &cert.pem(), false)?);
         written.push(write(out.join(format!("{node}.key")), &key.serialize_pem(), true)?);
@@ -202,6 +213,20 @@ mod tests {
         let request = Request { nodes: &nodes, http_names: &stray, days: NODE_DAYS };
         let err = init(request, &dir.path().join("other")).expect_err("site-b is not listed");
         assert!(err.to_string().contains("\"site-b\" is not one of --nodes"), "{err}");
+    }
+
+    #[test]
+    fn a_validity_beyond_the_cas_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("certs");
+        let nodes = vec!["site-a".to_string()];
+        for days in [CA_DAYS + 1, u32::MAX] {
+            let err = init(Request { nodes: &nodes, http_names: &[], days }, &out).expect_err("too many days");
+            assert!(matches!(err, CertError::TooManyDays(d) if d == days), "{days}: {err}");
+            assert!(err.to_string().contains(&days.to_string()) && err.to_string().contains(&CA_DAYS.to_string()));
+            assert!(!out.exists(), "{days}: files were written");
+        }
+        init(Request { nodes: &nodes, http_names: &[], days: CA_DAYS }, &out).expect("the CA's own validity");
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
         .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address)))
         .collect();
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
-    let agreement = Arc::new(crate::agreement::Agreement::new(&cfg));
+    let agreement = Arc::new(crate::agreement::Agreement::new(&cfg, &loaded.settings.cluster.name));
     tracing::info!(fingerprint = %agreement.ours(), "cluster config fingerprint (members, votes, priorities)");
     let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
     let snapshot = NodeSnapshot::new(node.status(clock::now()));

@@ -105,3 +105,24 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use failover_core::{Instant, NodeId};
+
+    use super::*;
+
+    /// A scheduled switchover is described whatever instant it holds, the
+    /// ends of the protocol clock included (the loop logs every event).
+    #[test]
+    fn a_switchover_at_any_instant_is_described() {
+        let cfg = crate::test_node::cluster();
+        for ms in [0, 1, i64::MAX as u64, u64::MAX - 1, u64::MAX] {
+            let text = event(&cfg, &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(ms) });
+            let when = text.strip_prefix("switchover to a scheduled for ").unwrap_or_default();
+            assert!(humantime::parse_rfc3339(when).is_ok() || when.starts_with("(no date: "), "{ms}: {text}");
+        }
+        let far = event(&cfg, &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(u64::MAX) });
+        assert!(far.contains("later than 9999-12-31T23:59:59Z"), "{far}");
+    }
+}

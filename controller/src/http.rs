@@ -116,6 +116,7 @@ pub async fn status_doc(s: &AppState) -> StatusDoc {
             published,
             checks,
             fingerprint: s.agreement.ours(),
+            cluster_name: s.agreement.cluster(),
             mismatches: s.agreement.mismatches(),
             peer_authentication: s.peer_authentication,
             now: clock::now(),
@@ -220,29 +221,14 @@ async fn admin(
     };
     let cmd = match command.as_str() {
         "switchover" => {
-            let at = match &body.at {
-                None => None,
-                Some(text) => match humantime::parse_rfc3339_weak(text) {
-                    // The operator's wall-clock time becomes a deadline on this
-                    // node's monotonic clock; wall time never enters the protocol.
-                    Ok(when) => match when.duration_since(std::time::SystemTime::now()) {
-                        Ok(wait) => Some(clock::now() + wait),
-                        // Rounding to whole seconds in a script is not a
-                        // time-zone slip: up to a second late counts as now.
-                        Err(late) if late.duration() <= Duration::from_secs(1) => None,
-                        Err(late) => {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                format!(
-                                    "at: {text:?} is {} in the past (check its time zone); to switch over now, \
-                                     leave out --at",
-                                    humantime::format_duration(Duration::from_secs(late.duration().as_secs()))
-                                ),
-                            )
-                        }
-                    },
-                    Err(e) => return error(StatusCode::BAD_REQUEST, format!("at: {text:?} is not a time: {e}")),
-                },
+            // The operator's wall-clock time becomes a deadline on this
+            // node's monotonic clock; wall time never enters the protocol.
+            // Bounded here, so any client is: at most a year ahead, at most
+            // a second past.
+            let at = match body.at.as_deref().map(|text| clock::schedule_wait(text, std::time::SystemTime::now())) {
+                None | Some(Ok(None)) => None,
+                Some(Ok(Some(wait))) => Some(clock::now() + wait),
+                Some(Err(refused)) => return error(StatusCode::BAD_REQUEST, refused.to_string()),
             };
             Command::Switchover { to, at }
         }
@@ -341,3 +327,6 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
         Err(e) => error(StatusCode::BAD_GATEWAY, format!("forwarding to {}: {e}", name(&s.cfg, forward_to))),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@
 //! anything but the `now` it is handed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 
@@ -31,7 +31,10 @@ pub struct StatusInputs<'a> {
     pub checks: Vec<CheckState>,
     /// This node's fingerprint of the shared config.
     pub fingerprint: &'a str,
-    /// Peers whose shared config differs.
+    /// This node's cluster name.
+    pub cluster_name: &'a str,
+    /// Peers of another cluster or whose shared config differs, and peers
+    /// that do not say.
     pub mismatches: Vec<Mismatch>,
     /// `mutual_tls` or `none`.
     pub peer_authentication: &'a str,
@@ -61,8 +64,8 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         to: name(cfg, to),
         in_ms: at.saturating_since(now).as_millis() as u64,
         // To the nearest second: the operator's time comes back as given.
-        at: humantime::format_rfc3339_seconds(inputs.wall_now + at.saturating_since(now) + Duration::from_millis(500))
-            .to_string(),
+        // Total: a time no date can show comes back as a text saying so.
+        at: crate::clock::wall_seconds_from(at, now, inputs.wall_now),
     });
     StatusDoc {
         node: name(cfg, st.node),
@@ -85,6 +88,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         lease_remaining_ms,
         fence_ahead,
         cluster_fingerprint: inputs.fingerprint.to_owned(),
+        cluster_name: inputs.cluster_name.to_owned(),
         peer_authentication: inputs.peer_authentication.to_owned(),
         config_mismatches: inputs.mismatches.clone(),
         timers: Some(TimersDoc {

@@ -122,7 +122,7 @@ impl Default for Metrics {
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
         registry.register(
             "peer_config_mismatch",
-            "1 while the peer's members, votes or priorities differ from this node's (messages both ways refused)",
+            "1 while the peer is a node of another cluster, or its members, votes or priorities differ from this node's (messages both ways refused)",
             m.config_mismatch.clone(),
         );
         registry.register(
@@ -192,7 +192,7 @@ impl Metrics {
     /// Sets the config agreement gauge of every peer.
     pub fn observe_agreement(&self, cfg: &ClusterConfig, me: NodeId, mismatches: &[Mismatch]) {
         for m in cfg.ids().filter(|&id| id != me).filter_map(|id| cfg.member(id)) {
-            let differs = mismatches.iter().any(|x| x.peer == m.name && !x.theirs.is_empty());
+            let differs = mismatches.iter().any(|x| x.peer == m.name && x.refused);
             self.config_mismatch.get_or_create(&PeerLabel { peer: m.name.clone() }).set(i64::from(differs));
         }
     }

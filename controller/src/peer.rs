@@ -22,9 +22,13 @@ use crate::agreement::Agreement;
 use crate::peer_tls::TlsFiles;
 use crate::wire;
 
-/// Metadata key of a refusal for a differing config: the refuser's
-/// cluster fingerprint, so the sender can show both.
+/// Metadata key of a refusal for a differing config or cluster: the
+/// refuser's cluster fingerprint, so the sender can show both.
 const FINGERPRINT_KEY: &str = "failover-cluster";
+
+/// Metadata key of such a refusal: the refuser's cluster name (absent from
+/// a build that does not send it).
+const CLUSTER_NAME_KEY: &str = "failover-cluster-name";
 
 /// Per-peer queue length; beyond it messages are dropped.
 const QUEUE: usize = 64;
@@ -40,7 +44,8 @@ pub struct Receiver {
     pub me: NodeId,
     /// The protocol loop.
     pub inbound: Inbound,
-    /// Messages from a peer whose config differs are refused.
+    /// Messages from a peer of another cluster, or whose config differs,
+    /// are refused.
     pub agreement: Arc<Agreement>,
 }
 
@@ -72,6 +77,10 @@ impl pb::peer_server::Peer for PeerService {
         if !crate::agreement::well_formed(&cluster) {
             return Err(Status::invalid_argument("field cluster: not a cluster fingerprint (16 hex digits)"));
         }
+        let cluster_name = envelope.cluster_name.clone();
+        if !crate::agreement::well_formed_name(&cluster_name) {
+            return Err(Status::invalid_argument("field cluster_name: not a cluster name"));
+        }
         let (from, message) = wire::decode(&self.receiver.cfg, envelope).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
@@ -79,14 +88,18 @@ impl pb::peer_server::Peer for PeerService {
         if from == self.receiver.me {
             return Err(Status::invalid_argument("message claims to come from this node"));
         }
-        if !self.receiver.agreement.observe(from, &cluster) {
-            let ours = self.receiver.agreement.ours();
-            let mut status = Status::failed_precondition(format!(
-                "cluster config differs: this node's members, votes and priorities have fingerprint {ours}, the \
-                 message's {cluster}"
-            ));
-            if let Ok(value) = ours.parse() {
+        // Checked on every message: the cluster name first (a node of
+        // another cluster is refused even when its members are the same),
+        // then the fingerprint. A message without a name (an older build)
+        // is judged on its fingerprint alone.
+        let agreement = &self.receiver.agreement;
+        if let Err(refused) = agreement.observe(from, &cluster, &cluster_name) {
+            let mut status = Status::failed_precondition(refused.to_string());
+            if let Ok(value) = agreement.ours().parse() {
                 status.metadata_mut().insert(FINGERPRINT_KEY, value);
+            }
+            if let Ok(value) = agreement.cluster().parse() {
+                status.metadata_mut().insert(CLUSTER_NAME_KEY, value);
             }
             return Err(status);
         }
@@ -174,11 +187,14 @@ impl Senders {
                             tracing::info!(peer = %addr, "peer reachable again");
                         }
                         Ok(_) => {}
-                        // Refused for a differing config: the link works.
+                        // Refused for another cluster or a differing config:
+                        // the link works.
                         Err(e) if e.code() == tonic::Code::FailedPrecondition => {
-                            let theirs = e.metadata().get(FINGERPRINT_KEY).and_then(|v| v.to_str().ok());
-                            if let Some(theirs) = theirs.filter(|t| crate::agreement::well_formed(t)) {
-                                agreement.observe(id, theirs);
+                            let said = |key| e.metadata().get(key).and_then(|v| v.to_str().ok());
+                            let theirs = said(FINGERPRINT_KEY).filter(|t| crate::agreement::well_formed(t));
+                            let name = said(CLUSTER_NAME_KEY).unwrap_or_default();
+                            if let Some(theirs) = theirs.filter(|_| crate::agreement::well_formed_name(name)) {
+                                let _ = agreement.observe(id, theirs, name);
                             }
                         }
                         Err(e) => {
@@ -205,7 +221,86 @@ impl Senders {
     /// Queues `message` for `to`; drops it if the queue is full.
     pub fn send(&self, to: NodeId, message: Message) {
         if let Some(q) = self.queues.get(&to) {
-            let _ = q.try_send(wire::encode(&self.cfg, self.agreement.ours(), self.me, message));
+            let _ =
+                q.try_send(wire::encode(&self.cfg, self.agreement.ours(), self.agreement.cluster(), self.me, message));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use failover_core::{Member, Policy, Term, Timers};
+    use pb::peer_server::Peer as _;
+
+    use super::*;
+    use crate::agreement::Mismatch;
+
+    /// Site `site-a`'s peer service in cluster `prod`, the loop's inbox and
+    /// its agreement.
+    fn site_a() -> (PeerService, mpsc::Receiver<(NodeId, Message)>, Arc<Agreement>) {
+        let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+        let cfg = Arc::new(ClusterConfig { members, timers: Timers::default(), policy: Policy::default() });
+        let agreement = Arc::new(Agreement::new(&cfg, "prod"));
+        let (inbound, inbox) = mpsc::channel(8);
+        let receiver = Receiver { cfg, me: NodeId(0), inbound, agreement: agreement.clone() };
+        (PeerService { receiver, tls: false }, inbox, agreement)
+    }
+
+    /// A message from site-b of the cluster named `cluster_name`, with the
+    /// fingerprint `fingerprint`.
+    fn from_site_b(service: &PeerService, fingerprint: &str, cluster_name: &str) -> Request<pb::Envelope> {
+        let message = Message::ReleaseAck { term: Term(1) };
+        Request::new(wire::encode(&service.receiver.cfg, fingerprint, cluster_name, NodeId(1), message))
+    }
+
+    fn mismatch(theirs: &str, cluster: &str, refused: bool) -> Mismatch {
+        Mismatch { peer: "site-b".into(), theirs: theirs.into(), cluster: cluster.into(), refused }
+    }
+
+    #[tokio::test]
+    async fn a_message_from_a_node_of_another_cluster_is_refused_naming_both_clusters() {
+        let (service, mut inbox, agreement) = site_a();
+        let ours = agreement.ours().to_owned();
+        // Same CA, same member names, same fingerprint: only the name differs.
+        let refused = service.deliver(from_site_b(&service, &ours, "staging")).await.expect_err("accepted");
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+        let text = refused.message();
+        assert!(
+            text.contains("another cluster") && text.contains("\"prod\"") && text.contains("\"staging\""),
+            "{text}"
+        );
+        let said = |key| refused.metadata().get(key).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(said(CLUSTER_NAME_KEY).as_deref(), Some("prod"), "the sender is told this node's cluster");
+        assert_eq!(said(FINGERPRINT_KEY).as_deref(), Some(ours.as_str()));
+        assert!(inbox.try_recv().is_err(), "the message reached the loop");
+        assert_eq!(agreement.mismatches(), vec![mismatch(&ours, "staging", true)]);
+
+        // From this cluster it is accepted, and the mismatch is gone.
+        service.deliver(from_site_b(&service, &ours, "prod")).await.expect("refused from this cluster");
+        assert_eq!(inbox.try_recv().ok(), Some((NodeId(1), Message::ReleaseAck { term: Term(1) })));
+        assert!(agreement.mismatches().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_older_build_without_the_name_is_accepted_on_its_fingerprint_alone() {
+        let (service, mut inbox, agreement) = site_a();
+        let ours = agreement.ours().to_owned();
+        service.deliver(from_site_b(&service, &ours, "")).await.expect("an older build was refused");
+        assert!(inbox.try_recv().is_ok());
+        assert_eq!(agreement.mismatches(), vec![mismatch(&ours, "", false)], "listed as unverified");
+        let refused = service.deliver(from_site_b(&service, "0123456789abcdef", "")).await.expect_err("accepted");
+        assert!(refused.message().contains("cluster config differs"), "{refused:?}");
+        assert!(inbox.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_cluster_name_that_is_not_a_name_is_refused_before_it_is_shown() {
+        let (service, mut inbox, agreement) = site_a();
+        let ours = agreement.ours().to_owned();
+        let refused =
+            service.deliver(from_site_b(&service, &ours, "prod\nforged log line")).await.expect_err("accepted");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(inbox.try_recv().is_err());
+        assert!(agreement.mismatches().is_empty(), "a malformed name was recorded");
     }
 }

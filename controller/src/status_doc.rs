@@ -46,10 +46,15 @@ pub struct StatusDoc {
     /// This node's fingerprint of the shared config.
     #[serde(default)]
     pub cluster_fingerprint: String,
+    /// This node's cluster name (`cluster.name`); empty from a build that
+    /// did not show it.
+    #[serde(default)]
+    pub cluster_name: String,
     /// `mutual_tls` or `none`.
     #[serde(default)]
     pub peer_authentication: String,
-    /// Peers whose shared config differs from this node's.
+    /// Peers of another cluster, or whose shared config differs from this
+    /// node's, and peers whose builds do not say.
     #[serde(default)]
     pub config_mismatches: Vec<Mismatch>,
     /// The protocol's timers (always given; none only from a node of a

@@ -34,6 +34,26 @@ pub enum WireError {
     /// A term or pause version no cluster reaches: corrupt or hostile.
     #[error("a term or pause version above {max} (2^48), which no cluster reaches", max = failover_core::MAX_TERM)]
     CounterOutOfRange,
+    /// A lease time longer than any node grants: corrupt or hostile.
+    #[error("field {field}: {ms} ms is more than the limit of {max} ms (a day), longer than any lease", max = failover_core::MAX_BOUND_MS)]
+    DurationOutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value received, in milliseconds.
+        ms: u64,
+    },
+}
+
+/// A lease time from a peer, refused beyond the longest binding any node
+/// makes ([`failover_core::MAX_BOUND_MS`], a day: leases are validated to at
+/// most that, and so is the quiet period after a restart). The other
+/// durations a peer sends are bounded where they are used: the cooldown
+/// left by the node's own cooldown, a proposal's age by saturating.
+fn lease_ms(field: &'static str, ms: u64) -> Result<u64, WireError> {
+    if ms > failover_core::MAX_BOUND_MS {
+        return Err(WireError::DurationOutOfRange { field, ms });
+    }
+    Ok(ms)
 }
 
 fn member(cfg: &ClusterConfig, field: &'static str, name: &str) -> Result<NodeId, WireError> {
@@ -106,8 +126,8 @@ fn reply_in(r: pb::VoteReply) -> Result<VoteReply, WireError> {
         term: Term(r.term),
         granted: r.granted,
         refusal: refusal_in(r.refusal)?,
-        lease_held_ms: r.lease_held_ms,
-        bound_ms: r.bound_ms,
+        lease_held_ms: lease_ms("vote_reply.lease_held_ms", r.lease_held_ms)?,
+        bound_ms: lease_ms("vote_reply.bound_ms", r.bound_ms)?,
     })
 }
 
@@ -221,7 +241,7 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
             term: Term(r.term),
             seq: r.seq,
             granted: r.granted,
-            bound_ms: r.bound_ms,
+            bound_ms: lease_ms("heartbeat_reply.bound_ms", r.bound_ms)?,
         }),
         Body::ReleaseLease(r) => {
             Message::ReleaseLease { term: Term(r.term), to: member(cfg, "release_lease.to", &r.to)? }
@@ -236,8 +256,8 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
 }
 
 /// Encodes a message from `from` for the wire, with the sender's cluster
-/// fingerprint.
-pub fn encode(cfg: &ClusterConfig, cluster: &str, from: NodeId, message: Message) -> pb::Envelope {
+/// fingerprint and cluster name.
+pub fn encode(cfg: &ClusterConfig, cluster: &str, cluster_name: &str, from: NodeId, message: Message) -> pb::Envelope {
     use pb::envelope::Body;
     let body = match message {
         Message::PreVote(r) => Body::PreVote(request_out(r)),
@@ -273,7 +293,12 @@ pub fn encode(cfg: &ClusterConfig, cluster: &str, from: NodeId, message: Message
         Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
         Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
     };
-    pb::Envelope { from: name(cfg, from), cluster: cluster.to_owned(), body: Some(body) }
+    pb::Envelope {
+        from: name(cfg, from),
+        cluster: cluster.to_owned(),
+        cluster_name: cluster_name.to_owned(),
+        body: Some(body),
+    }
 }
 
 #[cfg(test)]
@@ -324,8 +349,8 @@ mod tests {
             Message::TimeoutNow { term: Term(4) },
         ];
         for m in messages {
-            let env = encode(&cfg, "0123456789abcdef", NodeId(0), m);
-            assert_eq!(env.cluster, "0123456789abcdef");
+            let env = encode(&cfg, "0123456789abcdef", "prod", NodeId(0), m);
+            assert_eq!((env.cluster.as_str(), env.cluster_name.as_str()), ("0123456789abcdef", "prod"));
             assert_eq!(decode(&cfg, env), Ok((NodeId(0), m)));
         }
     }
@@ -333,13 +358,14 @@ mod tests {
     #[test]
     fn bad_input_names_the_field() {
         let cfg = cfg();
-        let mut env = encode(&cfg, "", NodeId(0), Message::ReleaseAck { term: Term(1) });
+        let mut env = encode(&cfg, "", "", NodeId(0), Message::ReleaseAck { term: Term(1) });
         env.from = "intruder".into();
         assert_eq!(decode(&cfg, env).unwrap_err().to_string(), "field from: \"intruder\" is not a configured member");
-        let env = pb::Envelope { from: "site-a".into(), cluster: String::new(), body: None };
+        let env = pb::Envelope { from: "site-a".into(), body: None, ..Default::default() };
         assert_eq!(decode(&cfg, env), Err(WireError::Missing("body")));
         let mut env = encode(
             &cfg,
+            "",
             "",
             NodeId(0),
             Message::VoteReply(VoteReply {
@@ -354,5 +380,36 @@ mod tests {
             r.refusal = 99;
         }
         assert_eq!(decode(&cfg, env), Err(WireError::BadEnum { field: "vote_reply.refusal", value: 99 }));
+    }
+
+    /// A lease time a day long is the longest a peer's message may carry.
+    #[test]
+    fn lease_times_beyond_a_day_are_refused_naming_the_field() {
+        let cfg = cfg();
+        let max = failover_core::MAX_BOUND_MS;
+        for ms in [0, 1, max, max + 1, i64::MAX as u64, u64::MAX] {
+            let ok = ms <= max;
+            let reply = |lease_held_ms, bound_ms| {
+                Message::VoteReply(VoteReply { term: Term(1), granted: false, refusal: None, lease_held_ms, bound_ms })
+            };
+            let messages = [
+                (reply(ms, 0), "vote_reply.lease_held_ms"),
+                (reply(0, ms), "vote_reply.bound_ms"),
+                (
+                    Message::HeartbeatReply(HeartbeatReply { term: Term(1), seq: 1, granted: true, bound_ms: ms }),
+                    "heartbeat_reply.bound_ms",
+                ),
+            ];
+            for (m, field) in messages {
+                let got = decode(&cfg, encode(&cfg, "", "", NodeId(1), m));
+                if ok {
+                    assert_eq!(got, Ok((NodeId(1), m)));
+                } else {
+                    assert_eq!(got, Err(WireError::DurationOutOfRange { field, ms }));
+                    let text = got.unwrap_err().to_string();
+                    assert!(text.contains(field) && text.contains(&ms.to_string()) && text.contains(&max.to_string()));
+                }
+            }
+        }
     }
 }

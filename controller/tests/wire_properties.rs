@@ -124,6 +124,7 @@ fn envelope() -> impl Strategy<Value = pb::Envelope> {
     (name(), proptest::option::weighted(0.95, body)).prop_map(|(from, body)| pb::Envelope {
         from,
         cluster: String::new(),
+        cluster_name: String::new(),
         body,
     })
 }

@@ -573,6 +573,7 @@ async fn a_certificate_for_an_unknown_node_is_refused() {
     let vote = |from: &str| pb::Envelope {
         from: from.into(),
         cluster: String::new(),
+        cluster_name: String::new(),
         body: Some(pb::envelope::Body::Vote(pb::VoteRequest {
             term: 1000,
             report: Some(pb::SiteReport { healthy: true, caught_up: true, sees_quorum: true }),

@@ -123,7 +123,12 @@ async fn a_hostile_client_sending_the_largest_terms_leaves_the_cluster_electing_
         for from in NODES.iter().filter(|&&n| n != node) {
             for counter in [u64::MAX, u64::MAX - 1, max + 1] {
                 for body in hostile_bodies(counter, "site-b") {
-                    let envelope = pb::Envelope { from: (*from).to_owned(), cluster: String::new(), body: Some(body) };
+                    let envelope = pb::Envelope {
+                        from: (*from).to_owned(),
+                        cluster: String::new(),
+                        cluster_name: String::new(),
+                        body: Some(body),
+                    };
                     let answer = client.deliver(envelope).await;
                     let status = answer.expect_err("a counter beyond 2^48 must be refused");
                     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");

@@ -62,8 +62,9 @@ enum Cmd {
         /// Target site.
         #[arg(long, required_unless_present = "cancel")]
         to: Option<String>,
-        /// When (RFC 3339, e.g. 2026-11-22T03:00:00Z).
-        #[arg(long)]
+        /// When (RFC 3339, e.g. 2026-11-22T03:00:00Z), at most 365 days
+        /// ahead.
+        #[arg(long, value_parser = parse_at)]
         at: Option<String>,
         /// Cancel a scheduled switchover.
         #[arg(long, conflicts_with_all = ["to", "at"])]
@@ -117,7 +118,7 @@ enum Cmd {
         #[arg(long, group = "until")]
         pending: bool,
         /// How long to wait, e.g. 30s or 2m.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "60s", value_parser = parse_timeout)]
         timeout: Duration,
     },
     /// Certificates for mutual TLS between nodes.
@@ -178,6 +179,29 @@ impl IssuedArgs {
     fn request(&self) -> failover_controller::certs::Request<'_> {
         failover_controller::certs::Request { nodes: &self.nodes, http_names: &self.http_names, days: self.days }
     }
+}
+
+/// `--at`, checked early against this machine's clock: not a time, or more
+/// than a year ahead, is refused here. A time in the past is left to the
+/// node, whose clock decides (this machine's may be a little off); the node
+/// checks all of it again, for any client.
+fn parse_at(text: &str) -> Result<String, String> {
+    match failover_controller::clock::schedule_wait(text, std::time::SystemTime::now()) {
+        Ok(_) | Err(failover_controller::clock::ScheduleError::Past { .. }) => Ok(text.to_owned()),
+        Err(refused) => Err(refused.to_string()),
+    }
+}
+
+/// The longest `wait --timeout`: a year.
+const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `wait --timeout`: a duration of at most [`MAX_WAIT`].
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > MAX_WAIT {
+        return Err(format!("{text:?} is more than the limit of {} days", MAX_WAIT.as_secs() / 86_400));
+    }
+    Ok(d)
 }
 
 fn parse_http_name(text: &str) -> Result<(String, String), String> {
@@ -439,5 +463,58 @@ fn main() -> ExitCode {
             eprintln!("failoverctl: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_too_far_ahead_is_refused_before_calling_and_a_past_time_is_left_to_the_node() {
+        let far = "9999-12-31T23:59:59.6Z";
+        let refused = parse_at(far).expect_err("the year 9999 was let through");
+        assert!(refused.contains(&format!("{far:?}")) && refused.contains("limit of 365 days"), "{refused}");
+        assert!(parse_at("tomorrow").is_err_and(|e| e.contains("is not a time")));
+        let soon = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(3600));
+        assert_eq!(parse_at(&soon.to_string()), Ok(soon.to_string()));
+        let past = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(600));
+        assert_eq!(parse_at(&past.to_string()), Ok(past.to_string()));
+    }
+
+    #[test]
+    fn a_peer_of_another_cluster_is_shown_with_both_names() {
+        use failover_controller::agreement::Mismatch;
+        let doc = json!({
+            "node": "site-a", "role": "active", "active_site": "site-a", "epoch": 3, "last_known_epoch": 3,
+            "term": 4, "mode": "automatic", "paused": false, "pending_failover": null,
+            "lease_remaining_ms": 1000, "fence_ahead": null, "cluster_fingerprint": "0123456789abcdef",
+            "cluster_name": "prod", "timers": null, "scheduled_switchover": null, "mongodb": null,
+        });
+        let v: StatusDoc = serde_json::from_value(doc).expect("a status document");
+        let seen = |theirs: &str, cluster: &str| Mismatch {
+            peer: "site-b".into(),
+            theirs: theirs.into(),
+            cluster: cluster.into(),
+            refused: true,
+        };
+        let line = output::mismatch(&v, &seen("0123456789abcdef", "staging"));
+        assert!(
+            line.starts_with("ANOTHER CLUSTER: site-b") && line.contains("\"staging\"") && line.contains("\"prod\"")
+        );
+        let line = output::mismatch(&v, &seen("fedcba9876543210", "prod"));
+        assert!(line.starts_with("CONFIG MISMATCH: site-b") && line.contains("fedcba9876543210"), "{line}");
+        assert!(output::mismatch(&v, &seen("0123456789abcdef", "")).starts_with("UNVERIFIED CLUSTER: site-b"));
+        assert!(output::mismatch(&v, &seen("", "")).starts_with("UNVERIFIED CONFIG: site-b"));
+        // From a node of a build that shows no cluster name: the fingerprint decides.
+        let older = StatusDoc { cluster_name: String::new(), ..v };
+        assert!(output::mismatch(&older, &seen("fedcba9876543210", "staging")).starts_with("CONFIG MISMATCH"));
+    }
+
+    #[test]
+    fn a_wait_longer_than_a_year_is_refused() {
+        assert_eq!(parse_timeout("365days"), Ok(MAX_WAIT));
+        assert!(parse_timeout("366days").is_err_and(|e| e.contains("\"366days\"") && e.contains("365 days")));
+        assert!(parse_timeout("18446744073709551615s").is_err());
     }
 }

@@ -70,6 +70,7 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "lease_remaining_ms": lease_remaining,
         "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
         "cluster_fingerprint": inputs.fingerprint,
+        "cluster_name": inputs.cluster_name,
         "peer_authentication": inputs.peer_authentication,
         "config_mismatches": inputs.mismatches,
         "timers": {
@@ -111,6 +112,7 @@ fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<M
         published,
         checks,
         fingerprint: "f1ngerprint",
+        cluster_name: "prod",
         mismatches,
         peer_authentication: "mutual_tls",
         now: Instant::from_millis(50_000),
@@ -177,7 +179,10 @@ fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
             p.status.role = RoleName::Active;
             p.lease = Lease::until(Some(Instant::from_millis(49_999)));
         });
-        let mismatches = vec![Mismatch { peer: "w".into(), theirs: String::new() }];
+        let mismatches = vec![
+            Mismatch { peer: "w".into(), theirs: String::new(), cluster: String::new(), refused: false },
+            Mismatch { peer: "b".into(), theirs: "f1ngerprint".into(), cluster: "staging".into(), refused: true },
+        ];
         assert_same(&p, Vec::new(), mismatches);
     }
 }
@@ -195,4 +200,62 @@ fn an_unheard_peer_has_unknown_health() {
         }];
     });
     assert_same(&p, Vec::new(), Vec::new());
+}
+
+/// The schedule that took the status page down: 9999-12-31T23:59:59.6Z,
+/// which rounds to the nearest second into the year 10000. The document is
+/// still built, and says the time cannot be shown; so for the ends of the
+/// protocol clock under any wall clock.
+#[test]
+fn a_time_no_date_can_show_still_builds_the_document() {
+    let cfg = crate::test_node::cluster();
+    let last = SystemTime::UNIX_EPOCH + Duration::from_secs(crate::clock::LAST_SHOWN_SECS);
+    let now = Instant::from_millis(50_000);
+    let edges = [0, 1, 49_999, 50_000, 60_599, 60_600, i64::MAX as u64, u64::MAX];
+    let walls = [SystemTime::UNIX_EPOCH, last - Duration::from_secs(10), last + Duration::from_secs(1)];
+    for wall_now in walls {
+        for at in edges.map(Instant::from_millis) {
+            let p = published(|p| {
+                p.status.scheduled_switchover = Some((NodeId(1), at));
+                p.status.pending_failover =
+                    Some(PendingFailover { target: NodeId(1), reason: ProposalReason::ManualMode, since: at });
+            });
+            let inputs = StatusInputs {
+                cfg: &cfg,
+                http_addresses: &[],
+                published: &p,
+                checks: Vec::new(),
+                fingerprint: "f1ngerprint",
+                cluster_name: "prod",
+                mismatches: Vec::new(),
+                peer_authentication: "none",
+                now,
+                wall_now,
+            };
+            let doc = build(inputs);
+            let shown = doc.scheduled_switchover.map(|s| s.at).unwrap_or_default();
+            let since = doc.pending_failover.map(|p| p.since).unwrap_or_default();
+            for text in [&shown, &since] {
+                assert!(
+                    humantime::parse_rfc3339(text).is_ok() || text.starts_with("(no date: "),
+                    "{wall_now:?} {at}: {text:?}"
+                );
+            }
+        }
+    }
+    let p = published(|p| p.status.scheduled_switchover = Some((NodeId(1), now + Duration::from_millis(10_600))));
+    let doc = build(StatusInputs {
+        cfg: &cfg,
+        http_addresses: &[],
+        published: &p,
+        checks: Vec::new(),
+        fingerprint: "f1ngerprint",
+        cluster_name: "prod",
+        mismatches: Vec::new(),
+        peer_authentication: "none",
+        now,
+        wall_now: last - Duration::from_secs(10),
+    });
+    let shown = doc.scheduled_switchover.map(|s| s.at).unwrap_or_default();
+    assert!(shown.starts_with("(no date: ") && shown.contains("9999-12-31T23:59:59Z"), "{shown}");
 }

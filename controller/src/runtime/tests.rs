@@ -54,7 +54,7 @@ fn one_site_loop(state: StateFile) -> OneSite {
     let local = LocalHealth { healthy: true, caught_up: true };
     node.set_health(clock::now(), local);
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
-    let agreement = Arc::new(Agreement::new(&cfg));
+    let agreement = Arc::new(Agreement::new(&cfg, "test"));
     let senders = Senders::start(cfg.clone(), NodeId(0), Vec::new(), Duration::from_millis(100), None, agreement);
     let (inbound_tx, inbound) = mpsc::channel(1);
     let (commands_tx, commands) = mpsc::channel(1);

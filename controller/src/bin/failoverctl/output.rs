@@ -81,6 +81,31 @@ pub fn done(command: &str, to: Option<&str>, at: Option<&str>, answer: &Value) -
     }
 }
 
+/// One line for a peer that is of another cluster, has another config, or
+/// does not say (an older build). A node of a build that shows no cluster
+/// name, or a mismatch without one, is judged on the fingerprint alone.
+pub fn mismatch(v: &StatusDoc, m: &failover_controller::agreement::Mismatch) -> String {
+    let (peer, node) = (&m.peer, &v.node);
+    let theirs = &m.theirs;
+    if !m.cluster.is_empty() && !v.cluster_name.is_empty() && m.cluster != v.cluster_name {
+        format!(
+            "ANOTHER CLUSTER: {peer} answers as a node of cluster {:?}, {node} is in cluster {:?}: messages both ways \
+             are refused (check {peer}'s address in [[members]] and its cluster.name)",
+            m.cluster, v.cluster_name
+        )
+    } else if !theirs.is_empty() && *theirs != v.cluster_fingerprint {
+        format!(
+            "CONFIG MISMATCH: {peer}'s members, votes or priorities differ from {node}'s (fingerprint {theirs} there, \
+             {} here): messages both ways are refused until [[members]] is the same on every node",
+            v.cluster_fingerprint
+        )
+    } else if theirs.is_empty() {
+        format!("UNVERIFIED CONFIG: {peer} sends no cluster fingerprint (an older build)")
+    } else {
+        format!("UNVERIFIED CLUSTER: {peer} sends no cluster name (an older build): accepted on its fingerprint")
+    }
+}
+
 /// `failoverctl status`: the answering node's view of the cluster.
 ///
 /// `active_view` is the active site's own `/status` when another node
@@ -121,15 +146,7 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
         );
     }
     for m in &v.config_mismatches {
-        let peer = &m.peer;
-        match Some(m.theirs.as_str()).filter(|t| !t.is_empty()) {
-            Some(theirs) => say!(
-                "CONFIG MISMATCH: {peer}'s members, votes or priorities differ from {node}'s (fingerprint {theirs} \
-                 there, {} here): messages both ways are refused until [[members]] is the same on every node",
-                v.cluster_fingerprint
-            ),
-            None => say!("UNVERIFIED CONFIG: {peer} sends no cluster fingerprint (an older build)"),
-        }
+        say!("{}", mismatch(v, m));
     }
     print_sites(v);
     if !v.actuators.is_empty() {

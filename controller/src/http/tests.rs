@@ -1,0 +1,164 @@
+//! The HTTP API in process: the real router, its calls made without a
+//! network, and a stand-in for the protocol loop that answers every command
+//! and publishes a scheduled switchover as the active site's loop would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::Request;
+use failover_core::{Member, MemberKind, Node, PendingFailover, ProposalReason, Timers};
+use tower::ServiceExt;
+
+use super::*;
+use crate::admin_auth::AdminGate;
+use crate::snapshot::{Lease, Step};
+
+/// Sites `a` (this node) and `b`, and witness `w`.
+fn cluster() -> ClusterConfig {
+    let site = |name: &str, priority| Member { name: name.into(), kind: MemberKind::Site { priority }, votes: 1 };
+    ClusterConfig {
+        members: vec![site("a", 2), site("b", 1), Member::witness("w")],
+        timers: Timers::default(),
+        policy: Default::default(),
+    }
+}
+
+/// The router of site `a`, its snapshot, and the commands its stand-in
+/// loop was given.
+struct Site {
+    app: Router,
+    snapshot: NodeSnapshot,
+    given: mpsc::UnboundedReceiver<Command>,
+}
+
+fn site() -> Site {
+    crate::install_crypto_provider();
+    let cfg = Arc::new(cluster());
+    let node = match Node::new(cfg.clone(), NodeId(0), Default::default(), clock::now(), 1) {
+        Ok(node) => node,
+        Err(e) => panic!("the test cluster is valid: {e:?}"),
+    };
+    let snapshot = NodeSnapshot::new(node.status(clock::now()));
+    let (commands, mut inbox) = mpsc::channel::<CommandRequest>(4);
+    let (given_tx, given) = mpsc::unbounded_channel();
+    let published = snapshot.clone();
+    tokio::spawn(async move {
+        while let Some((command, reply)) = inbox.recv().await {
+            if let Command::Switchover { to: Some(to), at: Some(at) } = command {
+                let mut status = published.status();
+                status.scheduled_switchover = Some((to, at));
+                published.publish_step(Step { status, lease: Lease::default(), events: Vec::new() });
+            }
+            let _ = given_tx.send(command);
+            let _ = reply.send(Ok(()));
+        }
+    });
+    let addresses = ["127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1:18082"];
+    let state = AppState {
+        agreement: Arc::new(crate::agreement::Agreement::new(&cfg, "prod")),
+        cfg,
+        me: NodeId(0),
+        http_addresses: Arc::new(addresses.iter().filter_map(|a| a.parse().ok()).collect()),
+        snapshot: snapshot.clone(),
+        commands,
+        admin: Arc::new(AdminGate::new(None, Duration::from_secs(60))),
+        forward_token_over_http: false,
+        peer_authentication: "none",
+        checks: Default::default(),
+        metrics: Arc::new(Metrics::default()),
+        client: reqwest::Client::new(),
+        http_scheme: "http",
+    };
+    let caller = SocketAddr::from(([127, 0, 0, 1], 40_000));
+    Site { app: router(state).layer(MockConnectInfo(caller)), snapshot, given }
+}
+
+/// One call: its status and its body as JSON.
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = match app.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(e) => match e {},
+    };
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("the body is read");
+    (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body:?}")))
+}
+
+async fn switchover(app: &Router, at: &str) -> (StatusCode, serde_json::Value) {
+    let body = json!({ "to": "b", "at": at }).to_string();
+    let request = Request::post("/admin/switchover").header("content-type", "application/json").body(Body::from(body));
+    call(app, request.expect("a request")).await
+}
+
+/// `/status`, which must answer 200 with a document that reads back.
+async fn status(app: &Router) -> StatusDoc {
+    let (code, doc) = call(app, Request::get("/status").body(Body::empty()).expect("a request")).await;
+    assert_eq!(code, StatusCode::OK, "{doc}");
+    serde_json::from_value(doc).expect("a status document")
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_a_far_future_schedule_and_status_still_answers() {
+    let mut site = site();
+    let far = "9999-12-31T23:59:59.6Z";
+    let (code, answer) = switchover(&site.app, far).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("{far:?}")) && error.contains("limit of 365 days"), "{answer}");
+    assert!(site.given.try_recv().is_err(), "the refused schedule reached the loop");
+    assert_eq!(status(&site.app).await.scheduled_switchover, None);
+
+    // A year and a day ahead is refused too; ten minutes past as well.
+    for refused in [SystemTime::now() + Duration::from_secs(366 * 86_400), SystemTime::now() - Duration::from_secs(600)]
+    {
+        let at = humantime::format_rfc3339_seconds(refused).to_string();
+        let (code, answer) = switchover(&site.app, &at).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{at}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| e.contains(&at)), "{answer}");
+    }
+    assert!(site.given.try_recv().is_err(), "a refused schedule reached the loop");
+
+    // Within the year it is accepted, reaches the loop as a deadline that
+    // far ahead, and /status shows it as given.
+    let at = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(364 * 86_400)).to_string();
+    let (code, answer) = switchover(&site.app, &at).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    match site.given.try_recv() {
+        Ok(Command::Switchover { to: Some(NodeId(1)), at: Some(deadline) }) => {
+            let ahead = deadline.saturating_since(clock::now());
+            assert!(ahead > Duration::from_secs(363 * 86_400) && ahead <= clock::MAX_SCHEDULE_AHEAD, "{ahead:?}");
+        }
+        other => panic!("the loop was given {other:?}"),
+    }
+    let shown = status(&site.app).await.scheduled_switchover.map(|s| s.at);
+    let near = |text: &str| {
+        let (Ok(shown), Ok(given)) = (humantime::parse_rfc3339(text), humantime::parse_rfc3339(&at)) else {
+            return false;
+        };
+        shown.duration_since(given).unwrap_or_else(|e| e.duration()) <= Duration::from_secs(1)
+    };
+    assert!(shown.as_deref().is_some_and(near), "{shown:?} is not {at}");
+}
+
+#[tokio::test]
+async fn status_answers_whatever_instant_was_published() {
+    let site = site();
+    // What a node could hold from before the bound: a schedule and a
+    // pending failover at the ends of the protocol clock.
+    let mut status_now = site.snapshot.status();
+    status_now.scheduled_switchover = Some((NodeId(1), failover_core::Instant::from_millis(u64::MAX)));
+    status_now.pending_failover = Some(PendingFailover {
+        target: NodeId(1),
+        reason: ProposalReason::ManualMode,
+        since: failover_core::Instant::from_millis(0),
+    });
+    site.snapshot.publish_step(Step { status: status_now, lease: Lease::default(), events: Vec::new() });
+    let doc = status(&site.app).await;
+    let scheduled = doc.scheduled_switchover.expect("the schedule is shown");
+    assert!(scheduled.at.starts_with("(no date: ") && scheduled.at.contains("9999"), "{}", scheduled.at);
+    let since = doc.pending_failover.expect("the pending failover is shown").since;
+    assert!(humantime::parse_rfc3339(&since).is_ok(), "the boot time is a date: {since}");
+}
