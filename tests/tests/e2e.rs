@@ -232,6 +232,8 @@ async fn a_restart_of_the_active_daemon_keeps_the_role_by_default_and_while_paus
     prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
 
     // Site-b stops by handing over; paused, nothing moves, even so.
+    let out = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(out.status.success(), "site-b never ready: {}", String::from_utf8_lossy(&out.stderr));
     let out = c.ctl("site-a", &["switchover", "--to", "site-b"]);
     assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
     assert!(c.wait_active("site-b").await, "switchover never completed:\n{}", c.log_tail("site-a"));
