@@ -154,25 +154,32 @@ impl Refusals {
     }
 }
 
-/// The admin gate: the token (None: admin calls need none) and the
-/// refusals.
+/// The admin gate: the token (None: admin calls need none), which a reload
+/// replaces, and the refusals.
 #[derive(Debug)]
 pub struct AdminGate {
-    token: Option<String>,
+    token: std::sync::RwLock<Option<String>>,
     refusals: Refusals,
 }
 
 impl AdminGate {
     /// A gate for `token`, counting refusals over `window`.
     pub fn new(token: Option<String>, window: Duration) -> AdminGate {
-        AdminGate { token, refusals: Refusals::new(window) }
+        AdminGate { token: std::sync::RwLock::new(token), refusals: Refusals::new(window) }
+    }
+
+    /// From now on calls need `token` (a reload); the old one is refused.
+    pub fn set_token(&self, token: Option<String>) {
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = token;
     }
 
     /// Whether a call with `headers` from `peer` may go on; logs refusals
     /// (at most one line per source per [`LOG_EVERY`]).
     pub fn check(&self, headers: &HeaderMap, peer: SocketAddr, command: &str) -> Result<(), Refusal> {
-        let Some(token) = &self.token else { return Ok(()) };
+        let guard = self.token.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(token) = guard.as_ref() else { return Ok(()) };
         let token_ok = bearer(headers).is_some_and(|given| token_matches(token, given));
+        drop(guard);
         let judgement = self.refusals.judge(peer.ip(), token_ok, Instant::now());
         let Some(refusal) = judgement.refusal else { return Ok(()) };
         if let Some(unlogged) = judgement.log {

@@ -13,16 +13,19 @@ use failover_core::{Command, MemberKind, Node};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::build::Targets;
-use crate::health;
+use crate::health::HealthChecks;
 use crate::http::{self, AppState};
 use crate::http_server;
 use crate::limits;
 use crate::listen::Admission;
+use crate::logging::LogControl;
 use crate::metrics::Metrics;
 use crate::peer::{self, Senders};
 use crate::persist::StateFile;
+use crate::reload::{LiveParts, Reloader};
+use crate::reports::ReloadReport;
 use crate::runtime::Runtime;
-use crate::settings::{Loaded, LogFormat, OnStop};
+use crate::settings::{Loaded, OnStop};
 use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
 
@@ -111,25 +114,9 @@ pub fn load(path: &std::path::Path, kind: Kind) -> Result<(Loaded, Targets), Dae
     }
 }
 
-/// Sets up logging as configured, level from `RUST_LOG`.
-/// Colours only when stderr is a terminal, so a log file or journal gets
-/// plain text.
-pub fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if format == LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-/// Runs the node until SIGTERM or SIGINT. An active site hands over first.
-pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
+/// Runs the node until SIGTERM or SIGINT (what an active site does then is
+/// `node.on_stop`); SIGHUP and `failoverctl reload` reload the file.
+pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) -> Result<(), DaemonError> {
     let files = limits::raise_open_files();
     let caps = limits::ConnectionCaps::for_open_files(files.soft);
     tracing::info!(
@@ -211,7 +198,8 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
             event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
-    let checks = health::spawn(loaded.checks.clone(), health_tx);
+    let health = Arc::new(HealthChecks::start(loaded.checks.clone(), health_tx));
+    let (hooks_tx, hooks_rx) = mpsc::channel(1);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
     let actuation = crate::actuate::Actuation::start(targets.actuators, snapshot.clone(), fenced_tx);
     let (probe_tx, probe_rx) = mpsc::channel(1);
@@ -227,6 +215,7 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
         fenced: fenced_rx,
         event_log,
         hooks: loaded.settings.hooks.clone(),
+        hook_updates: hooks_rx,
         snapshot: snapshot.clone(),
         actuation,
         probes: probe_rx,
@@ -242,16 +231,19 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     let peer_admission = Admission { max_connections: caps.peer, first_byte_within: limits::FIRST_BYTE_WITHIN };
     let receiver = peer::Receiver { cfg: cfg.clone(), me, inbound: inbound_tx, agreement: agreement.clone() };
     let peer_task = tokio::spawn(peer::serve(peer_listener, peer_admission, receiver, tls, peer_stop));
+    let admin = Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<oneshot::Sender<ReloadReport>>(4);
     let app = AppState {
         cfg: cfg.clone(),
         me,
         http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
         snapshot: snapshot.clone(),
         commands: command_tx.clone(),
-        admin: Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window)),
+        admin: admin.clone(),
+        reload: reload_tx,
         forward_token_over_http: loaded.settings.admin.forward_token_over_http,
         peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
-        checks,
+        checks: health.states(),
         metrics: Arc::new(Metrics::default()),
         client: node_client(loaded.http_tls.as_ref())?,
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
@@ -269,20 +261,37 @@ pub async fn run(loaded: Loaded, targets: Targets) -> Result<(), DaemonError> {
     crate::systemd::ready(&cfg, &snapshot);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
 
+    let live = LiveParts { admin, hooks: hooks_tx, checks: health, log, snapshot: snapshot.clone() };
+    let validate: crate::reload::Validate =
+        Box::new(move |path| load(path, kind).map(|(l, _)| l).map_err(|e| crate::describe::with_causes(&e)));
+    let mut reloader = Reloader::new(loaded, live, validate);
+
     let signal = |kind| tokio::signal::unix::signal(kind).map_err(DaemonError::Setup);
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let on_stop = loaded.on_stop;
-    tokio::select! {
-        _ = term.recv() => tracing::info!(?on_stop, "SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!(?on_stop, "SIGINT: stopping"),
-        result = &mut loop_task => {
-            let _ = stop_tx.send(true);
-            result.map_err(DaemonError::LoopPanicked)??;
-            return Err(DaemonError::LoopEnded);
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        let reply = tokio::select! {
+            _ = term.recv() => break tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => break tracing::info!("SIGINT: stopping"),
+            _ = hup.recv() => None,
+            Some(reply) = reload_rx.recv() => Some(reply),
+            result = &mut loop_task => {
+                let _ = stop_tx.send(true);
+                result.map_err(DaemonError::LoopPanicked)??;
+                return Err(DaemonError::LoopEnded);
+            }
+        };
+        crate::systemd::reloading();
+        let report = reloader.reload().await;
+        crate::systemd::ready(&cfg, &snapshot);
+        if let Some(reply) = reply {
+            let _ = reply.send(report);
         }
     }
+    let on_stop = reloader.running().on_stop;
     crate::systemd::stopping();
+    tracing::info!(?on_stop, "stopping");
     match on_stop {
         // The role stays with this site; a process back within the lease
         // takes it back in place (the state file records it).
@@ -374,10 +383,10 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),
         DaemonCommand::Run { config } => load(&config, kind).and_then(|(loaded, targets)| {
-            init_logging(loaded.log_format);
+            let log = crate::logging::init(loaded.log_format, loaded.settings.node.log_level.as_deref());
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Setup)?;
-            runtime.block_on(run(loaded, targets))
+            runtime.block_on(run(loaded, targets, kind, log))
         }),
     };
     match result {

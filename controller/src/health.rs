@@ -2,6 +2,14 @@
 //! and command (exit status, run as [`crate::shell`] describes), each with
 //! interval, timeout, rise and fall.
 //! A check starts unhealthy until it has passed `rise` times in a row.
+//!
+//! The checks run as tasks owned by [`HealthChecks`], which a reload
+//! replaces: a check whose definition is unchanged keeps running with its
+//! state; a new or changed one starts over and stays out of the site's
+//! verdict until it has reached one of its own (`rise` passes or `fall`
+//! failures), so a reload never hands the role over on its own. Each task
+//! reports under its check's name and its own generation, so a late report
+//! of a replaced task never lands on its successor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +22,7 @@ use crate::settings::Choice;
 use crate::shell::{self, Script};
 
 /// `[[checks]]`: one local health check, as written.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSection {
     /// Name shown in status.
@@ -95,6 +103,13 @@ pub struct CheckState {
     pub healthy: bool,
     /// The last run's result.
     pub last: String,
+    /// Added by a reload and not yet counted in the site's verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
+    /// Which task reports it (a reload starts a new one); internal, not
+    /// part of the document (it reads back as 0).
+    #[serde(skip)]
+    pub generation: u64,
 }
 
 /// Every check's state, shared with `/status`.
@@ -169,23 +184,101 @@ async fn run_once(check: &Check, client: &reqwest::Client) -> Result<(), CheckFa
     }
 }
 
-/// Starts every check; sends the overall verdict (all healthy) on `verdicts`
-/// whenever it may have changed. With no checks the site is healthy.
-pub fn spawn(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> Checks {
-    let states: Checks = Arc::new(Mutex::new(
-        checks
-            .iter()
-            .map(|c| CheckState { name: c.section.name.clone(), healthy: false, last: "not run yet".into() })
-            .collect(),
-    ));
-    if checks.is_empty() {
-        let _ = verdicts.try_send(HealthInput::Checks(true));
-        return states;
+/// The site's verdict: every counted check healthy (a site with no checks
+/// is healthy).
+fn verdict(states: &[CheckState]) -> bool {
+    states.iter().filter(|s| !s.joining).all(|s| s.healthy)
+}
+
+/// One running check and its task, aborted when it is dropped.
+struct Running {
+    check: Check,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
     }
-    let client = reqwest::Client::new();
-    for (i, check) in checks.into_iter().enumerate() {
-        let (states, verdicts, client) = (states.clone(), verdicts.clone(), client.clone());
-        tokio::spawn(async move {
+}
+
+/// The running checks and their shared state.
+pub struct HealthChecks {
+    states: Checks,
+    verdicts: mpsc::Sender<HealthInput>,
+    client: reqwest::Client,
+    running: std::sync::Mutex<Vec<Running>>,
+    generations: std::sync::atomic::AtomicU64,
+}
+
+impl HealthChecks {
+    /// Starts every check; the verdict (all healthy) goes to `verdicts`
+    /// whenever it may have changed. With no checks the site is healthy.
+    pub fn start(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> HealthChecks {
+        let health = HealthChecks {
+            states: Arc::new(Mutex::new(Vec::new())),
+            verdicts,
+            client: reqwest::Client::new(),
+            running: std::sync::Mutex::new(Vec::new()),
+            generations: std::sync::atomic::AtomicU64::new(0),
+        };
+        let mut states = Vec::new();
+        let running: Vec<Running> = checks.into_iter().map(|c| health.launch(c, false, &mut states)).collect();
+        if running.is_empty() {
+            let _ = health.verdicts.try_send(HealthInput::Checks(true));
+        }
+        if let Ok(mut states_now) = health.states.try_lock() {
+            *states_now = states;
+        }
+        if let Ok(mut held) = health.running.lock() {
+            *held = running;
+        }
+        health
+    }
+
+    /// Every check's state, for `/status`.
+    pub fn states(&self) -> Checks {
+        self.states.clone()
+    }
+
+    /// Runs `checks` from now on: unchanged ones keep their task and state,
+    /// the others start over as joining, the rest are stopped.
+    pub async fn replace(&self, checks: Vec<Check>) {
+        let mut states = self.states.lock().await;
+        let mut new_states = Vec::new();
+        {
+            let Ok(mut running) = self.running.lock() else { return };
+            let mut kept = Vec::new();
+            for check in checks {
+                match running.iter().position(|r| r.check.section == check.section) {
+                    Some(i) => {
+                        let r = running.swap_remove(i);
+                        if let Some(state) = states.iter().find(|s| s.name == r.check.section.name) {
+                            new_states.push(state.clone());
+                        }
+                        kept.push(r);
+                    }
+                    None => kept.push(self.launch(check, true, &mut new_states)),
+                }
+            }
+            // Dropping them aborts the tasks of checks removed or changed.
+            *running = kept;
+        }
+        *states = new_states;
+        let healthy = verdict(&states);
+        drop(states);
+        let _ = self.verdicts.send(HealthInput::Checks(healthy)).await;
+    }
+
+    /// Starts one check's task, its state pushed onto `states`.
+    fn launch(&self, check: Check, joining: bool, states: &mut Vec<CheckState>) -> Running {
+        let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let name = check.section.name.clone();
+        states.push(CheckState { name: name.clone(), healthy: false, last: "not run yet".into(), joining, generation });
+        let (states, verdicts, client) = (self.states.clone(), self.verdicts.clone(), self.client.clone());
+        let task_check = check.clone();
+        let task = tokio::spawn(async move {
+            let check = task_check;
             let (mut passes, mut fails) = (0u32, 0u32);
             let mut tick = tokio::time::interval(check.section.interval);
             // The failure last written to the log, so a check that keeps
@@ -195,7 +288,9 @@ pub fn spawn(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> Checks 
                 tick.tick().await;
                 let result = run_once(&check, &client).await;
                 let mut all = states.lock().await;
-                let Some(state) = all.get_mut(i) else { return };
+                let Some(state) = all.iter_mut().find(|s| s.name == name && s.generation == generation) else {
+                    return;
+                };
                 match &result {
                     Ok(()) => {
                         passes += 1;
@@ -221,15 +316,18 @@ pub fn spawn(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> Checks 
                         }
                     }
                 }
-                let healthy = all.iter().all(|s| s.healthy);
+                if passes >= check.section.rise || fails >= check.section.fall {
+                    state.joining = false;
+                }
+                let healthy = verdict(&all);
                 drop(all);
                 if verdicts.send(HealthInput::Checks(healthy)).await.is_err() {
                     return;
                 }
             }
         });
+        Running { check, task }
     }
-    states
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct AppState {
     pub peer_authentication: &'static str,
     /// Health check states.
     pub checks: Checks,
+    /// Asks the daemon to reload its file; the outcome comes back.
+    pub reload: mpsc::Sender<oneshot::Sender<crate::reports::ReloadReport>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Client for calls to the other nodes' HTTP ports.
@@ -165,6 +167,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.observe(&s.cfg, &published.status, active);
         s.metrics.observe_agreement(&s.cfg, s.me, &s.agreement.mismatches());
         s.metrics.observe_actuators(&published.actuators);
+        s.metrics.observe_reloads(published.reload.as_ref());
         if let Some(m) = &published.mongodb {
             s.metrics.observe_mongodb(m);
         }
@@ -212,6 +215,7 @@ async fn admin(
             return refused;
         }
     }
+    tracing::debug!(source = %peer, command = %command, "admin call accepted");
     let to = match &body.to {
         None => None,
         Some(n) => match s.cfg.id_of(n) {
@@ -220,6 +224,11 @@ async fn admin(
         },
     };
     let cmd = match command.as_str() {
+        // Each node reloads its own file: go to the named node.
+        "reload" => match to {
+            Some(t) if t != s.me => return forward(&s, t, &command, &headers, &body).await,
+            _ => return reload(&s).await,
+        },
         "switchover" => {
             // The operator's wall-clock time becomes a deadline on this
             // node's monotonic clock; wall time never enters the protocol.
@@ -267,6 +276,22 @@ async fn admin(
         Err(e) => return error(StatusCode::CONFLICT, describe::refusal(&s.cfg, &e)),
     };
     forward(&s, forward_to, &command, &headers, &body).await
+}
+
+/// Reloads this node's configuration file: 200 with what changed, or 409
+/// with every problem (the node keeps running the old file).
+async fn reload(s: &AppState) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
+    }
+    let Ok(report) = rx.await else { return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping") };
+    let node = name(&s.cfg, s.me);
+    if report.applied {
+        return (StatusCode::OK, Json(json!({ "ok": true, "node": node, "reload": report }))).into_response();
+    }
+    let why = format!("{node} keeps running its previous file: {}", report.problems.join("; "));
+    (StatusCode::CONFLICT, Json(json!({ "ok": false, "error": why, "node": node, "reload": report }))).into_response()
 }
 
 /// What an admin call's success answer tells of the state it changed, as

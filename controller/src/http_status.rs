@@ -101,6 +101,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         mongodb: published.mongodb.clone(),
         sites: sites(&inputs),
         events: published.events.iter().rev().take(EVENTS_SHOWN).cloned().collect(),
+        reload: published.reload.clone(),
     }
 }
 

@@ -8,6 +8,7 @@ use failover_core::{ClusterConfig, NodeId, Status};
 use crate::agreement::Mismatch;
 use crate::reports::{ActuatorReport, ActuatorState, MongoReport};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -35,6 +36,13 @@ pub struct ActuatorStateLabel {
     pub actuator: String,
     /// `idle`, `pending`, `converged` or `failed`.
     pub state: String,
+}
+
+/// Label naming what became of a reload of the configuration file.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabel {
+    /// `applied` or `refused`.
+    pub result: String,
 }
 
 /// Label naming a MongoDB replica set (empty until it was read once).
@@ -77,6 +85,7 @@ pub struct Metrics {
     mongo_healthy: Family<MongoMemberLabel, Gauge>,
     mongo_primary: Family<MongoMemberLabel, Gauge>,
     mongo_lag: Family<MongoMemberLabel, Gauge>,
+    config_reloads: Family<ReloadLabel, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -104,6 +113,7 @@ impl Default for Metrics {
             mongo_healthy: Family::default(),
             mongo_primary: Family::default(),
             mongo_lag: Family::default(),
+            config_reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register("active", "1 while this site holds a valid lease and acts as active", m.active.clone());
@@ -167,11 +177,25 @@ impl Default for Metrics {
             "how far each data member's applied optime is behind the primary's",
             m.mongo_lag.clone(),
         );
+        registry.register(
+            "config_reloads",
+            "reloads of the configuration file since start, applied or refused (the node keeps the old file)",
+            m.config_reloads.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Sets the reload counters from the last report.
+    pub fn observe_reloads(&self, report: Option<&crate::reports::ReloadReport>) {
+        let (applied, refused) = report.map_or((0, 0), |r| (r.applied_total, r.refused_total));
+        for (result, total) in [("applied", applied), ("refused", refused)] {
+            let label = ReloadLabel { result: result.to_owned() };
+            self.config_reloads.get_or_create(&label).inner().store(total, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Sets every gauge from `status`.
     pub fn observe(&self, cfg: &ClusterConfig, status: &Status, active: bool) {
         self.active.set(i64::from(active));

@@ -12,6 +12,24 @@ use serde::{Deserialize, Serialize};
 use crate::hooks::HookOutcome;
 use crate::mongo::view::ReplicaSetView;
 
+/// What the last reload of the configuration file did (see
+/// `crate::reload`), as `/status` and `failoverctl reload` show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// Wall-clock time of the attempt.
+    pub at: String,
+    /// Whether the new file is now in effect.
+    pub applied: bool,
+    /// The keys whose values changed (applied, or the reason it was refused).
+    pub changed: Vec<String>,
+    /// Why it was refused: every problem, each naming its key.
+    pub problems: Vec<String>,
+    /// Reloads applied since the process started.
+    pub applied_total: u64,
+    /// Reloads refused since the process started.
+    pub refused_total: u64,
+}
+
 /// One recorded protocol event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {

@@ -44,6 +44,8 @@ pub struct Runtime {
     pub event_log: Option<mpsc::Sender<String>>,
     /// Hooks to run (empty for a witness).
     pub hooks: HooksSection,
+    /// New hooks from a reload, for the hooks that start from then on.
+    pub hook_updates: mpsc::Receiver<HooksSection>,
     /// What the node publishes (read by HTTP, actuators, systemd).
     pub snapshot: NodeSnapshot,
     /// This site's actuators (none for a witness).
@@ -102,6 +104,10 @@ impl Runtime {
                 Some(epoch) = self.fenced.recv() => Wake::Fenced(epoch),
                 Some(probe) = self.probes.recv() => {
                     let _ = probe.send(());
+                    continue;
+                }
+                Some(hooks) = self.hook_updates.recv() => {
+                    self.hooks = hooks;
                     continue;
                 }
                 () = sleep => Wake::Timer,

@@ -65,6 +65,11 @@ pub struct NodeSection {
     /// What a stop (SIGTERM, SIGINT) of the active site's daemon does.
     #[serde(default = "default_on_stop")]
     pub on_stop: Choice<OnStop>,
+    /// Which log lines are written: a level (`info`, `debug`...) or
+    /// `tracing` directives (`info,failover_controller::actuate=debug`).
+    /// Without it, `RUST_LOG` (else `info`).
+    #[serde(default)]
+    pub log_level: Option<String>,
 }
 
 fn default_log_format() -> Choice<LogFormat> {
@@ -483,6 +488,11 @@ fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failove
 fn node_rules(settings: &Settings) -> Result<(LogFormat, OnStop, Vec<crate::health::Check>), BadSetting> {
     let log_format = settings.node.log_format.checked().map_err(|p| BadSetting::new("node.log_format", p))?;
     let on_stop = settings.node.on_stop.checked().map_err(|p| BadSetting::new("node.on_stop", p))?;
+    if let Some(level) = &settings.node.log_level {
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+            BadSetting::new("node.log_level", format!("{level:?} is no level nor tracing directive: {e}"))
+        })?;
+    }
     commands::check_hooks(&settings.hooks)?;
     let checks = commands::check_checks(&settings.checks)?;
     Ok((log_format, on_stop, checks))

@@ -70,6 +70,8 @@ pub struct Published {
     /// The highest epoch of an active site this node has known since it
     /// started (kept while no site is active).
     pub last_known_epoch: Option<u64>,
+    /// The last reload of the configuration file.
+    pub reload: Option<crate::reports::ReloadReport>,
 }
 
 /// What one protocol step publishes.
@@ -100,6 +102,7 @@ impl NodeSnapshot {
             actuators: Vec::new(),
             mongodb: None,
             last_known_epoch: None,
+            reload: None,
         };
         NodeSnapshot { inner: Arc::new(Mutex::new(published)) }
     }
@@ -151,6 +154,11 @@ impl NodeSnapshot {
     /// Updates the MongoDB report, creating it first if need be.
     pub fn publish_mongo(&self, update: impl FnOnce(&mut MongoReport)) {
         update(self.lock().mongodb.get_or_insert_with(MongoReport::default));
+    }
+
+    /// Records what a reload of the configuration file did.
+    pub fn publish_reload(&self, report: crate::reports::ReloadReport) {
+        self.lock().reload = Some(report);
     }
 
     /// Reads the published state through `read`, which must be short.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agreement::Mismatch;
 use crate::health::CheckState;
-use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport, ReloadReport};
 
 /// The `/status` document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,9 @@ pub struct StatusDoc {
     /// The newest events, newest first.
     #[serde(default)]
     pub events: Vec<EventRecord>,
+    /// The last reload of the configuration file, if any since start.
+    #[serde(default)]
+    pub reload: Option<ReloadReport>,
 }
 
 impl StatusDoc {

@@ -1,7 +1,8 @@
 //! systemd integration for `Type=notify` units: `READY=1` once the node
 //! listens, `WATCHDOG=1` only while the protocol loop answers a probe (a
 //! stuck loop gets the process restarted by systemd), `STATUS=` with the
-//! role and active site for `systemctl status`, and `STOPPING=1` at
+//! role and active site for `systemctl status`, `RELOADING=1` (with
+//! `MONOTONIC_USEC`) then `READY=1` around a reload, and `STOPPING=1` at
 //! shutdown. Without `NOTIFY_SOCKET` (not started by systemd) every call
 //! does nothing.
 
@@ -34,6 +35,16 @@ fn notify(states: &[NotifyState]) {
 /// Tells systemd the node is up.
 pub fn ready(cfg: &ClusterConfig, snapshot: &NodeSnapshot) {
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(cfg, snapshot))]);
+}
+
+/// Tells systemd the node reloads its configuration (`READY=1` follows,
+/// through [`ready`], once it is done, applied or not).
+pub fn reloading() {
+    let mut states = vec![NotifyState::Reloading, NotifyState::Status("reloading the configuration")];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    notify(&states);
 }
 
 /// Tells systemd the node is stopping (handing over first).

@@ -208,6 +208,13 @@ impl TestCluster {
         }
     }
 
+    /// Sends `signal` (a name `kill` takes, e.g. `HUP`) to `node`'s process;
+    /// whether it was delivered.
+    pub fn signal(&self, node: &str, signal: &str) -> bool {
+        let Some(child) = self.procs.get(node) else { return false };
+        Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().is_ok_and(|s| s.success())
+    }
+
     /// SIGTERM, then wait (bounded) for the process to exit; returns its
     /// exit success.
     pub fn sigterm(&mut self, node: &'static str) -> bool {

@@ -147,6 +147,15 @@ impl ProbeReport {
 }
 
 impl ProbeReport {
+    /// Panics, naming the offending rounds, unless `url` answered 200 in
+    /// every round (and some round was sampled): nothing interrupted it.
+    pub fn assert_always_active(&self, url: &str) {
+        assert!(!self.rounds.is_empty(), "check is vacuous: the prober completed no round over {:?}", self.urls);
+        let gaps: Vec<String> =
+            self.rounds.iter().filter(|r| !r.active().contains(&url)).take(10).map(|r| format!("  {r}")).collect();
+        assert!(gaps.is_empty(), "{url} did not answer 200 in every round; first gaps:\n{}", gaps.join("\n"));
+    }
+
     /// Panics, naming the offending rounds, if any round saw a URL outside
     /// `allowed` answer 200: the check that "nothing moved" over the whole
     /// window the prober ran, not one look at its end. Panics too if no

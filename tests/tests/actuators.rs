@@ -544,11 +544,14 @@ async fn a_key_named_refuses_is_reported_with_the_servers_reason() {
     assert!(named.dig("app", "A").iter().all(|a| a != address("site-a")), "an update went through");
 }
 
-/// Every distinct DNS answer seen (the service name and the fence), from a
-/// thread that asks `named` every 50 ms until told to stop (or 3,000 times).
+/// One DNS answer: the service name's addresses and the fence's text.
+type DnsAnswer = (Vec<String>, Vec<String>);
+
+/// Every distinct DNS answer seen, from a thread that asks `named` every
+/// 50 ms until told to stop (or 3,000 times).
 struct DnsWatch {
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+    seen: Arc<Mutex<Vec<DnsAnswer>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -573,7 +576,7 @@ impl DnsWatch {
         DnsWatch { stop, seen, thread }
     }
 
-    fn finish(self) -> Vec<(Vec<String>, Vec<String>)> {
+    fn finish(self) -> Vec<DnsAnswer> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         let seen = self.seen.lock().expect("watch lock").clone();

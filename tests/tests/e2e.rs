@@ -750,3 +750,75 @@ async fn operator_views_wait_through_the_witness_closed_pipes_token_files_and_pl
         assert!(row.ends_with(" never"), "{shown}");
     }
 }
+
+/// Live reload on the active site: SIGHUP with a file whose health checks,
+/// hooks, admin token and log level changed applies them all, with
+/// `/active` answering 200 in every sample and the epoch unchanged; a
+/// broken file and a restart-only change are refused, naming the problem
+/// and the key, and the node keeps running on what it had.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_of_the_active_site_applies_checks_hooks_and_token_and_moves_nothing() {
+    let c = TestCluster::start_with_site_a_active(Spec { file_health_checks: true, ..Spec::default() }).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    let path = c.config_path("site-a");
+    let original = std::fs::read_to_string(&path).expect("config");
+    let demoted = c.state_dir("site-a").with_extension("demoted");
+    let reloaded = original
+        .replace("token = \"e2e-test-token\"", "token = \"reloaded-token\"")
+        .replace("state_dir = ", "log_level = \"debug\"\nstate_dir = ")
+        + &format!(
+        "[hooks]\non_demote = \"touch {}\"\n\n[[checks]]\nname = \"added\"\nkind = \"command\"\ntarget = \"true\"\n\
+         interval = \"100ms\"\ntimeout = \"1s\"\nrise = 1\nfall = 2\n\n",
+        demoted.display()
+    );
+    std::fs::write(&path, &reloaded).expect("write config");
+    let prober = failover_tests::prober::Prober::start(c.active_urls(), Duration::from_millis(10));
+    assert!(c.signal("site-a", "HUP"), "SIGHUP not delivered");
+    let applied = |c: &TestCluster| c.status_doc("site-a").and_then(|s| s.reload).is_some_and(|r| r.applied);
+    assert!(c.wait_for(LONG, applied).await, "not reloaded:\n{}", c.log_tail("site-a"));
+    let report = c.status_doc("site-a").and_then(|s| s.reload).expect("a reload report");
+    for key in ["admin.token", "checks", "hooks", "node.log_level"] {
+        assert!(report.changed.iter().any(|k| k.starts_with(key)), "{key} not applied: {report:?}");
+    }
+    // The added check joins the verdict once it has one; the site stays healthy.
+    let counted = |c: &TestCluster| {
+        c.status("site-a").is_some_and(|s| {
+            s["sites"][0]["checks"].as_array().is_some_and(|checks| {
+                checks.len() == 2 && checks.iter().all(|k| k["healthy"] == true && k.get("joining").is_none())
+            })
+        })
+    };
+    assert!(c.wait_for(LONG, counted).await, "the added check never counted: {:?}", c.status("site-a"));
+    // The old token is refused, the new one accepted.
+    let old = c.http_post("site-a", "/admin/cancel-switchover", Some("e2e-test-token"), "{}").await;
+    assert_eq!(old.map(|(code, _)| code), Some(401), "the old token still works");
+    let new = c.http_post("site-a", "/admin/cancel-switchover", Some("reloaded-token"), "{}").await;
+    assert!(new.as_ref().is_some_and(|(code, _)| *code != 401), "the new token is refused: {new:?}");
+    assert!(c.log("site-a").contains("DEBUG"), "the log level did not change:\n{}", c.log_tail("site-a"));
+
+    // A broken file: refused, the node runs on.
+    std::fs::write(&path, reloaded.replace("[cluster]", "[cluster\n")).expect("write config");
+    assert!(c.signal("site-a", "HUP"), "SIGHUP not delivered");
+    let refused = |c: &TestCluster| c.status_doc("site-a").and_then(|s| s.reload).is_some_and(|r| r.refused_total == 1);
+    assert!(c.wait_for(LONG, refused).await, "the broken file was not refused:\n{}", c.log_tail("site-a"));
+    let report = c.status_doc("site-a").and_then(|s| s.reload).expect("a reload report");
+    assert!(!report.applied && !report.problems.is_empty(), "{report:?}");
+    let out = c.ctl_with_token("site-a", Some("reloaded-token"), &["reload", "--node", "site-a"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("keeps running its previous file"), "{said}");
+
+    // A restart-only key: refused, naming it.
+    std::fs::write(&path, reloaded.replace("lease = \"1500ms\"", "lease = \"2s\"")).expect("write config");
+    let out = c.ctl_with_token("site-a", Some("reloaded-token"), &["reload", "--node", "site-a"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("cluster.lease: changed"), "{said}");
+
+    prober.stop().await.assert_always_active(&c.active_url("site-a"));
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved");
+
+    // The reloaded hook runs: a switchover demotes site-a.
+    std::fs::write(&path, &reloaded).expect("write config");
+    let out = c.ctl_with_token("site-a", Some("reloaded-token"), &["switchover", "--to", "site-b"]);
+    assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(c.wait_for(LONG, |_| demoted.exists()).await, "the reloaded on_demote hook did not run");
+}

@@ -92,6 +92,14 @@ enum Cmd {
     Pause,
     /// Resume automatic actions.
     Resume,
+    /// Reload the configuration file on one node, or on every node: each
+    /// reads, validates and applies its own file without a restart, or
+    /// keeps the one it runs and says why (exit non-zero).
+    Reload {
+        /// The node (default: every member).
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Recent events.
     History,
     /// Wait until a condition holds (for scripts and runbooks); exits
@@ -293,6 +301,41 @@ fn lease_of(status: &StatusDoc) -> Duration {
     Duration::from_millis(status.timers.map_or(1000, |t| t.lease_ms))
 }
 
+/// Reloads `node`'s file, or every member's; one line per node, and an
+/// error naming every node that did not reload.
+async fn reload(cli: &Cli, node: Option<&str>) -> anyhow::Result<()> {
+    let conn = conn(cli)?;
+    let nodes: Vec<String> = match node {
+        Some(n) => vec![n.to_owned()],
+        None => client::status_doc(conn.get("/status").await?)?.sites.into_iter().map(|s| s.id).collect(),
+    };
+    let mut failed = Vec::new();
+    for n in &nodes {
+        match conn.admin("reload", json!({ "to": n })).await {
+            Ok(answer) => {
+                let changed: Vec<String> = answer["reload"]["changed"]
+                    .as_array()
+                    .map(|keys| keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                if changed.is_empty() {
+                    say!("reloaded {n}: nothing changed");
+                } else {
+                    say!("reloaded {n}: {}", changed.join(", "));
+                }
+            }
+            Err(e) => {
+                eprintln!("failoverctl: {n} did not reload: {e:#}");
+                failed.push(n.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("not reloaded: {} (each keeps running its previous file)", failed.join(", "))
+    }
+}
+
 /// An admin call, and one line saying what it did.
 async fn admin(cli: &Cli, command: &str, to: Option<&str>, at: Option<&str>) -> anyhow::Result<()> {
     let answer = conn(cli)?.admin(command, json!({ "to": to, "at": at })).await?;
@@ -397,6 +440,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             }
             admin(cli, "force-promote", Some(to.as_str()), None).await?;
         }
+        Cmd::Reload { node } => reload(cli, node.as_deref()).await?,
         Cmd::Pause => pause_switch(cli, true).await?,
         Cmd::Resume => pause_switch(cli, false).await?,
         Cmd::Wait { active, ready, reachable, pending, timeout } => {

@@ -68,6 +68,7 @@ fn site() -> Site {
         forward_token_over_http: false,
         peer_authentication: "none",
         checks: Default::default(),
+        reload: tokio::sync::mpsc::channel(1).0,
         metrics: Arc::new(Metrics::default()),
         client: reqwest::Client::new(),
         http_scheme: "http",

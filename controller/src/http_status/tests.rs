@@ -90,6 +90,7 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "mongodb": snap.mongodb,
         "sites": sites,
         "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
+        "reload": snap.reload,
     })
 }
 
@@ -150,7 +151,8 @@ fn an_active_node_with_reports_is_the_same_document() {
         p.mongodb = Some(MongoReport { state_store: "embedded".into(), ..MongoReport::default() });
         p.events = (0..25).map(|i| EventRecord { at: format!("t{i}"), event: format!("e{i}") }).collect();
     });
-    let checks = vec![CheckState { name: "http".into(), healthy: true, last: "ok".into() }];
+    let checks =
+        vec![CheckState { name: "http".into(), healthy: true, last: "ok".into(), joining: false, generation: 0 }];
     assert_same(&p, checks, Vec::new());
 }
 

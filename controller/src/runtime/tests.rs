@@ -74,6 +74,7 @@ fn one_site_loop(state: StateFile) -> OneSite {
         fenced,
         event_log: None,
         hooks: Default::default(),
+        hook_updates: mpsc::channel(1).1,
         snapshot: snapshot.clone(),
         actuation: Actuation::start(Vec::new(), snapshot.clone(), fenced_by),
         probes,
