@@ -115,7 +115,8 @@ write_systemctl() {
 #!/usr/bin/env bash
 # A stand-in for systemctl: starts and stops a unit from its installed unit
 # file as systemd would (ExecStartPre, ExecStart, User, Group, Environment,
-# StateDirectory, StateDirectoryMode, UMask, LimitNOFILE, TimeoutStopSec).
+# StateDirectory, StateDirectoryMode, UMask, LimitNOFILE, TimeoutStopSec),
+# and reloads it with its ExecReload.
 set -euo pipefail
 state="${RUNBOOK_STATE:?}"
 unit_file() { echo "/etc/systemd/system/${1%.service}.service"; }
@@ -166,6 +167,12 @@ case "${1:-}" in
   start) start "$2" ;;
   stop) stop "$2" ;;
   restart) stop "$2"; start "$2" ;;
+  # ExecReload with $MAINPID, as systemd runs it.
+  reload)
+    u="${2%.service}"
+    running "$u" || { echo "$u.service is not active, cannot reload." >&2; exit 1; }
+    read -r -a reload_ <<< "$(key "$u" ExecReload | sed "s/\$MAINPID/$(cat "$state/$u.pid")/")"
+    "${reload_[@]}" ;;
   *) echo "systemctl (runbook stand-in): $* is not supported" >&2; exit 1 ;;
 esac
 EOF

@@ -155,9 +155,16 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let durable = stored.state;
     let seed = u64::from(std::process::id()) ^ clock::now().as_millis().rotate_left(17);
     let mut node = Node::new(cfg.clone(), me, durable, clock::now(), seed).map_err(DaemonError::Protocol)?;
-    // With checks configured the site starts unhealthy until they pass.
+    // With checks configured the site starts unhealthy until they pass;
+    // a site taking its role back in place counts as healthy until a check
+    // actually fails (it was healthy and active a moment ago, and its checks
+    // have not run yet: handing over for that would undo the restart).
     // With MongoDB configured, data counts as lagging until first read.
-    let local = failover_core::LocalHealth { healthy: loaded.checks.is_empty(), caught_up: targets.mongodb.is_none() };
+    let resuming = node.status(clock::now()).role == failover_core::RoleName::Resuming;
+    let local = failover_core::LocalHealth {
+        healthy: loaded.checks.is_empty() || resuming,
+        caught_up: targets.mongodb.is_none(),
+    };
     node.set_health(clock::now(), local);
     tracing::info!(node = %my.name, term = durable.term.0, state = %state.path().display(), "starting");
     if loaded.tls.is_none() {
@@ -198,7 +205,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
             event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
         }
     }
-    let health = Arc::new(HealthChecks::start(loaded.checks.clone(), health_tx));
+    let health = Arc::new(HealthChecks::start(loaded.checks.clone(), resuming, health_tx));
     let (hooks_tx, hooks_rx) = mpsc::channel(1);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
     let actuation = crate::actuate::Actuation::start(targets.actuators, snapshot.clone(), fenced_tx);

@@ -214,7 +214,11 @@ pub struct HealthChecks {
 impl HealthChecks {
     /// Starts every check; the verdict (all healthy) goes to `verdicts`
     /// whenever it may have changed. With no checks the site is healthy.
-    pub fn start(checks: Vec<Check>, verdicts: mpsc::Sender<HealthInput>) -> HealthChecks {
+    /// With `joining` every check stays out of the verdict until it has one
+    /// of its own, as after a reload (a site that restarted in place keeps
+    /// its role until a check actually fails); otherwise the site counts as
+    /// unhealthy until each check has passed `rise` times.
+    pub fn start(checks: Vec<Check>, joining: bool, verdicts: mpsc::Sender<HealthInput>) -> HealthChecks {
         let health = HealthChecks {
             states: Arc::new(Mutex::new(Vec::new())),
             verdicts,
@@ -223,7 +227,7 @@ impl HealthChecks {
             generations: std::sync::atomic::AtomicU64::new(0),
         };
         let mut states = Vec::new();
-        let running: Vec<Running> = checks.into_iter().map(|c| health.launch(c, false, &mut states)).collect();
+        let running: Vec<Running> = checks.into_iter().map(|c| health.launch(c, joining, &mut states)).collect();
         if running.is_empty() {
             let _ = health.verdicts.try_send(HealthInput::Checks(true));
         }

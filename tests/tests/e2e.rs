@@ -217,7 +217,14 @@ async fn a_restart_of_the_active_daemon_keeps_the_role_by_default_and_while_paus
     // A lease of 3 s, as in production: the time a restart has to come back.
     let mut edits: Vec<_> = NODES.iter().map(|&n| (n, "lease = \"1500ms\"", "lease = \"3s\"")).collect();
     edits.push(("site-b", "state_dir = ", "on_stop = \"hand_over\"\nstate_dir = "));
-    let mut c = TestCluster::start_with_site_a_active(Spec { edits, ..Spec::default() }).await;
+    // Health checks that take a while to pass after a start: the restarted
+    // site must not hand over before they have run.
+    for site in ["site-a", "site-b"] {
+        edits.push((site, "interval = \"100ms\"", "interval = \"400ms\""));
+        edits.push((site, "rise = 1", "rise = 3"));
+    }
+    let spec = Spec { edits, file_health_checks: true, ..Spec::default() };
+    let mut c = TestCluster::start_with_site_a_active(spec).await;
     let epoch = c.epoch("site-a").expect("epoch");
     let prober = c.prober();
     assert!(c.sigterm("site-a"), "site-a did not exit cleanly:\n{}", c.log_tail("site-a"));
