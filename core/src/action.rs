@@ -107,6 +107,9 @@ pub enum Event {
     Paused { by: NodeId },
     /// Automatic actions were resumed (by the node named).
     Resumed { by: NodeId },
+    /// `site` was put in maintenance (`on`) or taken out of it, by the node
+    /// named.
+    MaintenanceChanged { site: NodeId, on: bool, by: NodeId },
     /// An operator forced this site active without a majority.
     ForcedPromotion { epoch: Epoch },
     /// The active site's checks fail and no eligible site can take over.

@@ -6,7 +6,7 @@
 //! driver writes and fsyncs it before going on.
 
 use crate::config::NodeId;
-use crate::message::{ActivationCause, PauseSetting, Term};
+use crate::message::{ActivationCause, MaintenanceSetting, PauseSetting, Term};
 
 /// The site most recently chosen as active, as far as this node knows: the
 /// site it voted for or followed in the highest term. Manual mode lets only
@@ -63,6 +63,8 @@ pub struct DurableState {
     pub bound_ms: u64,
     /// The term this site won and still acts as active in, if any.
     pub led: Option<Led>,
+    /// The sites in maintenance.
+    pub maintenance: MaintenanceSetting,
 }
 
 /// The longest `bound_ms` a node accepts from its state file: a day, far

@@ -40,8 +40,8 @@ pub use config::{
 };
 pub use durable::{Chosen, DurableState, Led, MAX_BOUND_MS};
 pub use message::{
-    ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, PauseSetting, ProposalNotice,
-    ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,
+    ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message, PauseSetting,
+    ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,
 };
 pub use node::{Binding, Inspection, LeaseView, LocalHealth, Node, StartError, Timer};
 pub use status::{PeerStatus, PendingFailover, RoleName, Status};

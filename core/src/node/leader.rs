@@ -197,11 +197,13 @@ impl Node {
 
     /// The best site to hand over to: healthy, caught up, in touch with a
     /// majority, heard from within one lease, priority at least `min_priority`
-    /// (and above 0); highest priority first, then lowest id.
+    /// (and above 0), not in maintenance; highest priority first, then
+    /// lowest id.
     pub(super) fn best_target(&self, now: Instant, min_priority: u16) -> Option<NodeId> {
         self.cfg
             .ids()
             .filter(|&d| d != self.id && self.cfg.priority(d) >= min_priority.max(1))
+            .filter(|&d| !self.in_maintenance(d))
             .filter(|&d| self.recently_seen(now, d))
             .filter(|&d| self.peers[d.index()].report.is_some_and(|r| r.healthy && r.caught_up && r.sees_quorum))
             .max_by_key(|&d| (self.cfg.priority(d), std::cmp::Reverse(d)))

@@ -210,6 +210,8 @@ struct PeerView {
     last_heartbeat: Option<Instant>,
     /// The pause switch its last heartbeat carried: what it has persisted.
     pause: crate::PauseSetting,
+    /// The maintenance setting its last heartbeat carried.
+    maintenance: crate::MaintenanceSetting,
 }
 
 /// The active site as a follower knows it.
@@ -267,8 +269,8 @@ pub enum StartError {
     },
     /// The persisted state holds a counter no cluster can reach.
     #[error(
-        "the persisted state holds term {term} or pause version {version}, beyond the largest a cluster reaches \
-         ({max}): it is corrupt; restore it from a backup",
+        "the persisted state holds term {term}, pause version {version} or maintenance version \
+         {maintenance_version}, beyond the largest a cluster reaches ({max}): it is corrupt; restore it from a backup",
         max = crate::message::MAX_TERM
     )]
     CounterOutOfRange {
@@ -276,6 +278,8 @@ pub enum StartError {
         term: u64,
         /// The pause version found.
         version: u64,
+        /// The maintenance version found.
+        maintenance_version: u64,
     },
 }
 
@@ -297,9 +301,9 @@ impl Node {
         if cfg.member(id).is_none() {
             return Err(StartError::UnknownNode(id));
         }
-        let (term, version) = (durable.term.0, durable.pause.version);
-        if term > crate::message::MAX_TERM || version > crate::message::MAX_TERM {
-            return Err(StartError::CounterOutOfRange { term, version });
+        let (term, version, maintenance_version) = (durable.term.0, durable.pause.version, durable.maintenance.version);
+        if [term, version, maintenance_version].into_iter().any(|c| c > crate::message::MAX_TERM) {
+            return Err(StartError::CounterOutOfRange { term, version, maintenance_version });
         }
         if durable.bound_ms > crate::durable::MAX_BOUND_MS {
             return Err(StartError::BoundOutOfRange { bound_ms: durable.bound_ms });
@@ -554,6 +558,10 @@ impl Node {
         self.cfg.priority(self.id) > 0
     }
 
+    fn in_maintenance(&self, site: NodeId) -> bool {
+        self.durable.maintenance.contains(site)
+    }
+
     fn is_voter(&self) -> bool {
         self.cfg.votes(self.id) > 0
     }
@@ -614,8 +622,14 @@ impl Node {
             reason: p.reason,
             age_ms: millis(now.saturating_since(p.since)),
         });
-        let hb =
-            Heartbeat { term: self.durable.term, lease, report: self.report(now), pause: self.durable.pause, proposal };
+        let hb = Heartbeat {
+            term: self.durable.term,
+            lease,
+            report: self.report(now),
+            pause: self.durable.pause,
+            proposal,
+            maintenance: self.durable.maintenance,
+        };
         let ids: Vec<NodeId> = self.cfg.ids().filter(|&i| i != self.id).collect();
         for to in ids {
             self.send(to, Message::Heartbeat(hb));

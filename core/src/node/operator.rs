@@ -4,7 +4,7 @@ use super::{Node, Phase, RoleState, Timer, VoterSet};
 use crate::action::{Event, HandoffReason};
 use crate::command::{Command, CommandError};
 use crate::config::NodeId;
-use crate::message::{ActivationCause, Epoch, PauseSetting};
+use crate::message::{ActivationCause, Epoch, MaintenanceSetting, PauseSetting};
 use crate::time::Instant;
 
 impl Node {
@@ -26,6 +26,7 @@ impl Node {
             }
             Command::Approve { to } => self.approve(now, to),
             Command::ForcePromote => self.force_promote(now),
+            Command::Maintenance { site, on } => self.set_maintenance(now, site, on),
             Command::Pause => self.set_pause(true),
             Command::Resume => self.set_pause(false),
             Command::Shutdown => {
@@ -58,6 +59,9 @@ impl Node {
         }
         if self.cfg.priority(to) == 0 {
             return Err(CommandError::NotElectable(to));
+        }
+        if self.in_maintenance(to) {
+            return Err(CommandError::TargetInMaintenance { target: to });
         }
         if !self.recently_seen(now, to) {
             return Err(CommandError::TargetNotEligible { target: to, why: "not heard from within one lease" });
@@ -129,6 +133,9 @@ impl Node {
         if let Some(active) = self.known_active(now) {
             return Err(CommandError::HeldElsewhere { target: active });
         }
+        if self.in_maintenance(target) {
+            return Err(CommandError::TargetInMaintenance { target });
+        }
         if target != self.id {
             return Err(CommandError::HeldElsewhere { target });
         }
@@ -177,6 +184,26 @@ impl Node {
         let epoch = Epoch::from(term);
         self.event(Event::ForcedPromotion { epoch });
         self.install_leadership(now, epoch, ActivationCause::Forced, (now, VoterSet::default()), true);
+        Ok(())
+    }
+
+    /// Puts `site` in maintenance or takes it out. Refused for the active
+    /// site as known here (the one it follows, or the one last chosen, or
+    /// this site while it holds the role in any phase): moving the role is
+    /// a switchover, to be asked for first.
+    fn set_maintenance(&mut self, now: Instant, site: NodeId, on: bool) -> Result<(), CommandError> {
+        if self.cfg.priority(site) == 0 {
+            return Err(CommandError::NotElectable(site));
+        }
+        let holds_role = site == self.id && matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. });
+        let last_chosen = self.durable.last_chosen.map(|c| c.site);
+        if on && (holds_role || self.known_active(now) == Some(site) || last_chosen == Some(site)) {
+            return Err(CommandError::MaintenanceOfActive { site });
+        }
+        let current = self.durable.maintenance;
+        let version = (current.version + 1).min(crate::message::MAX_TERM);
+        let setting = MaintenanceSetting { version, by: self.id.0, sites: current.with(site, on) };
+        self.install_maintenance(now, setting);
         Ok(())
     }
 
