@@ -128,6 +128,22 @@ pub fn wall_from(at: Instant, now: Instant, wall_now: SystemTime) -> String {
     wall_time_of(at, now, wall_now).and_then(rfc3339_millis).unwrap_or_else(unshown)
 }
 
+/// Wall time as milliseconds since the Unix epoch (0 for a time before it,
+/// the largest value for one beyond it), for a note carried to other nodes.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Milliseconds since the Unix epoch (from a note another node made) as
+/// RFC 3339 text to the millisecond. Total, as [`wall_from`].
+pub fn wall_from_unix_ms(ms: u64) -> String {
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .ok_or(WallTextError::OutOfClockRange { ms, ahead: true })
+        .and_then(rfc3339_millis)
+        .unwrap_or_else(unshown)
+}
+
 /// [`wall_from`] to the nearest second; an instant already past shows as
 /// `wall_now`. Total, as [`wall_from`].
 pub fn wall_seconds_from(at: Instant, now: Instant, wall_now: SystemTime) -> String {

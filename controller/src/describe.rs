@@ -51,6 +51,12 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
         Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
         Event::Paused { by } => format!("paused (by {})", n(by)),
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
+        Event::MaintenanceChanged { site, on: true, by } => {
+            format!("{} is in maintenance (by {}): no failover or switchover goes to it", n(site), n(by))
+        }
+        Event::MaintenanceChanged { site, on: false, by } => {
+            format!("maintenance of {} ended (by {})", n(site), n(by))
+        }
         Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
         Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
         Event::FenceAhead { epoch, stored } => format!(
@@ -72,6 +78,10 @@ pub fn proposal_reason(r: failover_core::ProposalReason) -> &'static str {
         R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
         R::PromotionDeclined => "the elected site's pre_promote hook failed",
         R::Paused => "no site is active and automatic actions are paused: approve, or resume",
+        R::TargetInMaintenance => {
+            "the target is in maintenance: nothing moves to it and approval is refused; end its maintenance \
+             (failoverctl maintenance off --site TARGET), or promote a site by force"
+        }
     }
 }
 
@@ -89,6 +99,24 @@ pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
         CommandError::LeaseMayBeHeld { holder, remaining } => format!(
             "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
             holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
+        ),
+        CommandError::MaintenanceOfActive { site } => {
+            let other = cfg
+                .ids()
+                .filter(|&id| id != site && cfg.priority(id) > 0)
+                .max_by_key(|&id| (cfg.priority(id), std::cmp::Reverse(id)))
+                .map_or_else(|| "OTHER".to_owned(), n);
+            format!(
+                "{} is the active site: move the role first (failoverctl switchover --to {other}), then put {} in \
+                 maintenance",
+                n(site),
+                n(site)
+            )
+        }
+        CommandError::TargetInMaintenance { target } => format!(
+            "{} is in maintenance: end it first (failoverctl maintenance off --site {}), or promote a site by force",
+            n(target),
+            n(target)
         ),
         ref other => other.to_string(),
     }

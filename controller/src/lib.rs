@@ -46,6 +46,7 @@ pub mod http_status;
 pub mod http_tls;
 pub mod limits;
 pub mod listen;
+pub mod maintenance_notes;
 pub mod member_name;
 pub mod metrics;
 pub mod mongo;

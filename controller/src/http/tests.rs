@@ -71,6 +71,7 @@ fn site() -> Site {
         metrics: Arc::new(Metrics::default()),
         client: reqwest::Client::new(),
         http_scheme: "http",
+        notes: Arc::default(),
     };
     let caller = SocketAddr::from(([127, 0, 0, 1], 40_000));
     Site { app: router(state).layer(MockConnectInfo(caller)), snapshot, given }
