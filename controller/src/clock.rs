@@ -134,6 +134,28 @@ pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The protocol instant `at` as milliseconds since the Unix epoch, given
+/// that `now` on the protocol clock is `wall_now` (0 before the epoch, the
+/// largest value beyond what the wall clock holds): the form a scheduled
+/// switchover's due time is stored in, since the protocol clock starts
+/// again at a reboot.
+pub fn unix_ms_of(at: Instant, now: Instant, wall_now: SystemTime) -> u64 {
+    match wall_time_of(at, now, wall_now) {
+        Ok(t) => unix_ms(t),
+        Err(WallTextError::OutOfClockRange { ahead: false, .. }) => 0,
+        Err(_) => u64::MAX,
+    }
+}
+
+/// The protocol instant of `unix_ms` (milliseconds since the Unix epoch),
+/// given that `now` on the protocol clock is `wall_now`: a time already
+/// past is `now`. The inverse of [`unix_ms_of`] to the millisecond while
+/// neither clock steps.
+pub fn instant_of_unix_ms(unix_ms: u64, now: Instant, wall_now: SystemTime) -> Instant {
+    let wall_now_ms = self::unix_ms(wall_now);
+    now + Duration::from_millis(unix_ms.saturating_sub(wall_now_ms))
+}
+
 /// Milliseconds since the Unix epoch (from a note another node made) as
 /// RFC 3339 text to the millisecond. Total, as [`wall_from`].
 pub fn wall_from_unix_ms(ms: u64) -> String {

@@ -48,7 +48,9 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
         Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
         Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
         Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), clock::wall(at)),
-        Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
+        Event::SwitchoverCancelled { to, reason } => {
+            format!("scheduled switchover to {} cancelled: {}", n(to), cancel_reason(cfg, reason))
+        }
         Event::Paused { by } => format!("paused (by {})", n(by)),
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
         Event::MaintenanceChanged { site, on: true, by } => {
@@ -64,6 +66,21 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
              forced promotion); staying active and writing nothing over it",
             stored.0, epoch.0
         ),
+    }
+}
+
+/// Why a scheduled switchover was dropped, in words.
+pub fn cancel_reason(cfg: &ClusterConfig, reason: failover_core::SwitchoverCancelReason) -> String {
+    use failover_core::SwitchoverCancelReason as R;
+    match reason {
+        R::Operator => "an operator cancelled it".into(),
+        R::Replaced => "another switchover replaced it".into(),
+        R::LostRole => "this site no longer holds the active role".into(),
+        R::NotActive => "this site was not acting as active when it was due".into(),
+        R::TargetIneligible(e) => format!("when it was due, {}", refusal(cfg, &e)),
+        R::NotResumedAfterRestart => {
+            "this site restarted and did not take its active role back, so the schedule it held cannot run".into()
+        }
     }
 }
 

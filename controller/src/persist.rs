@@ -27,7 +27,13 @@ use backon::{BlockingRetryable, ExponentialBuilder};
 
 use std::sync::Arc;
 
-use failover_core::{ActivationCause, Chosen, DurableState, Led, MaintenanceSetting, NodeId, PauseSetting, Term};
+use std::time::SystemTime;
+
+use failover_core::{
+    ActivationCause, Chosen, DurableState, Led, MaintenanceSetting, NodeId, PauseSetting, ScheduledSwitchover, Term,
+};
+
+use crate::clock;
 
 use crate::maintenance_notes::{Notebook, Notes, SiteNote};
 use serde::{Deserialize, Serialize};
@@ -72,6 +78,21 @@ struct OnDisk {
     /// belong to.
     #[serde(default)]
     maintenance_notes: Option<NotesOnDisk>,
+    /// A switchover this active site scheduled; absent in files written
+    /// before it was kept (then a restart forgot it).
+    #[serde(default)]
+    scheduled_switchover: Option<ScheduledOnDisk>,
+}
+
+/// On-disk form of [`ScheduledSwitchover`]: the due time as wall-clock
+/// milliseconds since the Unix epoch, since the protocol clock
+/// (`CLOCK_BOOTTIME`) starts again at a reboot. It is read back against
+/// both clocks at load; a wall clock stepped while the node was down moves
+/// the due time with it, as it would move the operator's `--at`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct ScheduledOnDisk {
+    to: String,
+    at_unix_ms: u64,
 }
 
 /// On-disk form of [`Notes`].
@@ -323,6 +344,13 @@ impl StateFile {
             bound_ms: disk.bound_ms,
             led: disk.led.map(|l| Led { term: Term(l.term), cause: l.cause.into(), resumes: l.resumes }),
             maintenance,
+            scheduled: match &disk.scheduled_switchover {
+                Some(s) => Some(ScheduledSwitchover {
+                    to: self.id(&s.to)?,
+                    at: clock::instant_of_unix_ms(s.at_unix_ms, clock::now(), SystemTime::now()),
+                }),
+                None => None,
+            },
         };
         if let Some(notes) = &disk.maintenance_notes {
             // Notes only explain: one naming a member no longer configured
@@ -387,6 +415,10 @@ impl StateFile {
                     })
                     .collect(),
             }),
+            scheduled_switchover: state.scheduled.map(|s| ScheduledOnDisk {
+                to: self.name(s.to),
+                at_unix_ms: clock::unix_ms_of(s.at, clock::now(), SystemTime::now()),
+            }),
         };
         let io = |source| PersistError::Io { path: self.path.clone(), source };
         let tmp = self.path.with_extension("json.tmp");
@@ -448,6 +480,7 @@ mod tests {
             bound_ms: 6000,
             led: Some(Led { term: Term(7), cause: ActivationCause::AutomaticFailover, resumes: 3 }),
             maintenance: MaintenanceSetting { version: 5, by: 0, sites: 0b10 },
+            scheduled: None,
         };
         let note = SiteNote { site: NodeId(1), by: NodeId(0), reason: "kernel 6.12".into(), since_unix_ms: 1_700_000 };
         let notes = Notes { version: 5, by: 0, sites: vec![note] };
@@ -486,6 +519,30 @@ mod tests {
         let old = open(owner("prod", "site-b", "f1")).load().expect("older file");
         assert_eq!((old.state.term, old.state.voted_for), (Term(3), Some(NodeId(0))));
         assert_eq!(old.state.maintenance, MaintenanceSetting::default(), "no site in maintenance in an older file");
+    }
+
+    #[test]
+    fn a_scheduled_switchover_is_stored_in_wall_clock_form_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")).expect("open");
+        let hour = Duration::from_secs(3600);
+        let at = clock::now() + hour;
+        let state =
+            DurableState { scheduled: Some(ScheduledSwitchover { to: NodeId(1), at }), ..DurableState::default() };
+        let wall_before = clock::unix_ms(SystemTime::now());
+        file.store(&state).expect("store");
+        let wall_after = clock::unix_ms(SystemTime::now());
+        let disk: OnDisk = serde_json::from_str(&fs::read_to_string(file.path()).expect("read")).expect("parse");
+        let stored = disk.scheduled_switchover.expect("stored");
+        assert_eq!(stored.to, "site-b");
+        let hour_ms = hour.as_millis() as u64;
+        assert!((wall_before + hour_ms..=wall_after + hour_ms).contains(&stored.at_unix_ms), "{stored:?}");
+        let back = file.load().expect("load").state.scheduled.expect("read back");
+        assert_eq!(back.to, NodeId(1));
+        // Read back against both clocks, which moved on together: the same
+        // instant (a second of slack for a wall clock stepped meanwhile).
+        let slack = Duration::from_secs(1);
+        assert!(back.at >= at - slack && back.at <= at + slack, "stored {at}, read back {}", back.at);
     }
 
     #[test]

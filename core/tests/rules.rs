@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use failover_core::sim::SimCluster;
 use failover_core::{
-    ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId,
-    Policy, ProposalReason, RoleName, StepDownReason, Timers,
+    ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, HandoffReason, Instant,
+    LocalHealth, Member, NodeId, Policy, ProposalReason, RoleName, StepDownReason, SwitchoverCancelReason, Timers,
 };
 
 const HEARTBEAT_MS: u64 = 200;
@@ -754,4 +754,102 @@ fn maintenance_set_while_the_successor_campaigns_stops_the_campaign() {
     assert_eq!(pending, Some((b, ProposalReason::TargetInMaintenance)));
     assert_eq!(sim.active_sites(), vec![]);
     assert!(sim.activations().iter().all(|(_, s, _)| *s != b), "site-b was elected while in maintenance");
+}
+
+/// Site-b as a switchover target, as site-a judges it.
+fn ready(s: &SimCluster, at: NodeId, target: NodeId) -> bool {
+    s.status(at).and_then(|st| st.peers.iter().find(|p| p.id == target).map(|p| p.switchover_target.is_ok()))
+        == Some(true)
+}
+
+fn cancelled(sim: &SimCluster, at: NodeId) -> Vec<(NodeId, SwitchoverCancelReason)> {
+    sim.events(at)
+        .iter()
+        .filter_map(|(_, e)| match *e {
+            Event::SwitchoverCancelled { to, reason } => Some((to, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A scheduled switchover is written to disk: the active site's process
+/// restarts in place before it is due, takes its role back, and hands over
+/// when it is due, as if nothing had happened.
+#[test]
+fn a_scheduled_switchover_survives_a_restart_in_place_of_the_active_site() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let due = Instant::from_millis(sim.now_ms() + 5 * LEASE_MS);
+    sim.command(a, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
+    sim.crash(a);
+    sim.run_for(100);
+    sim.restart(a);
+    let restarted = sim.status(a).expect("site-a up");
+    assert_eq!(restarted.scheduled_switchover, Some((b, due)), "the schedule came back from disk");
+    assert!(sim.run_until(DEADLINE_MS, |s| !s.resumptions().is_empty()), "site-a did not resume");
+    assert_eq!(sim.active(), Some(a), "handed over before it was due");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "the switchover never happened");
+    let handed_over = sim.events(a).iter().find_map(|(t, e)| match e {
+        Event::HandoffStarted { to, why: HandoffReason::Switchover } if *to == b => Some(*t),
+        _ => None,
+    });
+    assert!(handed_over.is_some_and(|t| t >= due.as_millis()), "handed over at {handed_over:?}, due at {due}");
+    assert_eq!(cancelled(&sim, a), vec![]);
+    assert_eq!(sim.status(a).and_then(|s| s.scheduled_switchover), None);
+    assert_clean(&sim);
+}
+
+/// A schedule whose site did not take its role back after a restart is
+/// dropped at start, with the reason.
+#[test]
+fn a_schedule_that_cannot_be_resumed_is_cancelled_at_start_with_the_reason() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let due = Instant::from_millis(sim.now_ms() + 60 * LEASE_MS);
+    sim.command(a, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    sim.restart(a);
+    // It cannot know at start that another site was elected meanwhile: it
+    // tries to take its role back, learns of the newer term, and drops the
+    // schedule then.
+    assert!(sim.run_until(DEADLINE_MS, |s| !cancelled(s, a).is_empty()));
+    assert_eq!(cancelled(&sim, a), vec![(b, SwitchoverCancelReason::NotResumedAfterRestart)]);
+    assert_eq!(sim.status(a).and_then(|s| s.scheduled_switchover), None);
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active(), Some(b));
+    assert_clean(&sim);
+}
+
+/// Every way a schedule is dropped says why: an operator's cancel, a new
+/// switchover, a lost role, a target that cannot take over when due.
+#[test]
+fn every_dropped_schedule_says_why() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let later = |s: &SimCluster| Some(Instant::from_millis(s.now_ms() + 5 * LEASE_MS));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.command(a, Command::CancelSwitchover).expect("cancelled");
+    assert_eq!(sim.command(a, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled again");
+    sim.crash(b);
+    sim.run_for(6 * LEASE_MS);
+    let e = CommandError::TargetNotEligible { target: b, why: "not heard from within one lease" };
+    let want = vec![
+        (b, SwitchoverCancelReason::Operator),
+        (b, SwitchoverCancelReason::Replaced),
+        (b, SwitchoverCancelReason::TargetIneligible(e)),
+    ];
+    assert_eq!(cancelled(&sim, a), want);
+    sim.restart(b);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.isolate(a);
+    sim.run_for(3 * LEASE_MS);
+    assert_eq!(cancelled(&sim, a).last(), Some(&(b, SwitchoverCancelReason::LostRole)));
+    assert_clean(&sim);
 }

@@ -326,6 +326,41 @@ async fn a_restart_of_the_active_daemon_keeps_the_role_by_default_and_while_paus
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_switchover_survives_a_kill9_and_restart_of_the_active_daemon() {
+    // A lease of 3 s, as in production: the time a restart has to come back.
+    let edits = NODES.iter().map(|&n| (n, "lease = \"1500ms\"", "lease = \"3s\"")).collect();
+    let mut c = TestCluster::start_with_site_a_active(Spec { edits, ..Spec::default() }).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    let out = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(ok(&out), "site-b never ready: {}", stderr(&out));
+    let at = soon(10);
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b", "--at", &at]);
+    assert!(ok(&out), "switchover refused: {}", stderr(&out));
+    let prober = c.prober();
+    c.kill9("site-a");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.spawn("site-a");
+    let resumed_with_schedule = |c: &TestCluster| {
+        c.status_doc("site-a").is_some_and(|d| {
+            d.role == "active" && d.scheduled_switchover.as_ref().is_some_and(|s| s.to == "site-b" && s.at == at)
+        })
+    };
+    assert!(
+        c.wait_for(LONG, resumed_with_schedule).await,
+        "site-a did not come back active with its schedule:\n{:?}\n{}",
+        c.status("site-a"),
+        c.log_tail("site-a")
+    );
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved at the restart");
+    assert!(c.wait_active("site-b").await, "the scheduled switchover never happened:\n{}", c.log_tail("site-a"));
+    assert!(c.epoch("site-b").expect("epoch") > epoch);
+    let history = stdout(&c.ctl("site-a", &["history"]));
+    assert!(history.contains("handing over to site-b: Switchover"), "{history}");
+    assert!(!history.contains("cancelled"), "{history}");
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unhealthy_active_site_hands_over() {
     let c = TestCluster::start_with_site_a_active(Spec { file_health_checks: true, ..Spec::default() }).await;
     let prober = c.prober();

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::action::{Action, Event, HandoffReason, StepDownReason};
+use crate::action::{Action, Event, HandoffReason, StepDownReason, SwitchoverCancelReason};
 use crate::config::{ClusterConfig, NodeId};
 use crate::durable::DurableState;
 use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport};
@@ -243,7 +243,6 @@ pub struct Node {
     approved: bool,
     cooldown_until: Option<Instant>,
     declined_until: Option<Instant>,
-    scheduled: Option<(NodeId, Instant)>,
     deadlines: Deadlines,
     actions: VecDeque<Action>,
 }
@@ -331,7 +330,6 @@ impl Node {
             approved: false,
             cooldown_until: None,
             declined_until: None,
-            scheduled: None,
             deadlines: Deadlines::default(),
             actions: VecDeque::new(),
         };
@@ -342,9 +340,14 @@ impl Node {
             None if node.durable.led.is_some() => {
                 // Left by a term that has passed: no role to resume.
                 node.durable.led = None;
+                node.drop_schedule(SwitchoverCancelReason::NotResumedAfterRestart);
                 node.persist();
             }
-            None => {}
+            None => {
+                if node.drop_schedule(SwitchoverCancelReason::NotResumedAfterRestart) {
+                    node.persist();
+                }
+            }
         }
         if quiet > lease {
             node.deadlines.set(Timer::QuietPeriodEnds, now + quiet);
@@ -636,6 +639,15 @@ impl Node {
         }
     }
 
+    /// Drops the scheduled switchover, if any, saying why; the caller
+    /// persists. Returns whether there was one.
+    fn drop_schedule(&mut self, reason: SwitchoverCancelReason) -> bool {
+        self.deadlines.clear(Timer::SwitchoverDue);
+        let Some(s) = self.durable.scheduled.take() else { return false };
+        self.event(Event::SwitchoverCancelled { to: s.to, reason });
+        true
+    }
+
     fn raise_proposal(&mut self, now: Instant, target: NodeId, reason: ProposalReason) {
         if self.proposal.is_some_and(|p| p.target == target && p.reason == reason) {
             return;
@@ -655,11 +667,11 @@ impl Node {
         ] {
             self.deadlines.clear(t);
         }
-        self.scheduled = None;
+        let dropped = self.drop_schedule(SwitchoverCancelReason::LostRole);
         if self.leader.is_some_and(|v| v.site == self.id) {
             self.leader = None;
         }
-        if self.durable.led.is_some() {
+        if self.durable.led.is_some() || dropped {
             // On disk before anything that follows (a release, a vote for
             // another site) leaves: a restart must not take back a role
             // this site gave up.

@@ -1,9 +1,10 @@
 //! Operator commands. Each either acts here or names the node that can.
 
 use super::{Node, Phase, RoleState, Timer, VoterSet};
-use crate::action::{Event, HandoffReason};
+use crate::action::{Event, HandoffReason, SwitchoverCancelReason};
 use crate::command::{Command, CommandError};
 use crate::config::NodeId;
+use crate::durable::ScheduledSwitchover;
 use crate::message::{ActivationCause, Epoch, MaintenanceSetting, PauseSetting};
 use crate::time::Instant;
 
@@ -19,9 +20,10 @@ impl Node {
                 if !matches!(self.role, RoleState::Leader(_)) {
                     return Err(CommandError::NotActive { active: self.known_active(now) });
                 }
-                self.scheduled.take().ok_or(CommandError::NothingScheduled)?;
-                self.deadlines.clear(Timer::SwitchoverDue);
-                self.event(Event::SwitchoverCancelled);
+                if !self.drop_schedule(SwitchoverCancelReason::Operator) {
+                    return Err(CommandError::NothingScheduled);
+                }
+                self.persist();
                 Ok(())
             }
             Command::Approve { to } => self.approve(now, to),
@@ -98,13 +100,23 @@ impl Node {
             }
             None => self.best_target(now, 1).ok_or(CommandError::NoEligibleTarget)?,
         };
+        // A new switchover replaces the one scheduled.
+        let replaced = self.drop_schedule(SwitchoverCancelReason::Replaced);
         match at {
             Some(at) if at > now => {
-                self.scheduled = Some((to, at));
+                // On disk before it is acknowledged: a restart in place
+                // carries it out.
+                self.durable.scheduled = Some(ScheduledSwitchover { to, at });
+                self.persist();
                 self.deadlines.set(Timer::SwitchoverDue, at);
                 self.event(Event::SwitchoverScheduled { to, at });
             }
-            _ => self.begin_handoff(now, to, HandoffReason::Switchover),
+            _ => {
+                if replaced {
+                    self.persist();
+                }
+                self.begin_handoff(now, to, HandoffReason::Switchover)
+            }
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ impl Node {
             lease_remaining,
             local: self.report(now),
             peers,
-            scheduled_switchover: self.scheduled,
+            scheduled_switchover: self.durable.scheduled.map(|s| (s.to, s.at)),
         }
     }
 

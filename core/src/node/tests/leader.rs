@@ -465,3 +465,27 @@ fn an_elected_site_hearing_another_renew_in_its_own_term_neither_binds_nor_follo
     assert!(a.is_active(now), "it followed the other site");
     assert_eq!(heartbeat_replies(&mut a), vec![(term.0, false)]);
 }
+
+#[test]
+fn a_persisted_schedule_without_a_role_to_resume_is_cancelled_at_start_with_the_reason() {
+    use crate::{Event, ScheduledSwitchover, SwitchoverCancelReason};
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let cfg = Arc::new(ClusterConfig { members, timers: Timers::default(), policy: Policy::default() });
+    let scheduled = Some(ScheduledSwitchover { to: NodeId(1), at: at(50_000) });
+    // No role (`led` absent), or one left by a term that has passed.
+    let led = crate::Led { term: Term(2), cause: crate::ActivationCause::Reclaim, resumes: 0 };
+    for led in [None, Some(led)] {
+        let state =
+            DurableState { term: Term(3), voted_for: Some(NodeId(0)), scheduled, led, ..DurableState::default() };
+        let mut a = Node::new(cfg.clone(), NodeId(0), state, at(1000), 1).expect("starts");
+        let actions = drain(&mut a);
+        let why = SwitchoverCancelReason::NotResumedAfterRestart;
+        assert!(
+            actions.contains(&Action::Event(Event::SwitchoverCancelled { to: NodeId(1), reason: why })),
+            "{actions:?}"
+        );
+        assert!(actions.iter().any(|x| matches!(x, Action::Persist(d) if d.scheduled.is_none())), "{actions:?}");
+        assert_eq!(a.status(at(1000)).scheduled_switchover, None);
+        assert_eq!(a.next_deadline().map(|(_, t)| t == Timer::SwitchoverDue), Some(false));
+    }
+}
