@@ -368,8 +368,14 @@ impl Run {
                 6 => {
                     let to = self.pick(&ids);
                     let at = self.pick(&ids);
-                    self.log(|| format!("operator: switchover --to {to} via {at}"));
-                    self.operator(at, Command::Switchover { to: Some(to), at: None });
+                    // Now, or scheduled a few seconds ahead (kept across a
+                    // restart in place of the active site).
+                    let when = match self.rng.up_to(1) {
+                        0 => None,
+                        _ => Some(crate::time::Instant::from_millis(self.sim.now_ms() + 500 + self.rng.up_to(5000))),
+                    };
+                    self.log(|| format!("operator: switchover --to {to} via {at} at {when:?}"));
+                    self.operator(at, Command::Switchover { to: Some(to), at: when });
                 }
                 7 if self.rng.up_to(1) == 0 => {
                     self.log(|| format!("operator: pause via {victim}, resume later"));
