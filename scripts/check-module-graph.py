@@ -20,7 +20,7 @@ from pathlib import Path
 # leaf report types of their components: hook outcomes, the MongoDB view,
 # check states, config mismatches).
 BOTTOM = {
-    "clock", "command_channel", "describe", "member_name", "reports", "snapshot", "status_doc",
+    "clock", "command_channel", "describe", "maintenance_notes", "member_name", "reports", "snapshot", "status_doc",
 }
 BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "health", "agreement", "test_node"}
 RUNTIME_USERS = {"daemon"}

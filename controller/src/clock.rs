@@ -128,6 +128,44 @@ pub fn wall_from(at: Instant, now: Instant, wall_now: SystemTime) -> String {
     wall_time_of(at, now, wall_now).and_then(rfc3339_millis).unwrap_or_else(unshown)
 }
 
+/// Wall time as milliseconds since the Unix epoch (0 for a time before it,
+/// the largest value for one beyond it), for a note carried to other nodes.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The protocol instant `at` as milliseconds since the Unix epoch, given
+/// that `now` on the protocol clock is `wall_now` (0 before the epoch, the
+/// largest value beyond what the wall clock holds): the form a scheduled
+/// switchover's due time is stored in, since the protocol clock starts
+/// again at a reboot.
+pub fn unix_ms_of(at: Instant, now: Instant, wall_now: SystemTime) -> u64 {
+    match wall_time_of(at, now, wall_now) {
+        Ok(t) => unix_ms(t),
+        Err(WallTextError::OutOfClockRange { ahead: false, .. }) => 0,
+        Err(_) => u64::MAX,
+    }
+}
+
+/// The protocol instant of `unix_ms` (milliseconds since the Unix epoch),
+/// given that `now` on the protocol clock is `wall_now`: a time already
+/// past is `now`. The inverse of [`unix_ms_of`] to the millisecond while
+/// neither clock steps.
+pub fn instant_of_unix_ms(unix_ms: u64, now: Instant, wall_now: SystemTime) -> Instant {
+    let wall_now_ms = self::unix_ms(wall_now);
+    now + Duration::from_millis(unix_ms.saturating_sub(wall_now_ms))
+}
+
+/// Milliseconds since the Unix epoch (from a note another node made) as
+/// RFC 3339 text to the millisecond. Total, as [`wall_from`].
+pub fn wall_from_unix_ms(ms: u64) -> String {
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .ok_or(WallTextError::OutOfClockRange { ms, ahead: true })
+        .and_then(rfc3339_millis)
+        .unwrap_or_else(unshown)
+}
+
 /// [`wall_from`] to the nearest second; an instant already past shows as
 /// `wall_now`. Total, as [`wall_from`].
 pub fn wall_seconds_from(at: Instant, now: Instant, wall_now: SystemTime) -> String {

@@ -196,7 +196,9 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
     let agreement = Arc::new(crate::agreement::Agreement::new(&cfg, &loaded.settings.cluster.name));
     tracing::info!(fingerprint = %agreement.ours(), "cluster config fingerprint (members, votes, priorities)");
-    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?;
+    let notes = state.notebook();
+    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?
+        .with_notes(notes.clone());
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
     let mut event_log = None;
     if let Some(link) = &targets.mongodb {
@@ -236,7 +238,13 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     };
     let tls = loaded.tls.clone();
     let peer_admission = Admission { max_connections: caps.peer, first_byte_within: limits::FIRST_BYTE_WITHIN };
-    let receiver = peer::Receiver { cfg: cfg.clone(), me, inbound: inbound_tx, agreement: agreement.clone() };
+    let receiver = peer::Receiver {
+        cfg: cfg.clone(),
+        me,
+        inbound: inbound_tx,
+        agreement: agreement.clone(),
+        notes: notes.clone(),
+    };
     let peer_task = tokio::spawn(peer::serve(peer_listener, peer_admission, receiver, tls, peer_stop));
     let admin = Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window));
     let (reload_tx, mut reload_rx) = mpsc::channel::<oneshot::Sender<ReloadReport>>(4);
@@ -255,6 +263,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         client: node_client(loaded.http_tls.as_ref())?,
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
         agreement,
+        notes,
     };
     let http_stop = {
         let mut rx = stop_rx.clone();

@@ -48,9 +48,17 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
         Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
         Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
         Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), clock::wall(at)),
-        Event::SwitchoverCancelled => "scheduled switchover cancelled".into(),
+        Event::SwitchoverCancelled { to, reason } => {
+            format!("scheduled switchover to {} cancelled: {}", n(to), cancel_reason(cfg, reason))
+        }
         Event::Paused { by } => format!("paused (by {})", n(by)),
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
+        Event::MaintenanceChanged { site, on: true, by } => {
+            format!("{} is in maintenance (by {}): no failover or switchover goes to it", n(site), n(by))
+        }
+        Event::MaintenanceChanged { site, on: false, by } => {
+            format!("maintenance of {} ended (by {})", n(site), n(by))
+        }
         Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
         Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
         Event::FenceAhead { epoch, stored } => format!(
@@ -58,6 +66,21 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
              forced promotion); staying active and writing nothing over it",
             stored.0, epoch.0
         ),
+    }
+}
+
+/// Why a scheduled switchover was dropped, in words.
+pub fn cancel_reason(cfg: &ClusterConfig, reason: failover_core::SwitchoverCancelReason) -> String {
+    use failover_core::SwitchoverCancelReason as R;
+    match reason {
+        R::Operator => "an operator cancelled it".into(),
+        R::Replaced => "another switchover replaced it".into(),
+        R::LostRole => "this site no longer holds the active role".into(),
+        R::NotActive => "this site was not acting as active when it was due".into(),
+        R::TargetIneligible(e) => format!("when it was due, {}", refusal(cfg, &e)),
+        R::NotResumedAfterRestart => {
+            "this site restarted and did not take its active role back, so the schedule it held cannot run".into()
+        }
     }
 }
 
@@ -72,6 +95,10 @@ pub fn proposal_reason(r: failover_core::ProposalReason) -> &'static str {
         R::Failback => "a higher-priority site is back (failback waits for approval in manual mode)",
         R::PromotionDeclined => "the elected site's pre_promote hook failed",
         R::Paused => "no site is active and automatic actions are paused: approve, or resume",
+        R::TargetInMaintenance => {
+            "the target is in maintenance: nothing moves to it and approval is refused; end its maintenance \
+             (failoverctl maintenance off --site TARGET), or promote a site by force"
+        }
     }
 }
 
@@ -89,6 +116,24 @@ pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
         CommandError::LeaseMayBeHeld { holder, remaining } => format!(
             "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
             holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
+        ),
+        CommandError::MaintenanceOfActive { site } => {
+            let other = cfg
+                .ids()
+                .filter(|&id| id != site && cfg.priority(id) > 0)
+                .max_by_key(|&id| (cfg.priority(id), std::cmp::Reverse(id)))
+                .map_or_else(|| "OTHER".to_owned(), n);
+            format!(
+                "{} is the active site: move the role first (failoverctl switchover --to {other}), then put {} in \
+                 maintenance",
+                n(site),
+                n(site)
+            )
+        }
+        CommandError::TargetInMaintenance { target } => format!(
+            "{} is in maintenance: end it first (failoverctl maintenance off --site {}), or promote a site by force",
+            n(target),
+            n(target)
         ),
         ref other => other.to_string(),
     }

@@ -27,6 +27,7 @@ use crate::command_channel::CommandRequest;
 use crate::describe;
 use crate::health::Checks;
 use crate::http_status::StatusInputs;
+use crate::maintenance_notes::{Notebook, SiteNote};
 use crate::member_name::of as name;
 use crate::metrics::Metrics;
 use crate::snapshot::NodeSnapshot;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub http_scheme: &'static str,
     /// Whether the peers' configs agree with this node's.
     pub agreement: Arc<crate::agreement::Agreement>,
+    /// Who put each site in maintenance, when and why.
+    pub notes: Arc<Notebook>,
 }
 
 /// All routes.
@@ -123,6 +126,7 @@ pub async fn status_doc(s: &AppState) -> StatusDoc {
             peer_authentication: s.peer_authentication,
             now: clock::now(),
             wall_now: std::time::SystemTime::now(),
+            maintenance_notes: s.notes.current(),
         })
     })
 }
@@ -185,6 +189,15 @@ pub struct AdminBody {
     /// Scheduled time (RFC 3339), switchover only.
     #[serde(default)]
     pub at: Option<String>,
+    /// The site to put in maintenance or take out of it (maintenance only).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// `maintenance`: true to put the site in maintenance, false to end it.
+    #[serde(default)]
+    pub on: Option<bool>,
+    /// `maintenance`: the operator's reason, shown with the setting.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -250,6 +263,25 @@ async fn admin(
         },
         "pause" => Command::Pause,
         "resume" => Command::Resume,
+        // Any node carries it out; the setting spreads with heartbeats.
+        "maintenance" => {
+            let Some(site) = body.site.as_deref() else {
+                return error(StatusCode::BAD_REQUEST, "maintenance needs the site (\"site\")");
+            };
+            let Some(site) = s.cfg.id_of(site) else {
+                return error(StatusCode::BAD_REQUEST, format!("unknown site {site:?}"));
+            };
+            let Some(on) = body.on else {
+                return error(StatusCode::BAD_REQUEST, "maintenance needs on or off (\"on\": true or false)");
+            };
+            let reason = body.reason.clone().unwrap_or_default();
+            if let Err(refused) = crate::maintenance_notes::check_reason(&reason) {
+                return error(StatusCode::BAD_REQUEST, refused.to_string());
+            }
+            let since_unix_ms = clock::unix_ms(std::time::SystemTime::now());
+            s.notes.stage(on, SiteNote { site, by: s.me, reason, since_unix_ms });
+            Command::Maintenance { site, on }
+        }
         other => return error(StatusCode::NOT_FOUND, format!("unknown admin command {other:?}")),
     };
     let before = before_command(&s);
@@ -261,6 +293,9 @@ async fn admin(
         Ok(r) => r,
         Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop stopped"),
     };
+    if matches!(cmd, Command::Maintenance { .. }) && result.is_err() {
+        s.notes.unstage();
+    }
     let forward_to = match result {
         Ok(()) => {
             let answer = json!({ "ok": true, "node": name(&s.cfg, s.me), "before": before });
@@ -301,6 +336,7 @@ fn before_command(s: &AppState) -> serde_json::Value {
     let st = s.snapshot.status();
     json!({
         "paused": st.paused,
+        "maintenance": s.cfg.ids().filter(|&id| st.maintenance.contains(id)).map(|id| name(&s.cfg, id)).collect::<Vec<_>>(),
         "scheduled_switchover": st.scheduled_switchover.map(|(to, _)| name(&s.cfg, to)),
         "pending_failover": st.pending_failover.map(|p| name(&s.cfg, p.target)),
     })

@@ -12,9 +12,12 @@ use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 use crate::agreement::Mismatch;
 use crate::describe;
 use crate::health::CheckState;
+use crate::maintenance_notes::Notes;
 use crate::member_name::of as name;
 use crate::snapshot::Published;
-use crate::status_doc::{PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc};
+use crate::status_doc::{
+    MaintenanceDoc, PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc,
+};
 
 /// How many of the newest events `/status` carries.
 const EVENTS_SHOWN: usize = 20;
@@ -42,6 +45,8 @@ pub struct StatusInputs<'a> {
     pub now: Instant,
     /// The wall clock now (for times shown to people only).
     pub wall_now: SystemTime,
+    /// Who put each site in maintenance, when and why.
+    pub maintenance_notes: Notes,
 }
 
 /// `at` on the protocol clock as wall-clock text (RFC 3339, milliseconds).
@@ -80,6 +85,19 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         }
         .to_owned(),
         paused: st.paused,
+        maintenance: cfg
+            .ids()
+            .filter(|&s| st.maintenance.contains(s))
+            .map(|s| {
+                let note = inputs.maintenance_notes.site(s);
+                MaintenanceDoc {
+                    site: name(cfg, s),
+                    by: note.map(|n| name(cfg, n.by)),
+                    since: note.map(|n| crate::clock::wall_from_unix_ms(n.since_unix_ms)),
+                    reason: note.map(|n| n.reason.clone()),
+                }
+            })
+            .collect(),
         pending_failover: st.pending_failover.map(|p| PendingFailoverDoc {
             target: name(cfg, p.target),
             reason: describe::proposal_reason(p.reason).to_owned(),
@@ -128,6 +146,8 @@ fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
                 checks: Some(inputs.checks.clone()),
                 switchover: None,
                 pause_agrees: None,
+                in_maintenance: st.maintenance.contains(id),
+                maintenance_agrees: None,
                 http_address,
             });
         } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
@@ -145,6 +165,8 @@ fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
                     switchover_refused_because: p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
                 }),
                 pause_agrees: Some(p.pause_agrees),
+                in_maintenance: st.maintenance.contains(id),
+                maintenance_agrees: Some(p.maintenance_agrees),
                 http_address,
             });
         }

@@ -47,6 +47,7 @@ pub mod http_tls;
 pub mod limits;
 pub mod listen;
 pub mod logging;
+pub mod maintenance_notes;
 pub mod member_name;
 pub mod metrics;
 pub mod mongo;

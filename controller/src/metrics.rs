@@ -20,6 +20,13 @@ pub struct PeerLabel {
     pub peer: String,
 }
 
+/// Label naming a site.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SiteLabel {
+    /// Member name.
+    pub site: String,
+}
+
 /// Labels naming an actuator.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActuatorLabel {
@@ -68,6 +75,7 @@ pub struct Metrics {
     term: Gauge<u64, AtomicU64>,
     epoch: Gauge<u64, AtomicU64>,
     paused: Gauge,
+    site_maintenance: Family<SiteLabel, Gauge>,
     pending: Gauge,
     healthy: Gauge,
     lease_remaining: Gauge,
@@ -96,6 +104,7 @@ impl Default for Metrics {
             term: Gauge::default(),
             epoch: Gauge::default(),
             paused: Gauge::default(),
+            site_maintenance: Family::default(),
             pending: Gauge::default(),
             healthy: Gauge::default(),
             lease_remaining: Gauge::default(),
@@ -120,6 +129,11 @@ impl Default for Metrics {
         registry.register("term", "current election term", m.term.clone());
         registry.register("epoch", "epoch of the active site as known here", m.epoch.clone());
         registry.register("paused", "1 while automatic actions are paused", m.paused.clone());
+        registry.register(
+            "site_maintenance",
+            "1 while the site is in maintenance (no failover or switchover goes to it), else 0",
+            m.site_maintenance.clone(),
+        );
         registry.register("pending_failover", "1 while a failover waits for approval", m.pending.clone());
         registry.register("local_healthy", "1 while this site's own checks pass", m.healthy.clone());
         registry.register("lease_remaining_milliseconds", "lease left on this site", m.lease_remaining.clone());
@@ -202,6 +216,12 @@ impl Metrics {
         self.term.set(status.term.0);
         self.epoch.set(status.epoch.map_or(0, |e| e.0));
         self.paused.set(i64::from(status.paused));
+        for site in cfg.ids().filter(|&id| cfg.priority(id) > 0) {
+            let name = cfg.member(site).map(|m| m.name.clone()).unwrap_or_default();
+            self.site_maintenance
+                .get_or_create(&SiteLabel { site: name })
+                .set(i64::from(status.maintenance.contains(site)));
+        }
         self.pending.set(i64::from(status.pending_failover.is_some()));
         self.healthy.set(i64::from(status.local.healthy));
         let lease = if active { status.lease_remaining.map_or(0, |d| d.as_millis() as i64) } else { 0 };

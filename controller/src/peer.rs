@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::agreement::Agreement;
+use crate::maintenance_notes::Notebook;
 use crate::peer_tls::TlsFiles;
 use crate::wire;
 
@@ -47,6 +48,8 @@ pub struct Receiver {
     /// Messages from a peer of another cluster, or whose config differs,
     /// are refused.
     pub agreement: Arc<Agreement>,
+    /// Where the maintenance notes a heartbeat carries go.
+    pub notes: Arc<Notebook>,
 }
 
 struct PeerService {
@@ -81,6 +84,7 @@ impl pb::peer_server::Peer for PeerService {
         if !crate::agreement::well_formed_name(&cluster_name) {
             return Err(Status::invalid_argument("field cluster_name: not a cluster name"));
         }
+        let notes = wire::maintenance_notes(&self.receiver.cfg, &envelope);
         let (from, message) = wire::decode(&self.receiver.cfg, envelope).map_err(|e| {
             tracing::warn!(error = %e, "rejected a peer message");
             Status::invalid_argument(e.to_string())
@@ -102,6 +106,9 @@ impl pb::peer_server::Peer for PeerService {
                 status.metadata_mut().insert(CLUSTER_NAME_KEY, value);
             }
             return Err(status);
+        }
+        if let Some(notes) = notes {
+            self.receiver.notes.offer(notes);
         }
         // Full queue: drop, as a lossy network would.
         let _ = self.receiver.inbound.try_send((from, message));
@@ -146,6 +153,7 @@ pub struct Senders {
     me: NodeId,
     agreement: Arc<Agreement>,
     queues: HashMap<NodeId, mpsc::Sender<pb::Envelope>>,
+    notes: Arc<Notebook>,
 }
 
 impl Senders {
@@ -215,14 +223,24 @@ impl Senders {
             });
             queues.insert(id, tx);
         }
-        Ok(Senders { cfg, me, agreement, queues })
+        Ok(Senders { cfg, me, agreement, queues, notes: Arc::default() })
+    }
+
+    /// Heartbeats carry the maintenance notes of `notes` beside the setting
+    /// they explain.
+    pub fn with_notes(self, notes: Arc<Notebook>) -> Senders {
+        Senders { notes, ..self }
     }
 
     /// Queues `message` for `to`; drops it if the queue is full.
     pub fn send(&self, to: NodeId, message: Message) {
         if let Some(q) = self.queues.get(&to) {
-            let _ =
-                q.try_send(wire::encode(&self.cfg, self.agreement.ours(), self.agreement.cluster(), self.me, message));
+            let mut envelope =
+                wire::encode(&self.cfg, self.agreement.ours(), self.agreement.cluster(), self.me, message);
+            if matches!(message, Message::Heartbeat(_)) {
+                wire::attach_notes(&self.cfg, &mut envelope, &self.notes.current());
+            }
+            let _ = q.try_send(envelope);
         }
     }
 }
@@ -242,7 +260,7 @@ mod tests {
         let cfg = Arc::new(ClusterConfig { members, timers: Timers::default(), policy: Policy::default() });
         let agreement = Arc::new(Agreement::new(&cfg, "prod"));
         let (inbound, inbox) = mpsc::channel(8);
-        let receiver = Receiver { cfg, me: NodeId(0), inbound, agreement: agreement.clone() };
+        let receiver = Receiver { cfg, me: NodeId(0), inbound, agreement: agreement.clone(), notes: Arc::default() };
         (PeerService { receiver, tls: false }, inbox, agreement)
     }
 

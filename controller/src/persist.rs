@@ -25,7 +25,17 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder};
 
-use failover_core::{ActivationCause, Chosen, DurableState, Led, NodeId, PauseSetting, Term};
+use std::sync::Arc;
+
+use std::time::SystemTime;
+
+use failover_core::{
+    ActivationCause, Chosen, DurableState, Led, MaintenanceSetting, NodeId, PauseSetting, ScheduledSwitchover, Term,
+};
+
+use crate::clock;
+
+use crate::maintenance_notes::{Notebook, Notes, SiteNote};
 use serde::{Deserialize, Serialize};
 
 /// On-disk form of [`DurableState`], with member names instead of indices
@@ -54,6 +64,52 @@ struct OnDisk {
     /// written before it existed (then a restart never resumes the role).
     #[serde(default)]
     led: Option<LedOnDisk>,
+    /// The maintenance setting's version; absent in files written before it
+    /// existed (then no site is in maintenance).
+    #[serde(default)]
+    maintenance_version: u64,
+    /// The node that last changed it.
+    #[serde(default)]
+    maintenance_by: Option<String>,
+    /// The sites in maintenance.
+    #[serde(default)]
+    maintenance_sites: Vec<String>,
+    /// Who put each site in maintenance, when and why, for the version they
+    /// belong to.
+    #[serde(default)]
+    maintenance_notes: Option<NotesOnDisk>,
+    /// A switchover this active site scheduled; absent in files written
+    /// before it was kept (then a restart forgot it).
+    #[serde(default)]
+    scheduled_switchover: Option<ScheduledOnDisk>,
+}
+
+/// On-disk form of [`ScheduledSwitchover`]: the due time as wall-clock
+/// milliseconds since the Unix epoch, since the protocol clock
+/// (`CLOCK_BOOTTIME`) starts again at a reboot. It is read back against
+/// both clocks at load; a wall clock stepped while the node was down moves
+/// the due time with it, as it would move the operator's `--at`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct ScheduledOnDisk {
+    to: String,
+    at_unix_ms: u64,
+}
+
+/// On-disk form of [`Notes`].
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct NotesOnDisk {
+    version: u64,
+    by: Option<String>,
+    sites: Vec<NoteOnDisk>,
+}
+
+/// On-disk form of [`crate::maintenance_notes::SiteNote`].
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct NoteOnDisk {
+    site: String,
+    by: String,
+    reason: String,
+    since_unix_ms: u64,
 }
 
 /// On-disk form of [`Led`].
@@ -198,6 +254,8 @@ pub struct StateFile {
     path: PathBuf,
     names: Vec<String>,
     owner: Owner,
+    /// The notes that explain the maintenance setting, written with it.
+    notes: Arc<Notebook>,
     /// Held (locked) for as long as this value lives.
     _lock: fs::File,
 }
@@ -210,7 +268,13 @@ impl StateFile {
     pub fn open(dir: &Path, names: Vec<String>, owner: Owner) -> Result<StateFile, PersistError> {
         fs::create_dir_all(dir).map_err(|source| PersistError::Io { path: dir.to_owned(), source })?;
         let lock = lock_dir(dir)?;
-        Ok(StateFile { path: dir.join("state.json"), names, owner, _lock: lock })
+        Ok(StateFile { path: dir.join("state.json"), names, owner, notes: Arc::default(), _lock: lock })
+    }
+
+    /// The maintenance notes written with the state (filled by
+    /// [`StateFile::load`]).
+    pub fn notebook(&self) -> Arc<Notebook> {
+        self.notes.clone()
     }
 
     /// Where it lives.
@@ -265,6 +329,13 @@ impl StateFile {
             Some(n) => self.id(n)?.0,
             None => 0,
         };
+        let mut maintenance = MaintenanceSetting { version: disk.maintenance_version, by: 0, sites: 0 };
+        if let Some(n) = &disk.maintenance_by {
+            maintenance.by = self.id(n)?.0;
+        }
+        for site in &disk.maintenance_sites {
+            maintenance.sites = maintenance.with(self.id(site)?, true);
+        }
         let state = DurableState {
             term: Term(disk.term),
             voted_for,
@@ -272,7 +343,34 @@ impl StateFile {
             pause: PauseSetting { version: disk.pause_version, by, paused: disk.paused },
             bound_ms: disk.bound_ms,
             led: disk.led.map(|l| Led { term: Term(l.term), cause: l.cause.into(), resumes: l.resumes }),
+            maintenance,
+            scheduled: match &disk.scheduled_switchover {
+                Some(s) => Some(ScheduledSwitchover {
+                    to: self.id(&s.to)?,
+                    at: clock::instant_of_unix_ms(s.at_unix_ms, clock::now(), SystemTime::now()),
+                }),
+                None => None,
+            },
         };
+        if let Some(notes) = &disk.maintenance_notes {
+            // Notes only explain: one naming a member no longer configured
+            // is left out rather than refusing the file.
+            let known = |n: &str| self.names.iter().position(|m| m == n).and_then(|i| u8::try_from(i).ok());
+            let sites = notes
+                .sites
+                .iter()
+                .filter_map(|n| {
+                    Some(SiteNote {
+                        site: NodeId(known(&n.site)?),
+                        by: NodeId(known(&n.by)?),
+                        reason: n.reason.clone(),
+                        since_unix_ms: n.since_unix_ms,
+                    })
+                })
+                .collect();
+            let by = notes.by.as_deref().and_then(known).unwrap_or(0);
+            self.notes.replace(Notes { version: notes.version, by, sites });
+        }
         Ok(Stored { state, existed: true, config_changed_from })
     }
 
@@ -296,6 +394,31 @@ impl StateFile {
             node: Some(self.owner.node.clone()),
             config_fingerprint: Some(self.owner.config_fingerprint.clone()),
             led: state.led.map(|l| LedOnDisk { term: l.term.0, cause: l.cause.into(), resumes: l.resumes }),
+            maintenance_version: state.maintenance.version,
+            maintenance_by: (state.maintenance.version > 0).then(|| self.name(NodeId(state.maintenance.by))),
+            maintenance_sites: (0..self.names.len())
+                .filter_map(|i| u8::try_from(i).ok().map(NodeId))
+                .filter(|&id| state.maintenance.contains(id))
+                .map(|id| self.name(id))
+                .collect(),
+            maintenance_notes: Some(self.notes.current()).filter(|n| n.version > 0).map(|n| NotesOnDisk {
+                version: n.version,
+                by: Some(self.name(NodeId(n.by))),
+                sites: n
+                    .sites
+                    .iter()
+                    .map(|s| NoteOnDisk {
+                        site: self.name(s.site),
+                        by: self.name(s.by),
+                        reason: s.reason.clone(),
+                        since_unix_ms: s.since_unix_ms,
+                    })
+                    .collect(),
+            }),
+            scheduled_switchover: state.scheduled.map(|s| ScheduledOnDisk {
+                to: self.name(s.to),
+                at_unix_ms: clock::unix_ms_of(s.at, clock::now(), SystemTime::now()),
+            }),
         };
         let io = |source| PersistError::Io { path: self.path.clone(), source };
         let tmp = self.path.with_extension("json.tmp");
@@ -356,9 +479,16 @@ mod tests {
             pause: PauseSetting { version: 2, by: 2, paused: true },
             bound_ms: 6000,
             led: Some(Led { term: Term(7), cause: ActivationCause::AutomaticFailover, resumes: 3 }),
+            maintenance: MaintenanceSetting { version: 5, by: 0, sites: 0b10 },
+            scheduled: None,
         };
+        let note = SiteNote { site: NodeId(1), by: NodeId(0), reason: "kernel 6.12".into(), since_unix_ms: 1_700_000 };
+        let notes = Notes { version: 5, by: 0, sites: vec![note] };
+        file.notebook().replace(notes.clone());
         file.store(&state).expect("store");
+        file.notebook().replace(Notes::default());
         assert_eq!(file.load().expect("load"), Stored { state, existed: true, config_changed_from: None });
+        assert_eq!(file.notebook().current(), notes, "the notes are read back with the state");
         fs::write(file.path(), b"{ not json").expect("write");
         let err = file.load().expect_err("corrupt");
         assert!(err.to_string().contains("state.json"), "{err}");
@@ -388,6 +518,31 @@ mod tests {
         .expect("write");
         let old = open(owner("prod", "site-b", "f1")).load().expect("older file");
         assert_eq!((old.state.term, old.state.voted_for), (Term(3), Some(NodeId(0))));
+        assert_eq!(old.state.maintenance, MaintenanceSetting::default(), "no site in maintenance in an older file");
+    }
+
+    #[test]
+    fn a_scheduled_switchover_is_stored_in_wall_clock_form_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::open(dir.path(), names(), owner("prod", "site-a", "f1")).expect("open");
+        let hour = Duration::from_secs(3600);
+        let at = clock::now() + hour;
+        let state =
+            DurableState { scheduled: Some(ScheduledSwitchover { to: NodeId(1), at }), ..DurableState::default() };
+        let wall_before = clock::unix_ms(SystemTime::now());
+        file.store(&state).expect("store");
+        let wall_after = clock::unix_ms(SystemTime::now());
+        let disk: OnDisk = serde_json::from_str(&fs::read_to_string(file.path()).expect("read")).expect("parse");
+        let stored = disk.scheduled_switchover.expect("stored");
+        assert_eq!(stored.to, "site-b");
+        let hour_ms = hour.as_millis() as u64;
+        assert!((wall_before + hour_ms..=wall_after + hour_ms).contains(&stored.at_unix_ms), "{stored:?}");
+        let back = file.load().expect("load").state.scheduled.expect("read back");
+        assert_eq!(back.to, NodeId(1));
+        // Read back against both clocks, which moved on together: the same
+        // instant (a second of slack for a wall clock stepped meanwhile).
+        let slack = Duration::from_secs(1);
+        assert!(back.at >= at - slack && back.at <= at + slack, "stored {at}, read back {}", back.at);
     }
 
     #[test]

@@ -216,6 +216,17 @@ impl Runtime {
                 }
             }
         }
+        // The notes that explain the maintenance setting follow it: the
+        // setting is on disk first (the core's Persist above); the notes,
+        // which only explain it, are written as soon as they match it.
+        let notes = self.state.notebook();
+        if notes.settle(self.node.durable().maintenance, self.node.id()) {
+            let durable = *self.node.durable();
+            if let Err(e) = tokio::task::block_in_place(|| self.state.store_retrying(&durable)) {
+                tracing::error!(path = %self.state.path().display(), error = %e, "cannot write the state file: stopping this node");
+                return Err(e);
+            }
+        }
         let now = clock::now();
         let status = self.node.status(now);
         if let Some(epoch) = status.epoch {

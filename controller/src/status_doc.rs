@@ -36,6 +36,10 @@ pub struct StatusDoc {
     pub mode: String,
     /// Whether automatic actions are paused cluster-wide.
     pub paused: bool,
+    /// The sites in maintenance, in config order, each with who put it
+    /// there, when and why (empty from a build that does not know it).
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceDoc>,
     /// A failover waiting for an operator's approval.
     pub pending_failover: Option<PendingFailoverDoc>,
     /// What is left of this node's lease, while it is active.
@@ -99,6 +103,21 @@ pub struct PendingFailoverDoc {
     pub since: String,
 }
 
+/// A site in maintenance: no failover, approved failover or switchover
+/// goes to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceDoc {
+    /// The site.
+    pub site: String,
+    /// The node that carried the command out (none when its note has not
+    /// reached the answering node).
+    pub by: Option<String>,
+    /// When (RFC 3339, that node's wall clock).
+    pub since: Option<String>,
+    /// The operator's reason (empty when none was given).
+    pub reason: Option<String>,
+}
+
 /// The protocol's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimersDoc {
@@ -145,6 +164,13 @@ pub struct SiteDoc {
     /// node's pause switch (it holds the latest pause or resume).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_agrees: Option<bool>,
+    /// Whether the site is in maintenance (as the answering node knows).
+    #[serde(default)]
+    pub in_maintenance: bool,
+    /// For peers only: whether its last heartbeat carried the answering
+    /// node's maintenance setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_agrees: Option<bool>,
     /// Its HTTP address.
     pub http_address: Option<String>,
 }

@@ -4,9 +4,11 @@
 //! before it can reach the protocol.
 
 use failover_core::{
-    ActivationCause, ClusterConfig, Heartbeat, HeartbeatReply, LeaseRenewal, Message, NodeId, PauseSetting,
-    ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest,
+    ActivationCause, ClusterConfig, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message, NodeId,
+    PauseSetting, ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest,
 };
+
+use crate::maintenance_notes::{Notes, SiteNote};
 use failover_proto::v1 as pb;
 
 /// A peer message that cannot be accepted.
@@ -31,8 +33,9 @@ pub enum WireError {
         /// The value received.
         value: i32,
     },
-    /// A term or pause version no cluster reaches: corrupt or hostile.
-    #[error("a term or pause version above {max} (2^48), which no cluster reaches", max = failover_core::MAX_TERM)]
+    /// A term, pause or maintenance version no cluster reaches: corrupt or
+    /// hostile.
+    #[error("a term, pause or maintenance version above {max} (2^48), which no cluster reaches", max = failover_core::MAX_TERM)]
     CounterOutOfRange,
     /// A lease time longer than any node grants: corrupt or hostile.
     #[error("field {field}: {ms} ms is more than the limit of {max} ms (a day), longer than any lease", max = failover_core::MAX_BOUND_MS)]
@@ -101,6 +104,7 @@ fn refusal_in(v: i32) -> Result<Option<Refusal>, WireError> {
         P::Paused => Some(Refusal::Paused),
         P::Cooldown => Some(Refusal::Cooldown),
         P::BetterCandidate => Some(Refusal::BetterCandidate),
+        P::InMaintenance => Some(Refusal::InMaintenance),
     })
 }
 
@@ -118,6 +122,7 @@ fn refusal_out(r: Option<Refusal>) -> pb::Refusal {
         Some(Refusal::Paused) => P::Paused,
         Some(Refusal::Cooldown) => P::Cooldown,
         Some(Refusal::BetterCandidate) => P::BetterCandidate,
+        Some(Refusal::InMaintenance) => P::InMaintenance,
     }
 }
 
@@ -174,6 +179,7 @@ fn reason_in(v: i32) -> Result<ProposalReason, WireError> {
         Ok(P::Failback) => Ok(ProposalReason::Failback),
         Ok(P::PromotionDeclined) => Ok(ProposalReason::PromotionDeclined),
         Ok(P::Paused) => Ok(ProposalReason::Paused),
+        Ok(P::TargetInMaintenance) => Ok(ProposalReason::TargetInMaintenance),
         _ => Err(WireError::BadEnum { field: "heartbeat.proposal.reason", value: v }),
     }
 }
@@ -188,7 +194,68 @@ fn reason_out(r: ProposalReason) -> pb::ProposalReason {
         ProposalReason::Failback => P::Failback,
         ProposalReason::PromotionDeclined => P::PromotionDeclined,
         ProposalReason::Paused => P::Paused,
+        ProposalReason::TargetInMaintenance => P::TargetInMaintenance,
     }
+}
+
+/// The maintenance setting a heartbeat carries; none from a build that
+/// does not know it.
+fn maintenance_in(cfg: &ClusterConfig, m: Option<&pb::MaintenanceSetting>) -> Result<MaintenanceSetting, WireError> {
+    let Some(m) = m else { return Ok(MaintenanceSetting::default()) };
+    let by = if m.version == 0 { 0 } else { member(cfg, "heartbeat.maintenance.by", &m.by)?.0 };
+    let mut setting = MaintenanceSetting { version: m.version, by, sites: 0 };
+    for site in &m.sites {
+        setting.sites = setting.with(member(cfg, "heartbeat.maintenance.sites", site)?, true);
+    }
+    Ok(setting)
+}
+
+/// The notes a heartbeat carries beside its maintenance setting, for the
+/// version they belong to. Notes that do not fit (an unknown member, a
+/// reason beyond the bound or with control characters, more notes than
+/// members) are left out: they explain, they never decide.
+pub fn maintenance_notes(cfg: &ClusterConfig, env: &pb::Envelope) -> Option<Notes> {
+    let Some(pb::envelope::Body::Heartbeat(h)) = &env.body else { return None };
+    let m = h.maintenance.as_ref()?;
+    if m.notes.is_empty() || m.notes.len() > failover_core::config::MAX_MEMBERS {
+        return None;
+    }
+    let setting = maintenance_in(cfg, Some(m)).ok()?;
+    let sites = m
+        .notes
+        .iter()
+        .filter(|n| crate::maintenance_notes::check_reason(&n.reason).is_ok())
+        .filter_map(|n| {
+            Some(SiteNote {
+                site: cfg.id_of(&n.site)?,
+                by: cfg.id_of(&n.by)?,
+                reason: n.reason.clone(),
+                since_unix_ms: n.since_unix_ms,
+            })
+        })
+        .collect();
+    Some(Notes { version: setting.version, by: setting.by, sites })
+}
+
+/// Adds `notes` to a heartbeat envelope, when they belong to the setting it
+/// carries.
+pub fn attach_notes(cfg: &ClusterConfig, env: &mut pb::Envelope, notes: &Notes) {
+    let Some(pb::envelope::Body::Heartbeat(h)) = &mut env.body else { return };
+    let Some(m) = &mut h.maintenance else { return };
+    let by = if m.version == 0 { 0 } else { cfg.id_of(&m.by).map_or(u8::MAX, |id| id.0) };
+    if notes.version != m.version || notes.by != by || notes.sites.is_empty() {
+        return;
+    }
+    m.notes = notes
+        .sites
+        .iter()
+        .map(|n| pb::MaintenanceNote {
+            site: name(cfg, n.site),
+            by: name(cfg, n.by),
+            reason: n.reason.clone(),
+            since_unix_ms: n.since_unix_ms,
+        })
+        .collect();
 }
 
 /// Decodes an envelope into (sender, message), checking every field.
@@ -235,6 +302,7 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
                 report: report_in(h.report, "heartbeat.report")?,
                 pause,
                 proposal,
+                maintenance: maintenance_in(cfg, h.maintenance.as_ref())?,
             })
         }
         Body::HeartbeatReply(r) => Message::HeartbeatReply(HeartbeatReply {
@@ -282,6 +350,12 @@ pub fn encode(cfg: &ClusterConfig, cluster: &str, cluster_name: &str, from: Node
                 reason: reason_out(p.reason) as i32,
                 age_ms: p.age_ms,
             }),
+            maintenance: Some(pb::MaintenanceSetting {
+                version: h.maintenance.version,
+                by: if h.maintenance.version == 0 { String::new() } else { name(cfg, NodeId(h.maintenance.by)) },
+                sites: cfg.ids().filter(|&s| h.maintenance.contains(s)).map(|s| name(cfg, s)).collect(),
+                notes: Vec::new(),
+            }),
         }),
         Message::HeartbeatReply(r) => Body::HeartbeatReply(pb::HeartbeatReply {
             term: r.term.0,
@@ -315,6 +389,50 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_notes_travel_with_the_setting_they_belong_to_and_bad_ones_are_left_out() {
+        let cfg = cfg();
+        let report = SiteReport { healthy: true, caught_up: true, sees_quorum: true };
+        let heartbeat = |maintenance| {
+            Message::Heartbeat(Heartbeat {
+                term: Term(4),
+                lease: None,
+                report,
+                pause: PauseSetting::default(),
+                proposal: None,
+                maintenance,
+            })
+        };
+        let setting = MaintenanceSetting { version: 3, by: 2, sites: 0b10 };
+        let note = |reason: &str| SiteNote { site: NodeId(1), by: NodeId(2), reason: reason.into(), since_unix_ms: 17 };
+        let notes = Notes { version: 3, by: 2, sites: vec![note("kernel")] };
+        let mut env = encode(&cfg, "c", "prod", NodeId(2), heartbeat(setting));
+        attach_notes(&cfg, &mut env, &notes);
+        assert_eq!(maintenance_notes(&cfg, &env), Some(notes.clone()));
+        assert_eq!(decode(&cfg, env).map(|(_, m)| m), Ok(heartbeat(setting)));
+        // Notes of another version are not sent with this one.
+        let mut env = encode(&cfg, "c", "prod", NodeId(2), heartbeat(MaintenanceSetting { version: 4, ..setting }));
+        attach_notes(&cfg, &mut env, &notes);
+        assert_eq!(maintenance_notes(&cfg, &env), None);
+        // A reason with a control character or beyond the bound is dropped.
+        let long = "x".repeat(crate::maintenance_notes::MAX_REASON_CHARS + 1);
+        for bad in ["two\nlines", long.as_str()] {
+            let mut env = encode(&cfg, "c", "prod", NodeId(2), heartbeat(setting));
+            attach_notes(&cfg, &mut env, &Notes { sites: vec![note(bad)], ..notes.clone() });
+            assert_eq!(maintenance_notes(&cfg, &env).map(|n| n.sites), Some(vec![]), "{bad:?}");
+        }
+        // A setting from a build that does not send it: no site in maintenance.
+        let mut env = encode(&cfg, "c", "prod", NodeId(2), heartbeat(setting));
+        if let Some(pb::envelope::Body::Heartbeat(h)) = &mut env.body {
+            h.maintenance = None;
+        }
+        assert_eq!(decode(&cfg, env).map(|(_, m)| m), Ok(heartbeat(MaintenanceSetting::default())));
+        // A version beyond the bound is refused like a pause version.
+        let huge = MaintenanceSetting { version: failover_core::MAX_TERM + 1, ..setting };
+        let env = encode(&cfg, "c", "prod", NodeId(2), heartbeat(huge));
+        assert_eq!(decode(&cfg, env), Err(WireError::CounterOutOfRange));
+    }
+
+    #[test]
     fn every_message_survives_the_round_trip() {
         let cfg = cfg();
         let report = SiteReport { healthy: true, caught_up: false, sees_quorum: true };
@@ -335,6 +453,7 @@ mod tests {
                 report,
                 pause: PauseSetting { version: 2, by: 2, paused: true },
                 proposal: Some(ProposalNotice { target: NodeId(1), reason: ProposalReason::Cooldown, age_ms: 10 }),
+                maintenance: MaintenanceSetting { version: 7, by: 1, sites: 0b11 },
             }),
             Message::HeartbeatReply(HeartbeatReply { term: Term(4), seq: 9, granted: true, bound_ms: 3000 }),
             Message::VoteReply(VoteReply {

@@ -97,13 +97,22 @@ fn heartbeat() -> impl Strategy<Value = pb::Heartbeat> {
             reason,
             age_ms,
         }));
-    (counter(), lease, report(), pause, proposal).prop_map(|(term, lease, report, pause, proposal)| pb::Heartbeat {
-        term,
-        lease,
-        report,
-        pause,
-        proposal,
-    })
+    let note = (name(), name(), ".{0,300}", any::<u64>())
+        .prop_map(|(site, by, reason, since_unix_ms)| pb::MaintenanceNote { site, by, reason, since_unix_ms });
+    let maintenance = proptest::option::of(
+        (counter(), name(), proptest::collection::vec(name(), 0..4), proptest::collection::vec(note, 0..20))
+            .prop_map(|(version, by, sites, notes)| pb::MaintenanceSetting { version, by, sites, notes }),
+    );
+    (counter(), lease, report(), pause, proposal, maintenance).prop_map(
+        |(term, lease, report, pause, proposal, maintenance)| pb::Heartbeat {
+            term,
+            lease,
+            report,
+            pause,
+            proposal,
+            maintenance,
+        },
+    )
 }
 
 fn envelope() -> impl Strategy<Value = pb::Envelope> {
@@ -155,6 +164,9 @@ fn running_cluster(seed: u64) -> SimCluster {
 /// Delivers `env`, if it decodes, from its sender to every other member,
 /// and lets the cluster run a little.
 fn deliver(sim: &mut SimCluster, env: pb::Envelope) -> Result<(), wire::WireError> {
+    if let Some(notes) = wire::maintenance_notes(sim.config(), &env) {
+        assert!(notes.sites.iter().all(|n| failover_controller::maintenance_notes::check_reason(&n.reason).is_ok()));
+    }
     let (from, message) = wire::decode(sim.config(), env)?;
     assert!(message.within_bounds(), "decoded beyond the bound: {message:?}");
     for to in sim.config().ids().filter(|&id| id != from).collect::<Vec<_>>() {

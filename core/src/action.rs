@@ -67,6 +67,25 @@ pub enum HandoffReason {
     Approved,
 }
 
+/// Why a scheduled switchover was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SwitchoverCancelReason {
+    /// An operator cancelled it.
+    Operator,
+    /// An operator asked for another switchover, which replaced it.
+    Replaced,
+    /// This site stopped holding the active role before it was due (a
+    /// newer term, its lease ran out, a handoff, a step-down).
+    LostRole,
+    /// When it was due, this site was not acting as active.
+    NotActive,
+    /// When it was due, the target could not take over (why).
+    TargetIneligible(crate::command::CommandError),
+    /// The process restarted and did not take the active role back in
+    /// place, so the schedule it had persisted cannot be carried out.
+    NotResumedAfterRestart,
+}
+
 /// Something worth a line in the log and in the event history.
 // Variant fields are named for what they hold; each variant's doc says the rest.
 #[allow(missing_docs)]
@@ -101,12 +120,16 @@ pub enum Event {
     HandoffStarted { to: NodeId, why: HandoffReason },
     /// A switchover was scheduled for a later time on this node's clock.
     SwitchoverScheduled { to: NodeId, at: Instant },
-    /// A scheduled switchover was cancelled.
-    SwitchoverCancelled,
+    /// A scheduled switchover to `to` was dropped without being carried
+    /// out, and why. Every dropped schedule says so with this event.
+    SwitchoverCancelled { to: NodeId, reason: SwitchoverCancelReason },
     /// Automatic actions were suspended (by the node named).
     Paused { by: NodeId },
     /// Automatic actions were resumed (by the node named).
     Resumed { by: NodeId },
+    /// `site` was put in maintenance (`on`) or taken out of it, by the node
+    /// named.
+    MaintenanceChanged { site: NodeId, on: bool, by: NodeId },
     /// An operator forced this site active without a majority.
     ForcedPromotion { epoch: Epoch },
     /// The active site's checks fail and no eligible site can take over.

@@ -28,6 +28,9 @@ pub enum Command {
     Pause,
     /// Resume automatic actions.
     Resume,
+    /// Put `site` in maintenance (`on`) or take it out, cluster-wide. Any
+    /// node carries it out; refused for the active site.
+    Maintenance { site: NodeId, on: bool },
     /// The process is about to exit: hand over first if active.
     Shutdown,
 }
@@ -73,6 +76,12 @@ pub enum CommandError {
     /// There is no scheduled switchover.
     #[error("no switchover is scheduled")]
     NothingScheduled,
+    /// Maintenance was asked for the active site: move the role first.
+    #[error("{site} is the active site; switch over to another site first, then put it in maintenance")]
+    MaintenanceOfActive { site: NodeId },
+    /// The target is in maintenance.
+    #[error("{target} is in maintenance; end its maintenance first, or promote it by force")]
+    TargetInMaintenance { target: NodeId },
     /// The term has reached its largest value; no election can follow.
     #[error("this node's term has reached its largest value; its state is corrupt: restore it from a backup")]
     TermsExhausted,

@@ -6,7 +6,7 @@
 //! driver writes and fsyncs it before going on.
 
 use crate::config::NodeId;
-use crate::message::{ActivationCause, PauseSetting, Term};
+use crate::message::{ActivationCause, MaintenanceSetting, PauseSetting, Term};
 
 /// The site most recently chosen as active, as far as this node knows: the
 /// site it voted for or followed in the highest term. Manual mode lets only
@@ -63,6 +63,25 @@ pub struct DurableState {
     pub bound_ms: u64,
     /// The term this site won and still acts as active in, if any.
     pub led: Option<Led>,
+    /// The sites in maintenance.
+    pub maintenance: MaintenanceSetting,
+    /// A switchover this (active) site has scheduled, written before it is
+    /// acknowledged, so a restart in place carries it out when due.
+    pub scheduled: Option<ScheduledSwitchover>,
+}
+
+/// A scheduled switchover as the active site holds it.
+///
+/// `at` is on this node's monotonic clock, like every time the core sees.
+/// A driver whose monotonic clock does not survive what a restart may span
+/// (a reboot) stores it in another form and converts it back on load: the
+/// controller stores the wall-clock time the operator gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ScheduledSwitchover {
+    /// The site to hand over to.
+    pub to: NodeId,
+    /// When, on this node's clock.
+    pub at: crate::time::Instant,
 }
 
 /// The longest `bound_ms` a node accepts from its state file: a day, far

@@ -33,15 +33,15 @@ pub mod sim;
 pub mod status;
 pub mod time;
 
-pub use action::{Action, Event, HandoffReason, StepDownReason};
+pub use action::{Action, Event, HandoffReason, StepDownReason, SwitchoverCancelReason};
 pub use command::{Command, CommandError};
 pub use config::{
     ClusterConfig, ConfigError, FailbackPolicy, FailoverMode, Member, MemberKind, NodeId, Policy, Timers,
 };
-pub use durable::{Chosen, DurableState, Led, MAX_BOUND_MS};
+pub use durable::{Chosen, DurableState, Led, ScheduledSwitchover, MAX_BOUND_MS};
 pub use message::{
-    ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, Message, PauseSetting, ProposalNotice,
-    ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,
+    ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message, PauseSetting,
+    ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,
 };
 pub use node::{Binding, Inspection, LeaseView, LocalHealth, Node, StartError, Timer};
 pub use status::{PeerStatus, PendingFailover, RoleName, Status};

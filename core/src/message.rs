@@ -9,7 +9,7 @@ use crate::config::NodeId;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Term(pub u64);
 
-/// The largest term, epoch or pause version a node accepts or reaches.
+/// The largest term, epoch, pause or maintenance version a node accepts or reaches.
 /// Terms grow by one per election: at one election a second, 2^48 lasts
 /// nearly nine million years, so anything larger is corrupt or hostile
 /// input. A node ignores a message or a fence that carries more, and refuses
@@ -84,6 +84,10 @@ pub enum ProposalReason {
     PromotionDeclined,
     /// Automatic actions are paused and no site is active.
     Paused,
+    /// The site that would take over is in maintenance: nothing moves (and
+    /// no approval moves it) until its maintenance ends or a forced
+    /// promotion.
+    TargetInMaintenance,
 }
 
 /// An unplanned failover waiting for approval, as carried in heartbeats.
@@ -107,6 +111,48 @@ pub struct PauseSetting {
     pub by: u8,
     /// Whether automatic actions are suspended.
     pub paused: bool,
+}
+
+/// The sites in maintenance, cluster-wide: a last-writer-wins register
+/// ordered by `(version, by)` like [`PauseSetting`], so every node converges
+/// on the same value. A site in maintenance is no target of an unplanned
+/// failover, an approved one or a switchover (a forced promotion still
+/// works, and a handoff already under way is not undone).
+///
+/// The register holds the whole set: an operator's change to one site is
+/// made on the set the node that carries it out knows. Two changes to
+/// different sites made at once through different nodes can therefore lose
+/// one of them; `failoverctl maintenance` waits until every node it reaches
+/// holds the site as asked, so a lost change is reported, never silent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MaintenanceSetting {
+    /// Bumped by each change.
+    pub version: u64,
+    /// The node that made the last change (breaks ties between concurrent
+    /// changes).
+    pub by: u8,
+    /// The sites in maintenance, one bit per member id.
+    pub sites: u16,
+}
+
+impl MaintenanceSetting {
+    /// Whether `site` is in maintenance.
+    pub fn contains(self, site: NodeId) -> bool {
+        site.index() < 16 && self.sites & (1 << site.index()) != 0
+    }
+
+    /// The set with `site` in maintenance (`on`) or out of it.
+    pub fn with(self, site: NodeId, on: bool) -> u16 {
+        if site.index() >= 16 {
+            return self.sites;
+        }
+        let bit = 1u16 << site.index();
+        if on {
+            self.sites | bit
+        } else {
+            self.sites & !bit
+        }
+    }
 }
 
 /// A request for a vote, or for a pre-vote (which changes no state).
@@ -146,6 +192,8 @@ pub enum Refusal {
     Cooldown,
     /// The voter knows a healthy site with higher priority.
     BetterCandidate,
+    /// The candidate is in maintenance: no unplanned or approved vote.
+    InMaintenance,
 }
 
 /// The answer to a vote or pre-vote request.
@@ -195,6 +243,8 @@ pub struct Heartbeat {
     pub pause: PauseSetting,
     /// A failover the sender proposes and holds for approval.
     pub proposal: Option<ProposalNotice>,
+    /// The sender's view of the sites in maintenance.
+    pub maintenance: MaintenanceSetting,
 }
 
 /// A voter's answer to a lease renewal round.
@@ -218,7 +268,7 @@ impl Message {
         let (term, version) = match *self {
             Message::PreVote(r) | Message::Vote(r) => (r.term, 0),
             Message::PreVoteReply(r) | Message::VoteReply(r) => (r.term, 0),
-            Message::Heartbeat(h) => (h.term, h.pause.version),
+            Message::Heartbeat(h) => (h.term, h.pause.version.max(h.maintenance.version)),
             Message::HeartbeatReply(r) => (r.term, 0),
             Message::ReleaseLease { term, .. } | Message::ReleaseAck { term } | Message::TimeoutNow { term } => {
                 (term, 0)

@@ -72,6 +72,8 @@ pub struct PeerStatus {
     /// cluster-wide only once every member that could run for election
     /// agrees, which is what `failoverctl pause` waits for.
     pub pause_agrees: bool,
+    /// Its last heartbeat carried this node's own maintenance setting.
+    pub maintenance_agrees: bool,
 }
 
 /// A snapshot of one node.
@@ -91,6 +93,8 @@ pub struct Status {
     pub mode: FailoverMode,
     /// Whether automatic actions are suspended.
     pub paused: bool,
+    /// The sites in maintenance, as known here.
+    pub maintenance: crate::message::MaintenanceSetting,
     /// A failover waiting for approval, here or reported by a peer.
     pub pending_failover: Option<PendingFailover>,
     /// Remaining lease, when this node holds one.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use failover_core::sim::SimCluster;
 use failover_core::{
-    ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, LocalHealth, Member, NodeId,
-    Policy, ProposalReason, RoleName, StepDownReason, Timers,
+    ClusterConfig, Command, CommandError, Epoch, Event, FailbackPolicy, FailoverMode, HandoffReason, Instant,
+    LocalHealth, Member, NodeId, Policy, ProposalReason, RoleName, StepDownReason, SwitchoverCancelReason, Timers,
 };
 
 const HEARTBEAT_MS: u64 = 200;
@@ -608,5 +608,248 @@ fn rule11_a_planned_stop_while_paused_keeps_the_role() {
     sim.restart(a);
     assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(a)));
     assert_eq!(sim.resumptions().len(), 1);
+    assert_clean(&sim);
+}
+
+/// Maintenance of one site, as the operator sees it once every node holds
+/// the setting: whether the given peer echoes `at`'s maintenance setting.
+fn maintenance_agrees(s: &SimCluster, at: NodeId, peer: NodeId) -> bool {
+    s.status(at).and_then(|st| st.peers.iter().find(|p| p.id == peer).map(|p| p.maintenance_agrees)) == Some(true)
+}
+
+fn in_maintenance(s: &SimCluster, at: NodeId, site: NodeId) -> Option<bool> {
+    s.status(at).map(|st| st.maintenance.contains(site))
+}
+
+/// A site in maintenance is no target of an unplanned failover: the active
+/// site dies, the only successor is in maintenance, nothing moves and the
+/// pending proposal says why; approval is refused with that reason; the
+/// setting survives a restart of every node; once maintenance ends, the
+/// failover proceeds.
+#[test]
+fn a_site_in_maintenance_is_no_failover_target_until_its_maintenance_ends() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.command(w, Command::Maintenance { site: b, on: true }).expect("maintenance of a standby accepted");
+    assert!(sim.run_until(DEADLINE_MS, |s| maintenance_agrees(s, w, a) && maintenance_agrees(s, w, b)));
+    for id in [b, w] {
+        sim.crash(id);
+        sim.restart(id);
+        assert_eq!(in_maintenance(&sim, id, b), Some(true), "read back from {id}'s disk");
+    }
+    sim.run_for(2 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a), "maintenance of a standby moves nothing");
+    sim.crash(a);
+    let pending = |s: &SimCluster, n| s.status(n).and_then(|st| st.pending_failover).map(|p| (p.target, p.reason));
+    assert!(sim.run_until(DEADLINE_MS, |s| pending(s, w) == Some((b, ProposalReason::TargetInMaintenance))));
+    assert_eq!(pending(&sim, b), Some((b, ProposalReason::TargetInMaintenance)), "site-b says what it waits for");
+    sim.run_for(10 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![], "nothing moves to a site in maintenance");
+    for at in [w, b] {
+        assert_eq!(
+            sim.command(at, Command::Approve { to: None }),
+            Err(CommandError::TargetInMaintenance { target: b }),
+            "approval at {at} is refused with the reason"
+        );
+        assert_eq!(
+            sim.command(at, Command::Approve { to: Some(b) }),
+            Err(CommandError::TargetInMaintenance { target: b })
+        );
+    }
+    sim.run_for(2 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    sim.command(w, Command::Maintenance { site: b, on: false }).expect("maintenance ends");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "the failover proceeds");
+    assert_eq!(pending(&sim, w), None);
+    assert!(sim
+        .events(b)
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MaintenanceChanged { site, on: false, by } if *site == b && *by == w)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn maintenance_of_the_active_site_is_refused_and_no_switchover_goes_to_a_site_in_maintenance() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    for at in [a, b, w] {
+        assert_eq!(
+            sim.command(at, Command::Maintenance { site: a, on: true }),
+            Err(CommandError::MaintenanceOfActive { site: a }),
+            "refused at {at}"
+        );
+    }
+    assert_eq!(sim.command(w, Command::Maintenance { site: w, on: true }), Err(CommandError::NotElectable(w)));
+    sim.command(a, Command::Maintenance { site: b, on: true }).expect("accepted at the active site");
+    sim.run_for(2 * LEASE_MS);
+    let refusal = Err(CommandError::TargetInMaintenance { target: b });
+    assert_eq!(sim.command(a, Command::Switchover { to: Some(b), at: None }), refusal);
+    assert_eq!(sim.command(a, Command::Switchover { to: None, at: None }), Err(CommandError::NoEligibleTarget));
+    assert_eq!(sim.command(a, Command::Approve { to: Some(b) }), refusal);
+    let shown = sim.status(a).and_then(|st| st.peers.iter().find(|p| p.id == b).map(|p| p.switchover_target));
+    assert_eq!(shown, Some(refusal), "the status says why site-b is no switchover target");
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active(), Some(a));
+    sim.command(b, Command::Maintenance { site: b, on: false }).expect("ended at the site itself");
+    sim.run_for(2 * LEASE_MS);
+    sim.command(a, Command::Switchover { to: Some(b), at: None }).expect("a switchover once it ends");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn the_next_site_takes_over_when_the_better_successor_is_in_maintenance() {
+    let cfg = ClusterConfig {
+        members: vec![
+            Member::site("site-a", 3),
+            Member::site("site-b", 2),
+            Member::site("site-c", 1),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ],
+        timers: timers(),
+        policy: Policy::default(),
+    };
+    let mut sim = started(SimCluster::new(cfg, 12).expect("valid"));
+    let (a, b, c) = (sim.id("site-a"), sim.id("site-b"), sim.id("site-c"));
+    assert_eq!(sim.active(), Some(a));
+    sim.command(c, Command::Maintenance { site: b, on: true }).expect("accepted");
+    sim.run_for(2 * LEASE_MS);
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(c)), "site-b in maintenance: site-c takes over");
+    assert!(sim.activations().iter().all(|(_, s, _)| *s != b));
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_forced_promotion_of_a_site_in_maintenance_still_works() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.command(w, Command::Maintenance { site: b, on: true }).expect("accepted");
+    sim.run_for(2 * LEASE_MS);
+    sim.crash(a);
+    sim.crash(w);
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active_sites(), vec![]);
+    sim.command(b, Command::ForcePromote).expect("disaster recovery ignores maintenance");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)));
+    assert_clean(&sim);
+}
+
+/// The race: site-b already asks for votes when the witness learns it is
+/// in maintenance. The witness refuses what it has not yet granted, site-b
+/// hears of its maintenance with the next heartbeat and stops, and nothing
+/// moves.
+#[test]
+fn maintenance_set_while_the_successor_campaigns_stops_the_campaign() {
+    let mut sim = started(cluster());
+    let (a, b, w) = ids(&sim);
+    sim.crash(a);
+    let campaigning = |s: &SimCluster| s.status(b).is_some_and(|st| st.role == RoleName::Candidate);
+    assert!(sim.run_until(DEADLINE_MS, campaigning), "site-b never ran");
+    sim.command(w, Command::Maintenance { site: b, on: true }).expect("accepted while site-b campaigns");
+    sim.run_for(10 * LEASE_MS);
+    assert_clean(&sim);
+    let pending = sim.status(w).and_then(|st| st.pending_failover).map(|p| (p.target, p.reason));
+    assert_eq!(pending, Some((b, ProposalReason::TargetInMaintenance)));
+    assert_eq!(sim.active_sites(), vec![]);
+    assert!(sim.activations().iter().all(|(_, s, _)| *s != b), "site-b was elected while in maintenance");
+}
+
+/// Site-b as a switchover target, as site-a judges it.
+fn ready(s: &SimCluster, at: NodeId, target: NodeId) -> bool {
+    s.status(at).and_then(|st| st.peers.iter().find(|p| p.id == target).map(|p| p.switchover_target.is_ok()))
+        == Some(true)
+}
+
+fn cancelled(sim: &SimCluster, at: NodeId) -> Vec<(NodeId, SwitchoverCancelReason)> {
+    sim.events(at)
+        .iter()
+        .filter_map(|(_, e)| match *e {
+            Event::SwitchoverCancelled { to, reason } => Some((to, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A scheduled switchover is written to disk: the active site's process
+/// restarts in place before it is due, takes its role back, and hands over
+/// when it is due, as if nothing had happened.
+#[test]
+fn a_scheduled_switchover_survives_a_restart_in_place_of_the_active_site() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let due = Instant::from_millis(sim.now_ms() + 5 * LEASE_MS);
+    sim.command(a, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
+    sim.crash(a);
+    sim.run_for(100);
+    sim.restart(a);
+    let restarted = sim.status(a).expect("site-a up");
+    assert_eq!(restarted.scheduled_switchover, Some((b, due)), "the schedule came back from disk");
+    assert!(sim.run_until(DEADLINE_MS, |s| !s.resumptions().is_empty()), "site-a did not resume");
+    assert_eq!(sim.active(), Some(a), "handed over before it was due");
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "the switchover never happened");
+    let handed_over = sim.events(a).iter().find_map(|(t, e)| match e {
+        Event::HandoffStarted { to, why: HandoffReason::Switchover } if *to == b => Some(*t),
+        _ => None,
+    });
+    assert!(handed_over.is_some_and(|t| t >= due.as_millis()), "handed over at {handed_over:?}, due at {due}");
+    assert_eq!(cancelled(&sim, a), vec![]);
+    assert_eq!(sim.status(a).and_then(|s| s.scheduled_switchover), None);
+    assert_clean(&sim);
+}
+
+/// A schedule whose site did not take its role back after a restart is
+/// dropped at start, with the reason.
+#[test]
+fn a_schedule_that_cannot_be_resumed_is_cancelled_at_start_with_the_reason() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let due = Instant::from_millis(sim.now_ms() + 60 * LEASE_MS);
+    sim.command(a, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
+    sim.crash(a);
+    assert!(sim.run_until(DEADLINE_MS, |s| s.active() == Some(b)), "site-b did not take over");
+    sim.restart(a);
+    // It cannot know at start that another site was elected meanwhile: it
+    // tries to take its role back, learns of the newer term, and drops the
+    // schedule then.
+    assert!(sim.run_until(DEADLINE_MS, |s| !cancelled(s, a).is_empty()));
+    assert_eq!(cancelled(&sim, a), vec![(b, SwitchoverCancelReason::NotResumedAfterRestart)]);
+    assert_eq!(sim.status(a).and_then(|s| s.scheduled_switchover), None);
+    sim.run_for(5 * LEASE_MS);
+    assert_eq!(sim.active(), Some(b));
+    assert_clean(&sim);
+}
+
+/// Every way a schedule is dropped says why: an operator's cancel, a new
+/// switchover, a lost role, a target that cannot take over when due.
+#[test]
+fn every_dropped_schedule_says_why() {
+    let mut sim = started(cluster());
+    let (a, b, _) = ids(&sim);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    let later = |s: &SimCluster| Some(Instant::from_millis(s.now_ms() + 5 * LEASE_MS));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.command(a, Command::CancelSwitchover).expect("cancelled");
+    assert_eq!(sim.command(a, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled again");
+    sim.crash(b);
+    sim.run_for(6 * LEASE_MS);
+    let e = CommandError::TargetNotEligible { target: b, why: "not heard from within one lease" };
+    let want = vec![
+        (b, SwitchoverCancelReason::Operator),
+        (b, SwitchoverCancelReason::Replaced),
+        (b, SwitchoverCancelReason::TargetIneligible(e)),
+    ];
+    assert_eq!(cancelled(&sim, a), want);
+    sim.restart(b);
+    assert!(sim.run_until(DEADLINE_MS, |s| ready(s, a, b)));
+    sim.command(a, Command::Switchover { to: Some(b), at: later(&sim) }).expect("scheduled");
+    sim.isolate(a);
+    sim.run_for(3 * LEASE_MS);
+    assert_eq!(cancelled(&sim, a).last(), Some(&(b, SwitchoverCancelReason::LostRole)));
     assert_clean(&sim);
 }

@@ -155,6 +155,79 @@ async fn pause_answers_once_every_node_holds_it_so_the_active_site_may_die_the_n
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_site_in_maintenance_takes_nothing_over_until_it_ends_and_the_setting_survives_restarts() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let out = c.ctl("site-b", &["maintenance", "on", "--site", "site-a"]);
+    assert!(!ok(&out), "maintenance of the active site accepted");
+    assert!(stderr(&out).contains("failoverctl switchover --to site-b"), "{}", stderr(&out));
+    let out = c.ctl("site-a", &["maintenance", "on", "--site", "site-b", "--reason", "two\nlines"]);
+    assert!(!ok(&out), "a reason with a newline accepted");
+    assert!(stderr(&out).contains("control character"), "{}", stderr(&out));
+    let out = c.ctl("witness", &["maintenance", "on", "--site", "site-b", "--reason", "kernel update"]);
+    assert!(ok(&out), "maintenance refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("site-b is in maintenance"), "{}", stdout(&out));
+
+    // Every node restarts from its state file: the setting and its note
+    // come back with them.
+    for n in NODES {
+        c.kill9(n);
+    }
+    for n in ["witness", "site-b", "site-a"] {
+        c.spawn(n);
+    }
+    assert!(c.wait_active("site-a").await, "site-a did not come back:\n{}", c.log_tail("site-a"));
+    let noted = |c: &TestCluster, node| {
+        c.status_doc(node).is_some_and(|d| {
+            d.maintenance.iter().any(|m| {
+                m.site == "site-b"
+                    && m.by.as_deref() == Some("witness")
+                    && m.reason.as_deref() == Some("kernel update")
+                    && m.since.as_deref().is_some_and(|t| humantime::parse_rfc3339(t).is_ok())
+            })
+        })
+    };
+    for node in NODES {
+        assert!(c.wait_for(LONG, |c| noted(c, node)).await, "{node} lost the setting:\n{:?}", c.status(node));
+    }
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    assert!(metrics.contains("failover_site_maintenance{site=\"site-b\"} 1"), "{metrics}");
+    assert!(metrics.contains("failover_site_maintenance{site=\"site-a\"} 0"), "{metrics}");
+    let status = stdout(&c.ctl("site-b", &["status"]));
+    assert!(status.contains("MAINTENANCE: site-b (by witness, since "), "{status}");
+    assert!(status.contains("kernel update"), "{status}");
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b"]);
+    assert!(!ok(&out), "a switchover to a site in maintenance accepted");
+    assert!(stderr(&out).contains("in maintenance"), "{}", stderr(&out));
+
+    // The active site dies: nothing moves, the proposal says why, approval
+    // is refused with that reason.
+    let prober = c.prober();
+    c.kill9("site-a");
+    let waits = |c: &TestCluster| {
+        c.status_doc("site-b")
+            .and_then(|d| d.pending_failover)
+            .is_some_and(|p| p.target == "site-b" && p.reason.starts_with("the target is in maintenance"))
+    };
+    assert!(c.wait_for(LONG, waits).await, "no pending failover:\n{}", c.log_tail("site-b"));
+    let out = c.ctl("site-b", &["approve"]);
+    assert!(!ok(&out), "approval of a failover to a site in maintenance accepted");
+    assert!(stderr(&out).contains("site-b is in maintenance"), "{}", stderr(&out));
+    // The witness shows the proposal once site-b's next heartbeat carries it.
+    let says_how = |c: &TestCluster| stdout(&c.ctl("witness", &["status"])).contains("maintenance off --site site-b");
+    assert!(c.wait_for(LONG, says_how).await, "{}", stdout(&c.ctl("witness", &["status"])));
+    // Over three leases and more, site-b must never answer 200.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    prober.snapshot().assert_only_active(&[c.active_url("site-a")]);
+
+    // Maintenance ends: the failover proceeds.
+    let out = c.ctl("witness", &["maintenance", "off", "--site", "site-b"]);
+    assert!(ok(&out), "maintenance off refused: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("maintenance of site-b ended"), "{}", stdout(&out));
+    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    prober.stop().await.assert_never_two_active();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn wait_reachable_holds_until_the_active_site_hears_the_restarted_witness() {
     let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let out = c.ctl("site-a", &["wait", "--reachable", "witness", "--timeout", "20s"]);
@@ -260,6 +333,41 @@ async fn a_restart_of_the_active_daemon_keeps_the_role_by_default_and_while_paus
     );
     assert_eq!(c.epoch("site-b"), Some(epoch), "a stop while paused moved the role");
     prober.stop().await.assert_only_active(&[c.active_url("site-b")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_switchover_survives_a_kill9_and_restart_of_the_active_daemon() {
+    // A lease of 3 s, as in production: the time a restart has to come back.
+    let edits = NODES.iter().map(|&n| (n, "lease = \"1500ms\"", "lease = \"3s\"")).collect();
+    let mut c = TestCluster::start_with_site_a_active(Spec { edits, ..Spec::default() }).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    let out = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(ok(&out), "site-b never ready: {}", stderr(&out));
+    let at = soon(10);
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b", "--at", &at]);
+    assert!(ok(&out), "switchover refused: {}", stderr(&out));
+    let prober = c.prober();
+    c.kill9("site-a");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.spawn("site-a");
+    let resumed_with_schedule = |c: &TestCluster| {
+        c.status_doc("site-a").is_some_and(|d| {
+            d.role == "active" && d.scheduled_switchover.as_ref().is_some_and(|s| s.to == "site-b" && s.at == at)
+        })
+    };
+    assert!(
+        c.wait_for(LONG, resumed_with_schedule).await,
+        "site-a did not come back active with its schedule:\n{:?}\n{}",
+        c.status("site-a"),
+        c.log_tail("site-a")
+    );
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved at the restart");
+    assert!(c.wait_active("site-b").await, "the scheduled switchover never happened:\n{}", c.log_tail("site-a"));
+    assert!(c.epoch("site-b").expect("epoch") > epoch);
+    let history = stdout(&c.ctl("site-a", &["history"]));
+    assert!(history.contains("handing over to site-b: Switchover"), "{history}");
+    assert!(!history.contains("cancelled"), "{history}");
+    prober.stop().await.assert_never_two_active();
 }
 
 #[tokio::test(flavor = "multi_thread")]

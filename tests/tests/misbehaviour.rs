@@ -101,6 +101,12 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
             report,
             pause: Some(pause),
             proposal: None,
+            maintenance: Some(pb::MaintenanceSetting {
+                version: counter,
+                by: target.to_owned(),
+                sites: vec![target.to_owned()],
+                notes: Vec::new(),
+            }),
         }),
         Body::HeartbeatReply(pb::HeartbeatReply { term: counter, seq: 1, granted: true, bound_ms: u64::MAX }),
         Body::ReleaseLease(pb::ReleaseLease { term: counter, to: target.to_owned() }),

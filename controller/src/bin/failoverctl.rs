@@ -100,6 +100,20 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Put a site in maintenance (no failover, approved failover or
+    /// switchover goes to it; a forced promotion still does), or end it.
+    /// Refused for the active site: switch over to another site first.
+    Maintenance {
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// Why, shown with the setting (one line, at most 200 characters).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Recent events.
     History,
     /// Wait until a condition holds (for scripts and runbooks); exits
@@ -373,6 +387,61 @@ async fn pause_switch(cli: &Cli, paused: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `maintenance on|off`: like `pause`, it answers once every member a node
+/// reaches has echoed the setting in its heartbeats, and the node holds the
+/// site as asked (a concurrent change of another site through another node
+/// could have replaced it: then it says so).
+async fn maintenance(cli: &Cli, site: &str, on: bool, reason: Option<&str>) -> anyhow::Result<()> {
+    let conn = conn(cli)?;
+    let answer = conn.admin("maintenance", json!({ "site": site, "on": on, "reason": reason })).await?;
+    let done = output::maintenance_done(site, on, &answer);
+    let deadline = tokio::time::Instant::now() + PAUSE_CONFIRMATION;
+    loop {
+        let status = conn.get("/status").await.and_then(client::status_doc);
+        match status.as_ref().map_err(|e| format!("{e:#}")).and_then(|v| maintenance_held(v, site, on)) {
+            Ok(unreachable) if unreachable.is_empty() => break say!("{done}"),
+            Ok(unreachable) => {
+                break say!("{done}; {} cannot be reached and will have it once back", unreachable.join(", "))
+            }
+            Err(why) if tokio::time::Instant::now() >= deadline => bail!(
+                "{done}, but not yet confirmed cluster-wide within {}: {why}; until it is, a site that has not \
+                 heard of it may still act on the previous setting",
+                humantime::format_duration(PAUSE_CONFIRMATION)
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Ok(())
+}
+
+/// From one node's `/status`: `Ok(members it cannot reach)` when it holds
+/// `site` in maintenance as asked and every member it reaches has echoed
+/// its setting.
+fn maintenance_held(status: &StatusDoc, site: &str, on: bool) -> Result<Vec<String>, String> {
+    let node = &status.node;
+    if status.maintenance.iter().any(|m| m.site == site) != on {
+        return Err(format!("{node} does not hold {site} {} maintenance", if on { "in" } else { "out of" }));
+    }
+    let mut unreachable = Vec::new();
+    let mut lagging = Vec::new();
+    for member in status.sites.iter().filter(|s| &s.id != node) {
+        if !member.reachable {
+            unreachable.push(member.id.clone());
+        } else if member.maintenance_agrees == Some(false) {
+            lagging.push(member.id.as_str());
+        }
+    }
+    let members = status.sites.len();
+    let reached = members - unreachable.len();
+    if !lagging.is_empty() {
+        Err(format!("{} has not echoed it to {node} yet", lagging.join(", ")))
+    } else if reached * 2 <= members {
+        Err(format!("{node} reaches only {reached} of {members} members"))
+    } else {
+        Ok(unreachable)
+    }
+}
+
 /// How long `pause` and `resume` wait for the other nodes to hold the switch.
 const PAUSE_CONFIRMATION: Duration = Duration::from_secs(10);
 
@@ -443,6 +512,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Cmd::Reload { node } => reload(cli, node.as_deref()).await?,
         Cmd::Pause => pause_switch(cli, true).await?,
         Cmd::Resume => pause_switch(cli, false).await?,
+        Cmd::Maintenance { state, site, reason } => maintenance(cli, site, state == "on", reason.as_deref()).await?,
         Cmd::Wait { active, ready, reachable, pending, timeout } => {
             let until = match (active, ready, reachable) {
                 (Some(site), _, _) => Until::Active(site),

@@ -210,3 +210,31 @@ proptest! {
         }
     }
 }
+
+/// A scheduled switchover's due time survives the trip through wall-clock
+/// milliseconds (the state file) to the millisecond, across a restart that
+/// starts the protocol clock anywhere (a reboot starts it again near 0).
+#[test]
+fn a_due_time_survives_the_trip_through_wall_clock_milliseconds() {
+    let wall_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let now = Instant::from_millis(5_000_000);
+    let at = now + Duration::from_millis(3_600_123);
+    let stored = unix_ms_of(at, now, wall_now);
+    assert_eq!(stored, 1_790_000_000_000 + 3_600_123);
+    // Restarted 100 ms later, the protocol clock where it was.
+    let (now2, wall2) = (now + Duration::from_millis(100), wall_now + Duration::from_millis(100));
+    assert_eq!(instant_of_unix_ms(stored, now2, wall2), at);
+    // After a reboot: the protocol clock starts again near 0.
+    let (now3, wall3) = (Instant::from_millis(40), wall_now + Duration::from_secs(60));
+    assert_eq!(instant_of_unix_ms(stored, now3, wall3), now3 + Duration::from_millis(3_600_123 - 60_000));
+    // Already past when read back: due now.
+    assert_eq!(instant_of_unix_ms(stored, now2, wall_now + Duration::from_secs(7200)), now2);
+    // The ends of both clocks give an answer, never a panic.
+    assert_eq!(unix_ms_of(Instant::from_millis(0), Instant::from_millis(u64::MAX), SystemTime::UNIX_EPOCH), 0);
+    let far = unix_ms_of(Instant::from_millis(u64::MAX), Instant::from_millis(0), wall_now);
+    assert!(far > stored);
+    assert_eq!(
+        instant_of_unix_ms(u64::MAX, Instant::from_millis(u64::MAX - 1), SystemTime::UNIX_EPOCH),
+        Instant::from_millis(u64::MAX)
+    );
+}

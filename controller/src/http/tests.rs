@@ -72,6 +72,7 @@ fn site() -> Site {
         metrics: Arc::new(Metrics::default()),
         client: reqwest::Client::new(),
         http_scheme: "http",
+        notes: Arc::default(),
     };
     let caller = SocketAddr::from(([127, 0, 0, 1], 40_000));
     Site { app: router(state).layer(MockConnectInfo(caller)), snapshot, given }
@@ -162,4 +163,38 @@ async fn status_answers_whatever_instant_was_published() {
     assert!(scheduled.at.starts_with("(no date: ") && scheduled.at.contains("9999"), "{}", scheduled.at);
     let since = doc.pending_failover.expect("the pending failover is shown").since;
     assert!(humantime::parse_rfc3339(&since).is_ok(), "the boot time is a date: {since}");
+}
+
+async fn maintenance(app: &Router, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    let request = Request::post("/admin/maintenance")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()));
+    call(app, request.expect("a request")).await
+}
+
+#[tokio::test]
+async fn the_admin_api_checks_a_maintenance_call_before_it_reaches_the_loop() {
+    let mut site = site();
+    let long = "x".repeat(crate::maintenance_notes::MAX_REASON_CHARS + 1);
+    let refused = [
+        (json!({ "on": true }), "needs the site"),
+        (json!({ "site": "nobody", "on": true }), "unknown site"),
+        (json!({ "site": "b" }), "needs on or off"),
+        (json!({ "site": "b", "on": true, "reason": "two\nlines" }), "control character"),
+        (json!({ "site": "b", "on": true, "reason": "\u{1b}[2J" }), "control character"),
+        (json!({ "site": "b", "on": true, "reason": long }), "at most 200"),
+    ];
+    for (body, why) in refused {
+        let (code, answer) = maintenance(&site.app, body.clone()).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| e.contains(why)), "{body}: {answer}");
+    }
+    assert!(site.given.try_recv().is_err(), "a refused call reached the loop");
+    let (code, answer) = maintenance(&site.app, json!({ "site": "b", "on": true, "reason": "kernel" })).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["before"]["maintenance"], json!([]), "{answer}");
+    match site.given.try_recv() {
+        Ok(Command::Maintenance { site: NodeId(1), on: true }) => {}
+        other => panic!("the loop was given {other:?}"),
+    }
 }

@@ -37,7 +37,8 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
             sites.push(json!({
                 "id": name(cfg, id), "kind": kind, "priority": cfg.priority(id),
                 "healthy": st.local.healthy, "caught_up": st.local.caught_up,
-                "reachable": true, "last_seen_ms": 0, "checks": inputs.checks, "http_address": http_address,
+                "reachable": true, "last_seen_ms": 0, "checks": inputs.checks,
+                "in_maintenance": st.maintenance.contains(id), "http_address": http_address,
             }));
         } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
             sites.push(json!({
@@ -48,6 +49,8 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
                 "switchover_target": p.switchover_target.is_ok(),
                 "switchover_refused_because": p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
                 "pause_agrees": p.pause_agrees,
+                "in_maintenance": st.maintenance.contains(id),
+                "maintenance_agrees": p.maintenance_agrees,
                 "http_address": http_address,
             }));
         }
@@ -62,6 +65,16 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "term": st.term.0,
         "mode": match st.mode { FailoverMode::Automatic => "automatic", FailoverMode::Manual => "manual" },
         "paused": st.paused,
+        "maintenance": cfg.ids().filter(|&id| st.maintenance.contains(id)).map(|id| {
+            let note = inputs.maintenance_notes.site(id);
+            json!({
+                "site": name(cfg, id),
+                "by": note.map(|n| name(cfg, n.by)),
+                "since": note.map(|n| humantime::format_rfc3339_millis(
+                    SystemTime::UNIX_EPOCH + Duration::from_millis(n.since_unix_ms)).to_string()),
+                "reason": note.map(|n| n.reason.clone()),
+            })
+        }).collect::<Vec<_>>(),
         "pending_failover": st.pending_failover.map(|p| json!({
             "target": name(cfg, p.target),
             "reason": describe::proposal_reason(p.reason),
@@ -94,6 +107,17 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
     })
 }
 
+/// Site `b` in maintenance, put there by `a` with a reason.
+fn notes() -> Notes {
+    let note = crate::maintenance_notes::SiteNote {
+        site: NodeId(1),
+        by: NodeId(0),
+        reason: "kernel update".into(),
+        since_unix_ms: 1_790_000_000_123,
+    };
+    Notes { version: 3, by: 0, sites: vec![note] }
+}
+
 /// A published state: the test cluster's site `a`, changed by `change`.
 fn published(change: impl FnOnce(&mut Published)) -> Published {
     let snapshot = NodeSnapshot::new(crate::test_node::node().status(Instant::from_millis(0)));
@@ -118,6 +142,7 @@ fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<M
         peer_authentication: "mutual_tls",
         now: Instant::from_millis(50_000),
         wall_now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+        maintenance_notes: notes(),
     };
     let want = reference(&inputs(checks.clone(), mismatches.clone()));
     let doc = build(inputs(checks, mismatches));
@@ -165,11 +190,13 @@ fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
         report: Some(SiteReport { healthy: true, caught_up: false, sees_quorum: true }),
         switchover_target,
         pause_agrees: false,
+        maintenance_agrees: true,
     };
     for verdict in [Ok(()), Err(CommandError::NotElectable(NodeId(1)))] {
         let p = published(|p| {
             p.status.mode = FailoverMode::Manual;
             p.status.paused = true;
+            p.status.maintenance = failover_core::MaintenanceSetting { version: 3, by: 0, sites: 0b10 };
             p.status.active_site = Some(NodeId(1));
             p.status.pending_failover = Some(PendingFailover {
                 target: NodeId(0),
@@ -199,6 +226,7 @@ fn an_unheard_peer_has_unknown_health() {
             report: None,
             switchover_target: Ok(()),
             pause_agrees: true,
+            maintenance_agrees: false,
         }];
     });
     assert_same(&p, Vec::new(), Vec::new());
@@ -233,6 +261,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
                 peer_authentication: "none",
                 now,
                 wall_now,
+                maintenance_notes: Notes::default(),
             };
             let doc = build(inputs);
             let shown = doc.scheduled_switchover.map(|s| s.at).unwrap_or_default();
@@ -257,6 +286,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
         peer_authentication: "none",
         now,
         wall_now: last - Duration::from_secs(10),
+        maintenance_notes: Notes::default(),
     });
     let shown = doc.scheduled_switchover.map(|s| s.at).unwrap_or_default();
     assert!(shown.starts_with("(no date: ") && shown.contains("9999-12-31T23:59:59Z"), "{shown}");

@@ -34,6 +34,11 @@ impl Node {
         if !req.report.healthy {
             return Err(Refusal::CandidateUnhealthy);
         }
+        // Maintenance: no unplanned or approved failover to the site. A
+        // handoff was checked by the active site that started it.
+        if !req.handoff && self.in_maintenance(candidate) {
+            return Err(Refusal::InMaintenance);
+        }
         if req.handoff || req.approved {
             return Ok(());
         }
@@ -62,11 +67,13 @@ impl Node {
     }
 
     /// A site with higher priority than `candidate` that looks able to win:
-    /// healthy, caught up, heard from within one lease and in touch with a
-    /// majority (this node included, when it is that site).
+    /// healthy, caught up, heard from within one lease, in touch with a
+    /// majority (this node included, when it is that site) and not in
+    /// maintenance.
     pub(super) fn better_site_than(&self, now: Instant, candidate: NodeId) -> Option<NodeId> {
         let floor = self.cfg.priority(candidate);
-        self.cfg.ids().filter(|&d| d != candidate && self.cfg.priority(d) > floor).find(|&d| {
+        let better = self.cfg.ids().filter(|&d| d != candidate && self.cfg.priority(d) > floor);
+        better.filter(|&d| !self.in_maintenance(d)).find(|&d| {
             let report = if d == self.id { Some(self.report(now)) } else { self.peers[d.index()].report };
             self.recently_seen(now, d) && report.is_some_and(|r| r.healthy && r.caught_up && r.sees_quorum)
         })
@@ -172,6 +179,8 @@ impl Node {
             Refusal::NeedsApproval => ProposalReason::ManualMode,
             Refusal::Cooldown => ProposalReason::Cooldown,
             Refusal::CandidateLagging => ProposalReason::TargetLagging,
+            // The voter knows this site is in maintenance before it does.
+            Refusal::InMaintenance => ProposalReason::TargetInMaintenance,
             _ => return,
         };
         self.raise_proposal(now, self.id, reason);
@@ -210,6 +219,14 @@ impl Node {
             return;
         }
         if self.promise.is_some_and(|p| now < p.until && p.holder != Some(self.id)) {
+            return;
+        }
+        // In maintenance, this site would take over: say so, so the operator
+        // sees why nothing moves. No approval lifts it.
+        if self.in_maintenance(self.id) {
+            if self.better_site_than(now, self.id).is_none() {
+                self.raise_proposal(now, self.id, ProposalReason::TargetInMaintenance);
+            }
             return;
         }
         if !self.approved {
@@ -294,8 +311,10 @@ impl Node {
         peer.report = Some(hb.report);
         peer.last_heartbeat = Some(now);
         peer.pause = hb.pause;
+        peer.maintenance = hb.maintenance;
         peer.proposal = hb.proposal.map(|n| (n, now - std::time::Duration::from_millis(n.age_ms)));
         self.adopt_pause(hb.pause);
+        self.adopt_maintenance(now, hb.maintenance);
         let Some(renewal) = hb.lease else {
             // Terms spread through status heartbeats too, except to an
             // elected site: only lease traffic and votes may depose it.
@@ -366,6 +385,44 @@ impl Node {
         self.persist();
         let by = NodeId(pause.by);
         self.event(if pause.paused { Event::Paused { by } } else { Event::Resumed { by } });
+    }
+
+    fn adopt_maintenance(&mut self, now: Instant, setting: crate::MaintenanceSetting) {
+        if setting <= self.durable.maintenance {
+            return;
+        }
+        self.install_maintenance(now, setting);
+    }
+
+    /// Takes `setting` as the sites in maintenance: persists it, records
+    /// each site that changed, and, when this site is now in maintenance,
+    /// stops any unplanned or approved campaign of its own.
+    pub(super) fn install_maintenance(&mut self, now: Instant, setting: crate::MaintenanceSetting) {
+        let before = self.durable.maintenance;
+        self.durable.maintenance = setting;
+        self.persist();
+        let by = NodeId(setting.by);
+        let changed: Vec<NodeId> = self.cfg.ids().filter(|&s| before.contains(s) != setting.contains(s)).collect();
+        for site in changed {
+            self.event(Event::MaintenanceChanged { site, on: setting.contains(site), by });
+        }
+        if !self.in_maintenance(self.id) {
+            if self.proposal.is_some_and(|p| p.reason == ProposalReason::TargetInMaintenance) {
+                self.proposal = None;
+            }
+            return;
+        }
+        self.approved = false;
+        let campaigning = match self.role {
+            RoleState::PreCandidate { .. } => true,
+            RoleState::Candidate { handoff, .. } => !handoff,
+            _ => false,
+        };
+        if campaigning {
+            // It was the site to take over: say why it no longer does.
+            self.become_follower(now);
+            self.raise_proposal(now, self.id, ProposalReason::TargetInMaintenance);
+        }
     }
 
     /// Handoff step 1, at a voter: move the grant from the old active site to

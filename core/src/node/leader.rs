@@ -2,7 +2,8 @@
 //! unhealthy-active handover.
 
 use super::{Node, Phase, Promise, RoleState, Round, Timer, VoterSet};
-use crate::action::{Action, Event, HandoffReason, StepDownReason};
+use crate::action::{Action, Event, HandoffReason, StepDownReason, SwitchoverCancelReason};
+use crate::command::CommandError;
 use crate::config::{FailbackPolicy, FailoverMode, NodeId};
 use crate::message::{ActivationCause, Epoch, HeartbeatReply, LeaseRenewal, Message, ProposalReason};
 use crate::time::Instant;
@@ -96,6 +97,10 @@ impl Node {
         let epoch = l.epoch;
         let was_active = matches!(l.phase, Phase::Active | Phase::Draining { .. });
         let was_resuming = l.phase == Phase::Resuming;
+        if was_resuming {
+            // Persisted by `become_follower` (`led` is still set).
+            self.drop_schedule(SwitchoverCancelReason::NotResumedAfterRestart);
+        }
         self.become_follower(now);
         if was_resuming {
             self.event(Event::ResumeAbandoned { epoch, reason });
@@ -169,6 +174,9 @@ impl Node {
         self.deadlines.set(Timer::LeaseExpires, now + self.cfg.timers.lease_duration);
         self.deadlines.set(Timer::HeartbeatDue, now);
         self.event(Event::ResumeStarted { epoch });
+        if let Some(s) = self.durable.scheduled {
+            self.deadlines.set(Timer::SwitchoverDue, s.at.max(now));
+        }
     }
 
     /// A resuming site whose fresh lease a majority has renewed acts again,
@@ -186,6 +194,10 @@ impl Node {
         self.event(Event::ActiveRoleResumed { epoch });
         self.emit(Action::Actuate { epoch });
         self.deadlines.set(Timer::ActuationDue, now + self.cfg.timers.actuation_interval);
+        // The switchover the process before the restart scheduled.
+        if let Some(s) = self.durable.scheduled {
+            self.deadlines.set(Timer::SwitchoverDue, s.at.max(now));
+        }
     }
 
     pub(super) fn on_actuation_timer(&mut self, now: Instant) {
@@ -197,11 +209,13 @@ impl Node {
 
     /// The best site to hand over to: healthy, caught up, in touch with a
     /// majority, heard from within one lease, priority at least `min_priority`
-    /// (and above 0); highest priority first, then lowest id.
+    /// (and above 0), not in maintenance; highest priority first, then
+    /// lowest id.
     pub(super) fn best_target(&self, now: Instant, min_priority: u16) -> Option<NodeId> {
         self.cfg
             .ids()
             .filter(|&d| d != self.id && self.cfg.priority(d) >= min_priority.max(1))
+            .filter(|&d| !self.in_maintenance(d))
             .filter(|&d| self.recently_seen(now, d))
             .filter(|&d| self.peers[d.index()].report.is_some_and(|r| r.healthy && r.caught_up && r.sees_quorum))
             .max_by_key(|&d| (self.cfg.priority(d), std::cmp::Reverse(d)))
@@ -329,11 +343,37 @@ impl Node {
         }
     }
 
+    /// A scheduled switchover is due: hand over, or drop it saying why.
+    /// A site restarted in place that does not act yet keeps it until it
+    /// does ([`Node::finish_resume`] arms it again); a target this process
+    /// has not heard from yet (it has just started) is waited for, up to
+    /// one lease past the due time.
     pub(super) fn on_switchover_due(&mut self, now: Instant) {
-        let Some((to, _)) = self.scheduled.take() else { return };
-        match self.check_target(now, to) {
-            Ok(()) if self.is_active(now) => self.begin_handoff(now, to, HandoffReason::Switchover),
-            _ => self.event(Event::SwitchoverCancelled),
+        let Some(s) = self.durable.scheduled else { return };
+        if matches!(&self.role, RoleState::Leader(l) if l.phase == Phase::Resuming) {
+            return;
+        }
+        let unheard = self.peers.get(s.to.index()).is_some_and(|p| p.report.is_none());
+        if unheard && now < s.at + self.cfg.timers.lease_duration && self.is_active(now) {
+            self.deadlines.set(Timer::SwitchoverDue, now + self.cfg.timers.heartbeat_interval);
+            return;
+        }
+        let verdict = if self.is_active(now) { self.check_target(now, s.to) } else { Err(CommandError::Busy) };
+        match verdict {
+            Ok(()) => {
+                self.durable.scheduled = None;
+                self.persist();
+                self.begin_handoff(now, s.to, HandoffReason::Switchover);
+            }
+            Err(e) => {
+                let reason = if self.is_active(now) {
+                    SwitchoverCancelReason::TargetIneligible(e)
+                } else {
+                    SwitchoverCancelReason::NotActive
+                };
+                self.drop_schedule(reason);
+                self.persist();
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::action::{Action, Event, HandoffReason, StepDownReason};
+use crate::action::{Action, Event, HandoffReason, StepDownReason, SwitchoverCancelReason};
 use crate::config::{ClusterConfig, NodeId};
 use crate::durable::DurableState;
 use crate::message::{ActivationCause, Epoch, Heartbeat, Message, ProposalNotice, ProposalReason, SiteReport};
@@ -210,6 +210,8 @@ struct PeerView {
     last_heartbeat: Option<Instant>,
     /// The pause switch its last heartbeat carried: what it has persisted.
     pause: crate::PauseSetting,
+    /// The maintenance setting its last heartbeat carried.
+    maintenance: crate::MaintenanceSetting,
 }
 
 /// The active site as a follower knows it.
@@ -241,7 +243,6 @@ pub struct Node {
     approved: bool,
     cooldown_until: Option<Instant>,
     declined_until: Option<Instant>,
-    scheduled: Option<(NodeId, Instant)>,
     deadlines: Deadlines,
     actions: VecDeque<Action>,
 }
@@ -267,8 +268,8 @@ pub enum StartError {
     },
     /// The persisted state holds a counter no cluster can reach.
     #[error(
-        "the persisted state holds term {term} or pause version {version}, beyond the largest a cluster reaches \
-         ({max}): it is corrupt; restore it from a backup",
+        "the persisted state holds term {term}, pause version {version} or maintenance version \
+         {maintenance_version}, beyond the largest a cluster reaches ({max}): it is corrupt; restore it from a backup",
         max = crate::message::MAX_TERM
     )]
     CounterOutOfRange {
@@ -276,6 +277,8 @@ pub enum StartError {
         term: u64,
         /// The pause version found.
         version: u64,
+        /// The maintenance version found.
+        maintenance_version: u64,
     },
 }
 
@@ -297,9 +300,9 @@ impl Node {
         if cfg.member(id).is_none() {
             return Err(StartError::UnknownNode(id));
         }
-        let (term, version) = (durable.term.0, durable.pause.version);
-        if term > crate::message::MAX_TERM || version > crate::message::MAX_TERM {
-            return Err(StartError::CounterOutOfRange { term, version });
+        let (term, version, maintenance_version) = (durable.term.0, durable.pause.version, durable.maintenance.version);
+        if [term, version, maintenance_version].into_iter().any(|c| c > crate::message::MAX_TERM) {
+            return Err(StartError::CounterOutOfRange { term, version, maintenance_version });
         }
         if durable.bound_ms > crate::durable::MAX_BOUND_MS {
             return Err(StartError::BoundOutOfRange { bound_ms: durable.bound_ms });
@@ -327,7 +330,6 @@ impl Node {
             approved: false,
             cooldown_until: None,
             declined_until: None,
-            scheduled: None,
             deadlines: Deadlines::default(),
             actions: VecDeque::new(),
         };
@@ -338,9 +340,14 @@ impl Node {
             None if node.durable.led.is_some() => {
                 // Left by a term that has passed: no role to resume.
                 node.durable.led = None;
+                node.drop_schedule(SwitchoverCancelReason::NotResumedAfterRestart);
                 node.persist();
             }
-            None => {}
+            None => {
+                if node.drop_schedule(SwitchoverCancelReason::NotResumedAfterRestart) {
+                    node.persist();
+                }
+            }
         }
         if quiet > lease {
             node.deadlines.set(Timer::QuietPeriodEnds, now + quiet);
@@ -554,6 +561,10 @@ impl Node {
         self.cfg.priority(self.id) > 0
     }
 
+    fn in_maintenance(&self, site: NodeId) -> bool {
+        self.durable.maintenance.contains(site)
+    }
+
     fn is_voter(&self) -> bool {
         self.cfg.votes(self.id) > 0
     }
@@ -614,12 +625,27 @@ impl Node {
             reason: p.reason,
             age_ms: millis(now.saturating_since(p.since)),
         });
-        let hb =
-            Heartbeat { term: self.durable.term, lease, report: self.report(now), pause: self.durable.pause, proposal };
+        let hb = Heartbeat {
+            term: self.durable.term,
+            lease,
+            report: self.report(now),
+            pause: self.durable.pause,
+            proposal,
+            maintenance: self.durable.maintenance,
+        };
         let ids: Vec<NodeId> = self.cfg.ids().filter(|&i| i != self.id).collect();
         for to in ids {
             self.send(to, Message::Heartbeat(hb));
         }
+    }
+
+    /// Drops the scheduled switchover, if any, saying why; the caller
+    /// persists. Returns whether there was one.
+    fn drop_schedule(&mut self, reason: SwitchoverCancelReason) -> bool {
+        self.deadlines.clear(Timer::SwitchoverDue);
+        let Some(s) = self.durable.scheduled.take() else { return false };
+        self.event(Event::SwitchoverCancelled { to: s.to, reason });
+        true
     }
 
     fn raise_proposal(&mut self, now: Instant, target: NodeId, reason: ProposalReason) {
@@ -641,11 +667,11 @@ impl Node {
         ] {
             self.deadlines.clear(t);
         }
-        self.scheduled = None;
+        let dropped = self.drop_schedule(SwitchoverCancelReason::LostRole);
         if self.leader.is_some_and(|v| v.site == self.id) {
             self.leader = None;
         }
-        if self.durable.led.is_some() {
+        if self.durable.led.is_some() || dropped {
             // On disk before anything that follows (a release, a vote for
             // another site) leaves: a restart must not take back a role
             // this site gave up.

@@ -1,10 +1,11 @@
 //! Operator commands. Each either acts here or names the node that can.
 
 use super::{Node, Phase, RoleState, Timer, VoterSet};
-use crate::action::{Event, HandoffReason};
+use crate::action::{Event, HandoffReason, SwitchoverCancelReason};
 use crate::command::{Command, CommandError};
 use crate::config::NodeId;
-use crate::message::{ActivationCause, Epoch, PauseSetting};
+use crate::durable::ScheduledSwitchover;
+use crate::message::{ActivationCause, Epoch, MaintenanceSetting, PauseSetting};
 use crate::time::Instant;
 
 impl Node {
@@ -19,13 +20,15 @@ impl Node {
                 if !matches!(self.role, RoleState::Leader(_)) {
                     return Err(CommandError::NotActive { active: self.known_active(now) });
                 }
-                self.scheduled.take().ok_or(CommandError::NothingScheduled)?;
-                self.deadlines.clear(Timer::SwitchoverDue);
-                self.event(Event::SwitchoverCancelled);
+                if !self.drop_schedule(SwitchoverCancelReason::Operator) {
+                    return Err(CommandError::NothingScheduled);
+                }
+                self.persist();
                 Ok(())
             }
             Command::Approve { to } => self.approve(now, to),
             Command::ForcePromote => self.force_promote(now),
+            Command::Maintenance { site, on } => self.set_maintenance(now, site, on),
             Command::Pause => self.set_pause(true),
             Command::Resume => self.set_pause(false),
             Command::Shutdown => {
@@ -58,6 +61,9 @@ impl Node {
         }
         if self.cfg.priority(to) == 0 {
             return Err(CommandError::NotElectable(to));
+        }
+        if self.in_maintenance(to) {
+            return Err(CommandError::TargetInMaintenance { target: to });
         }
         if !self.recently_seen(now, to) {
             return Err(CommandError::TargetNotEligible { target: to, why: "not heard from within one lease" });
@@ -94,13 +100,23 @@ impl Node {
             }
             None => self.best_target(now, 1).ok_or(CommandError::NoEligibleTarget)?,
         };
+        // A new switchover replaces the one scheduled.
+        let replaced = self.drop_schedule(SwitchoverCancelReason::Replaced);
         match at {
             Some(at) if at > now => {
-                self.scheduled = Some((to, at));
+                // On disk before it is acknowledged: a restart in place
+                // carries it out.
+                self.durable.scheduled = Some(ScheduledSwitchover { to, at });
+                self.persist();
                 self.deadlines.set(Timer::SwitchoverDue, at);
                 self.event(Event::SwitchoverScheduled { to, at });
             }
-            _ => self.begin_handoff(now, to, HandoffReason::Switchover),
+            _ => {
+                if replaced {
+                    self.persist();
+                }
+                self.begin_handoff(now, to, HandoffReason::Switchover)
+            }
         }
         Ok(())
     }
@@ -128,6 +144,9 @@ impl Node {
             .ok_or(CommandError::NothingToApprove)?;
         if let Some(active) = self.known_active(now) {
             return Err(CommandError::HeldElsewhere { target: active });
+        }
+        if self.in_maintenance(target) {
+            return Err(CommandError::TargetInMaintenance { target });
         }
         if target != self.id {
             return Err(CommandError::HeldElsewhere { target });
@@ -177,6 +196,26 @@ impl Node {
         let epoch = Epoch::from(term);
         self.event(Event::ForcedPromotion { epoch });
         self.install_leadership(now, epoch, ActivationCause::Forced, (now, VoterSet::default()), true);
+        Ok(())
+    }
+
+    /// Puts `site` in maintenance or takes it out. Refused for the active
+    /// site as known here (the one it follows, or the one last chosen, or
+    /// this site while it holds the role in any phase): moving the role is
+    /// a switchover, to be asked for first.
+    fn set_maintenance(&mut self, now: Instant, site: NodeId, on: bool) -> Result<(), CommandError> {
+        if self.cfg.priority(site) == 0 {
+            return Err(CommandError::NotElectable(site));
+        }
+        let holds_role = site == self.id && matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. });
+        let last_chosen = self.durable.last_chosen.map(|c| c.site);
+        if on && (holds_role || self.known_active(now) == Some(site) || last_chosen == Some(site)) {
+            return Err(CommandError::MaintenanceOfActive { site });
+        }
+        let current = self.durable.maintenance;
+        let version = (current.version + 1).min(crate::message::MAX_TERM);
+        let setting = MaintenanceSetting { version, by: self.id.0, sites: current.with(site, on) };
+        self.install_maintenance(now, setting);
         Ok(())
     }
 

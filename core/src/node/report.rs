@@ -52,6 +52,7 @@ impl Node {
                     report: p.report,
                     switchover_target: self.check_target(now, id),
                     pause_agrees: p.last_heartbeat.is_some() && p.pause == self.durable.pause,
+                    maintenance_agrees: p.last_heartbeat.is_some() && p.maintenance == self.durable.maintenance,
                 }
             })
             .collect();
@@ -63,11 +64,12 @@ impl Node {
             term: self.durable.term,
             mode: self.cfg.policy.failover_mode,
             paused: self.durable.pause.paused,
+            maintenance: self.durable.maintenance,
             pending_failover: self.proposal.or(remote),
             lease_remaining,
             local: self.report(now),
             peers,
-            scheduled_switchover: self.scheduled,
+            scheduled_switchover: self.durable.scheduled.map(|s| (s.to, s.at)),
         }
     }
 

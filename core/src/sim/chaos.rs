@@ -16,7 +16,8 @@ use super::{SimCluster, Violation};
 use crate::command::{Command, CommandError};
 use crate::config::{ClusterConfig, FailbackPolicy, FailoverMode, Member, NodeId, Policy, Timers};
 use crate::message::{
-    ActivationCause, Epoch, Heartbeat, LeaseRenewal, Message, PauseSetting, SiteReport, Term, VoteRequest, MAX_TERM,
+    ActivationCause, Epoch, Heartbeat, LeaseRenewal, MaintenanceSetting, Message, PauseSetting, SiteReport, Term,
+    VoteRequest, MAX_TERM,
 };
 use crate::node::LocalHealth;
 use crate::rng::Jitter;
@@ -91,6 +92,7 @@ enum Repair {
     Healthy(NodeId),
     HookOk(NodeId),
     Resume,
+    EndMaintenance(NodeId),
 }
 
 /// Runs one seed.
@@ -275,6 +277,12 @@ impl Run {
                     let _ = self.sim.command(id, Command::Resume);
                 }
             }
+            Repair::EndMaintenance(site) => {
+                let any = self.sim.config().ids().find(|&id| self.sim.is_up(id));
+                if let Some(id) = any {
+                    let _ = self.sim.command(id, Command::Maintenance { site, on: false });
+                }
+            }
         }
     }
 
@@ -360,13 +368,27 @@ impl Run {
                 6 => {
                     let to = self.pick(&ids);
                     let at = self.pick(&ids);
-                    self.log(|| format!("operator: switchover --to {to} via {at}"));
-                    self.operator(at, Command::Switchover { to: Some(to), at: None });
+                    // Now, or scheduled a few seconds ahead (kept across a
+                    // restart in place of the active site).
+                    let when = match self.rng.up_to(1) {
+                        0 => None,
+                        _ => Some(crate::time::Instant::from_millis(self.sim.now_ms() + 500 + self.rng.up_to(5000))),
+                    };
+                    self.log(|| format!("operator: switchover --to {to} via {at} at {when:?}"));
+                    self.operator(at, Command::Switchover { to: Some(to), at: when });
                 }
-                7 => {
+                7 if self.rng.up_to(1) == 0 => {
                     self.log(|| format!("operator: pause via {victim}, resume later"));
                     if self.sim.command(victim, Command::Pause).is_ok() {
                         self.repairs.push((self.sim.now_ms() + 1000 + self.rng.up_to(4000), Repair::Resume));
+                    }
+                }
+                7 => {
+                    let site = self.pick(&ids);
+                    self.log(|| format!("operator: maintenance on {site} via {victim}, off later"));
+                    if self.sim.command(victim, Command::Maintenance { site, on: true }).is_ok() {
+                        let at = self.sim.now_ms() + 1000 + self.rng.up_to(8000);
+                        self.repairs.push((at, Repair::EndMaintenance(site)));
                     }
                 }
                 9 => {
@@ -398,11 +420,22 @@ impl Run {
         let report = SiteReport { healthy: true, caught_up: true, sees_quorum: true };
         let huge = if self.rng.up_to(1) == 0 { u64::MAX } else { MAX_TERM + 1 };
         let renewal = LeaseRenewal { seq: 1, cause: ActivationCause::Reclaim, cooldown_ms: u64::MAX };
-        let heartbeat = |term, pause, lease| Heartbeat { term, lease, report, pause, proposal: None };
-        match self.rng.up_to(3) {
+        let heartbeat = |term, pause, lease| Heartbeat {
+            term,
+            lease,
+            report,
+            pause,
+            proposal: None,
+            maintenance: MaintenanceSetting::default(),
+        };
+        match self.rng.up_to(4) {
             0 => Message::Vote(VoteRequest { term: Term(huge), report, approved: true, handoff: true }),
             1 => Message::Heartbeat(heartbeat(Term(huge), PauseSetting::default(), Some(renewal))),
             2 => Message::Heartbeat(heartbeat(Term(0), PauseSetting { version: huge, by: 0, paused: true }, None)),
+            3 => {
+                let maintenance = MaintenanceSetting { version: huge, by: 0, sites: u16::MAX };
+                Message::Heartbeat(Heartbeat { maintenance, ..heartbeat(Term(0), PauseSetting::default(), None) })
+            }
             _ => Message::TimeoutNow { term: Term(huge) },
         }
     }
@@ -458,6 +491,12 @@ impl Run {
             // Like an operator: resume if still paused, approve what waits.
             if ids.iter().any(|&i| self.sim.status(i).is_some_and(|s| s.paused)) {
                 self.repair(Repair::Resume);
+            }
+            // And end every maintenance.
+            for &site in &ids {
+                if ids.iter().any(|&i| self.sim.status(i).is_some_and(|s| s.maintenance.contains(site))) {
+                    self.repair(Repair::EndMaintenance(site));
+                }
             }
             self.approve_pending();
         }

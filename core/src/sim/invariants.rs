@@ -16,12 +16,19 @@
 //! - [`ONLY_ELECTABLE_SITES_CAMPAIGN`]: a witness or a priority-0 site never
 //!   asks for votes, is never elected and never hands over;
 //! - [`PERSISTED_BEFORE_SENT`]: a message never carries a term or a vote
-//!   that is not yet on the sender's disk.
+//!   that is not yet on the sender's disk;
+//! - [`SITE_IN_MAINTENANCE_NEVER_ELECTED`]: no voter grants an unplanned or
+//!   approved vote (or pre-vote) to a site its disk holds in maintenance,
+//!   and such a site never asks for one ([`check_grant`], [`check_send`]).
+//!   It is checked at each grant rather than on the outcome: a site elected
+//!   by votes granted before the voters heard of its maintenance was
+//!   elected correctly, and a handoff or a forced promotion may make a site
+//!   in maintenance active by design.
 
 use super::clock::DriftClock;
 use crate::config::{ClusterConfig, NodeId};
 use crate::durable::DurableState;
-use crate::message::{Message, Term};
+use crate::message::{Message, Term, VoteReply, VoteRequest};
 use crate::node::{Binding, Node};
 use crate::time::Instant;
 
@@ -41,8 +48,13 @@ pub const ONLY_ELECTABLE_SITES_CAMPAIGN: &str = "only_electable_sites_campaign";
 /// Rule 3: persist before send.
 pub const PERSISTED_BEFORE_SENT: &str = "persisted_before_sent";
 
-/// Every invariant [`check_state`] and [`check_send`] can report.
-pub const ALL: [&str; 7] = [
+/// Maintenance: a site in maintenance is never elected by an unplanned or
+/// approved election (handoffs and forced promotion excepted).
+pub const SITE_IN_MAINTENANCE_NEVER_ELECTED: &str = "site_in_maintenance_never_elected";
+
+/// Every invariant [`check_state`], [`check_send`] and [`check_grant`] can
+/// report.
+pub const ALL: [&str; 8] = [
     AT_MOST_ONE_ACTIVE,
     PROMISES_OUTLAST_LEASE,
     LEASE_BACKED_BY_MAJORITY,
@@ -50,6 +62,7 @@ pub const ALL: [&str; 7] = [
     ACTIVE_ONLY_IN_OWN_TERM,
     ONLY_ELECTABLE_SITES_CAMPAIGN,
     PERSISTED_BEFORE_SENT,
+    SITE_IN_MAINTENANCE_NEVER_ELECTED,
 ];
 
 /// A broken invariant and what was seen.
@@ -165,6 +178,14 @@ pub fn check_send(
     if matches!(message, Message::PreVote(_) | Message::Vote(_)) && cfg.priority(from) == 0 {
         return Some(breach(ONLY_ELECTABLE_SITES_CAMPAIGN, format!("{from} (priority 0) asks for votes")));
     }
+    if let Message::PreVote(r) | Message::Vote(r) = message {
+        if !r.handoff && disk.maintenance.contains(from) {
+            return Some(breach(
+                SITE_IN_MAINTENANCE_NEVER_ELECTED,
+                format!("{from} asks for an unplanned vote while its disk holds it in maintenance: {message:?}"),
+            ));
+        }
+    }
     // Terms a message carries as the sender's own; pre-votes and their
     // replies carry a term nobody has adopted yet.
     let own_term = match *message {
@@ -193,4 +214,21 @@ pub fn check_send(
         )),
         _ => None,
     }
+}
+
+/// Checks a voter's answer to a vote or pre-vote `request` from
+/// `candidate`, at the moment the voter sends it, against the voter's disk.
+pub fn check_grant(
+    voter: NodeId,
+    disk: &DurableState,
+    candidate: NodeId,
+    request: &VoteRequest,
+    reply: &VoteReply,
+) -> Option<Breach> {
+    (reply.granted && !request.handoff && disk.maintenance.contains(candidate)).then(|| {
+        breach(
+            SITE_IN_MAINTENANCE_NEVER_ELECTED,
+            format!("{voter} granted {candidate} {request:?} while its disk holds {candidate} in maintenance"),
+        )
+    })
 }

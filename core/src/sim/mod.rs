@@ -120,6 +120,9 @@ pub struct SimCluster {
     became_active: Vec<(u64, NodeId, Epoch)>,
     resumed: Vec<(u64, NodeId, Epoch)>,
     steps: u64,
+    /// While a node handles a vote or pre-vote request: the candidate and
+    /// its request, so the answer can be checked against it.
+    answering: Option<(NodeId, crate::message::VoteRequest)>,
 }
 
 impl SimCluster {
@@ -143,6 +146,7 @@ impl SimCluster {
             became_active: Vec::new(),
             resumed: Vec::new(),
             steps: 0,
+            answering: None,
             cfg,
         };
         for id in sim.cfg.ids().collect::<Vec<_>>() {
@@ -461,7 +465,11 @@ impl SimCluster {
                 let local = self.local_now(to);
                 if let Some(node) = self.machines[to.index()].node.as_mut() {
                     node.handle_message(local, from, message);
+                    if let Message::PreVote(r) | Message::Vote(r) = message {
+                        self.answering = Some((from, r));
+                    }
                     self.drain(to);
+                    self.answering = None;
                 }
             }
             Pending::HookDone { node: id, incarnation, epoch } => {
@@ -501,6 +509,12 @@ impl SimCluster {
                     let disk = self.machines[id.index()].disk;
                     let found = invariants::check_send(&self.cfg, id, &disk, to, &message);
                     self.record(found);
+                    if let (Some((candidate, request)), Message::PreVoteReply(reply) | Message::VoteReply(reply)) =
+                        (self.answering, message)
+                    {
+                        let found = invariants::check_grant(id, &disk, candidate, &request, &reply);
+                        self.record(found);
+                    }
                     self.transmit(id, to, message)
                 }
                 Action::RunPrePromote { epoch, .. } => {

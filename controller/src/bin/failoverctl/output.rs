@@ -81,6 +81,19 @@ pub fn done(command: &str, to: Option<&str>, at: Option<&str>, answer: &Value) -
     }
 }
 
+/// One line saying what `maintenance on|off` did.
+pub fn maintenance_done(site: &str, on: bool, answer: &Value) -> String {
+    let by = answer.get("node").and_then(Value::as_str).map_or_else(String::new, |n| format!(" (by {n})"));
+    let before = answer.pointer("/before/maintenance").and_then(Value::as_array);
+    let was_on = before.map(|sites| sites.iter().any(|s| s.as_str() == Some(site)));
+    match (on, was_on) {
+        (true, Some(true)) => format!("{site} is in maintenance (it already was){by}"),
+        (true, _) => format!("{site} is in maintenance: no failover or switchover goes to it{by}"),
+        (false, Some(false)) => format!("{site} is out of maintenance (it was not in maintenance){by}"),
+        (false, _) => format!("maintenance of {site} ended{by}"),
+    }
+}
+
 /// One line for a peer that is of another cluster, has another config, or
 /// does not say (an older build). A node of a build that shows no cluster
 /// name, or a mismatch without one, is judged on the fingerprint alone.
@@ -132,10 +145,24 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
              leases as any member (set up [tls] with failoverctl certs init)"
         );
     }
+    for m in &v.maintenance {
+        let unknown = || "unknown".to_owned();
+        let reason = m.reason.as_deref().filter(|r| !r.is_empty()).map_or_else(String::new, |r| format!(": {r}"));
+        say!(
+            "MAINTENANCE: {} (by {}, since {}){reason}; no failover or switchover goes to it",
+            m.site,
+            m.by.clone().unwrap_or_else(unknown),
+            m.since.clone().unwrap_or_else(unknown)
+        );
+    }
     if let Some(p) = &v.pending_failover {
         let target = &p.target;
         say!("PENDING FAILOVER to {target}: {} (since {})", p.reason, p.since);
-        say!("  approve with: failoverctl approve --to {target}");
+        if v.maintenance.iter().any(|m| &m.site == target) {
+            say!("  approval is refused while {target} is in maintenance; end it with: failoverctl maintenance off --site {target}");
+        } else {
+            say!("  approve with: failoverctl approve --to {target}");
+        }
     }
     print_schedule(active_view.unwrap_or(v), active.filter(|_| active_view.is_none()));
     if let Some(stored) = v.fence_ahead {

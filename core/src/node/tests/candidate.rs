@@ -136,7 +136,14 @@ fn a_site_does_not_run_while_bound_paused_or_outranked() {
 
     let status = |report, paused| {
         let pause = PauseSetting { version: 1, by: 2, paused };
-        Message::Heartbeat(Heartbeat { term: Term(0), lease: None, report, pause, proposal: None })
+        Message::Heartbeat(Heartbeat {
+            term: Term(0),
+            lease: None,
+            report,
+            pause,
+            proposal: None,
+            maintenance: Default::default(),
+        })
     };
     let alone = SiteReport { sees_quorum: false, ..report() };
     let mut b = node(members.clone(), 1);
@@ -181,7 +188,14 @@ fn a_candidate_is_bound_to_itself_and_refuses_a_rival() {
 fn equal_priority_is_no_reason_to_wait() {
     let members = vec![Member::site("site-a", 1), Member::site("site-b", 1), Member::witness("witness")];
     let mut b = node(members, 1);
-    let hb = Heartbeat { term: Term(0), lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    let hb = Heartbeat {
+        term: Term(0),
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: Default::default(),
+    };
     b.handle_message(at(10_000), NodeId(0), Message::Heartbeat(hb));
     assert!(runs_at(&mut b, at(10_000)));
 }

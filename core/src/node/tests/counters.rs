@@ -112,3 +112,47 @@ fn a_cooldown_figure_from_a_peer_is_capped_by_the_own_cooldown() {
     w.handle_message(after, NodeId(1), vote(6));
     assert_eq!(answer(&mut w), Some((true, None)), "held back beyond the configured cooldown");
 }
+
+#[test]
+fn a_maintenance_version_beyond_the_bound_is_ignored_or_refused_at_start_and_versions_stop_at_it() {
+    for version in [MAX_TERM + 1, u64::MAX] {
+        let setting = crate::MaintenanceSetting { version, by: 0, sites: 0b10 };
+        let hb = Heartbeat {
+            term: Term(1),
+            lease: None,
+            report: report(),
+            pause: PauseSetting::default(),
+            proposal: None,
+            maintenance: setting,
+        };
+        let mut w = witness();
+        let before = *w.durable();
+        w.handle_message(at(10_000), NodeId(0), Message::Heartbeat(hb));
+        assert_eq!(*w.durable(), before, "a setting beyond the bound pinned the register");
+        let cfg = Arc::new(ClusterConfig {
+            members: vec![Member::site("site-a", 1)],
+            timers: Timers::default(),
+            policy: Policy::default(),
+        });
+        let state = DurableState { maintenance: setting, ..DurableState::default() };
+        let err = Node::new(cfg, NodeId(0), state, at(0), 1).expect_err("refused");
+        assert!(
+            matches!(err, super::super::StartError::CounterOutOfRange { maintenance_version, .. } if maintenance_version == version)
+        );
+    }
+    let mut w = witness();
+    let last = crate::MaintenanceSetting { version: MAX_TERM, by: 0, sites: 0b10 };
+    let hb = Heartbeat {
+        term: Term(1),
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: last,
+    };
+    w.handle_message(at(10_000), NodeId(0), Message::Heartbeat(hb));
+    assert_eq!(w.durable().maintenance, last, "the bound itself is a valid version");
+    w.command(at(10_000), crate::Command::Maintenance { site: NodeId(1), on: false }).expect("accepted");
+    assert_eq!(w.durable().maintenance.version, MAX_TERM);
+    assert!(!w.durable().maintenance.contains(NodeId(1)));
+}

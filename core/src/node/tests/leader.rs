@@ -51,7 +51,14 @@ fn a_handoff_tells_the_target_to_run_only_once_a_majority_moved() {
     let (b, w) = (NodeId(1), NodeId(2));
     let t = now + Duration::from_millis(500);
     // site-b must look able to take over.
-    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    let hb = Heartbeat {
+        term,
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: Default::default(),
+    };
     a.handle_message(t, b, Message::Heartbeat(hb));
     a.command(t, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
     let told =
@@ -75,7 +82,14 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
         (SiteReport { sees_quorum: false, ..report() }, "it cannot reach a majority"),
     ] {
         let (mut a, now, term) = active_site_a();
-        let hb = Heartbeat { term, lease: None, report, pause: PauseSetting::default(), proposal: None };
+        let hb = Heartbeat {
+            term,
+            lease: None,
+            report,
+            pause: PauseSetting::default(),
+            proposal: None,
+            maintenance: Default::default(),
+        };
         a.handle_message(now, b, Message::Heartbeat(hb));
         let refused = Err(CommandError::TargetNotEligible { target: b, why });
         let shown = a.status(now).peers.iter().find(|p| p.id == b).map(|p| p.switchover_target);
@@ -86,7 +100,14 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
     assert!(matches!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { .. })), "never heard");
     assert_eq!(a.command(now, switch(w, None)), Err(CommandError::NotElectable(w)));
     assert_eq!(a.command(now, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
-    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    let hb = Heartbeat {
+        term,
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: Default::default(),
+    };
     a.handle_message(now, b, Message::Heartbeat(hb));
     let shown = |a: &Node, id| a.status(now).peers.iter().find(|p| p.id == id).map(|p| p.switchover_target);
     assert_eq!(shown(&a, b), Some(Ok(())));
@@ -108,7 +129,14 @@ fn a_scheduled_switchover_runs_at_its_time_only_if_still_active() {
     use crate::command::Command;
     let b = NodeId(1);
     let (mut a, now, term) = active_site_a();
-    let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+    let hb = Heartbeat {
+        term,
+        lease: None,
+        report: report(),
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: Default::default(),
+    };
     a.handle_message(now, b, Message::Heartbeat(hb));
     let due = now + Duration::from_millis(200);
     a.command(now, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
@@ -158,7 +186,14 @@ fn a_declined_promotion_hands_over_in_automatic_mode_and_proposes_in_manual_mode
     for mode in [FailoverMode::Automatic, FailoverMode::Manual] {
         let (mut a, now, term) = active_site_a();
         let b = NodeId(1);
-        let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+        let hb = Heartbeat {
+            term,
+            lease: None,
+            report: report(),
+            pause: PauseSetting::default(),
+            proposal: None,
+            maintenance: Default::default(),
+        };
         a.handle_message(now, b, Message::Heartbeat(hb));
         // Elected again (a new epoch), and this time the hook fails.
         let mut cfg = a.config().clone();
@@ -198,7 +233,14 @@ fn a_planned_switchover_drains_for_the_drain_time_first() {
         let mut cfg = a.config().clone();
         cfg.timers.drain = Duration::from_millis(500);
         a.cfg = Arc::new(cfg);
-        let hb = Heartbeat { term, lease: None, report: report(), pause: PauseSetting::default(), proposal: None };
+        let hb = Heartbeat {
+            term,
+            lease: None,
+            report: report(),
+            pause: PauseSetting::default(),
+            proposal: None,
+            maintenance: Default::default(),
+        };
         a.handle_message(now, b, Message::Heartbeat(hb));
         a.command(now, command).expect("accepted");
         let actions = drain(&mut a);
@@ -422,4 +464,28 @@ fn an_elected_site_hearing_another_renew_in_its_own_term_neither_binds_nor_follo
     a.handle_message(now, NodeId(1), lease_heartbeat(term.0, 0, PauseSetting::default()));
     assert!(a.is_active(now), "it followed the other site");
     assert_eq!(heartbeat_replies(&mut a), vec![(term.0, false)]);
+}
+
+#[test]
+fn a_persisted_schedule_without_a_role_to_resume_is_cancelled_at_start_with_the_reason() {
+    use crate::{Event, ScheduledSwitchover, SwitchoverCancelReason};
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let cfg = Arc::new(ClusterConfig { members, timers: Timers::default(), policy: Policy::default() });
+    let scheduled = Some(ScheduledSwitchover { to: NodeId(1), at: at(50_000) });
+    // No role (`led` absent), or one left by a term that has passed.
+    let led = crate::Led { term: Term(2), cause: crate::ActivationCause::Reclaim, resumes: 0 };
+    for led in [None, Some(led)] {
+        let state =
+            DurableState { term: Term(3), voted_for: Some(NodeId(0)), scheduled, led, ..DurableState::default() };
+        let mut a = Node::new(cfg.clone(), NodeId(0), state, at(1000), 1).expect("starts");
+        let actions = drain(&mut a);
+        let why = SwitchoverCancelReason::NotResumedAfterRestart;
+        assert!(
+            actions.contains(&Action::Event(Event::SwitchoverCancelled { to: NodeId(1), reason: why })),
+            "{actions:?}"
+        );
+        assert!(actions.iter().any(|x| matches!(x, Action::Persist(d) if d.scheduled.is_none())), "{actions:?}");
+        assert_eq!(a.status(at(1000)).scheduled_switchover, None);
+        assert_eq!(a.next_deadline().map(|(_, t)| t == Timer::SwitchoverDue), Some(false));
+    }
 }

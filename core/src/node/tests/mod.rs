@@ -81,7 +81,14 @@ fn at(ms: u64) -> Instant {
 
 fn lease_heartbeat(term: u64, cooldown_ms: u64, pause: PauseSetting) -> Message {
     let renewal = crate::message::LeaseRenewal { seq: 1, cause: crate::ActivationCause::Reclaim, cooldown_ms };
-    Message::Heartbeat(Heartbeat { term: Term(term), lease: Some(renewal), report: report(), pause, proposal: None })
+    Message::Heartbeat(Heartbeat {
+        term: Term(term),
+        lease: Some(renewal),
+        report: report(),
+        pause,
+        proposal: None,
+        maintenance: Default::default(),
+    })
 }
 
 /// Site-a asking for votes (pre-vote or vote) in its next term.
@@ -188,7 +195,14 @@ fn run_leader(a: &mut Node, until: Instant, b_report: Option<SiteReport>) -> Vec
         }
         if let Some(report) = b_report {
             let term = a.durable().term;
-            let hb = Heartbeat { term, lease: None, report, pause: PauseSetting::default(), proposal: None };
+            let hb = Heartbeat {
+                term,
+                lease: None,
+                report,
+                pause: PauseSetting::default(),
+                proposal: None,
+                maintenance: Default::default(),
+            };
             a.handle_message(t, NodeId(1), Message::Heartbeat(hb));
         }
         a.handle_timeout(t);

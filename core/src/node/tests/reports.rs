@@ -32,6 +32,7 @@ fn status_reports_a_followed_site_only_within_a_lease_and_peers_with_their_age()
         report: report(),
         pause: PauseSetting::default(),
         proposal: None,
+        maintenance: Default::default(),
     };
     b.handle_message(now, NodeId(0), Message::Heartbeat(hb));
     let status = b.status(now + Duration::from_millis(10));
@@ -208,6 +209,7 @@ fn a_peers_proposal_is_shown_for_one_lease_after_its_last_heartbeat() {
         report: report(),
         pause: PauseSetting::default(),
         proposal: Some(proposal),
+        maintenance: Default::default(),
     };
     let mut w = witness();
     w.handle_message(at(10_000), NodeId(1), Message::Heartbeat(hb));
