@@ -113,11 +113,12 @@ impl Runtime {
                 () = sleep => Wake::Timer,
             };
             let now = clock::now();
+            let mut answer = None;
             match wake {
                 Wake::Message(from, msg) => self.node.handle_message(now, from, msg),
                 Wake::Command((cmd, reply)) => {
                     let result = self.node.command(now, cmd);
-                    let _ = reply.send(result);
+                    answer = Some((reply, result));
                 }
                 Wake::Health(input) => {
                     match input {
@@ -133,6 +134,12 @@ impl Runtime {
             }
             self.node.handle_timeout(clock::now());
             self.apply_actions(&hook_tx)?;
+            // Answered only now: what the command changed is on disk, so a
+            // crash right after the answer keeps it (a scheduled switchover,
+            // a pause).
+            if let Some((reply, result)) = answer.take() {
+                let _ = reply.send(result);
+            }
         }
     }
 

@@ -357,8 +357,9 @@ async fn a_scheduled_switchover_survives_a_kill9_and_restart_of_the_active_daemo
     };
     assert!(
         c.wait_for(LONG, resumed_with_schedule).await,
-        "site-a did not come back active with its schedule:\n{:?}\n{}",
+        "site-a did not come back active with its schedule:\n{:?}\n{}\n{}",
         c.status("site-a"),
+        stdout(&c.ctl("site-a", &["history"])),
         c.log_tail("site-a")
     );
     assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved at the restart");
