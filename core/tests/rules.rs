@@ -39,6 +39,21 @@ fn cluster_with(policy: Policy, seed: u64) -> SimCluster {
     SimCluster::new(cfg, seed).expect("valid config")
 }
 
+/// Three sites (priorities 3, 2, 1) and two witnesses: five voters.
+fn three_sites_two_witnesses() -> ClusterConfig {
+    ClusterConfig {
+        members: vec![
+            Member::site("site-a", 3),
+            Member::site("site-b", 2),
+            Member::site("site-c", 1),
+            Member::witness("witness-1"),
+            Member::witness("witness-2"),
+        ],
+        timers: timers(),
+        policy: Policy::default(),
+    }
+}
+
 fn cluster() -> SimCluster {
     cluster_with(Policy::default(), 1)
 }
@@ -504,17 +519,7 @@ fn forced_promotion_is_refused_while_a_lease_may_be_live_then_fences_by_epoch() 
 
 #[test]
 fn three_sites_and_two_witnesses_elect_and_fail_over() {
-    let cfg = ClusterConfig {
-        members: vec![
-            Member::site("site-a", 3),
-            Member::site("site-b", 2),
-            Member::site("site-c", 1),
-            Member::witness("witness-1"),
-            Member::witness("witness-2"),
-        ],
-        timers: timers(),
-        policy: Policy::default(),
-    };
+    let cfg = three_sites_two_witnesses();
     let mut sim = started(SimCluster::new(cfg, 11).expect("valid"));
     let (a, b) = (sim.id("site-a"), sim.id("site-b"));
     assert_eq!(sim.active(), Some(a));
@@ -699,17 +704,7 @@ fn maintenance_of_the_active_site_is_refused_and_no_switchover_goes_to_a_site_in
 
 #[test]
 fn the_next_site_takes_over_when_the_better_successor_is_in_maintenance() {
-    let cfg = ClusterConfig {
-        members: vec![
-            Member::site("site-a", 3),
-            Member::site("site-b", 2),
-            Member::site("site-c", 1),
-            Member::witness("witness-1"),
-            Member::witness("witness-2"),
-        ],
-        timers: timers(),
-        policy: Policy::default(),
-    };
+    let cfg = three_sites_two_witnesses();
     let mut sim = started(SimCluster::new(cfg, 12).expect("valid"));
     let (a, b, c) = (sim.id("site-a"), sim.id("site-b"), sim.id("site-c"));
     assert_eq!(sim.active(), Some(a));

@@ -24,7 +24,7 @@ mod client;
 mod output;
 
 use client::Conn;
-use failover_controller::status_doc::StatusDoc;
+use failover_controller::status_doc::{SiteDoc, StatusDoc};
 
 #[derive(Parser)]
 #[command(name = "failoverctl", version, about = "Operate a failover cluster")]
@@ -422,12 +422,20 @@ fn maintenance_held(status: &StatusDoc, site: &str, on: bool) -> Result<Vec<Stri
     if status.maintenance.iter().any(|m| m.site == site) != on {
         return Err(format!("{node} does not hold {site} {} maintenance", if on { "in" } else { "out of" }));
     }
+    echoed(status, |member| member.maintenance_agrees)
+}
+
+/// `Ok(members it cannot reach)` when every member `status`'s node reaches
+/// has echoed a cluster-wide setting to it (`agrees`) and it reaches a
+/// majority.
+fn echoed(status: &StatusDoc, agrees: impl Fn(&SiteDoc) -> Option<bool>) -> Result<Vec<String>, String> {
+    let node = &status.node;
     let mut unreachable = Vec::new();
     let mut lagging = Vec::new();
     for member in status.sites.iter().filter(|s| &s.id != node) {
         if !member.reachable {
             unreachable.push(member.id.clone());
-        } else if member.maintenance_agrees == Some(false) {
+        } else if agrees(member) == Some(false) {
             lagging.push(member.id.as_str());
         }
     }
@@ -448,28 +456,10 @@ const PAUSE_CONFIRMATION: Duration = Duration::from_secs(10);
 /// From one node's `/status`: `Ok(members it cannot reach)` when it holds
 /// the pause switch `paused` and every member it reaches has echoed it.
 fn pause_held(status: &StatusDoc, paused: bool) -> Result<Vec<String>, String> {
-    let node = &status.node;
     if status.paused != paused {
-        return Err(format!("{node} does not have it yet"));
+        return Err(format!("{} does not have it yet", status.node));
     }
-    let mut unreachable = Vec::new();
-    let mut lagging = Vec::new();
-    for site in status.sites.iter().filter(|s| &s.id != node) {
-        if !site.reachable {
-            unreachable.push(site.id.clone());
-        } else if site.pause_agrees == Some(false) {
-            lagging.push(site.id.as_str());
-        }
-    }
-    let members = status.sites.len();
-    let reached = members - unreachable.len();
-    if !lagging.is_empty() {
-        Err(format!("{} has not echoed it to {node} yet", lagging.join(", ")))
-    } else if reached * 2 <= members {
-        Err(format!("{node} reaches only {reached} of {members} members"))
-    } else {
-        Ok(unreachable)
-    }
+    echoed(status, |site| site.pause_agrees)
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
