@@ -941,3 +941,50 @@ async fn a_reload_of_the_active_site_applies_checks_hooks_and_token_and_moves_no
     assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
     assert!(c.wait_for(LONG, |_| demoted.exists()).await, "the reloaded on_demote hook did not run");
 }
+
+/// A site of another cluster (same members, same everything but
+/// `cluster.name`) is refused and shown as such, and never counted: with the
+/// active site killed it cannot be elected by this cluster's witness.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_of_another_cluster_is_refused_shown_and_never_counted() {
+    let staging = ("site-b", "name = \"test\"", "name = \"staging\"");
+    let mut c = TestCluster::start_with_site_a_active(Spec { edits: vec![staging], ..Spec::default() }).await;
+    let shown = |c: &TestCluster| {
+        c.status_doc("site-a").is_some_and(|d| {
+            d.config_mismatches.iter().any(|m| m.peer == "site-b" && m.cluster == "staging" && m.refused)
+        })
+    };
+    assert!(c.wait_for(LONG, shown).await, "site-a does not show site-b as another cluster: {:?}", c.status("site-a"));
+    let text = stdout(&c.ctl("site-a", &["status"]));
+    assert!(text.contains("ANOTHER CLUSTER"), "{text}");
+    let prober = c.prober();
+    c.kill9("site-a");
+    // Three leases and more: long past the point where site-b would have
+    // been elected had the witness counted it.
+    let witness_lost_a = |c: &TestCluster| c.status_doc("witness").is_some_and(|d| d.active_site.is_none());
+    assert!(c.wait_for(LONG, witness_lost_a).await, "the witness still follows the dead site-a");
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    prober.stop().await.assert_only_active(&[c.active_url("site-a")]);
+    assert_eq!(c.status_doc("witness").and_then(|d| d.active_site), None, "the witness follows a stranger");
+}
+
+/// A switchover scheduled at the far end of time is refused with the
+/// limit, and `/status` answers throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_far_future_switchover_is_refused_and_status_keeps_answering() {
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let out = c.ctl("site-a", &["wait", "--ready", "site-b"]);
+    assert!(ok(&out), "site-b never ready: {}", stderr(&out));
+    for at in ["9999-12-31T23:59:59.6Z", "9999-12-31T23:59:59Z"] {
+        let out = c.ctl("site-a", &["switchover", "--to", "site-b", "--at", at]);
+        assert!(!ok(&out), "{at} was accepted");
+        assert!(stderr(&out).contains("365 days"), "{at}: the limit is not named: {}", stderr(&out));
+        let body = format!("{{\"to\":\"site-b\",\"at\":\"{at}\"}}");
+        let answer = c.http_post("site-a", "/admin/switchover", Some("e2e-test-token"), &body).await;
+        assert_eq!(answer.as_ref().map(|(code, _)| *code), Some(400), "{answer:?}");
+        let status = c.http_get("site-a", "/status").await;
+        assert_eq!(status.map(|(code, _)| code), Some(200), "/status stopped answering");
+    }
+    assert_eq!(c.status_doc("site-a").map(|d| d.scheduled_switchover.is_none()), Some(true));
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+}
