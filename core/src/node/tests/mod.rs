@@ -19,6 +19,7 @@ mod candidate;
 mod counters;
 mod leader;
 mod reports;
+mod resume;
 mod voter;
 
 const LEASE_MS: u64 = 3000;
