@@ -129,3 +129,29 @@ fn a_due_switchover_waits_for_an_unheard_target_a_heartbeat_at_a_time_for_one_le
     assert_eq!(cancelled(&mut a), vec![SwitchoverCancelReason::TargetIneligible(why)]);
     assert_eq!(a.durable().scheduled, None);
 }
+
+/// Site-b, following site-a, told by it to take over: (site-b, now).
+fn site_b_taking_over() -> (Node, Instant) {
+    let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
+    let mut b = node(members, 1);
+    b.handle_message(at(100), NodeId(0), lease_heartbeat(1, 0, PauseSetting::default()));
+    b.handle_message(at(200), NodeId(0), Message::TimeoutNow { term: Term(1) });
+    assert!(matches!(b.role, RoleState::Candidate { handoff: true, .. }));
+    (b, at(200))
+}
+
+#[test]
+fn the_site_handing_over_cannot_be_put_in_maintenance_at_its_target() {
+    let (mut b, now) = site_b_taking_over();
+    assert_eq!(b.status(now).active_site, Some(NodeId(0)), "site-a still known as active");
+    let refused = b.command(now, Command::Maintenance { site: NodeId(0), on: true });
+    assert_eq!(refused, Err(CommandError::MaintenanceOfActive { site: NodeId(0) }));
+}
+
+#[test]
+fn a_handoff_under_way_goes_on_when_its_target_is_put_in_maintenance() {
+    let (mut b, now) = site_b_taking_over();
+    witness_says_in_maintenance(&mut b, now, 0b010);
+    assert!(matches!(b.role, RoleState::Candidate { handoff: true, .. }));
+    assert_eq!(pending(&b, now), None);
+}
