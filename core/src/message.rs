@@ -312,3 +312,25 @@ pub enum Message {
         term: Term,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_contains_no_member_past_the_sixteen_bits() {
+        let all = MaintenanceSetting { version: 1, by: 0, sites: u16::MAX };
+        assert!(all.contains(NodeId(15)));
+        assert!(!all.contains(NodeId(16)));
+        assert!(!all.contains(NodeId(200)));
+    }
+
+    #[test]
+    fn maintenance_with_a_site_already_in_keeps_it_in() {
+        let setting = MaintenanceSetting { version: 1, by: 0, sites: 0b101 };
+        assert_eq!(setting.with(NodeId(2), true), 0b101);
+        assert_eq!(setting.with(NodeId(1), true), 0b111);
+        assert_eq!(setting.with(NodeId(2), false), 0b001);
+        assert_eq!(setting.with(NodeId(16), true), 0b101);
+    }
+}

@@ -18,6 +18,7 @@ mod bounds;
 mod candidate;
 mod counters;
 mod leader;
+mod maintenance;
 mod reports;
 mod resume;
 mod voter;
