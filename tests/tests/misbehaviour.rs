@@ -87,7 +87,7 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
     use pb::envelope::Body;
     let report = Some(pb::SiteReport { healthy: true, caught_up: true, sees_quorum: true });
     let request = pb::VoteRequest { term: counter, report, approved: true, handoff: true };
-    let reply = pb::VoteReply { term: counter, granted: true, refusal: 0, lease_held_ms: 0, bound_ms: u64::MAX };
+    let reply = pb::VoteReply { term: counter, granted: true, refusal: 0, lease_held_ms: 0, bound_ms: 3000 };
     let lease = pb::LeaseRenewal { seq: counter, cause: pb::ActivationCause::Forced as i32, cooldown_ms: counter };
     let pause = pb::PauseSetting { version: counter, by: target.to_owned(), paused: true };
     vec![
@@ -108,7 +108,7 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
                 notes: Vec::new(),
             }),
         }),
-        Body::HeartbeatReply(pb::HeartbeatReply { term: counter, seq: 1, granted: true, bound_ms: u64::MAX }),
+        Body::HeartbeatReply(pb::HeartbeatReply { term: counter, seq: 1, granted: true, bound_ms: 3000 }),
         Body::ReleaseLease(pb::ReleaseLease { term: counter, to: target.to_owned() }),
         Body::ReleaseAck(pb::ReleaseAck { term: counter }),
         Body::TimeoutNow(pb::TimeoutNow { term: counter }),
