@@ -276,7 +276,7 @@ mod tests {
             .replace("lease = \"3s\"", "lease = \"5s\"\nname = \"other\"")
             .replace("state_dir = \"/x\"", "state_dir = \"/y\"")
             .replace("on_demote = \"a\"", "on_demote = \"b\"")
-            + "[actuators]\naddresses = [\"10.0.0.1\"]\n";
+            + "[actuators]\naddresses = [\"127.0.0.10\"]\n";
         let problems = judged(&new).expect_err("refused");
         let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();
         assert_eq!(keys, ["actuators", "cluster.lease", "cluster.name", "members[1].priority", "node.state_dir"]);

@@ -368,23 +368,7 @@ async fn pause_switch(cli: &Cli, paused: bool) -> anyhow::Result<()> {
     let conn = conn(cli)?;
     let answer = conn.admin(command, json!({})).await?;
     let done = output::done(command, None, None, &answer);
-    let deadline = tokio::time::Instant::now() + PAUSE_CONFIRMATION;
-    loop {
-        let status = conn.get("/status").await.and_then(client::status_doc);
-        match status.as_ref().map_err(|e| format!("{e:#}")).and_then(|v| pause_held(v, paused)) {
-            Ok(unreachable) if unreachable.is_empty() => break say!("{done}"),
-            Ok(unreachable) => {
-                break say!("{done}; {} cannot be reached and will have it once back", unreachable.join(", "))
-            }
-            Err(why) if tokio::time::Instant::now() >= deadline => bail!(
-                "{done}, but not yet confirmed cluster-wide within {}: {why}; until it is, a site that has not \
-                 heard of it may still act on the previous setting",
-                humantime::format_duration(PAUSE_CONFIRMATION)
-            ),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    Ok(())
+    confirm_cluster_wide(&conn, &done, |v| pause_held(v, paused)).await
 }
 
 /// `maintenance on|off`: like `pause`, it answers once every member a node
@@ -395,10 +379,20 @@ async fn maintenance(cli: &Cli, site: &str, on: bool, reason: Option<&str>) -> a
     let conn = conn(cli)?;
     let answer = conn.admin("maintenance", json!({ "site": site, "on": on, "reason": reason })).await?;
     let done = output::maintenance_done(site, on, &answer);
+    confirm_cluster_wide(&conn, &done, |v| maintenance_held(v, site, on)).await
+}
+
+/// Says `done` once `held` accepts a node's `/status` (naming the members
+/// it cannot reach), or fails after [`PAUSE_CONFIRMATION`] with why not.
+async fn confirm_cluster_wide(
+    conn: &client::Conn,
+    done: &str,
+    held: impl Fn(&StatusDoc) -> Result<Vec<String>, String>,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + PAUSE_CONFIRMATION;
     loop {
         let status = conn.get("/status").await.and_then(client::status_doc);
-        match status.as_ref().map_err(|e| format!("{e:#}")).and_then(|v| maintenance_held(v, site, on)) {
+        match status.as_ref().map_err(|e| format!("{e:#}")).and_then(&held) {
             Ok(unreachable) if unreachable.is_empty() => break say!("{done}"),
             Ok(unreachable) => {
                 break say!("{done}; {} cannot be reached and will have it once back", unreachable.join(", "))
