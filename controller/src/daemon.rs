@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use failover_core::{Command, MemberKind, Node};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::build::Targets;
 use crate::health::HealthChecks;
@@ -197,20 +197,32 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let agreement = Arc::new(crate::agreement::Agreement::new(&cfg, &loaded.settings.cluster.name));
     tracing::info!(fingerprint = %agreement.ours(), "cluster config fingerprint (members, votes, priorities)");
     let notes = state.notebook();
-    let senders = Senders::start(cfg.clone(), me, peers, rpc_timeout, loaded.tls.as_ref(), agreement.clone())?
-        .with_notes(notes.clone());
+    // What a reload replaces: each user reads the latest value.
+    let peer_tls = loaded.tls.clone().map(|files| watch::channel(files).0);
+    let http_tls = loaded.http_tls.clone().map(|tls| watch::channel(tls).0);
+    let mongo_links = targets.mongodb.clone().map(|link| watch::channel(link).0);
+    let senders = Senders::start(
+        cfg.clone(),
+        me,
+        peers,
+        rpc_timeout,
+        peer_tls.as_ref().map(watch::Sender::subscribe),
+        agreement.clone(),
+    )?
+    .with_notes(notes.clone());
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
     let mut event_log = None;
-    if let Some(link) = &targets.mongodb {
-        crate::mongo::monitor::spawn(link.clone(), my.name.clone(), snapshot.clone(), health_tx.clone());
-        if link.state_store == crate::mongo::StateStoreKind::Mongodb {
-            event_log = Some(crate::mongo::store::spawn_event_log(link.clone(), my.name.clone()));
+    if let Some(links) = &mongo_links {
+        crate::mongo::monitor::spawn(links.subscribe(), my.name.clone(), snapshot.clone(), health_tx.clone());
+        if links.borrow().state_store == crate::mongo::StateStoreKind::Mongodb {
+            event_log = Some(crate::mongo::store::spawn_event_log(links.subscribe(), my.name.clone()));
         }
     }
     let health = Arc::new(HealthChecks::start(loaded.checks.clone(), resuming, health_tx));
     let (hooks_tx, hooks_rx) = mpsc::channel(1);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
     let actuation = crate::actuate::Actuation::start(targets.actuators, snapshot.clone(), fenced_tx);
+    let actuators = actuation.running();
     let (probe_tx, probe_rx) = mpsc::channel(1);
     let runtime = Runtime {
         node,
@@ -236,7 +248,6 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
             let _ = rx.changed().await;
         }
     };
-    let tls = loaded.tls.clone();
     let peer_admission = Admission { max_connections: caps.peer, first_byte_within: limits::FIRST_BYTE_WITHIN };
     let receiver = peer::Receiver {
         cfg: cfg.clone(),
@@ -245,9 +256,17 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         agreement: agreement.clone(),
         notes: notes.clone(),
     };
-    let peer_task = tokio::spawn(peer::serve(peer_listener, peer_admission, receiver, tls, peer_stop));
+    let peer_task = tokio::spawn(peer::serve(
+        peer_listener,
+        peer_admission,
+        receiver,
+        peer_tls.as_ref().map(watch::Sender::subscribe),
+        peer_stop,
+    ));
     let admin = Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window));
     let (reload_tx, mut reload_rx) = mpsc::channel::<oneshot::Sender<ReloadReport>>(4);
+    let node_client =
+        watch::channel(crate::http_tls::node_client(loaded.http_tls.as_ref()).map_err(DaemonError::HttpClient)?).0;
     let app = AppState {
         cfg: cfg.clone(),
         me,
@@ -260,7 +279,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
         checks: health.states(),
         metrics: Arc::new(Metrics::default()),
-        client: node_client(loaded.http_tls.as_ref())?,
+        client: node_client.subscribe(),
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
         agreement,
         notes,
@@ -271,15 +290,31 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
             let _ = rx.changed().await;
         }
     };
-    let acceptor = loaded.http_tls.as_ref().map(|t| t.acceptor.clone());
-    let http_task = tokio::spawn(http_server::serve(http_listener, http::router(app), acceptor, caps.http, http_stop));
+    let http_task = tokio::spawn(http_server::serve(
+        http_listener,
+        http::router(app),
+        http_tls.as_ref().map(watch::Sender::subscribe),
+        caps.http,
+        http_stop,
+    ));
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &snapshot);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
 
-    let live = LiveParts { admin, hooks: hooks_tx, checks: health, log, snapshot: snapshot.clone() };
+    let live = LiveParts {
+        admin,
+        hooks: hooks_tx,
+        checks: health,
+        log,
+        snapshot: snapshot.clone(),
+        actuators,
+        peer_tls,
+        http_tls,
+        node_client,
+        mongo_links,
+    };
     let validate: crate::reload::Validate =
-        Box::new(move |path| load(path, kind).map(|(l, _)| l).map_err(|e| crate::describe::with_causes(&e)));
+        Box::new(move |path| load(path, kind).map_err(|e| crate::describe::with_causes(&e)));
     let mut reloader = Reloader::new(loaded, live, validate);
 
     let signal = |kind| tokio::signal::unix::signal(kind).map_err(DaemonError::Setup);
@@ -366,16 +401,6 @@ enum DaemonCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
-}
-
-/// The client for calls to the other nodes' HTTP ports: the system's
-/// roots plus `admin.tls_ca_file`'s, no redirects followed.
-fn node_client(tls: Option<&crate::http_tls::HttpTls>) -> Result<reqwest::Client, DaemonError> {
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    for root in tls.map(|t| t.extra_roots.as_slice()).unwrap_or_default() {
-        builder = builder.add_root_certificate(root.clone());
-    }
-    builder.build().map_err(DaemonError::HttpClient)
 }
 
 /// The whole `main` of `failover-controller` and `failover-witness`:

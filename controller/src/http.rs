@@ -67,8 +67,9 @@ pub struct AppState {
     pub reload: mpsc::Sender<oneshot::Sender<crate::reports::ReloadReport>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Client for calls to the other nodes' HTTP ports.
-    pub client: reqwest::Client,
+    /// Client for calls to the other nodes' HTTP ports (a reload replaces
+    /// it when `admin.tls_ca_file` changes).
+    pub client: tokio::sync::watch::Receiver<reqwest::Client>,
     /// `https` when the HTTP ports speak TLS ([`crate::http_tls`]), else
     /// `http`: this node calls the others with its own scheme.
     pub http_scheme: &'static str,
@@ -148,8 +149,9 @@ async fn active_actuators(State(s): State<AppState>) -> Response {
     let Some(addr) = s.http_addresses.get(site.index()) else {
         return error(StatusCode::BAD_GATEWAY, "no address for the active site");
     };
+    let client = s.client.borrow().clone();
     let answer =
-        s.client.get(format!("{}://{addr}/actuators", s.http_scheme)).timeout(Duration::from_secs(2)).send().await;
+        client.get(format!("{}://{addr}/actuators", s.http_scheme)).timeout(Duration::from_secs(2)).send().await;
     match answer {
         Ok(resp) if resp.status().is_success() => match resp.json::<serde_json::Value>().await {
             Ok(v) => Json(v).into_response(),
@@ -369,8 +371,8 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
         });
         return (StatusCode::MISDIRECTED_REQUEST, Json(answer)).into_response();
     }
-    let mut req = s
-        .client
+    let client = s.client.borrow().clone();
+    let mut req = client
         .post(format!("{}://{addr}/admin/{command}", s.http_scheme))
         .header(HOPS, (hops + 1).to_string())
         .timeout(Duration::from_secs(10))

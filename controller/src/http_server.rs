@@ -7,7 +7,8 @@
 //! [`crate::limits`]. Every request carries its connection's remote address
 //! as [`axum::extract::ConnectInfo`], for the handlers that log or limit by
 //! source. With TLS ([`crate::http_tls`]) each connection first completes
-//! its handshake within [`limits::HTTP_TLS_HANDSHAKE_TIMEOUT`].
+//! its handshake within [`limits::HTTP_TLS_HANDSHAKE_TIMEOUT`], with the
+//! certificate of the latest reload.
 
 use std::net::SocketAddr;
 
@@ -31,7 +32,7 @@ use crate::listen::{self, Admission};
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<tokio::sync::watch::Receiver<crate::http_tls::HttpTls>>,
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -67,10 +68,12 @@ pub async fn serve(
                 req
             })
             .service(service.clone());
-        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        // The files of the latest reload, for this connection.
+        let acceptor = tls.as_ref().map(|t| t.borrow().acceptor.clone());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
             let service = TowerToHyperService::new(with_remote);
-            let served = match tls {
+            let served = match acceptor {
                 None => watcher.watch(builder.serve_connection(TokioIo::new(conn), service).into_owned()).await,
                 Some(acceptor) => {
                     let stream =

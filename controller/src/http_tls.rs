@@ -6,9 +6,10 @@
 //! and, if set, `admin.tls_ca_file`. Every node of a cluster turns it on or
 //! off together: a node calls the others with its own scheme.
 //!
-//! The files are read and checked once, at start: a certificate that is
-//! not PEM, a key that does not match it, or a CA file without a
-//! certificate stops the node with the key's name.
+//! The files are read and checked at start and at each reload: a
+//! certificate that is not PEM, a key that does not match it, or a CA file
+//! without a certificate stops the node (or refuses the reload) with the
+//! key's name. Connections accepted after a reload use its files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -64,6 +65,16 @@ pub fn load(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<HttpTls, BadSe
         None => Vec::new(),
     };
     Ok(HttpTls { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)), extra_roots })
+}
+
+/// The client for calls to the other nodes' HTTP ports: the system's
+/// roots plus `admin.tls_ca_file`'s, no redirects followed.
+pub fn node_client(tls: Option<&HttpTls>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    for root in tls.map(|t| t.extra_roots.as_slice()).unwrap_or_default() {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder.build()
 }
 
 /// The certificates of a PEM file, each checked to be X.509; at least one.

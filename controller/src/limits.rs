@@ -71,6 +71,10 @@ pub const PEER_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// gRPC with mutual TLS: the TLS handshake must finish within this.
 pub const PEER_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Peer connections whose TLS handshake is done, waiting for the gRPC
+/// server to take them.
+pub const PEER_HANDSHAKES_QUEUED: usize = 64;
+
 /// A client of the HTTP port with TLS must finish its handshake within this.
 pub const HTTP_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 

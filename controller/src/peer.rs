@@ -16,11 +16,11 @@ use failover_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::agreement::Agreement;
 use crate::maintenance_notes::Notebook;
-use crate::peer_tls::TlsFiles;
+use crate::peer_tls::{LiveTls, TlsFiles};
 use crate::wire;
 
 /// Metadata key of a refusal for a differing config or cluster: the
@@ -118,33 +118,83 @@ impl pb::peer_server::Peer for PeerService {
 
 /// Serves the `Peer` gRPC service on `listener` until `shutdown` resolves,
 /// with connections admitted as `admission` says and the per-connection
-/// limits and timeouts of [`crate::limits`].
+/// limits and timeouts of [`crate::limits`]. With TLS, each admitted
+/// connection completes its handshake within
+/// [`limits::PEER_TLS_HANDSHAKE_TIMEOUT`](crate::limits::PEER_TLS_HANDSHAKE_TIMEOUT),
+/// with the files of the latest reload.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     admission: crate::listen::Admission,
     receiver: Receiver,
-    tls: Option<TlsFiles>,
+    tls: Option<LiveTls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     use crate::limits;
     let service = pb::peer_server::PeerServer::new(PeerService { receiver, tls: tls.is_some() });
     let mut admitted = crate::listen::admit(listener, admission, "grpc");
-    let incoming =
-        futures_util::stream::poll_fn(move |cx| admitted.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
     let mut builder = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(limits::PEER_CALLS_PER_CONNECTION)
         .timeout(limits::PEER_REQUEST_TIMEOUT)
         .max_concurrent_streams(limits::PEER_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(limits::PEER_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(limits::PEER_KEEPALIVE_TIMEOUT));
-    if let Some(t) = &tls {
-        let config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&t.cert, &t.key))
-            .client_ca_root(Certificate::from_pem(&t.ca))
-            .timeout(limits::PEER_TLS_HANDSHAKE_TIMEOUT);
-        builder = builder.tls_config(config)?;
+    let router = builder.add_service(service);
+    let Some(tls) = tls else {
+        let incoming =
+            futures_util::stream::poll_fn(move |cx| admitted.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
+        return router.serve_with_incoming_shutdown(incoming, shutdown).await;
+    };
+    let (handshaken, mut ready) = mpsc::channel(limits::PEER_HANDSHAKES_QUEUED);
+    tokio::spawn(async move {
+        let mut acceptor = None;
+        let mut tls = tls;
+        while let Some(conn) = admitted.recv().await {
+            if acceptor.is_none() || tls.has_changed().unwrap_or(false) {
+                match tls.borrow_and_update().server_config() {
+                    Ok(config) => acceptor = Some(tokio_rustls::TlsAcceptor::from(config)),
+                    Err(e) => tracing::error!(error = %e, "peer TLS files unusable; keeping the previous ones"),
+                }
+            }
+            let (Some(acceptor), handshaken) = (acceptor.clone(), handshaken.clone()) else { continue };
+            tokio::spawn(async move {
+                let remote = conn.peer_addr();
+                match tokio::time::timeout(limits::PEER_TLS_HANDSHAKE_TIMEOUT, acceptor.accept(conn)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = handshaken.send(stream).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, ?remote, "peer TLS handshake failed"),
+                    Err(_) => tracing::debug!(?remote, "peer TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    let incoming = futures_util::stream::poll_fn(move |cx| ready.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
+    router.serve_with_incoming_shutdown(incoming, shutdown).await
+}
+
+/// How a sender reaches one peer: scheme and, with TLS, this node's
+/// certificate and the CA of the files in use, the peer's certificate
+/// required to name the peer.
+fn peer_endpoint(
+    addr: SocketAddr,
+    name: String,
+    rpc_timeout: Duration,
+    tls: Option<&TlsFiles>,
+) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))?
+        .connect_timeout(rpc_timeout)
+        .timeout(rpc_timeout)
+        .tcp_nodelay(true);
+    match tls {
+        None => Ok(endpoint),
+        Some(t) => endpoint.tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&t.ca))
+                .identity(Identity::from_pem(&t.cert, &t.key))
+                .domain_name(name),
+        ),
     }
-    builder.add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await
 }
 
 /// Outgoing side: one queue and task per peer.
@@ -164,31 +214,33 @@ impl Senders {
         me: NodeId,
         peers: Vec<(NodeId, SocketAddr)>,
         rpc_timeout: Duration,
-        tls: Option<&TlsFiles>,
+        tls: Option<LiveTls>,
         agreement: Arc<Agreement>,
     ) -> Result<Senders, tonic::transport::Error> {
         let mut queues = HashMap::new();
         for (id, addr) in peers {
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))?
-                .connect_timeout(rpc_timeout)
-                .timeout(rpc_timeout)
-                .tcp_nodelay(true);
-            if let Some(t) = tls {
-                // The peer's certificate must be issued for its member name.
-                let name = cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
-                let config = ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(&t.ca))
-                    .identity(Identity::from_pem(&t.cert, &t.key))
-                    .domain_name(name);
-                endpoint = endpoint.tls_config(config)?;
-            }
+            // The peer's certificate must be issued for its member name.
+            let name = cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
+            let mut tls = tls.clone();
+            let files = tls.as_mut().map(|t| t.borrow_and_update().clone());
+            let mut endpoint = peer_endpoint(addr, name.clone(), rpc_timeout, files.as_ref())?;
             let (tx, mut rx) = mpsc::channel::<pb::Envelope>(QUEUE);
             let agreement = agreement.clone();
             tokio::spawn(async move {
                 let mut client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
                 let mut failing = false;
                 while let Some(env) = rx.recv().await {
+                    // New TLS files from a reload: a new connection with them.
+                    if let Some(t) = tls.as_mut().filter(|t| t.has_changed().unwrap_or(false)) {
+                        let files = t.borrow_and_update().clone();
+                        match peer_endpoint(addr, name.clone(), rpc_timeout, Some(&files)) {
+                            Ok(e) => {
+                                endpoint = e;
+                                client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
+                            }
+                            Err(e) => tracing::error!(peer = %addr, error = %e, "new peer TLS files unusable"),
+                        }
+                    }
                     match client.deliver(env).await {
                         Ok(_) if failing => {
                             failing = false;

@@ -1,9 +1,14 @@
 //! Mutual TLS between the nodes: the `[tls]` section and its three PEM
-//! files, read and checked at start (the node's certificate must name the
-//! node). It never verifies a peer itself: that is done at each handshake
-//! ([`crate::peer`]).
+//! files, read and checked at start and at each reload (the node's
+//! certificate must name the node, and must go with its key). It never
+//! verifies a peer itself: that is done at each handshake
+//! ([`crate::peer`]), with the files of the latest reload.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use serde::Deserialize;
 
@@ -51,6 +56,41 @@ impl TlsSection {
                 format!("{} is issued for {names:?}, not for node {node:?}", self.cert_file.display()),
             ));
         }
+        files.server_config()?;
         Ok(files)
+    }
+}
+
+/// The peer TLS files in use; a reload sends new ones, which every
+/// connection made from then on, in or out, uses.
+pub type LiveTls = tokio::sync::watch::Receiver<TlsFiles>;
+
+impl TlsFiles {
+    /// The server side of mutual TLS: this node's certificate, and client
+    /// certificates required and checked against the CA file (HTTP/2 only,
+    /// as gRPC needs). Errors name the key at fault.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, BadSetting> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&self.cert)
+            .collect::<Result<_, _>>()
+            .map_err(|e| BadSetting::new("tls.cert_file", format!("not PEM: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key)
+            .map_err(|e| BadSetting::new("tls.key_file", format!("no PEM private key: {e}")))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&self.ca) {
+            let cert = cert.map_err(|e| BadSetting::new("tls.ca_file", format!("not PEM: {e}")))?;
+            roots.add(cert).map_err(|e| BadSetting::new("tls.ca_file", format!("unusable CA certificate: {e}")))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| BadSetting::new("tls.ca_file", format!("cannot verify clients with it: {e}")))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| BadSetting::new("tls.cert_file", e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| BadSetting::new("tls.key_file", format!("does not go with tls.cert_file: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
     }
 }

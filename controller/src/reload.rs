@@ -7,32 +7,63 @@
 //! It must never apply any part of a file that fails validation (the node
 //! keeps running on the old one and says why), nor a change that needs the
 //! whole cluster to agree or that this build reads only at start: such a
-//! reload is refused as a whole, naming every key and why. Keys applied
-//! live: the hooks, the health checks, the admin token, the log level and
-//! format, and what a stop does.
+//! reload is refused as a whole, naming every key and why. Applied live:
+//! the hooks, the health checks, the actuators, the MongoDB link, the admin
+//! token, the TLS files (read again on every reload, so a certificate
+//! renewed under the same name is put in use), the log level and format,
+//! and what a stop does.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::actuate::ActuatorSet;
 use crate::admin_auth::AdminGate;
+use crate::build::Targets;
 use crate::health::HealthChecks;
 use crate::hooks::HooksSection;
+use crate::http_tls::HttpTls;
 use crate::logging::LogControl;
+use crate::mongo::MongoLink;
+use crate::peer_tls::TlsFiles;
 use crate::reports::ReloadReport;
 use crate::settings::Loaded;
 use crate::snapshot::NodeSnapshot;
 
 /// Keys whose changes this build applies live, by prefix.
-const LIVE: [&str; 7] =
-    ["hooks", "checks", "admin.token", "admin.token_file", "node.log_format", "node.log_level", "node.on_stop"];
+const LIVE: [&str; 14] = [
+    "hooks",
+    "checks",
+    "actuators",
+    "mongodb",
+    "tls",
+    "admin.token",
+    "admin.token_file",
+    "admin.allow_without_token",
+    "admin.tls_cert_file",
+    "admin.tls_key_file",
+    "admin.tls_ca_file",
+    "node.log_format",
+    "node.log_level",
+    "node.on_stop",
+];
 
 /// Why a changed key needs a restart, or `None` when it is applied live.
+/// Whether the HTTP ports speak HTTPS at all is judged by [`judge`].
 pub fn restart_only(key: &str) -> Option<&'static str> {
     let under = |prefix: &str| {
         key == prefix || key.starts_with(&format!("{prefix}.")) || key.starts_with(&format!("{prefix}["))
     };
+    if key == "tls" {
+        return Some("turning mutual TLS between the nodes on or off must be done on every node, each with a restart");
+    }
+    if key == "mongodb" || under("mongodb.state_store") {
+        return Some(
+            "whether this node coordinates MongoDB, and where the shared state is kept, are fixed for a process's \
+             life: restart the node (an active site keeps its role across a restart)",
+        );
+    }
     if LIVE.iter().any(|p| under(p)) {
         return None;
     }
@@ -44,10 +75,6 @@ pub fn restart_only(key: &str) -> Option<&'static str> {
     } else if under("cluster") {
         "the protocol's timers and policy are fixed for a process's life: restart the node (an active site keeps \
          its role across a restart)"
-    } else if under("tls") || under("admin.tls_cert_file") || under("admin.tls_key_file") || under("admin.tls_ca_file")
-    {
-        "TLS files are read at start by this build: restart the node (an active site keeps its role across a \
-         restart)"
     } else {
         "read at start by this build: restart the node (an active site keeps its role across a restart)"
     })
@@ -86,31 +113,9 @@ fn diff(at: &str, old: &toml::Value, new: &toml::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The files `[tls]` and the admin TLS keys name, with their content, to
-/// see a file replaced under the same path (a renewed certificate).
-pub fn tls_files(settings: &crate::settings::Settings) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut files: Vec<(&str, Option<&Path>)> = Vec::new();
-    if let Some(t) = &settings.tls {
-        files.push(("tls.ca_file", Some(t.ca_file.as_path())));
-        files.push(("tls.cert_file", Some(t.cert_file.as_path())));
-        files.push(("tls.key_file", Some(t.key_file.as_path())));
-    }
-    let admin = &settings.admin;
-    files.push(("admin.tls_cert_file", admin.tls_cert_file.as_deref()));
-    files.push(("admin.tls_key_file", admin.tls_key_file.as_deref()));
-    files.push(("admin.tls_ca_file", admin.tls_ca_file.as_deref()));
-    files.into_iter().filter_map(|(key, path)| path.map(|p| (key.to_owned(), std::fs::read(p).ok()))).collect()
-}
-
 /// What a reload may apply, or every reason it may not: the keys that
-/// changed between the running file's text and the new one's, and the TLS
-/// files whose content changed under the same key.
-pub fn judge(
-    old_text: &str,
-    new_text: &str,
-    old_tls: &[(String, Option<Vec<u8>>)],
-    new_tls: &[(String, Option<Vec<u8>>)],
-) -> Result<Vec<String>, Vec<String>> {
+/// changed between the running file's text and the new one's.
+pub fn judge(old_text: &str, new_text: &str) -> Result<Vec<String>, Vec<String>> {
     let parse = |text: &str| text.parse::<toml::Table>().map(toml::Value::Table).map_err(|e| e.to_string());
     let (old, new) = match (parse(old_text), parse(new_text)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -119,11 +124,13 @@ pub fn judge(
     let changed = changed_keys(&old, &new);
     let mut problems: Vec<String> =
         changed.iter().filter_map(|k| restart_only(k).map(|why| format!("{k}: changed; {why}"))).collect();
-    for (key, content) in new_tls {
-        let before = old_tls.iter().find(|(k, _)| k == key).map(|(_, c)| c);
-        if before.is_some_and(|b| b != content) && !changed.contains(key) {
-            problems.push(format!("{key}: the file's content changed; {}", restart_only(key).unwrap_or_default()));
-        }
+    let https = |v: &toml::Value| v.get("admin").and_then(|a| a.get("tls_cert_file")).is_some();
+    if https(&old) != https(&new) {
+        problems.push(
+            "admin.tls_cert_file: set or removed; whether the HTTP ports speak HTTPS must be the same on every \
+             node (each calls the others with its own scheme): change it on every node, each with a restart"
+                .to_owned(),
+        );
     }
     if problems.is_empty() {
         Ok(changed)
@@ -144,17 +151,26 @@ pub struct LiveParts {
     pub log: LogControl,
     /// Where the outcome is shown.
     pub snapshot: NodeSnapshot,
+    /// The actuators.
+    pub actuators: ActuatorSet,
+    /// The peer TLS files, with `[tls]`.
+    pub peer_tls: Option<watch::Sender<TlsFiles>>,
+    /// The HTTP port's TLS, with `admin.tls_cert_file`.
+    pub http_tls: Option<watch::Sender<HttpTls>>,
+    /// The client for calls to the other nodes' HTTP ports.
+    pub node_client: watch::Sender<reqwest::Client>,
+    /// The MongoDB link the monitor and the event log use, with `[mongodb]`.
+    pub mongo_links: Option<watch::Sender<MongoLink>>,
 }
 
-/// Reads and validates a file as the daemon does at start (its problems,
-/// one a line, when it cannot be used).
-pub type Validate = Box<dyn Fn(&Path) -> Result<Loaded, String> + Send + Sync>;
+/// Reads and validates a file as the daemon does at start, and builds
+/// what it describes (its problems, one a line, when it cannot be used).
+pub type Validate = Box<dyn Fn(&Path) -> Result<(Loaded, Targets), String> + Send + Sync>;
 
 /// Reloads the running configuration on request; one reload at a time.
 pub struct Reloader {
     running: Loaded,
     text: String,
-    tls: Vec<(String, Option<Vec<u8>>)>,
     live: LiveParts,
     validate: Validate,
     applied_total: u64,
@@ -165,8 +181,7 @@ impl Reloader {
     /// A reloader for the daemon running `loaded`.
     pub fn new(loaded: Loaded, live: LiveParts, validate: Validate) -> Reloader {
         let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
-        let tls = tls_files(&loaded.settings);
-        Reloader { running: loaded, text, tls, live, validate, applied_total: 0, refused_total: 0 }
+        Reloader { running: loaded, text, live, validate, applied_total: 0, refused_total: 0 }
     }
 
     /// The configuration in effect.
@@ -180,13 +195,12 @@ impl Reloader {
         let path = self.running.path.clone();
         let outcome = match (self.validate)(&path) {
             Err(problems) => Err((Vec::new(), problems.lines().map(str::to_owned).collect())),
-            Ok(new) => {
+            Ok((new, targets)) => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let tls = tls_files(&new.settings);
-                match judge(&self.text, &text, &self.tls, &tls) {
-                    Ok(changed) => match self.apply(&new).await {
+                match judge(&self.text, &text) {
+                    Ok(changed) => match self.apply(&new, targets).await {
                         Ok(()) => {
-                            (self.text, self.tls, self.running) = (text, tls, new);
+                            (self.text, self.running) = (text, new);
                             Ok(changed)
                         }
                         Err(e) => Err((changed, vec![e])),
@@ -225,14 +239,30 @@ impl Reloader {
     }
 
     /// Puts the live keys of `new` in effect (every one, changed or not:
-    /// a token file may hold a new token under the same name).
-    async fn apply(&self, new: &Loaded) -> Result<(), String> {
-        self.live.log.apply(new.log_format, new.settings.node.log_level.as_deref())?;
-        self.live.admin.set_token(new.token.clone());
-        if self.live.hooks.send(new.settings.hooks.clone()).await.is_err() {
+    /// a file it names may hold a new token, secret or certificate under
+    /// the same name). Only the log can still refuse here, before anything
+    /// else is applied; the rest was checked when the file was validated.
+    async fn apply(&self, new: &Loaded, targets: Targets) -> Result<(), String> {
+        let live = &self.live;
+        live.log.apply(new.log_format, new.settings.node.log_level.as_deref())?;
+        let client = crate::http_tls::node_client(new.http_tls.as_ref())
+            .map_err(|e| format!("admin.tls_ca_file: cannot build the client for the other nodes: {e}"))?;
+        live.admin.set_token(new.token.clone());
+        if live.hooks.send(new.settings.hooks.clone()).await.is_err() {
             return Err("hooks: the protocol loop has stopped".into());
         }
-        self.live.checks.replace(new.checks.clone()).await;
+        live.checks.replace(new.checks.clone()).await;
+        if let (Some(tx), Some(files)) = (&live.peer_tls, &new.tls) {
+            tx.send_replace(files.clone());
+        }
+        if let (Some(tx), Some(tls)) = (&live.http_tls, &new.http_tls) {
+            tx.send_replace(tls.clone());
+        }
+        live.node_client.send_replace(client);
+        if let (Some(tx), Some(link)) = (&live.mongo_links, &targets.mongodb) {
+            tx.send_replace(link.clone());
+        }
+        live.actuators.replace(targets.actuators).await;
         Ok(())
     }
 }
@@ -246,7 +276,7 @@ mod tests {
         [hooks]\non_demote = \"a\"\n[admin]\ntoken_file = \"/t\"\n";
 
     fn judged(new: &str) -> Result<Vec<String>, Vec<String>> {
-        judge(BASE, new, &[], &[])
+        judge(BASE, new)
     }
 
     #[test]
@@ -255,10 +285,11 @@ mod tests {
             .replace("on_demote = \"a\"", "on_demote = \"b\"\npost_promote = \"c\"")
             .replace("token_file = \"/t\"", "token_file = \"/u\"")
             .replace("state_dir = \"/x\"", "state_dir = \"/x\"\nlog_level = \"debug\"")
-            + "[[checks]]\nname = \"c\"\n";
+            + "[[checks]]\nname = \"c\"\n[actuators]\naddresses = [\"127.0.0.10\"]\n";
         assert_eq!(
             judged(&new),
             Ok(vec![
+                "actuators".to_owned(),
                 "admin.token_file".to_owned(),
                 "checks".to_owned(),
                 "hooks.on_demote".to_owned(),
@@ -276,22 +307,31 @@ mod tests {
             .replace("lease = \"3s\"", "lease = \"5s\"\nname = \"other\"")
             .replace("state_dir = \"/x\"", "state_dir = \"/y\"")
             .replace("on_demote = \"a\"", "on_demote = \"b\"")
-            + "[actuators]\naddresses = [\"127.0.0.10\"]\n";
+            + "[mongodb]\nuri = \"mongodb://127.0.0.1\"\n[tls]\nca_file = \"/ca\"\n";
         let problems = judged(&new).expect_err("refused");
         let keys: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();
-        assert_eq!(keys, ["actuators", "cluster.lease", "cluster.name", "members[1].priority", "node.state_dir"]);
+        assert_eq!(keys, ["cluster.lease", "cluster.name", "members[1].priority", "mongodb", "node.state_dir", "tls"]);
         assert!(problems.iter().all(|p| p.contains("restart")), "{problems:?}");
-        assert!(problems[3].contains("fingerprint"), "{problems:?}");
+        assert!(problems[2].contains("fingerprint"), "{problems:?}");
     }
 
     #[test]
-    fn a_tls_file_replaced_under_the_same_path_is_named() {
-        let old = vec![("tls.cert_file".to_owned(), Some(b"old".to_vec()))];
-        let same = judge(BASE, BASE, &old, &old);
-        assert_eq!(same, Ok(vec![]));
-        let new = vec![("tls.cert_file".to_owned(), Some(b"new".to_vec()))];
-        let problems = judge(BASE, BASE, &old, &new).expect_err("refused");
-        assert!(problems[0].starts_with("tls.cert_file: the file's content changed"), "{problems:?}");
+    fn new_tls_paths_are_live_but_https_on_or_off_is_a_restart() {
+        let with = |extra: &str| BASE.replace("token_file = \"/t\"", &format!("token_file = \"/t\"\n{extra}"));
+        let https = with("tls_cert_file = \"/c\"\ntls_key_file = \"/k\"");
+        let moved = with("tls_cert_file = \"/c2\"\ntls_key_file = \"/k\"\ntls_ca_file = \"/ca\"");
+        assert_eq!(judge(&https, &moved), Ok(vec!["admin.tls_ca_file".to_owned(), "admin.tls_cert_file".to_owned()]));
+        for (from, to) in [(BASE.to_owned(), https.clone()), (https, BASE.to_owned())] {
+            let problems = judge(&from, &to).expect_err("refused");
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].starts_with("admin.tls_cert_file: set or removed"), "{problems:?}");
+        }
+        let peer = |file: &str| format!("{BASE}[tls]\nca_file = \"/ca\"\ncert_file = \"{file}\"\nkey_file = \"/k\"\n");
+        assert_eq!(judge(&peer("/a"), &peer("/b")), Ok(vec!["tls.cert_file".to_owned()]));
+        let store = format!("{BASE}[mongodb]\nuri = \"mongodb://127.0.0.1\"\n");
+        let problems = judge(&store, &format!("{store}state_store = \"mongodb\"\n")).expect_err("refused");
+        assert!(problems[0].starts_with("mongodb.state_store: changed"), "{problems:?}");
+        assert_eq!(judge(&store, &store.replace("127.0.0.1", "127.0.0.2")), Ok(vec!["mongodb.uri".to_owned()]));
     }
 
     #[test]

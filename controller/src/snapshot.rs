@@ -139,14 +139,15 @@ impl NodeSnapshot {
         p.hooks.push(outcome);
     }
 
-    /// Sets the list of this site's actuators (at start).
+    /// Sets the list of this site's actuators (at start and at a reload).
     pub fn set_actuators(&self, reports: Vec<ActuatorReport>) {
         self.lock().actuators = reports;
     }
 
-    /// Updates the report of actuator `index`; nothing if there is none.
-    pub fn report_actuator(&self, index: usize, update: impl FnOnce(&mut ActuatorReport)) {
-        if let Some(r) = self.lock().actuators.get_mut(index) {
+    /// Updates the report of the actuator named `name`; nothing if there is
+    /// none (a late report of an actuator a reload removed).
+    pub fn report_actuator(&self, name: &str, update: impl FnOnce(&mut ActuatorReport)) {
+        if let Some(r) = self.lock().actuators.iter_mut().find(|r| r.name == name) {
             update(r);
         }
     }
@@ -242,7 +243,7 @@ mod tests {
         snap.set_actuators(vec![ActuatorReport::idle("dns", "dns")]);
         let poisoner = snap.clone();
         let panicked = std::thread::spawn(move || {
-            poisoner.report_actuator(0, |r| {
+            poisoner.report_actuator("dns", |r| {
                 r.detail = "half".into();
                 panic!("a bug in a report update");
             })

@@ -871,18 +871,25 @@ async fn operator_views_wait_through_the_witness_closed_pipes_token_files_and_pl
 }
 
 /// Live reload on the active site: SIGHUP with a file whose health checks,
-/// hooks, admin token and log level changed applies them all, with
-/// `/active` answering 200 in every sample and the epoch unchanged; a
-/// broken file and a restart-only change are refused, naming the problem
-/// and the key, and the node keeps running on what it had.
+/// hooks, actuator target, admin token and log level changed applies them
+/// all, with `/active` answering 200 in every sample and the epoch
+/// unchanged; a broken file and a restart-only change are refused, naming
+/// the problem and the key, and the node keeps running on what it had.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_reload_of_the_active_site_applies_checks_hooks_and_token_and_moves_nothing() {
-    let c = TestCluster::start_with_site_a_active(Spec { file_health_checks: true, ..Spec::default() }).await;
+async fn a_reload_of_the_active_site_applies_checks_hooks_actuators_and_token_and_moves_nothing() {
+    use failover_tests::http_stub::{HookEndpoint, HookReply};
+    let (before, after) = (HookEndpoint::start(HookReply::Ok).await, HookEndpoint::start(HookReply::Ok).await);
+    let webhook = |url: &str| format!("[actuators]\n\n[[actuators.webhook]]\nname = \"traffic\"\nurl = \"{url}\"\n\n");
+    let spec = Spec { file_health_checks: true, extra: vec![("site-a", webhook(&before.url))], ..Spec::default() };
+    let c = TestCluster::start_with_site_a_active(spec).await;
     let epoch = c.epoch("site-a").expect("epoch");
+    let called = |hook: &HookEndpoint| hook.calls().iter().any(|call| call.body["epoch"] == epoch);
+    assert!(c.wait_for(LONG, |_| called(&before)).await, "the first webhook was never called");
     let path = c.config_path("site-a");
     let original = std::fs::read_to_string(&path).expect("config");
     let demoted = c.state_dir("site-a").with_extension("demoted");
     let reloaded = original
+        .replace(&before.url, &after.url)
         .replace("token = \"e2e-test-token\"", "token = \"reloaded-token\"")
         .replace("state_dir = ", "log_level = \"debug\"\nstate_dir = ")
         + &format!(
@@ -896,9 +903,15 @@ async fn a_reload_of_the_active_site_applies_checks_hooks_and_token_and_moves_no
     let applied = |c: &TestCluster| c.status_doc("site-a").and_then(|s| s.reload).is_some_and(|r| r.applied);
     assert!(c.wait_for(LONG, applied).await, "not reloaded:\n{}", c.log_tail("site-a"));
     let report = c.status_doc("site-a").and_then(|s| s.reload).expect("a reload report");
-    for key in ["admin.token", "checks", "hooks", "node.log_level"] {
+    for key in ["actuators.webhook[0].url", "admin.token", "checks", "hooks", "node.log_level"] {
         assert!(report.changed.iter().any(|k| k.starts_with(key)), "{key} not applied: {report:?}");
     }
+    // The moved actuator points the new target at this site, same epoch;
+    // the old target hears nothing more.
+    assert!(c.wait_for(LONG, |_| called(&after)).await, "the reloaded webhook was never called");
+    let calls = after.calls();
+    assert!(calls.iter().all(|call| call.body["epoch"] == epoch && call.body["site"] == "site-a"), "{calls:?}");
+    let old_calls = before.calls().len();
     // The added check joins the verdict once it has one; the site stays healthy.
     let counted = |c: &TestCluster| {
         c.status("site-a").is_some_and(|s| {
@@ -934,6 +947,7 @@ async fn a_reload_of_the_active_site_applies_checks_hooks_and_token_and_moves_no
 
     prober.stop().await.assert_always_active(&c.active_url("site-a"));
     assert_eq!(c.epoch("site-a"), Some(epoch), "the role moved");
+    assert_eq!(before.calls().len(), old_calls, "the replaced actuator still called its old target");
 
     // The reloaded hook runs: a switchover demotes site-a.
     std::fs::write(&path, &reloaded).expect("write config");

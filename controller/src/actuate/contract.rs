@@ -72,7 +72,9 @@ pub enum Outcome {
 /// Why a pass did not converge.
 #[derive(Debug, thiserror::Error)]
 pub enum ActuateError {
-    /// The target holds a newer epoch: another site has taken over.
+    /// The target holds a newer epoch than this site's: written by a site
+    /// promoted by force, or forged (an elected site's lease rules out a
+    /// newer election). Nothing is written over it; the alarm is raised.
     #[error("fenced: {detail}")]
     Fenced {
         /// The newer epoch, when the target says which.

@@ -24,6 +24,7 @@ pub mod signed_query;
 pub mod webhook;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder;
@@ -159,6 +160,7 @@ pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> R
 pub struct Actuation {
     desired: watch::Sender<Desired>,
     highest_seen: u64,
+    running: ActuatorSet,
     /// Told each goal the moment it is set, in the caller's task: lets an
     /// in-process test check what held when the loop set it.
     #[cfg(test)]
@@ -169,8 +171,11 @@ pub struct Actuation {
 #[cfg(test)]
 type GoalObserver = Box<dyn Fn(&Goal) + Send>;
 
-/// Where actuators report a target that holds a newer epoch (rule 2: the
-/// protocol loop then steps this site down).
+/// Where actuators report a target that holds a newer epoch. The protocol
+/// loop tells the core (`Node::fenced`): an elected site keeps its role,
+/// writes nothing over the fence and raises the fence alarm; only a site
+/// promoted by force, which has no lease to weigh the evidence against,
+/// steps down.
 pub type FencedBy = tokio::sync::mpsc::Sender<u64>;
 
 impl Actuation {
@@ -178,17 +183,23 @@ impl Actuation {
     /// whether the lease is held, and send newer epochs that targets hold
     /// to `fenced`.
     pub fn start(actuators: Vec<Actuator>, snapshot: NodeSnapshot, fenced: FencedBy) -> Self {
-        let (desired, _) = watch::channel(Desired { goal: Goal::Standby, pass: 0 });
-        snapshot.set_actuators(actuators.iter().map(|a| ActuatorReport::idle(a.name(), a.kind())).collect());
-        for (index, actuator) in actuators.into_iter().enumerate() {
-            tokio::spawn(drive(actuator, index, desired.subscribe(), snapshot.clone(), fenced.clone()));
-        }
+        let (desired, goals) = watch::channel(Desired { goal: Goal::Standby, pass: 0 });
+        let mut running = ActuatorSet { goals, snapshot, fenced, drivers: Arc::default() };
+        let mut drivers = Vec::new();
+        running.start(actuators, &mut drivers);
+        running.drivers = Arc::new(tokio::sync::Mutex::new(drivers));
         Actuation {
             desired,
             highest_seen: 0,
+            running,
             #[cfg(test)]
             observer: None,
         }
+    }
+
+    /// The handle through which a reload replaces the actuators.
+    pub fn running(&self) -> ActuatorSet {
+        self.running.clone()
     }
 
     /// Calls `observer` with every goal set from now on.
@@ -260,15 +271,80 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// How soon a pass that is waiting for the target to act looks again.
 const PROGRESS_RECHECK: Duration = Duration::from_millis(500);
 
+/// The result of one pass, as its task ends.
+type PassResult = Result<Result<Outcome, ActuateError>, tokio::time::error::Elapsed>;
+
+/// The actuators running now, behind one handle: a reload replaces them
+/// all at once, and never lets an old actuator's pass overlap a new one's.
+#[derive(Clone)]
+pub struct ActuatorSet {
+    goals: watch::Receiver<Desired>,
+    snapshot: NodeSnapshot,
+    fenced: FencedBy,
+    drivers: Arc<tokio::sync::Mutex<Vec<Driver>>>,
+}
+
+/// One actuator's task and the switch that stops it (dropping the switch
+/// stops it too: the task ends with its handle).
+struct Driver {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ActuatorSet {
+    /// Stops every running actuator (a pass in flight is cancelled, and
+    /// has ended when this returns), then starts `actuators` towards the
+    /// current goal. A report whose actuator keeps its name and kind is
+    /// carried over.
+    pub async fn replace(&self, actuators: Vec<Actuator>) {
+        let mut drivers = self.drivers.lock().await;
+        for driver in drivers.drain(..) {
+            let _ = driver.stop.send(());
+            let _ = driver.task.await;
+        }
+        self.start(actuators, &mut drivers);
+    }
+
+    fn start(&self, actuators: Vec<Actuator>, drivers: &mut Vec<Driver>) {
+        let before = self.snapshot.actuators();
+        self.snapshot.set_actuators(
+            actuators
+                .iter()
+                .map(|a| {
+                    let kept = before.iter().find(|r| r.name == a.name() && r.kind == a.kind());
+                    kept.cloned().unwrap_or_else(|| ActuatorReport::idle(a.name(), a.kind()))
+                })
+                .collect(),
+        );
+        for actuator in actuators {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let (goals, snapshot, fenced) = (self.goals.clone(), self.snapshot.clone(), self.fenced.clone());
+            let task = tokio::spawn(async move {
+                let mut pass = None;
+                tokio::select! {
+                    () = drive(actuator, goals, snapshot, fenced, &mut pass) => {}
+                    _ = stopped => {}
+                }
+                if let Some(pass) = pass {
+                    pass.abort();
+                    let _ = pass.await;
+                }
+            });
+            drivers.push(Driver { stop, task });
+        }
+    }
+}
+
 /// One actuator's task: runs a pass for each new goal or pass number,
 /// retries failures with exponential backoff, cancels a pass whose goal
-/// changed, and stops when the sender is gone.
+/// changed, and stops when the sender is gone. The pass in flight is kept
+/// in `pass`, for whoever stops this task to cancel and wait for.
 async fn drive(
     actuator: Actuator,
-    index: usize,
     mut desired: watch::Receiver<Desired>,
     snapshot: NodeSnapshot,
     fenced: FencedBy,
+    pass: &mut Option<tokio::task::JoinHandle<PassResult>>,
 ) {
     let lease = LeaseGuard(snapshot.clone());
     let name = actuator.name().to_owned();
@@ -284,7 +360,7 @@ async fn drive(
         let Some(epoch) = want.goal.epoch() else {
             failures = 0;
             backoff = retry.build();
-            snapshot.report_actuator(index, |r| {
+            snapshot.report_actuator(&name, |r| {
                 r.state = ActuatorState::Idle;
                 r.goal = "standby".into();
                 r.detail = "standby: not touching traffic".into();
@@ -294,7 +370,7 @@ async fn drive(
             }
             continue;
         };
-        snapshot.report_actuator(index, |r| {
+        snapshot.report_actuator(&name, |r| {
             if r.epoch != Some(epoch) || r.goal != want.goal.state_name() {
                 r.state = ActuatorState::Pending;
                 r.detail = format!("applying {} for epoch {epoch}", want.goal.state_name());
@@ -304,11 +380,13 @@ async fn drive(
         });
         let started = std::time::Instant::now();
         let limit = actuator.pass_limit();
-        let pass = {
+        let running = pass.insert({
             let (actuator, goal, lease) = (actuator.clone(), want.goal.clone(), lease.clone());
             tokio::spawn(async move { tokio::time::timeout(limit, actuator.apply(&goal, &lease)).await })
-        };
-        let Some(result) = run_pass(pass, &mut desired, &want.goal).await else {
+        });
+        let finished = run_pass(running, &mut desired, &want.goal).await;
+        *pass = None;
+        let Some(result) = finished else {
             // The goal changed (or the site stopped): start over at once.
             continue;
         };
@@ -319,7 +397,7 @@ async fn drive(
         match result {
             Ok(Outcome::InProgress(waiting)) => {
                 tracing::info!(actuator = %name, epoch, "{waiting}");
-                snapshot.report_actuator(index, |r| {
+                snapshot.report_actuator(&name, |r| {
                     r.state = ActuatorState::Pending;
                     r.detail = waiting;
                 });
@@ -337,7 +415,7 @@ async fn drive(
                 }
                 failures = 0;
                 backoff = retry.build();
-                snapshot.report_actuator(index, |r| {
+                snapshot.report_actuator(&name, |r| {
                     r.state = ActuatorState::Converged;
                     r.detail = applied.detail;
                     r.consecutive_failures = 0;
@@ -366,7 +444,7 @@ async fn drive(
                     ActuateError::Fenced { by, .. } => by,
                     _ => None,
                 };
-                snapshot.report_actuator(index, |r| {
+                snapshot.report_actuator(&name, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
                     r.fenced_by = fenced_by;
                     r.detail = actuator.shown(&e);
@@ -384,14 +462,14 @@ async fn drive(
 /// Waits for a pass to finish. Pass-number bumps for the same goal let it
 /// run on; a different goal aborts it and gives `None`.
 async fn run_pass(
-    mut pass: tokio::task::JoinHandle<Result<Result<Outcome, ActuateError>, tokio::time::error::Elapsed>>,
+    pass: &mut tokio::task::JoinHandle<PassResult>,
     desired: &mut watch::Receiver<Desired>,
     goal: &Goal,
-) -> Option<Result<Result<Outcome, ActuateError>, tokio::time::error::Elapsed>> {
+) -> Option<PassResult> {
     let mut open = true;
     loop {
         tokio::select! {
-            joined = &mut pass => {
+            joined = &mut *pass => {
                 return Some(joined.unwrap_or_else(|e| Ok(Err(ActuateError::NotConverged(format!("pass panicked: {e}"))))));
             }
             changed = desired.changed(), if open => {
@@ -399,6 +477,7 @@ async fn run_pass(
                     open = false;
                 } else if desired.borrow().goal != *goal {
                     pass.abort();
+                    let _ = (&mut *pass).await;
                     return None;
                 }
             }
@@ -438,6 +517,44 @@ mod tests {
         assert_eq!(act.desired.borrow().pass, before + 1);
         act.stand_down();
         assert_eq!(act.desired.borrow().goal, Goal::Standby);
+    }
+
+    fn webhook(name: &str, url: &str) -> Actuator {
+        let section: webhook::WebhookSection =
+            toml::from_str(&format!("name = \"{name}\"\nurl = \"{url}\"\ntimeout = \"60s\"")).expect("section");
+        Actuator::Webhook(webhook::WebhookActuator::build(&section, "a", &[]).expect("build"))
+    }
+
+    #[tokio::test]
+    async fn a_replaced_actuator_s_pass_in_flight_has_ended_before_the_new_ones_start() {
+        use tokio::io::AsyncReadExt;
+        // A target that takes the request and never answers: the pass
+        // hangs there (its own limit is a minute away).
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", target.local_addr().expect("address"));
+        let snap = snapshot();
+        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
+        snap.publish_step(crate::snapshot::Step { status: snap.status(), lease, events: Vec::new() });
+        let mut act = Actuation::start(vec![webhook("old", &url)], snap.clone(), tokio::sync::mpsc::channel(1).0);
+        act.activate(1, "elected");
+        let (mut held, _) = tokio::time::timeout(Duration::from_secs(30), target.accept())
+            .await
+            .expect("the old actuator's pass reached its target")
+            .expect("accept");
+        act.running().replace(vec![webhook("new", &url)]).await;
+        // The old pass was cancelled, not left running: its connection is
+        // closed by the time the replacement is in place.
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(30), held.read_to_end(&mut rest)).await;
+        assert!(matches!(closed, Ok(Ok(_))), "the old pass still holds its request open: {closed:?}");
+        let names: Vec<String> = snap.actuators().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["new"]);
+        // The new actuator works towards the goal in force.
+        let (_, _) = tokio::time::timeout(Duration::from_secs(30), target.accept())
+            .await
+            .expect("the new actuator's pass reached its target")
+            .expect("accept");
+        assert_eq!(snap.actuators()[0].epoch, Some(1));
     }
 
     #[test]

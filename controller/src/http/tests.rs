@@ -70,7 +70,7 @@ fn site() -> Site {
         checks: Default::default(),
         reload: tokio::sync::mpsc::channel(1).0,
         metrics: Arc::new(Metrics::default()),
-        client: reqwest::Client::new(),
+        client: tokio::sync::watch::channel(reqwest::Client::new()).1,
         http_scheme: "http",
         notes: Arc::default(),
     };

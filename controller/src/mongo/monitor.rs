@@ -11,33 +11,47 @@
 use std::time::Duration;
 
 use backon::BackoffBuilder;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::MongoLink;
 use crate::clock;
 use crate::health::HealthInput;
 use crate::snapshot::NodeSnapshot;
 
-/// Starts the monitor for site `me`.
-pub fn spawn(link: MongoLink, me: String, snapshot: NodeSnapshot, verdicts: mpsc::Sender<HealthInput>) {
-    let store = link.state_store.name();
+/// Starts the monitor for site `me`, reading the set through the latest
+/// link in `links` (a reload replaces it; the next read uses the new one).
+/// It ends when the protocol loop stops listening.
+pub fn spawn(
+    mut links: watch::Receiver<MongoLink>,
+    me: String,
+    snapshot: NodeSnapshot,
+    verdicts: mpsc::Sender<HealthInput>,
+) -> tokio::task::JoinHandle<()> {
+    let store = links.borrow().state_store.name();
     snapshot.publish_mongo(|r| {
         r.state_store = store.into();
         r.not_caught_up_because = Some("the replica set has not been read yet".into());
     });
     tokio::spawn(async move {
-        let retry = backon::ExponentialBuilder::default()
-            .with_min_delay(link.section.poll_interval)
-            .with_max_delay(Duration::from_secs(30))
-            .with_jitter()
-            .without_max_times();
-        let mut backoff = retry.build();
+        let retry = |link: &MongoLink| {
+            backon::ExponentialBuilder::default()
+                .with_min_delay(link.section.poll_interval)
+                .with_max_delay(Duration::from_secs(30))
+                .with_jitter()
+                .without_max_times()
+        };
+        let mut link = links.borrow_and_update().clone();
+        let mut backoff = retry(&link).build();
         let mut reference = None;
         let mut failures = 0u32;
         let mut last_verdict = None;
         let mut placement_warned = false;
-        let max_lag = link.section.max_lag_on_failover;
         loop {
+            if links.has_changed().unwrap_or(false) {
+                link = links.borrow_and_update().clone();
+                backoff = retry(&link).build();
+            }
+            let max_lag = link.section.max_lag_on_failover;
             let (verdict, delay) = match link.read_view(reference).await {
                 Ok(super::Reading { view, config }) => {
                     let disabled = config.err().map(|missing| missing.to_string());
@@ -46,7 +60,7 @@ pub fn spawn(link: MongoLink, me: String, snapshot: NodeSnapshot, verdicts: mpsc
                     }
                     placement_warned = disabled.is_some();
                     failures = 0;
-                    backoff = retry.build();
+                    backoff = retry(&link).build();
                     reference = view.reference_optime_ms.or(reference);
                     let verdict = view.site_caught_up(&me, max_lag);
                     snapshot.publish_mongo(|r| {
@@ -93,5 +107,5 @@ pub fn spawn(link: MongoLink, me: String, snapshot: NodeSnapshot, verdicts: mpsc
             }
             tokio::time::sleep(delay).await;
         }
-    });
+    })
 }

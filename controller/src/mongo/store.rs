@@ -237,7 +237,10 @@ impl MongoStore {
 /// order, from a bounded queue: an event that cannot be written after a few
 /// tries with backoff is dropped with a warning (the node's own history
 /// still has it), so a lost database never holds up the protocol loop.
-pub fn spawn_event_log(link: super::MongoLink, node: String) -> tokio::sync::mpsc::Sender<String> {
+pub fn spawn_event_log(
+    links: tokio::sync::watch::Receiver<super::MongoLink>,
+    node: String,
+) -> tokio::sync::mpsc::Sender<String> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
     tokio::spawn(async move {
         use backon::Retryable;
@@ -246,6 +249,7 @@ pub fn spawn_event_log(link: super::MongoLink, node: String) -> tokio::sync::mps
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(5))
                 .with_max_times(5);
+            let link = links.borrow().clone();
             let append = || async {
                 // The client is made on first use (a mongodb+srv:// name
                 // is resolved then), never at start-up.
