@@ -113,6 +113,39 @@ fn diff(at: &str, old: &toml::Value, new: &toml::Value, out: &mut Vec<String>) {
     }
 }
 
+/// The files the TLS and admin token keys name, with their content: a
+/// reload shows which of them changed under the same name (a renewed
+/// certificate), since no key did.
+pub fn named_files(settings: &crate::settings::Settings) -> Vec<(&'static str, Option<Vec<u8>>)> {
+    let admin = &settings.admin;
+    let tls = settings.tls.as_ref();
+    let files = [
+        ("tls.ca_file", tls.map(|t| t.ca_file.as_path())),
+        ("tls.cert_file", tls.map(|t| t.cert_file.as_path())),
+        ("tls.key_file", tls.map(|t| t.key_file.as_path())),
+        ("admin.tls_cert_file", admin.tls_cert_file.as_deref()),
+        ("admin.tls_key_file", admin.tls_key_file.as_deref()),
+        ("admin.tls_ca_file", admin.tls_ca_file.as_deref()),
+        ("admin.token_file", admin.token_file.as_deref()),
+    ];
+    files.into_iter().filter_map(|(key, path)| path.map(|p| (key, std::fs::read(p).ok()))).collect()
+}
+
+/// The keys of `new` whose file holds other content than in `old`, under
+/// the same key, as a reload lists them.
+fn new_content(
+    old: &[(&'static str, Option<Vec<u8>>)],
+    new: &[(&'static str, Option<Vec<u8>>)],
+    changed: &[String],
+) -> Vec<String> {
+    new.iter()
+        .filter(|(key, content)| {
+            !changed.iter().any(|c| c == key) && old.iter().any(|(k, before)| k == key && before != content)
+        })
+        .map(|(key, _)| format!("{key} (new content)"))
+        .collect()
+}
+
 /// What a reload may apply, or every reason it may not: the keys that
 /// changed between the running file's text and the new one's.
 pub fn judge(old_text: &str, new_text: &str) -> Result<Vec<String>, Vec<String>> {
@@ -171,6 +204,7 @@ pub type Validate = Box<dyn Fn(&Path) -> Result<(Loaded, Targets), String> + Sen
 pub struct Reloader {
     running: Loaded,
     text: String,
+    files: Vec<(&'static str, Option<Vec<u8>>)>,
     live: LiveParts,
     validate: Validate,
     applied_total: u64,
@@ -181,7 +215,8 @@ impl Reloader {
     /// A reloader for the daemon running `loaded`.
     pub fn new(loaded: Loaded, live: LiveParts, validate: Validate) -> Reloader {
         let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
-        Reloader { running: loaded, text, live, validate, applied_total: 0, refused_total: 0 }
+        let files = named_files(&loaded.settings);
+        Reloader { running: loaded, text, files, live, validate, applied_total: 0, refused_total: 0 }
     }
 
     /// The configuration in effect.
@@ -198,9 +233,11 @@ impl Reloader {
             Ok((new, targets)) => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 match judge(&self.text, &text) {
-                    Ok(changed) => match self.apply(&new, targets).await {
+                    Ok(mut changed) => match self.apply(&new, targets).await {
                         Ok(()) => {
-                            (self.text, self.running) = (text, new);
+                            let files = named_files(&new.settings);
+                            changed.extend(new_content(&self.files, &files, &changed));
+                            (self.text, self.files, self.running) = (text, files, new);
                             Ok(changed)
                         }
                         Err(e) => Err((changed, vec![e])),
@@ -332,6 +369,15 @@ mod tests {
         let problems = judge(&store, &format!("{store}state_store = \"mongodb\"\n")).expect_err("refused");
         assert!(problems[0].starts_with("mongodb.state_store: changed"), "{problems:?}");
         assert_eq!(judge(&store, &store.replace("127.0.0.1", "127.0.0.2")), Ok(vec!["mongodb.uri".to_owned()]));
+    }
+
+    #[test]
+    fn a_file_with_new_content_under_the_same_key_is_listed() {
+        let old = vec![("tls.cert_file", Some(b"old".to_vec())), ("tls.key_file", Some(b"k".to_vec()))];
+        let new = vec![("tls.cert_file", Some(b"new".to_vec())), ("tls.key_file", Some(b"k".to_vec()))];
+        assert_eq!(new_content(&old, &new, &[]), ["tls.cert_file (new content)"]);
+        assert!(new_content(&old, &new, &["tls.cert_file".to_owned()]).is_empty(), "a new path is listed once");
+        assert!(new_content(&old, &old, &[]).is_empty());
     }
 
     #[test]
