@@ -3,11 +3,14 @@
 
 Every file is a module; a file depends on the modules it names through
 `crate::...` or `super::...` outside comments and outside its
-`#[cfg(test)]` part. Fails (exit 1) when
+`#[cfg(test)]` part (test modules are not checked). The floors, top down:
+the daemon (wiring), the protocol loop (`runtime`), the components, the
+bottom. Fails (exit 1) when
 
 - the graph has a cycle (each cycle is printed), or
 - a module other than the daemon names `crate::runtime`, or
-- a bottom-floor module names a module above the bottom floor.
+- a module names one on a floor above its own (the bottom floor may name
+  the leaf report types of components listed in BOTTOM_MAY_NAME).
 
 Usage: scripts/check-module-graph.py [controller/src]
 """
@@ -24,6 +27,28 @@ BOTTOM = {
 }
 BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "health", "agreement", "test_node"}
 RUNTIME_USERS = {"daemon"}
+# The daemon's floor: what wires the node up and changes it while it runs.
+DAEMON = {"daemon", "build", "reload"}
+LOOP = {"runtime"}
+
+
+def floor(module: str) -> int:
+    top = module.split("::")[0]
+    if top in DAEMON:
+        return 3
+    if top in LOOP:
+        return 2
+    if module in BOTTOM:
+        return 0
+    return 1
+
+
+FLOOR_NAMES = ["bottom", "component", "protocol loop", "daemon"]
+
+
+def is_test(module: str) -> bool:
+    return module == "test_node" or module.split("::")[-1] == "tests"
+
 
 
 def module_of(root: Path, path: Path) -> str:
@@ -107,15 +132,21 @@ def main() -> int:
     for cycle in cycles(graph):
         problems.append("cycle: " + " -> ".join(cycle))
     for module, deps in sorted(graph.items()):
+        if is_test(module):
+            continue
         if "runtime" in deps and module not in RUNTIME_USERS:
             problems.append(f"{module} names crate::runtime (only the daemon may)")
-        if module in BOTTOM:
-            for dep in sorted(deps - BOTTOM_MAY_NAME):
-                problems.append(f"bottom-floor module {module} names {dep}")
+        for dep in sorted(deps):
+            if floor(dep) <= floor(module) or (module in BOTTOM and dep in BOTTOM_MAY_NAME):
+                continue
+            problems.append(
+                f"{FLOOR_NAMES[floor(module)]}-floor module {module} names {dep} "
+                f"({FLOOR_NAMES[floor(dep)]} floor)"
+            )
     for p in problems:
         print(p)
     if not problems:
-        print(f"{len(modules)} modules, no cycle, runtime named only by the daemon")
+        print(f"{len(modules)} modules, no cycle, runtime named only by the daemon, no module names a floor above it")
     return 1 if problems else 0
 
 
