@@ -21,11 +21,11 @@ from pathlib import Path
 
 # Modules that import nothing of the controller but each other (and the
 # leaf report types of their components: hook outcomes, the MongoDB view,
-# check states, config mismatches).
+# config mismatches).
 BOTTOM = {
     "clock", "command_channel", "describe", "maintenance_notes", "member_name", "reports", "snapshot", "status_doc",
 }
-BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "health", "agreement", "test_node"}
+BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "agreement", "test_node"}
 RUNTIME_USERS = {"daemon"}
 # The daemon's floor: what wires the node up and changes it while it runs.
 DAEMON = {"daemon", "build", "reload"}

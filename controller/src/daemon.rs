@@ -218,7 +218,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
             event_log = Some(crate::mongo::store::spawn_event_log(links.subscribe(), my.name.clone()));
         }
     }
-    let health = Arc::new(HealthChecks::start(loaded.checks.clone(), resuming, health_tx));
+    let health = Arc::new(HealthChecks::start(loaded.checks.clone(), resuming, snapshot.clone(), health_tx));
     let (hooks_tx, hooks_rx) = mpsc::channel(1);
     let (fenced_tx, fenced_rx) = mpsc::channel(4);
     let actuation = crate::actuate::Actuation::start(targets.actuators, snapshot.clone(), fenced_tx);
@@ -277,7 +277,6 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         reload: reload_tx,
         forward_token_over_http: loaded.settings.admin.forward_token_over_http,
         peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
-        checks: health.states(),
         metrics: Arc::new(Metrics::default()),
         client: node_client.subscribe(),
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },

@@ -11,15 +11,15 @@
 //! reports under its check's name and its own generation, so a late report
 //! of a replaced task never lands on its successor.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, Mutex};
+use serde::Deserialize;
+use tokio::sync::mpsc;
 
 use crate::redact;
 use crate::settings::Choice;
 use crate::shell::{self, Script};
+use crate::snapshot::NodeSnapshot;
 
 /// `[[checks]]`: one local health check, as written.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -94,26 +94,7 @@ pub struct Check {
     pub section: CheckSection,
 }
 
-/// What one check looks like now.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CheckState {
-    /// Its name.
-    pub name: String,
-    /// Healthy after rise/fall.
-    pub healthy: bool,
-    /// The last run's result.
-    pub last: String,
-    /// Added by a reload and not yet counted in the site's verdict.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub joining: bool,
-    /// Which task reports it (a reload starts a new one); internal, not
-    /// part of the document (it reads back as 0).
-    #[serde(skip)]
-    pub generation: u64,
-}
-
-/// Every check's state, shared with `/status`.
-pub type Checks = Arc<Mutex<Vec<CheckState>>>;
+pub use crate::reports::CheckState;
 
 /// A change of this site's health, for the protocol loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,7 +167,7 @@ async fn run_once(check: &Check, client: &reqwest::Client) -> Result<(), CheckFa
 
 /// The site's verdict: every counted check healthy (a site with no checks
 /// is healthy).
-fn verdict(states: &[CheckState]) -> bool {
+pub fn verdict(states: &[CheckState]) -> bool {
     states.iter().filter(|s| !s.joining).all(|s| s.healthy)
 }
 
@@ -204,7 +185,8 @@ impl Drop for Running {
 
 /// The running checks and their shared state.
 pub struct HealthChecks {
-    states: Checks,
+    /// Where every check's state is kept, for `/status` and the verdict.
+    snapshot: NodeSnapshot,
     verdicts: mpsc::Sender<HealthInput>,
     client: reqwest::Client,
     running: std::sync::Mutex<Vec<Running>>,
@@ -218,9 +200,14 @@ impl HealthChecks {
     /// of its own, as after a reload (a site that restarted in place keeps
     /// its role until a check actually fails); otherwise the site counts as
     /// unhealthy until each check has passed `rise` times.
-    pub fn start(checks: Vec<Check>, joining: bool, verdicts: mpsc::Sender<HealthInput>) -> HealthChecks {
+    pub fn start(
+        checks: Vec<Check>,
+        joining: bool,
+        snapshot: NodeSnapshot,
+        verdicts: mpsc::Sender<HealthInput>,
+    ) -> HealthChecks {
         let health = HealthChecks {
-            states: Arc::new(Mutex::new(Vec::new())),
+            snapshot,
             verdicts,
             client: reqwest::Client::new(),
             running: std::sync::Mutex::new(Vec::new()),
@@ -231,46 +218,41 @@ impl HealthChecks {
         if running.is_empty() {
             let _ = health.verdicts.try_send(HealthInput::Checks(true));
         }
-        if let Ok(mut states_now) = health.states.try_lock() {
-            *states_now = states;
-        }
+        health.snapshot.update_checks(|published| *published = states);
         if let Ok(mut held) = health.running.lock() {
             *held = running;
         }
         health
     }
 
-    /// Every check's state, for `/status`.
-    pub fn states(&self) -> Checks {
-        self.states.clone()
-    }
-
     /// Runs `checks` from now on: unchanged ones keep their task and state,
     /// the others start over as joining, the rest are stopped.
     pub async fn replace(&self, checks: Vec<Check>) {
-        let mut states = self.states.lock().await;
-        let mut new_states = Vec::new();
-        {
+        let healthy = {
             let Ok(mut running) = self.running.lock() else { return };
-            let mut kept = Vec::new();
-            for check in checks {
-                match running.iter().position(|r| r.check.section == check.section) {
-                    Some(i) => {
-                        let r = running.swap_remove(i);
-                        if let Some(state) = states.iter().find(|s| s.name == r.check.section.name) {
-                            new_states.push(state.clone());
+            // The states are held while tasks are swapped, so no task
+            // reports in between.
+            self.snapshot.update_checks(|states| {
+                let mut new_states = Vec::new();
+                let mut kept = Vec::new();
+                for check in checks {
+                    match running.iter().position(|r| r.check.section == check.section) {
+                        Some(i) => {
+                            let r = running.swap_remove(i);
+                            if let Some(state) = states.iter().find(|s| s.name == r.check.section.name) {
+                                new_states.push(state.clone());
+                            }
+                            kept.push(r);
                         }
-                        kept.push(r);
+                        None => kept.push(self.launch(check, true, &mut new_states)),
                     }
-                    None => kept.push(self.launch(check, true, &mut new_states)),
                 }
-            }
-            // Dropping them aborts the tasks of checks removed or changed.
-            *running = kept;
-        }
-        *states = new_states;
-        let healthy = verdict(&states);
-        drop(states);
+                // Dropping them aborts the tasks of checks removed or changed.
+                *running = kept;
+                *states = new_states;
+                verdict(states)
+            })
+        };
         let _ = self.verdicts.send(HealthInput::Checks(healthy)).await;
     }
 
@@ -279,7 +261,7 @@ impl HealthChecks {
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let name = check.section.name.clone();
         states.push(CheckState { name: name.clone(), healthy: false, last: "not run yet".into(), joining, generation });
-        let (states, verdicts, client) = (self.states.clone(), self.verdicts.clone(), self.client.clone());
+        let (snapshot, verdicts, client) = (self.snapshot.clone(), self.verdicts.clone(), self.client.clone());
         let task_check = check.clone();
         let task = tokio::spawn(async move {
             let check = task_check;
@@ -291,40 +273,40 @@ impl HealthChecks {
             loop {
                 tick.tick().await;
                 let result = run_once(&check, &client).await;
-                let mut all = states.lock().await;
-                let Some(state) = all.iter_mut().find(|s| s.name == name && s.generation == generation) else {
-                    return;
-                };
-                match &result {
-                    Ok(()) => {
-                        passes += 1;
-                        fails = 0;
-                        logged = None;
-                        state.last = "ok".into();
-                        if passes >= check.section.rise && !state.healthy {
-                            state.healthy = true;
-                            tracing::info!(check = %check.section.name, "health check passes");
+                let healthy = snapshot.update_checks(|all| {
+                    let state = all.iter_mut().find(|s| s.name == name && s.generation == generation)?;
+                    match &result {
+                        Ok(()) => {
+                            passes += 1;
+                            fails = 0;
+                            logged = None;
+                            state.last = "ok".into();
+                            if passes >= check.section.rise && !state.healthy {
+                                state.healthy = true;
+                                tracing::info!(check = %check.section.name, "health check passes");
+                            }
+                        }
+                        Err(e) => {
+                            fails += 1;
+                            passes = 0;
+                            state.last = e.shown.clone();
+                            if logged.as_ref() != Some(&e.logged) {
+                                tracing::warn!(check = %check.section.name, error = %e.logged, "health check run failed");
+                                logged = Some(e.logged.clone());
+                            }
+                            if fails >= check.section.fall && state.healthy {
+                                state.healthy = false;
+                                tracing::warn!(check = %check.section.name, "health check fails");
+                            }
                         }
                     }
-                    Err(e) => {
-                        fails += 1;
-                        passes = 0;
-                        state.last = e.shown.clone();
-                        if logged.as_ref() != Some(&e.logged) {
-                            tracing::warn!(check = %check.section.name, error = %e.logged, "health check run failed");
-                            logged = Some(e.logged.clone());
-                        }
-                        if fails >= check.section.fall && state.healthy {
-                            state.healthy = false;
-                            tracing::warn!(check = %check.section.name, "health check fails");
-                        }
+                    if passes >= check.section.rise || fails >= check.section.fall {
+                        state.joining = false;
                     }
-                }
-                if passes >= check.section.rise || fails >= check.section.fall {
-                    state.joining = false;
-                }
-                let healthy = verdict(&all);
-                drop(all);
+                    Some(verdict(all))
+                });
+                // Replaced by a reload: this task is done.
+                let Some(healthy) = healthy else { return };
                 if verdicts.send(HealthInput::Checks(healthy)).await.is_err() {
                     return;
                 }

@@ -25,7 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::admin_auth::{AdminGate, Refusal};
 use crate::command_channel::CommandRequest;
 use crate::describe;
-use crate::health::Checks;
 use crate::http_status::StatusInputs;
 use crate::maintenance_notes::{Notebook, SiteNote};
 use crate::member_name::of as name;
@@ -61,8 +60,6 @@ pub struct AppState {
     pub forward_token_over_http: bool,
     /// How peers are authenticated: `mutual_tls` or `none`.
     pub peer_authentication: &'static str,
-    /// Health check states.
-    pub checks: Checks,
     /// Asks the daemon to reload its file; the outcome comes back.
     pub reload: mpsc::Sender<oneshot::Sender<crate::reports::ReloadReport>>,
     /// Metrics.
@@ -114,13 +111,12 @@ async fn active(State(s): State<AppState>) -> Response {
 
 /// The `/status` document.
 pub async fn status_doc(s: &AppState) -> StatusDoc {
-    let checks = s.checks.lock().await.clone();
     s.snapshot.read(|published| {
         http_status::build(StatusInputs {
             cfg: &s.cfg,
             http_addresses: &s.http_addresses,
             published,
-            checks,
+            checks: published.checks.clone(),
             fingerprint: s.agreement.ours(),
             cluster_name: s.agreement.cluster(),
             mismatches: s.agreement.mismatches(),

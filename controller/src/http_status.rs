@@ -11,9 +11,9 @@ use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 
 use crate::agreement::Mismatch;
 use crate::describe;
-use crate::health::CheckState;
 use crate::maintenance_notes::Notes;
 use crate::member_name::of as name;
+use crate::reports::CheckState;
 use crate::snapshot::Published;
 use crate::status_doc::{
     MaintenanceDoc, PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc,

@@ -158,3 +158,21 @@ pub struct MongoReport {
     /// Reads that failed in a row.
     pub consecutive_failures: u32,
 }
+
+/// What one check looks like now.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckState {
+    /// Its name.
+    pub name: String,
+    /// Healthy after rise/fall.
+    pub healthy: bool,
+    /// The last run's result.
+    pub last: String,
+    /// Added by a reload and not yet counted in the site's verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
+    /// Which task reports it (a reload starts a new one); internal, not
+    /// part of the document (it reads back as 0).
+    #[serde(skip)]
+    pub generation: u64,
+}

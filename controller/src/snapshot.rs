@@ -65,6 +65,8 @@ pub struct Published {
     pub hooks: Vec<HookReport>,
     /// State of each actuator.
     pub actuators: Vec<ActuatorReport>,
+    /// State of each health check.
+    pub checks: Vec<crate::reports::CheckState>,
     /// The MongoDB replica set, if configured.
     pub mongodb: Option<MongoReport>,
     /// The highest epoch of an active site this node has known since it
@@ -100,6 +102,7 @@ impl NodeSnapshot {
             events: VecDeque::new(),
             hooks: Vec::new(),
             actuators: Vec::new(),
+            checks: Vec::new(),
             mongodb: None,
             last_known_epoch: None,
             reload: None,
@@ -150,6 +153,12 @@ impl NodeSnapshot {
         if let Some(r) = self.lock().actuators.iter_mut().find(|r| r.name == name) {
             update(r);
         }
+    }
+
+    /// Updates the health checks' states through `update`, which must be
+    /// short, and gives back what it returns.
+    pub fn update_checks<R>(&self, update: impl FnOnce(&mut Vec<crate::reports::CheckState>) -> R) -> R {
+        update(&mut self.lock().checks)
     }
 
     /// Updates the MongoDB report, creating it first if need be.

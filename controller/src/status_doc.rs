@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agreement::Mismatch;
-use crate::health::CheckState;
+use crate::reports::CheckState;
 use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport, ReloadReport};
 
 /// The `/status` document.

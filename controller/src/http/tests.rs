@@ -67,7 +67,6 @@ fn site() -> Site {
         admin: Arc::new(AdminGate::new(None, Duration::from_secs(60))),
         forward_token_over_http: false,
         peer_authentication: "none",
-        checks: Default::default(),
         reload: tokio::sync::mpsc::channel(1).0,
         metrics: Arc::new(Metrics::default()),
         client: tokio::sync::watch::channel(reqwest::Client::new()).1,
