@@ -232,11 +232,22 @@ fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -
                     t.split_brain_ms.round(),
                     t.client_failures
                 );
+                if let Some(r) = &t.restart {
+                    eprintln!(
+                        "{system} {name} #{i}: restart gap {:?} ms, traffic moved {}, epoch {:?} -> {:?}",
+                        r.gap_ms.map(|x| x.round()),
+                        r.traffic_moved,
+                        r.epoch_before,
+                        r.epoch_after
+                    );
+                }
                 got.push(t);
             }
             Err(e) => {
                 eprintln!("{system} {name} #{i}: {e:#}");
-                let _ = lab.heal();
+                if let Err(e) = scenario::restore(lab) {
+                    eprintln!("{system} {name} #{i}: restoring: {e:#}");
+                }
             }
         }
     }

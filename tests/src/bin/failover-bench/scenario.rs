@@ -17,11 +17,19 @@ use crate::watch::{ms, Shared};
 /// Longest wait for any one condition.
 pub const PATIENCE: Duration = Duration::from_secs(40);
 
+/// How long a killed daemon stays down before it is started again in
+/// `kill-restart-active` (systemd's `RestartSec=100ms`).
+pub const RESTART_DELAY: Duration = Duration::from_millis(100);
+
 /// One fault (or operator action) at `t0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scenario {
     /// kill -9 of the active site's daemon.
     KillActive,
+    /// kill -9 of the active site's daemon, started again
+    /// [`RESTART_DELAY`] after it (and anything it ran) exited, with the
+    /// same config and state directory.
+    KillRestartActive,
     /// The active site's host drops every packet from its peers, and they
     /// drop its packets.
     IsolateActive,
@@ -37,8 +45,9 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::KillActive,
+        Scenario::KillRestartActive,
         Scenario::IsolateActive,
         Scenario::CutAB,
         Scenario::KillWitness,
@@ -50,6 +59,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::KillActive => "kill-active",
+            Scenario::KillRestartActive => "kill-restart-active",
             Scenario::IsolateActive => "isolate-active",
             Scenario::CutAB => "cut-a-b",
             Scenario::KillWitness => "kill-witness",
@@ -66,7 +76,11 @@ impl Scenario {
     /// Whether `system` runs this scenario (keepalived has no witness and
     /// no switchover).
     pub fn runs_on(self, system: System) -> bool {
-        system == System::Failover || matches!(self, Scenario::KillActive | Scenario::IsolateActive | Scenario::CutAB)
+        system == System::Failover
+            || matches!(
+                self,
+                Scenario::KillActive | Scenario::KillRestartActive | Scenario::IsolateActive | Scenario::CutAB
+            )
     }
 
     /// Whether the active site should move to the other one: when a
@@ -77,7 +91,14 @@ impl Scenario {
             Scenario::KillActive | Scenario::IsolateActive | Scenario::PlannedSwitchover => true,
             Scenario::CutAB => system == System::Keepalived,
             Scenario::KillWitness | Scenario::KillWitnessThenActive => false,
+            Scenario::KillRestartActive => system == System::Keepalived,
         }
+    }
+
+    /// Whether the active site's daemon is restarted within the trial and
+    /// should take its role back (restart in place).
+    pub fn restarts(self) -> bool {
+        self == Scenario::KillRestartActive
     }
 }
 
@@ -100,8 +121,29 @@ pub struct Trial {
     pub split_brain_ms: f64,
     /// Client requests through HAProxy that failed during the trial.
     pub client_failures: usize,
-    /// Whether the active site changed.
+    /// Whether the active site changed (for a restart: whether the other
+    /// site answered 200 at any point).
     pub moved: bool,
+    /// What a restart scenario measures besides; `None` in the others.
+    pub restart: Option<Restart>,
+}
+
+/// The measurements of one trial of a restart scenario.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restart {
+    /// Fault to the restarted site answering 200 on /active again, if it
+    /// did within the trial.
+    pub gap_ms: Option<f64>,
+    /// Whether DNS answered another address than the restarted site's, or
+    /// HAProxy had anything but that site ready, at any point. A lookup
+    /// that failed is the watcher's failure, not an answer, and is not
+    /// counted.
+    pub traffic_moved: bool,
+    /// The active site's epoch just before the fault, from its `/status`.
+    pub epoch_before: Option<u64>,
+    /// The active site's epoch at the end of the trial, from the `/status`
+    /// of the site the prober last saw active.
+    pub epoch_after: Option<u64>,
 }
 
 fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
@@ -153,10 +195,12 @@ pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
 pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result<Trial> {
     let old = settle(lab, seen)?;
     let new: &'static str = if old == "site-a" { "site-b" } else { "site-a" };
+    let epoch_before = lab.status(old).and_then(|s| s.epoch());
     let t0 = Instant::now();
     let expect_move = scenario.should_move(lab.system);
     match scenario {
         Scenario::KillActive => lab.kill9(old),
+        Scenario::KillRestartActive => lab.kill_and_restart(old, RESTART_DELAY)?,
         Scenario::IsolateActive => lab.isolate(old)?,
         Scenario::CutAB => lab.cut(old, new)?,
         Scenario::KillWitness => lab.kill9("witness"),
@@ -171,6 +215,9 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
                 bail!("switchover refused: {code:?}");
             }
         }
+    }
+    if scenario.restarts() {
+        return restart_trial(lab, seen, t0, old, new, epoch_before);
     }
     // The new site answering 200 is the event, whether or not the old one
     // still does (that is split brain, measured apart).
@@ -188,14 +235,67 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
     std::thread::sleep(Duration::from_secs(if expect_move { 2 } else { 8 }));
     let end = Instant::now();
     let t = measure(seen, t0, end, old, new)?;
-    // Restore.
+    restore(lab)?;
+    Ok(t)
+}
+
+/// The rest of a restart trial, the daemon of `old` killed at `t0` and
+/// already started again: waits until it answers 200 again (or the other
+/// site does), watches on, and adds the restart's own figures.
+fn restart_trial(
+    lab: &mut Lab,
+    seen: &Shared,
+    t0: Instant,
+    old: &'static str,
+    new: &'static str,
+    epoch_before: Option<u64>,
+) -> anyhow::Result<Trial> {
+    // Either end is the event: the restarted site back, or (a move) the
+    // other one active. Neither within the patience is a result too.
+    let _ = wait_until(&format!("{old} to answer 200 again"), PATIENCE, || {
+        seen.lock().is_ok_and(|s| came_back(&s.active, t0, old).is_some() || s.answers_active(new))
+    });
+    // Watch on for as long as the scenarios where nothing should move (a
+    // resume that fails gives up within one lease, and the other site
+    // takes over a lease later), and at least two seconds after the event.
+    let until = (t0 + Duration::from_secs(8)).max(Instant::now() + Duration::from_secs(2));
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    let end = Instant::now();
+    let mut t = measure(seen, t0, end, old, new)?;
+    let (gap_ms, traffic_moved, active_at_end) = {
+        let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+        let old_addr = crate::lab::site_addr(old).to_string();
+        let in_trial = |at: &Instant| *at > t0 && *at <= end;
+        let dns_moved = s.dns.iter().any(|(at, v)| in_trial(at) && !v.is_empty() && *v != old_addr);
+        let haproxy_moved = s.haproxy.iter().any(|(at, v)| in_trial(at) && v != old);
+        let gap = came_back(&s.active, t0, old).filter(|at| *at <= end).map(|at| ms(at - t0));
+        (gap, dns_moved || haproxy_moved, s.active_site())
+    };
+    let epoch_after = active_at_end.and_then(|site| lab.status(site)).and_then(|s| s.epoch());
+    t.restart = Some(Restart { gap_ms, traffic_moved, epoch_before, epoch_after });
+    restore(lab)?;
+    Ok(t)
+}
+
+/// When `site`, answering 200 before `t0`, answered 200 again after the
+/// prober had seen it stop: the first change after `t0` in which it does
+/// not answer, then the first after that in which it does.
+pub fn came_back(active: &[(Instant, bool, bool)], t0: Instant, site: &str) -> Option<Instant> {
+    let answers = |&(_, a, b): &(Instant, bool, bool)| if site == "site-a" { a } else { b };
+    let mut after = active.iter().filter(|c| c.0 > t0);
+    after.by_ref().find(|c| !answers(c))?;
+    after.find(|c| answers(c)).map(|c| c.0)
+}
+
+/// Heals every partition and starts every daemon a trial left stopped.
+pub fn restore(lab: &mut Lab) -> anyhow::Result<()> {
     lab.heal()?;
     for host in ["site-a", "site-b", "witness"] {
         if !lab.is_running(host) && (lab.system == System::Failover || host != "witness") {
             lab.start(host)?;
         }
     }
-    Ok(t)
+    Ok(())
 }
 
 /// Reads the trial's numbers from what the watchers saw after `t0`.
@@ -242,8 +342,29 @@ mod tests {
             Scenario::ALL.into_iter().filter(|s| s.should_move(System::Failover)).map(Scenario::name).collect();
         assert_eq!(moving, ["kill-active", "isolate-active", "planned-switchover"]);
         assert!(Scenario::CutAB.should_move(System::Keepalived));
+        assert!(Scenario::KillRestartActive.should_move(System::Keepalived));
         let on_keepalived: Vec<&str> =
             Scenario::ALL.into_iter().filter(|s| s.runs_on(System::Keepalived)).map(Scenario::name).collect();
-        assert_eq!(on_keepalived, ["kill-active", "isolate-active", "cut-a-b"]);
+        assert_eq!(on_keepalived, ["kill-active", "kill-restart-active", "isolate-active", "cut-a-b"]);
+        let restarting: Vec<&str> = Scenario::ALL.into_iter().filter(|s| s.restarts()).map(Scenario::name).collect();
+        assert_eq!(restarting, ["kill-restart-active"]);
+    }
+
+    #[test]
+    fn came_back_needs_the_site_seen_down_after_the_fault_then_up() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let before = (t0 - Duration::from_millis(500), true, false);
+        // Down at 10 ms, back at 700 ms; site-b never answered.
+        let back = [before, (at(10), false, false), (at(700), true, false)];
+        assert_eq!(came_back(&back, t0, "site-a"), Some(at(700)));
+        assert_eq!(came_back(&back, t0, "site-b"), None);
+        // Never seen down after the fault: no restart seen, no gap.
+        assert_eq!(came_back(&[before], t0, "site-a"), None);
+        // Down and still down.
+        assert_eq!(came_back(&[before, (at(10), false, false)], t0, "site-a"), None);
+        // The other site took over, then this one came back.
+        let moved = [before, (at(10), false, false), (at(3000), false, true), (at(9000), true, false)];
+        assert_eq!(came_back(&moved, t0, "site-a"), Some(at(9000)));
     }
 }
