@@ -81,6 +81,9 @@ pub struct RestartResult {
     pub epoch_unknown: usize,
     /// Trials in which the restarted site did not answer 200 again.
     pub not_back: usize,
+    /// Trials in which the prober stalled across the whole outage: their
+    /// restart gap is an upper bound.
+    pub outage_unseen: usize,
     /// Fault to the restarted site answering 200 again.
     pub restart_gap_ms: Summary,
     /// Trials in which DNS or HAProxy pointed anywhere else.
@@ -93,6 +96,7 @@ impl RestartResult {
             epoch_changed: got.iter().filter(|r| r.epoch_before != r.epoch_after).count(),
             epoch_unknown: got.iter().filter(|r| r.epoch_before.is_none() || r.epoch_after.is_none()).count(),
             not_back: got.iter().filter(|r| r.gap_ms.is_none()).count(),
+            outage_unseen: got.iter().filter(|r| r.outage_unseen).count(),
             restart_gap_ms: Summary::of(&got.iter().filter_map(|r| r.gap_ms).collect::<Vec<_>>()),
             traffic_moved: got.iter().filter(|r| r.traffic_moved).count(),
         }
@@ -289,7 +293,13 @@ mod tests {
 
     #[test]
     fn a_restart_must_keep_the_site_its_epoch_and_the_traffic() {
-        let kept = Restart { gap_ms: Some(700.0), traffic_moved: false, epoch_before: Some(4), epoch_after: Some(4) };
+        let kept = Restart {
+            gap_ms: Some(700.0),
+            outage_unseen: false,
+            traffic_moved: false,
+            epoch_before: Some(4),
+            epoch_after: Some(4),
+        };
         let restart = |r: Restart, moved: bool| Trial { moved, restart: Some(r), ..Trial::default() };
         let of = |got: &[Trial]| ScenarioResult::of(System::Failover, Scenario::KillRestartActive, got.len(), got);
         let mut report = Report::new("cmd".into(), "now".into());
@@ -297,7 +307,7 @@ mod tests {
         assert!(report.violations().is_empty(), "{:?}", report.violations());
         let json = serde_json::to_string(&report).unwrap();
         assert!(
-            json.contains("\"restart\":{\"epoch_changed\":0,\"epoch_unknown\":0,\"not_back\":0,\"restart_gap_ms\""),
+            json.contains("\"restart\":{\"epoch_changed\":0,\"epoch_unknown\":0,\"not_back\":0,\"outage_unseen\":0,\"restart_gap_ms\""),
             "{json}"
         );
         report.results = vec![of(&[

@@ -134,6 +134,9 @@ pub struct Restart {
     /// Fault to the restarted site answering 200 on /active again, if it
     /// did within the trial.
     pub gap_ms: Option<f64>,
+    /// Whether the prober stalled across the whole outage, so that
+    /// `gap_ms` is an upper bound (the first round after the fault).
+    pub outage_unseen: bool,
     /// Whether DNS answered another address than the restarted site's, or
     /// HAProxy had anything but that site ready, at any point. A lookup
     /// that failed is the watcher's failure, not an answer, and is not
@@ -253,7 +256,7 @@ fn restart_trial(
     // Either end is the event: the restarted site back, or (a move) the
     // other one active. Neither within the patience is a result too.
     let _ = wait_until(&format!("{old} to answer 200 again"), PATIENCE, || {
-        seen.lock().is_ok_and(|s| came_back(&s.active, t0, old).is_some() || s.answers_active(new))
+        seen.lock().is_ok_and(|s| came_back(&s.active, &s.stalls, t0, old).is_some() || s.answers_active(new))
     });
     // Watch on for as long as the scenarios where nothing should move (a
     // resume that fails gives up within one lease, and the other site
@@ -262,29 +265,57 @@ fn restart_trial(
     std::thread::sleep(until.saturating_duration_since(Instant::now()));
     let end = Instant::now();
     let mut t = measure(seen, t0, end, old, new)?;
-    let (gap_ms, traffic_moved, active_at_end) = {
+    let (back, traffic_moved, active_at_end) = {
         let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
         let old_addr = crate::lab::site_addr(old).to_string();
         let in_trial = |at: &Instant| *at > t0 && *at <= end;
         let dns_moved = s.dns.iter().any(|(at, v)| in_trial(at) && !v.is_empty() && *v != old_addr);
         let haproxy_moved = s.haproxy.iter().any(|(at, v)| in_trial(at) && v != old);
-        let gap = came_back(&s.active, t0, old).filter(|at| *at <= end).map(|at| ms(at - t0));
-        (gap, dns_moved || haproxy_moved, s.active_site())
+        let back = came_back(&s.active, &s.stalls, t0, old).filter(|b| b.at <= end);
+        (back, dns_moved || haproxy_moved, s.active_site())
     };
     let epoch_after = active_at_end.and_then(|site| lab.status(site)).and_then(|s| s.epoch());
-    t.restart = Some(Restart { gap_ms, traffic_moved, epoch_before, epoch_after });
+    t.restart = Some(Restart {
+        gap_ms: back.map(|b| ms(b.at - t0)),
+        outage_unseen: back.is_some_and(|b| !b.seen_down),
+        traffic_moved,
+        epoch_before,
+        epoch_after,
+    });
     restore(lab)?;
     Ok(t)
 }
 
-/// When `site`, answering 200 before `t0`, answered 200 again after the
-/// prober had seen it stop: the first change after `t0` in which it does
-/// not answer, then the first after that in which it does.
-pub fn came_back(active: &[(Instant, bool, bool)], t0: Instant, site: &str) -> Option<Instant> {
+/// When a site killed at a fault answered 200 again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Back {
+    pub at: Instant,
+    /// Whether a round of the prober saw it down; if not, the prober
+    /// stalled across the whole outage and `at` is the start of the first
+    /// round after the fault, an upper bound.
+    pub seen_down: bool,
+}
+
+/// When `site`, answering 200 before `t0`, answered 200 again after
+/// stopping: the first change after `t0` in which it does not answer, then
+/// the first after that in which it does. If no round after `t0` saw it
+/// down, and the prober stalled across `t0` (`stalls`, as in
+/// [`crate::watch::Seen`]), the first round after the stall, if it saw the
+/// site answer: the outage fell in the stall.
+pub fn came_back(
+    active: &[(Instant, bool, bool)],
+    stalls: &[(Instant, Instant)],
+    t0: Instant,
+    site: &str,
+) -> Option<Back> {
     let answers = |&(_, a, b): &(Instant, bool, bool)| if site == "site-a" { a } else { b };
     let mut after = active.iter().filter(|c| c.0 > t0);
-    after.by_ref().find(|c| !answers(c))?;
-    after.find(|c| answers(c)).map(|c| c.0)
+    if after.by_ref().find(|c| !answers(c)).is_some() {
+        return after.find(|c| answers(c)).map(|c| Back { at: c.0, seen_down: true });
+    }
+    let &(_, resumed) = stalls.iter().find(|(from, to)| *from <= t0 && *to > t0)?;
+    let state_then = active.iter().rev().find(|c| c.0 <= resumed)?;
+    answers(state_then).then_some(Back { at: resumed, seen_down: false })
 }
 
 /// Heals every partition and starts every daemon a trial left stopped.
@@ -354,17 +385,40 @@ mod tests {
     fn came_back_needs_the_site_seen_down_after_the_fault_then_up() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let seen = |ms: u64| Some(Back { at: at(ms), seen_down: true });
         let before = (t0 - Duration::from_millis(500), true, false);
         // Down at 10 ms, back at 700 ms; site-b never answered.
         let back = [before, (at(10), false, false), (at(700), true, false)];
-        assert_eq!(came_back(&back, t0, "site-a"), Some(at(700)));
-        assert_eq!(came_back(&back, t0, "site-b"), None);
-        // Never seen down after the fault: no restart seen, no gap.
-        assert_eq!(came_back(&[before], t0, "site-a"), None);
+        assert_eq!(came_back(&back, &[], t0, "site-a"), seen(700));
+        assert_eq!(came_back(&back, &[], t0, "site-b"), None);
+        // Never seen down after the fault, and the prober did not stall:
+        // no restart seen, no gap.
+        assert_eq!(came_back(&[before], &[], t0, "site-a"), None);
         // Down and still down.
-        assert_eq!(came_back(&[before, (at(10), false, false)], t0, "site-a"), None);
+        assert_eq!(came_back(&[before, (at(10), false, false)], &[], t0, "site-a"), None);
         // The other site took over, then this one came back.
         let moved = [before, (at(10), false, false), (at(3000), false, true), (at(9000), true, false)];
-        assert_eq!(came_back(&moved, t0, "site-a"), Some(at(9000)));
+        assert_eq!(came_back(&moved, &[], t0, "site-a"), seen(9000));
+    }
+
+    #[test]
+    fn an_outage_inside_a_stall_of_the_prober_is_bounded_by_the_stall() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let early = t0 - Duration::from_millis(5);
+        let before = (t0 - Duration::from_millis(500), true, false);
+        let stall = [(early, at(180))];
+        let bound = Some(Back { at: at(180), seen_down: false });
+        // Nothing changed: the round after the stall saw it answer.
+        assert_eq!(came_back(&[before], &stall, t0, "site-a"), bound);
+        // The round that started before the fault saw it down.
+        assert_eq!(came_back(&[before, (early, false, false), (at(180), true, false)], &stall, t0, "site-a"), bound);
+        // A stall that ended before the fault bounds nothing.
+        assert_eq!(came_back(&[before], &[(at(0) - Duration::from_millis(300), early)], t0, "site-a"), None);
+        // After the stall the site did not answer: not back.
+        assert_eq!(came_back(&[before, (early, false, false)], &stall, t0, "site-a"), None);
+        // Seen down after the fault: the stall does not matter.
+        let seen = [before, (at(190), false, false), (at(400), true, false)];
+        assert_eq!(came_back(&seen, &stall, t0, "site-a"), Some(Back { at: at(400), seen_down: true }));
     }
 }
