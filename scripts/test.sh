@@ -46,7 +46,8 @@ bash scripts/runbook.sh
 echo "== failover-bench: one trial per scenario on network namespaces (needs root), strict"
 # The full run (30 trials per scenario) is documented in docs/benchmarks/;
 # this short one keeps the harness working and fails on any split brain,
-# wrong move or lost client request of our system.
+# wrong move or lost client request of our system, or a restart in place
+# that did not keep the role, the epoch and the traffic where they were.
 target/release/failover-bench run --trials 1 --out target/bench-ci --strict
 
 # One closing line over every cargo test binary (each prints its own).

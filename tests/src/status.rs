@@ -26,6 +26,12 @@ impl NodeStatus {
         let sites = &self.0.sites;
         !sites.is_empty() && sites.iter().all(|m| m.reachable && m.last_seen_ms.is_some_and(|ms| ms <= limit))
     }
+
+    /// The active site's epoch as this node knows it (its own while it is
+    /// the active site).
+    pub fn epoch(&self) -> Option<u64> {
+        self.0.epoch
+    }
 }
 
 #[cfg(test)]
@@ -49,5 +55,13 @@ mod tests {
         assert!(!doc(cut, fresh).heard_from_everyone_within(within));
         assert!(!NodeStatus::parse(&document("")).unwrap().heard_from_everyone_within(within));
         assert!(NodeStatus::parse("not json").is_none());
+    }
+
+    #[test]
+    fn epoch_is_the_documents_own() {
+        let active = r#"{"node":"a","role":"active","epoch":7,"term":3,"mode":"automatic","paused":false,"sites":[]}"#;
+        assert_eq!(NodeStatus::parse(active).and_then(|s| s.epoch()), Some(7));
+        let standby = r#"{"node":"a","role":"standby","term":3,"mode":"automatic","paused":false,"sites":[]}"#;
+        assert_eq!(NodeStatus::parse(standby).and_then(|s| s.epoch()), None);
     }
 }

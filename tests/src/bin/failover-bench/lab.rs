@@ -271,6 +271,38 @@ impl Lab {
         }
     }
 
+    /// kill -9 of `host`'s daemon, then a start `delay` after everything it
+    /// ran has exited, as systemd restarts a crashed unit (`KillMode=
+    /// control-group`: the unit's leftover processes are stopped first,
+    /// then `RestartSec` runs). Our daemons run nothing else; keepalived's
+    /// VRRP child outlives its parent briefly (it sends priority 0 on the
+    /// way out), and a keepalived started while it lives refuses to run.
+    pub fn kill_and_restart(&mut self, host: &'static str, delay: Duration) -> anyhow::Result<()> {
+        self.kill9(host);
+        if self.system == System::Keepalived {
+            let children: Vec<u32> = ["vrrp", "checkers"]
+                .iter()
+                .filter_map(|k| std::fs::read_to_string(self.dir.join(format!("{host}.{k}.pid"))).ok())
+                .filter_map(|p| p.trim().parse().ok())
+                .collect();
+            // Alive: a keepalived process that is not a zombie.
+            let alive = |pid: &u32| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    st.contains("(keepalived)")
+                        && st.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z")
+                })
+            };
+            let since = Instant::now();
+            let deadline = since + Duration::from_secs(10);
+            while children.iter().any(alive) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            eprintln!("{host}: keepalived's children gone {} ms after the kill", since.elapsed().as_millis());
+        }
+        std::thread::sleep(delay);
+        self.start(host)
+    }
+
     pub fn is_running(&self, host: &str) -> bool {
         self.procs.contains_key(host)
     }

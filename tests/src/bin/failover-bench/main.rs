@@ -68,8 +68,10 @@ enum Cmd {
         #[arg(long)]
         bins: Option<PathBuf>,
         /// Exit non-zero unless our system completed every trial, never
-        /// showed two active sites, moved exactly when it should, and lost
-        /// no client request in planned switchovers (for CI).
+        /// showed two active sites, moved exactly when it should, lost no
+        /// client request in planned switchovers, and, restarted in place,
+        /// took its role back under the same epoch with DNS and HAProxy
+        /// untouched (for CI).
         #[arg(long)]
         strict: bool,
     },
@@ -232,11 +234,23 @@ fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -
                     t.split_brain_ms.round(),
                     t.client_failures
                 );
+                if let Some(r) = &t.restart {
+                    eprintln!(
+                        "{system} {name} #{i}: restart gap {:?} ms{}, traffic moved {}, epoch {:?} -> {:?}",
+                        r.gap_ms.map(|x| x.round()),
+                        if r.outage_unseen { " (at most: the prober stalled across the outage)" } else { "" },
+                        r.traffic_moved,
+                        r.epoch_before,
+                        r.epoch_after
+                    );
+                }
                 got.push(t);
             }
             Err(e) => {
                 eprintln!("{system} {name} #{i}: {e:#}");
-                let _ = lab.heal();
+                if let Err(e) = scenario::restore(lab) {
+                    eprintln!("{system} {name} #{i}: restoring: {e:#}");
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::lab::{System, HEARTBEAT, LEASE};
-use crate::scenario::{Scenario, Trial};
+use crate::scenario::{Restart, Scenario, Trial};
 
 /// Everything a run wrote.
 #[derive(Clone, Debug, Serialize)]
@@ -60,11 +60,47 @@ pub struct ScenarioResult {
     pub failover_ms: Summary,
     pub haproxy_ms: Summary,
     pub moved: usize,
+    /// A restart scenario's own figures (absent in the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartResult>,
     pub scenario: Scenario,
     pub split_brain_ms: Summary,
     pub system: System,
     pub trials: usize,
     pub trials_with_split_brain: usize,
+}
+
+/// A restart scenario's figures over its trials.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestartResult {
+    /// Trials in which the epoch at the end differed from the one before
+    /// the fault (one of them unknown counts as a difference).
+    pub epoch_changed: usize,
+    /// Trials in which the epoch before or after was unknown (always, for
+    /// keepalived, which has none).
+    pub epoch_unknown: usize,
+    /// Trials in which the restarted site did not answer 200 again.
+    pub not_back: usize,
+    /// Trials in which the prober stalled across the whole outage: their
+    /// restart gap is an upper bound.
+    pub outage_unseen: usize,
+    /// Fault to the restarted site answering 200 again.
+    pub restart_gap_ms: Summary,
+    /// Trials in which DNS or HAProxy pointed anywhere else.
+    pub traffic_moved: usize,
+}
+
+impl RestartResult {
+    fn of(got: &[Restart]) -> RestartResult {
+        RestartResult {
+            epoch_changed: got.iter().filter(|r| r.epoch_before != r.epoch_after).count(),
+            epoch_unknown: got.iter().filter(|r| r.epoch_before.is_none() || r.epoch_after.is_none()).count(),
+            not_back: got.iter().filter(|r| r.gap_ms.is_none()).count(),
+            outage_unseen: got.iter().filter(|r| r.outage_unseen).count(),
+            restart_gap_ms: Summary::of(&got.iter().filter_map(|r| r.gap_ms).collect::<Vec<_>>()),
+            traffic_moved: got.iter().filter(|r| r.traffic_moved).count(),
+        }
+    }
 }
 
 impl ScenarioResult {
@@ -77,6 +113,9 @@ impl ScenarioResult {
             trials,
             completed: got.len(),
             moved: got.iter().filter(|t| t.moved).count(),
+            restart: scenario
+                .restarts()
+                .then(|| RestartResult::of(&got.iter().filter_map(|t| t.restart.clone()).collect::<Vec<_>>())),
             failover_ms: Summary::of(&pick(|t| t.failover_ms)),
             dns_ms: Summary::of(&pick(|t| t.dns_ms)),
             haproxy_ms: Summary::of(&pick(|t| t.haproxy_ms)),
@@ -166,6 +205,23 @@ impl Report {
             if r.scenario == Scenario::PlannedSwitchover && r.client_failures != 0 {
                 out.push(format!("planned-switchover: {} client requests failed", r.client_failures));
             }
+            if let Some(x) = &r.restart {
+                if x.not_back != 0 {
+                    out.push(format!(
+                        "{scenario}: the restarted site did not take its role back in {} trials",
+                        x.not_back
+                    ));
+                }
+                if x.traffic_moved != 0 {
+                    out.push(format!("{scenario}: DNS or HAProxy pointed elsewhere in {} trials", x.traffic_moved));
+                }
+                if x.epoch_changed != 0 {
+                    out.push(format!("{scenario}: the epoch changed in {} trials", x.epoch_changed));
+                }
+                if x.epoch_unknown != 0 {
+                    out.push(format!("{scenario}: the epoch was not read in {} trials", x.epoch_unknown));
+                }
+            }
         }
         out
     }
@@ -233,5 +289,49 @@ mod tests {
                 "kill-witness: two sites answered 200 at once (max 12.5 ms)",
             ]
         );
+    }
+
+    #[test]
+    fn a_restart_must_keep_the_site_its_epoch_and_the_traffic() {
+        let kept = Restart {
+            gap_ms: Some(700.0),
+            outage_unseen: false,
+            traffic_moved: false,
+            epoch_before: Some(4),
+            epoch_after: Some(4),
+        };
+        let restart = |r: Restart, moved: bool| Trial { moved, restart: Some(r), ..Trial::default() };
+        let of = |got: &[Trial]| ScenarioResult::of(System::Failover, Scenario::KillRestartActive, got.len(), got);
+        let mut report = Report::new("cmd".into(), "now".into());
+        report.results.push(of(&[restart(kept.clone(), false)]));
+        assert!(report.violations().is_empty(), "{:?}", report.violations());
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(
+            json.contains("\"restart\":{\"epoch_changed\":0,\"epoch_unknown\":0,\"not_back\":0,\"outage_unseen\":0,\"restart_gap_ms\""),
+            "{json}"
+        );
+        report.results = vec![of(&[
+            restart(Restart { epoch_after: Some(5), ..kept.clone() }, true),
+            restart(Restart { gap_ms: None, traffic_moved: true, ..kept.clone() }, false),
+            restart(Restart { epoch_before: None, epoch_after: None, ..kept.clone() }, false),
+        ])];
+        assert_eq!(
+            report.violations(),
+            [
+                "kill-restart-active: moved in 1 trials, expected 0",
+                "kill-restart-active: the restarted site did not take its role back in 1 trials",
+                "kill-restart-active: DNS or HAProxy pointed elsewhere in 1 trials",
+                "kill-restart-active: the epoch changed in 1 trials",
+                "kill-restart-active: the epoch was not read in 1 trials",
+            ]
+        );
+        // keepalived is reported, never held to our promises.
+        report.results =
+            vec![ScenarioResult::of(System::Keepalived, Scenario::KillRestartActive, 1, &[restart(kept, true)])];
+        assert!(report.violations().is_empty());
+        // Other scenarios carry no restart figures at all.
+        let other = ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &[trial(Some(1.0), 0.0)]);
+        assert!(other.restart.is_none());
+        assert!(!serde_json::to_string(&other).unwrap().contains("restart"));
     }
 }

@@ -17,11 +17,19 @@ use crate::watch::{ms, Shared};
 /// Longest wait for any one condition.
 pub const PATIENCE: Duration = Duration::from_secs(40);
 
+/// How long a killed daemon stays down before it is started again in
+/// `kill-restart-active` (systemd's `RestartSec=100ms`).
+pub const RESTART_DELAY: Duration = Duration::from_millis(100);
+
 /// One fault (or operator action) at `t0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scenario {
     /// kill -9 of the active site's daemon.
     KillActive,
+    /// kill -9 of the active site's daemon, started again
+    /// [`RESTART_DELAY`] after it (and anything it ran) exited, with the
+    /// same config and state directory.
+    KillRestartActive,
     /// The active site's host drops every packet from its peers, and they
     /// drop its packets.
     IsolateActive,
@@ -37,8 +45,9 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::KillActive,
+        Scenario::KillRestartActive,
         Scenario::IsolateActive,
         Scenario::CutAB,
         Scenario::KillWitness,
@@ -50,6 +59,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::KillActive => "kill-active",
+            Scenario::KillRestartActive => "kill-restart-active",
             Scenario::IsolateActive => "isolate-active",
             Scenario::CutAB => "cut-a-b",
             Scenario::KillWitness => "kill-witness",
@@ -66,7 +76,11 @@ impl Scenario {
     /// Whether `system` runs this scenario (keepalived has no witness and
     /// no switchover).
     pub fn runs_on(self, system: System) -> bool {
-        system == System::Failover || matches!(self, Scenario::KillActive | Scenario::IsolateActive | Scenario::CutAB)
+        system == System::Failover
+            || matches!(
+                self,
+                Scenario::KillActive | Scenario::KillRestartActive | Scenario::IsolateActive | Scenario::CutAB
+            )
     }
 
     /// Whether the active site should move to the other one: when a
@@ -77,7 +91,14 @@ impl Scenario {
             Scenario::KillActive | Scenario::IsolateActive | Scenario::PlannedSwitchover => true,
             Scenario::CutAB => system == System::Keepalived,
             Scenario::KillWitness | Scenario::KillWitnessThenActive => false,
+            Scenario::KillRestartActive => system == System::Keepalived,
         }
+    }
+
+    /// Whether the active site's daemon is restarted within the trial and
+    /// should take its role back (restart in place).
+    pub fn restarts(self) -> bool {
+        self == Scenario::KillRestartActive
     }
 }
 
@@ -100,8 +121,32 @@ pub struct Trial {
     pub split_brain_ms: f64,
     /// Client requests through HAProxy that failed during the trial.
     pub client_failures: usize,
-    /// Whether the active site changed.
+    /// Whether the active site changed (for a restart: whether the other
+    /// site answered 200 at any point).
     pub moved: bool,
+    /// What a restart scenario measures besides; `None` in the others.
+    pub restart: Option<Restart>,
+}
+
+/// The measurements of one trial of a restart scenario.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restart {
+    /// Fault to the restarted site answering 200 on /active again, if it
+    /// did within the trial.
+    pub gap_ms: Option<f64>,
+    /// Whether the prober stalled across the whole outage, so that
+    /// `gap_ms` is an upper bound (the first round after the fault).
+    pub outage_unseen: bool,
+    /// Whether DNS answered another address than the restarted site's, or
+    /// HAProxy had anything but that site ready, at any point. A lookup
+    /// that failed is the watcher's failure, not an answer, and is not
+    /// counted.
+    pub traffic_moved: bool,
+    /// The active site's epoch just before the fault, from its `/status`.
+    pub epoch_before: Option<u64>,
+    /// The active site's epoch at the end of the trial, from the `/status`
+    /// of the site the prober last saw active.
+    pub epoch_after: Option<u64>,
 }
 
 fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
@@ -153,10 +198,12 @@ pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
 pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result<Trial> {
     let old = settle(lab, seen)?;
     let new: &'static str = if old == "site-a" { "site-b" } else { "site-a" };
+    let epoch_before = lab.status(old).and_then(|s| s.epoch());
     let t0 = Instant::now();
     let expect_move = scenario.should_move(lab.system);
     match scenario {
         Scenario::KillActive => lab.kill9(old),
+        Scenario::KillRestartActive => lab.kill_and_restart(old, RESTART_DELAY)?,
         Scenario::IsolateActive => lab.isolate(old)?,
         Scenario::CutAB => lab.cut(old, new)?,
         Scenario::KillWitness => lab.kill9("witness"),
@@ -171,6 +218,9 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
                 bail!("switchover refused: {code:?}");
             }
         }
+    }
+    if scenario.restarts() {
+        return restart_trial(lab, seen, t0, old, new, epoch_before);
     }
     // The new site answering 200 is the event, whether or not the old one
     // still does (that is split brain, measured apart).
@@ -188,14 +238,95 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
     std::thread::sleep(Duration::from_secs(if expect_move { 2 } else { 8 }));
     let end = Instant::now();
     let t = measure(seen, t0, end, old, new)?;
-    // Restore.
+    restore(lab)?;
+    Ok(t)
+}
+
+/// The rest of a restart trial, the daemon of `old` killed at `t0` and
+/// already started again: waits until it answers 200 again (or the other
+/// site does), watches on, and adds the restart's own figures.
+fn restart_trial(
+    lab: &mut Lab,
+    seen: &Shared,
+    t0: Instant,
+    old: &'static str,
+    new: &'static str,
+    epoch_before: Option<u64>,
+) -> anyhow::Result<Trial> {
+    // Either end is the event: the restarted site back, or (a move) the
+    // other one active. Neither within the patience is a result too.
+    let _ = wait_until(&format!("{old} to answer 200 again"), PATIENCE, || {
+        seen.lock().is_ok_and(|s| came_back(&s.active, &s.stalls, t0, old).is_some() || s.answers_active(new))
+    });
+    // Watch on for as long as the scenarios where nothing should move (a
+    // resume that fails gives up within one lease, and the other site
+    // takes over a lease later), and at least two seconds after the event.
+    let until = (t0 + Duration::from_secs(8)).max(Instant::now() + Duration::from_secs(2));
+    std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    let end = Instant::now();
+    let mut t = measure(seen, t0, end, old, new)?;
+    let (back, traffic_moved, active_at_end) = {
+        let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+        let old_addr = crate::lab::site_addr(old).to_string();
+        let in_trial = |at: &Instant| *at > t0 && *at <= end;
+        let dns_moved = s.dns.iter().any(|(at, v)| in_trial(at) && !v.is_empty() && *v != old_addr);
+        let haproxy_moved = s.haproxy.iter().any(|(at, v)| in_trial(at) && v != old);
+        let back = came_back(&s.active, &s.stalls, t0, old).filter(|b| b.at <= end);
+        (back, dns_moved || haproxy_moved, s.active_site())
+    };
+    let epoch_after = active_at_end.and_then(|site| lab.status(site)).and_then(|s| s.epoch());
+    t.restart = Some(Restart {
+        gap_ms: back.map(|b| ms(b.at - t0)),
+        outage_unseen: back.is_some_and(|b| !b.seen_down),
+        traffic_moved,
+        epoch_before,
+        epoch_after,
+    });
+    restore(lab)?;
+    Ok(t)
+}
+
+/// When a site killed at a fault answered 200 again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Back {
+    pub at: Instant,
+    /// Whether a round of the prober saw it down; if not, the prober
+    /// stalled across the whole outage and `at` is the start of the first
+    /// round after the fault, an upper bound.
+    pub seen_down: bool,
+}
+
+/// When `site`, answering 200 before `t0`, answered 200 again after
+/// stopping: the first change after `t0` in which it does not answer, then
+/// the first after that in which it does. If no round after `t0` saw it
+/// down, and the prober stalled across `t0` (`stalls`, as in
+/// [`crate::watch::Seen`]), the first round after the stall, if it saw the
+/// site answer: the outage fell in the stall.
+pub fn came_back(
+    active: &[(Instant, bool, bool)],
+    stalls: &[(Instant, Instant)],
+    t0: Instant,
+    site: &str,
+) -> Option<Back> {
+    let answers = |&(_, a, b): &(Instant, bool, bool)| if site == "site-a" { a } else { b };
+    let mut after = active.iter().filter(|c| c.0 > t0);
+    if after.by_ref().find(|c| !answers(c)).is_some() {
+        return after.find(|c| answers(c)).map(|c| Back { at: c.0, seen_down: true });
+    }
+    let &(_, resumed) = stalls.iter().find(|(from, to)| *from <= t0 && *to > t0)?;
+    let state_then = active.iter().rev().find(|c| c.0 <= resumed)?;
+    answers(state_then).then_some(Back { at: resumed, seen_down: false })
+}
+
+/// Heals every partition and starts every daemon a trial left stopped.
+pub fn restore(lab: &mut Lab) -> anyhow::Result<()> {
     lab.heal()?;
     for host in ["site-a", "site-b", "witness"] {
         if !lab.is_running(host) && (lab.system == System::Failover || host != "witness") {
             lab.start(host)?;
         }
     }
-    Ok(t)
+    Ok(())
 }
 
 /// Reads the trial's numbers from what the watchers saw after `t0`.
@@ -242,8 +373,52 @@ mod tests {
             Scenario::ALL.into_iter().filter(|s| s.should_move(System::Failover)).map(Scenario::name).collect();
         assert_eq!(moving, ["kill-active", "isolate-active", "planned-switchover"]);
         assert!(Scenario::CutAB.should_move(System::Keepalived));
+        assert!(Scenario::KillRestartActive.should_move(System::Keepalived));
         let on_keepalived: Vec<&str> =
             Scenario::ALL.into_iter().filter(|s| s.runs_on(System::Keepalived)).map(Scenario::name).collect();
-        assert_eq!(on_keepalived, ["kill-active", "isolate-active", "cut-a-b"]);
+        assert_eq!(on_keepalived, ["kill-active", "kill-restart-active", "isolate-active", "cut-a-b"]);
+        let restarting: Vec<&str> = Scenario::ALL.into_iter().filter(|s| s.restarts()).map(Scenario::name).collect();
+        assert_eq!(restarting, ["kill-restart-active"]);
+    }
+
+    #[test]
+    fn came_back_needs_the_site_seen_down_after_the_fault_then_up() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let seen = |ms: u64| Some(Back { at: at(ms), seen_down: true });
+        let before = (t0 - Duration::from_millis(500), true, false);
+        // Down at 10 ms, back at 700 ms; site-b never answered.
+        let back = [before, (at(10), false, false), (at(700), true, false)];
+        assert_eq!(came_back(&back, &[], t0, "site-a"), seen(700));
+        assert_eq!(came_back(&back, &[], t0, "site-b"), None);
+        // Never seen down after the fault, and the prober did not stall:
+        // no restart seen, no gap.
+        assert_eq!(came_back(&[before], &[], t0, "site-a"), None);
+        // Down and still down.
+        assert_eq!(came_back(&[before, (at(10), false, false)], &[], t0, "site-a"), None);
+        // The other site took over, then this one came back.
+        let moved = [before, (at(10), false, false), (at(3000), false, true), (at(9000), true, false)];
+        assert_eq!(came_back(&moved, &[], t0, "site-a"), seen(9000));
+    }
+
+    #[test]
+    fn an_outage_inside_a_stall_of_the_prober_is_bounded_by_the_stall() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let early = t0 - Duration::from_millis(5);
+        let before = (t0 - Duration::from_millis(500), true, false);
+        let stall = [(early, at(180))];
+        let bound = Some(Back { at: at(180), seen_down: false });
+        // Nothing changed: the round after the stall saw it answer.
+        assert_eq!(came_back(&[before], &stall, t0, "site-a"), bound);
+        // The round that started before the fault saw it down.
+        assert_eq!(came_back(&[before, (early, false, false), (at(180), true, false)], &stall, t0, "site-a"), bound);
+        // A stall that ended before the fault bounds nothing.
+        assert_eq!(came_back(&[before], &[(at(0) - Duration::from_millis(300), early)], t0, "site-a"), None);
+        // After the stall the site did not answer: not back.
+        assert_eq!(came_back(&[before, (early, false, false)], &stall, t0, "site-a"), None);
+        // Seen down after the fault: the stall does not matter.
+        let seen = [before, (at(190), false, false), (at(400), true, false)];
+        assert_eq!(came_back(&seen, &stall, t0, "site-a"), Some(Back { at: at(400), seen_down: true }));
     }
 }

@@ -38,6 +38,32 @@ pub fn markdown(report: &Report) -> String {
             r.client_failures,
         ));
     }
+    let restarts: Vec<_> = report.results.iter().filter_map(|r| r.restart.as_ref().map(|x| (r, x))).collect();
+    if !restarts.is_empty() {
+        t.push_str(
+            "\nRestart in place (the active site's daemon killed and started again; \"other site active\" counts trials in which the other site answered 200 at any point; \"outage unseen\" those in which the prober stalled across the whole outage, whose gap is then an upper bound):\n\n\
+             | system | scenario | trials | restart gap p50 / p99 / max (ms) | outage unseen | not back | other site active | DNS or HAProxy moved | epoch changed | longest split brain (ms) | trials with split brain |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for (r, x) in restarts {
+            // keepalived has neither services nor an epoch here.
+            let ours = |n: usize| if r.system == System::Failover { n.to_string() } else { "–".into() };
+            t.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                r.system.name(),
+                r.scenario.name(),
+                r.completed,
+                three(&x.restart_gap_ms),
+                x.outage_unseen,
+                x.not_back,
+                r.moved,
+                ours(x.traffic_moved),
+                ours(x.epoch_changed),
+                whole(r.split_brain_ms.max),
+                r.trials_with_split_brain,
+            ));
+        }
+    }
     t.push_str(
         "\nResources (CPU in % of one core, RSS in KiB):\n\n| load | node | CPU % | RSS KiB |\n|---|---|---|---|\n",
     );

@@ -34,7 +34,15 @@ pub struct Seen {
     pub client_ok: u64,
     /// Sampling rounds of /active.
     pub rounds: u64,
+    /// When the last round of /active started.
+    pub last_round: Option<Instant>,
+    /// (start of one round, start of the next) where they were more than
+    /// [`STALL`] apart: the prober saw nothing in between.
+    pub stalls: Vec<(Instant, Instant)>,
 }
+
+/// Rounds of /active start every 10 ms; further apart than this is a stall.
+pub const STALL: Duration = Duration::from_millis(50);
 
 /// What the watchers saw, shared with them.
 pub type Shared = Arc<Mutex<Seen>>;
@@ -120,6 +128,10 @@ async fn active_prober(seen: Shared, stop: Arc<AtomicBool>, cap: Duration) {
             let (ra, rb) = (active(0), active(1));
             if let Ok(mut seen) = seen.lock() {
                 seen.rounds += 1;
+                if let Some(last) = seen.last_round.filter(|last| tick.saturating_duration_since(*last) > STALL) {
+                    seen.stalls.push((last, tick));
+                }
+                seen.last_round = Some(tick);
                 if seen.active.last().is_none_or(|&(_, la, lb)| (la, lb) != (ra, rb)) {
                     seen.active.push((tick, ra, rb));
                 }
