@@ -738,7 +738,7 @@ async fn an_admin_command_moves_on_from_a_node_that_does_not_know_the_active_sit
         "the restarted, isolated site-b never answered"
     );
     let ctl = |endpoints: &[&str], args: &[&str]| {
-        let list: Vec<String> = endpoints.iter().map(|n| c.http_address(n).to_string()).collect();
+        let list: Vec<String> = endpoints.iter().map(|n| format!("http://{}", c.http_address(n))).collect();
         let mut cmd = std::process::Command::new(bin_dir().join("failoverctl"));
         cmd.arg("--endpoint").arg(list.join(",")).args(args).env("FAILOVERCTL_TOKEN", &c.token);
         tokio::task::block_in_place(|| cmd.output()).expect("run failoverctl")
