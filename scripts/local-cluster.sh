@@ -27,7 +27,7 @@ trap 'exit 0' INT TERM
 
 echo "started: site-a (pid ${pids[1]}), site-b (pid ${pids[2]}), witness (pid ${pids[0]})"
 echo "admin token in .local-cluster/admin.token; logs in .local-cluster/*.log; Ctrl-C stops the cluster"
-export FAILOVERCTL_ENDPOINTS=127.0.0.1:8401,127.0.0.1:8402,127.0.0.1:8403
+export FAILOVERCTL_ENDPOINTS=http://127.0.0.1:8401,http://127.0.0.1:8402,http://127.0.0.1:8403
 while true; do
   sleep 1
   clear 2>/dev/null || true

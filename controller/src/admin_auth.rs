@@ -5,10 +5,15 @@
 //! [`subtle::ConstantTimeEq`], so the time a comparison takes says nothing
 //! about how much of a guess was right, not even its length.
 //!
-//! A source (an IP address) that is refused [`REFUSALS_ALLOWED`] times
-//! within a window (`admin.refusal_window`, [`DEFAULT_REFUSAL_WINDOW`] by
-//! default, counted from its first refusal) gets 429 Too Many Requests for
-//! every admin call, with a good token too, until that window has passed.
+//! A call with the right token is always let through: the limit never
+//! locks out an operator who shares an address with someone guessing (a
+//! NAT, a TLS proxy). A source (an IP address) whose calls with a missing or
+//! wrong token were refused [`REFUSALS_ALLOWED`] times within a window
+//! (`admin.refusal_window`, [`DEFAULT_REFUSAL_WINDOW`] by default, counted
+//! from its first refusal) gets 429 Too Many Requests instead of 401 for
+//! every further bad call until that window has passed. The limit bounds
+//! the log lines and the work a stranger causes; what makes guessing
+//! hopeless is the token's length (32 random bytes in the examples).
 //! Each refusal is logged with the source's socket address, at most one line
 //! per source per [`LOG_EVERY`], with the number left unlogged since the
 //! last line. At most [`MAX_SOURCES`] sources are remembered; when the map
@@ -55,8 +60,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub enum Refusal {
     /// No token, or the wrong one: 401.
     BadToken,
-    /// Too many refusals from this source lately: 429 until `retry_after`
-    /// has passed.
+    /// No token, or the wrong one, from a source refused too often lately:
+    /// 429 until `retry_after` has passed.
     TooMany {
         /// Until the source's window ends.
         retry_after: Duration,
@@ -95,15 +100,16 @@ impl Refusals {
         Refusals { window, sources: Mutex::new(HashMap::new()) }
     }
 
-    /// Judges a call from `source` at `now` whose token is good or not.
+    /// Judges a call from `source` at `now` whose token is good or not. A
+    /// good token is always let through, whatever the source's record.
     pub fn judge(&self, source: IpAddr, token_ok: bool, now: Instant) -> Judgement {
-        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
-        let known = sources.get(&source).copied();
-        if known.is_none() && token_ok {
-            // A good call from a source with no record costs no room.
+        if token_ok {
+            // Neither counted nor held back, and it costs no room.
             return Judgement { refusal: None, log: None };
         }
-        if known.is_none() && sources.len() >= MAX_SOURCES {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = sources.contains_key(&source);
+        if !known && sources.len() >= MAX_SOURCES {
             self.make_room(&mut sources, now);
         }
         let entry =
@@ -113,18 +119,13 @@ impl Refusals {
             entry.refusals = 0;
         }
         let refusal = if entry.refusals >= REFUSALS_ALLOWED {
-            Some(Refusal::TooMany {
+            Refusal::TooMany {
                 retry_after: self.window.saturating_sub(now.saturating_duration_since(entry.window_start)),
-            })
-        } else if token_ok {
-            None
+            }
         } else {
             entry.refusals += 1;
-            Some(Refusal::BadToken)
+            Refusal::BadToken
         };
-        if refusal.is_none() {
-            return Judgement { refusal, log: None };
-        }
         let log = if entry.logged_at.is_some_and(|at| now.saturating_duration_since(at) < LOG_EVERY) {
             entry.unlogged += 1;
             None
@@ -132,7 +133,7 @@ impl Refusals {
             entry.logged_at = Some(now);
             Some(std::mem::take(&mut entry.unlogged))
         };
-        Judgement { refusal, log }
+        Judgement { refusal: Some(refusal), log }
     }
 
     fn make_room(&self, sources: &mut HashMap<IpAddr, Source>, now: Instant) {
@@ -226,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn after_the_allowed_refusals_a_source_gets_429_even_with_a_good_token_until_the_window_passes() {
+    fn after_the_allowed_refusals_bad_tokens_from_a_source_get_429_until_the_window_passes() {
         let r = Refusals::new(WINDOW);
         let t0 = Instant::now();
         for i in 0..REFUSALS_ALLOWED {
@@ -235,12 +236,41 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(20);
         assert_eq!(r.judge(IP, false, later).refusal, Some(Refusal::TooMany { retry_after: Duration::from_secs(40) }));
-        assert!(matches!(r.judge(IP, true, later).refusal, Some(Refusal::TooMany { .. })));
         // Another source is not held back.
         let other = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
-        assert_eq!(r.judge(other, true, later).refusal, None);
-        // Once the window has passed the good token works again.
-        assert_eq!(r.judge(IP, true, t0 + WINDOW).refusal, None);
+        assert_eq!(r.judge(other, false, later).refusal, Some(Refusal::BadToken));
+        // Once the window has passed a bad token gets 401 again.
+        assert_eq!(r.judge(IP, false, t0 + WINDOW).refusal, Some(Refusal::BadToken));
+    }
+
+    #[test]
+    fn a_good_token_is_let_through_after_many_bad_ones_from_the_same_address() {
+        let r = Refusals::new(WINDOW);
+        let t0 = Instant::now();
+        for i in 0..100u64 {
+            let j = r.judge(IP, false, t0 + Duration::from_millis(i));
+            assert!(j.refusal.is_some(), "bad call {i} let through");
+        }
+        assert!(matches!(r.judge(IP, false, t0 + Duration::from_secs(1)).refusal, Some(Refusal::TooMany { .. })));
+        assert_eq!(r.judge(IP, true, t0 + Duration::from_secs(1)).refusal, None);
+        // And the good call does not reset the bad ones' count.
+        assert!(matches!(r.judge(IP, false, t0 + Duration::from_secs(2)).refusal, Some(Refusal::TooMany { .. })));
+    }
+
+    #[test]
+    fn the_gate_lets_the_right_token_through_from_an_address_that_sent_many_wrong_ones() {
+        let gate = AdminGate::new(Some("s3cret-token".into()), WINDOW);
+        let peer = SocketAddr::new(IP, 40_000);
+        let mut wrong = HeaderMap::new();
+        wrong.insert("authorization", "Bearer guess".parse().expect("header"));
+        for _ in 0..(REFUSALS_ALLOWED * 4) {
+            assert!(gate.check(&wrong, peer, "pause").is_err());
+        }
+        assert!(matches!(gate.check(&wrong, peer, "pause"), Err(Refusal::TooMany { .. })));
+        assert!(matches!(gate.check(&HeaderMap::new(), peer, "pause"), Err(Refusal::TooMany { .. })));
+        let mut right = HeaderMap::new();
+        right.insert("authorization", "Bearer s3cret-token".parse().expect("header"));
+        assert_eq!(gate.check(&right, peer, "pause"), Ok(()));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -96,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         .route("/active", get(active))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(limited)
+        // Bodies are read only by admin calls, after the token check, and
+        // never past this (413), instead of axum's 2 MB.
+        .layer(DefaultBodyLimit::max(crate::limits::HTTP_MAX_BODY))
         .with_state(state)
 }
 
@@ -198,6 +202,18 @@ pub struct AdminBody {
     pub reason: Option<String>,
 }
 
+/// The body of an admin call whose token was accepted: at most
+/// [`crate::limits::HTTP_MAX_BODY`] bytes (413 beyond), JSON of an
+/// [`AdminBody`] (400 otherwise).
+async fn admin_body(request: Request, s: &AppState) -> Result<AdminBody, Response> {
+    let bytes = Bytes::from_request(request, s).await.map_err(|rejection| {
+        let status = rejection.status();
+        error(status, format!("the admin call's body cannot be read: {}", rejection.body_text()))
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the admin call's body is not the JSON expected: {e}")))
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "ok": false, "error": message.into() }))).into_response()
 }
@@ -207,8 +223,10 @@ async fn admin(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(command): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<AdminBody>,
+    request: Request,
 ) -> Response {
+    // The token first: a caller without it gets 401 (or 429) whatever it
+    // sent, and its body is never read.
     match s.admin.check(&headers, peer, &command) {
         Ok(()) => {}
         Err(Refusal::BadToken) => {
@@ -227,6 +245,10 @@ async fn admin(
         }
     }
     tracing::debug!(source = %peer, command = %command, "admin call accepted");
+    let body = match admin_body(request, &s).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let to = match &body.to {
         None => None,
         Some(n) => match s.cfg.id_of(n) {

@@ -65,6 +65,12 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
     };
     let lease_remaining_ms = if active_now { st.lease_remaining.map(|r| r.as_millis() as u64) } else { None };
     let fence_ahead = if active_now { published.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None };
+    let fence_unreadable = published
+        .actuators
+        .iter()
+        .filter(|a| active_now && a.fence_unreadable)
+        .map(|a| format!("{}: {}", a.name, a.detail))
+        .collect();
     let scheduled_switchover = st.scheduled_switchover.map(|(to, at)| ScheduledSwitchoverDoc {
         to: name(cfg, to),
         in_ms: at.saturating_since(now).as_millis() as u64,
@@ -105,6 +111,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         }),
         lease_remaining_ms,
         fence_ahead,
+        fence_unreadable,
         cluster_fingerprint: inputs.fingerprint.to_owned(),
         cluster_name: inputs.cluster_name.to_owned(),
         peer_authentication: inputs.peer_authentication.to_owned(),

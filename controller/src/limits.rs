@@ -49,6 +49,10 @@ pub const HTTP_CONCURRENT_REQUESTS: usize = 64;
 /// HTTP: largest request head and buffered body, in bytes.
 pub const HTTP_MAX_BUFFER: usize = 64 * 1024;
 
+/// HTTP: largest request body (admin calls' JSON; no other route reads
+/// one): a larger one gets 413 Payload Too Large, unread.
+pub const HTTP_MAX_BODY: usize = 64 * 1024;
+
 /// HTTP: how long open connections may take to finish at shutdown.
 pub const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

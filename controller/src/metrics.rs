@@ -81,6 +81,7 @@ pub struct Metrics {
     lease_remaining: Gauge,
     lease_duration: Gauge,
     fence_ahead: Gauge<u64, AtomicU64>,
+    fence_unreadable: Gauge,
     reachable: Family<PeerLabel, Gauge>,
     config_mismatch: Family<PeerLabel, Gauge>,
     actuator_state: Family<ActuatorStateLabel, Gauge>,
@@ -110,6 +111,7 @@ impl Default for Metrics {
             lease_remaining: Gauge::default(),
             lease_duration: Gauge::default(),
             fence_ahead: Gauge::default(),
+            fence_unreadable: Gauge::default(),
             reachable: Family::default(),
             config_mismatch: Family::default(),
             actuator_state: Family::default(),
@@ -142,6 +144,11 @@ impl Default for Metrics {
             "fence_ahead_epoch",
             "while active: an epoch a target holds beyond this site's own (forged, or a forced promotion), else 0",
             m.fence_ahead.clone(),
+        );
+        registry.register(
+            "fence_unreadable",
+            "while active: the actuators whose target holds a fence value the cluster never writes (malformed, or past 2^48)",
+            m.fence_unreadable.clone(),
         );
         registry.register("peer_reachable", "1 if the peer was heard from within one lease", m.reachable.clone());
         registry.register(
@@ -246,6 +253,7 @@ impl Metrics {
         // Passes of a site that is not active are not fenced: standby passes
         // write nothing, so this is 0 there.
         self.fence_ahead.set(reports.iter().filter_map(|r| r.fenced_by).max().unwrap_or(0));
+        self.fence_unreadable.set(reports.iter().filter(|r| r.fence_unreadable).count() as i64);
         for r in reports {
             for state in ActuatorState::ALL {
                 let label = ActuatorStateLabel { actuator: r.name.clone(), state: state.as_str().into() };

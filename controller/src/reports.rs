@@ -96,6 +96,12 @@ pub struct ActuatorReport {
     /// this site's, or its own under another site's name): an alarm while
     /// this site is active, cleared by the next pass that goes through.
     pub fenced_by: Option<u64>,
+    /// Whether the last pass was refused because the target holds a fence
+    /// value this cluster never writes (malformed, or past 2^48; `detail`
+    /// says what): an alarm while this site is active, cleared by the next
+    /// pass that goes through.
+    #[serde(default)]
+    pub fence_unreadable: bool,
 }
 
 impl ActuatorReport {
@@ -113,6 +119,7 @@ impl ActuatorReport {
             converge_ms: None,
             propagation_ms: None,
             fenced_by: None,
+            fence_unreadable: false,
         }
     }
 }

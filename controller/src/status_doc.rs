@@ -47,6 +47,11 @@ pub struct StatusDoc {
     /// The newest epoch a target holds that this active site was not
     /// elected with (an alarm).
     pub fence_ahead: Option<u64>,
+    /// While active: each actuator whose target holds a fence value this
+    /// cluster never writes, with what it holds (an alarm; empty from a
+    /// build that does not know it).
+    #[serde(default)]
+    pub fence_unreadable: Vec<String>,
     /// This node's fingerprint of the shared config.
     #[serde(default)]
     pub cluster_fingerprint: String,

@@ -331,7 +331,8 @@ impl TestCluster {
             cmd.arg("--endpoint").arg(format!("https://{}", self.http[node]));
             cmd.arg("--ca-file").arg(self.certs_dir().join("ca.pem"));
         } else {
-            cmd.arg("--endpoint").arg(self.http[node].to_string());
+            // Written http://: the token goes over plain HTTP only then.
+            cmd.arg("--endpoint").arg(format!("http://{}", self.http[node]));
         }
         cmd.args(args)
             .env_remove("FAILOVERCTL_TOKEN")

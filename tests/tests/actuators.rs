@@ -294,6 +294,77 @@ async fn a_forged_dns_fence_or_haproxy_epoch_raises_the_alarm_and_deposes_nobody
     prober.stop().await.assert_never_two_active();
 }
 
+/// The actuators of `node` that `/status` lists as holding a fence value
+/// the cluster never writes.
+fn fence_unreadable(c: &TestCluster, node: &str) -> Vec<String> {
+    c.status(node)
+        .and_then(|s| s["fence_unreadable"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A fence value the cluster never writes (a DNS epoch past 2^64, an
+/// HAProxy variable at int(-1)) is the fence alarm, not a bad answer or a
+/// number: the site stays active and writes nothing over it, and once an
+/// operator writes a proper value the actuators go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fence_value_the_cluster_never_writes_is_the_alarm_until_an_operator_writes_a_proper_one() {
+    let named = Named::start();
+    let (app_a, app_b) = (app("site-a").await, app("site-b").await);
+    let haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &[]);
+    let spec = Spec { extra: both_sites_actuating(&named, &haproxy), ..Spec::default() };
+    let c = TestCluster::start(spec).await;
+    assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
+    let first = c.epoch("site-a").expect("epoch");
+    assert!(c.wait_for(LONG, |_| dns_points_at(&named, "site-a", first)).await, "DNS never pointed at site-a");
+    assert!(c.wait_for(LONG, |_| haproxy.only_ready("site-a")).await, "HAProxy: {:?}", haproxy.states());
+
+    let past_u64 = "epoch=18446744073709551617 site=site-b";
+    named.nsupdate(&format!(
+        "update delete _failover.example.test TXT\nupdate add _failover.example.test 60 TXT \"{past_u64}\""
+    ));
+    let answer = haproxy.command("experimental-mode on; set var proc.failover_epoch int(-1)");
+    assert_eq!(answer.as_deref().map(str::trim), Some(""), "HAProxy took int(-1)");
+    assert!(
+        c.wait_for(LONG, |c| fence_unreadable(c, "site-a").len() == 2).await,
+        "no alarm for both targets: {:?}\n{}",
+        c.status("site-a").map(|s| s["actuators"].clone()),
+        c.log_tail("site-a")
+    );
+    let alarms = fence_unreadable(&c, "site-a").join("\n");
+    assert!(alarms.contains("18446744073709551617") && alarms.contains("\"-1\""), "what was found: {alarms}");
+    assert!(alarms.contains("nsupdate") && alarms.contains(&format!("int({first})")), "the fix: {alarms}");
+    assert_eq!(c.role("site-a").as_deref(), Some("active"), "a malformed fence deposed the active site");
+    assert_eq!(c.epoch("site-a"), Some(first));
+    assert_eq!(named.dig("_failover", "TXT"), [past_u64.to_owned()], "written over");
+    let out = c.ctl("site-a", &["status"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.matches("FENCE ALARM").count() >= 2, "{shown}");
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    assert!(metrics.contains("failover_fence_unreadable 2"), "{metrics}");
+    assert!(c.log("site-a").contains("ALARM: fenced:"), "{}", c.log_tail("site-a"));
+
+    // The operator writes proper values; the next passes go through.
+    named.nsupdate(&format!(
+        "update delete _failover.example.test TXT\nupdate add _failover.example.test 60 TXT \"{}\"",
+        fence_text(first, "site-a")
+    ));
+    let answer = haproxy.command(&format!("experimental-mode on; set var proc.failover_epoch int({first})"));
+    assert_eq!(answer.as_deref().map(str::trim), Some(""));
+    assert!(
+        c.wait_for(LONG, |c| fence_unreadable(c, "site-a").is_empty()
+            && c.status("site-a").is_some_and(|s| s["actuators"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["state"] == "converged"))))
+            .await,
+        "the alarm outlived the correction: {:?}",
+        c.status("site-a").map(|s| s["actuators"].clone())
+    );
+    assert!(dns_points_at(&named, "site-a", first) && haproxy.only_ready("site-a"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn broken_targets_are_reported_and_never_hold_up_the_election() {
     let named = Named::start();

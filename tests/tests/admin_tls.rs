@@ -30,6 +30,35 @@ async fn with_tls_on_the_http_port_it_speaks_only_https_and_a_standby_forwards_a
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("does not carry out"), "followed a 421: {stderr}");
     assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
+    // An endpoint without a scheme is called over HTTPS: with the CA, a
+    // call with the token goes through, and nothing is sent in clear text.
+    let ca = c.certs_dir().join("ca.pem");
+    let ca = ca.to_string_lossy();
+    let bare = c.http_address("site-b").to_string();
+    for command in ["pause", "resume"] {
+        let out = Command::new(bin_dir().join("failoverctl"))
+            .args(["--endpoint", &bare, "--ca-file", &ca, command])
+            .env_remove("FAILOVERCTL_ENDPOINTS")
+            .env_remove("FAILOVERCTL_TOKEN_FILE")
+            .env("FAILOVERCTL_TOKEN", &c.token)
+            .output()
+            .expect("run failoverctl");
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Without the CA, the call with the token is not made over plain HTTP
+    // instead: it fails, naming both ways to write the endpoint.
+    let out = Command::new(bin_dir().join("failoverctl"))
+        .args(["--endpoint", &bare, "pause"])
+        .env_remove("FAILOVERCTL_ENDPOINTS")
+        .env_remove("FAILOVERCTL_CA_FILE")
+        .env_remove("FAILOVERCTL_TOKEN_FILE")
+        .env("FAILOVERCTL_TOKEN", &c.token)
+        .output()
+        .expect("run failoverctl");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{why}");
+    assert!(why.contains("certificate") && why.contains(&format!("http://{bare}")), "{why}");
+    assert_eq!(c.status("site-b").and_then(|s| s["paused"].as_bool()), Some(false));
 }
 
 /// A certificate of the HTTP port renewed under the same file names is put

@@ -135,12 +135,15 @@ async fn a_state_file_that_cannot_be_written_stops_the_node_loudly() {
     prober.stop().await.assert_never_two_active();
 }
 
-/// Requests that hold a place and never finish: an admin call whose body
-/// is announced and never sent, one per connection.
-async fn open_stalled_requests(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
+/// Requests that hold a place and never finish: an admin call with
+/// `token` (none: without one) whose body is announced and never sent,
+/// one per connection.
+async fn open_stalled_requests(addr: SocketAddr, token: Option<&str>, count: usize) -> Vec<TcpStream> {
     use tokio::io::AsyncWriteExt;
-    let head =
-        "POST /admin/pause HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST /admin/pause HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
     let mut open = Vec::with_capacity(count);
     for mut stream in open_idle(addr, count).await {
         if stream.write_all(head.as_bytes()).await.is_ok() {
@@ -159,12 +162,27 @@ async fn unanswered(stream: &TcpStream) -> bool {
 
 /// More requests that trickle their bodies than the HTTP port handles at
 /// once must not hold back a load balancer's `/active`: it is answered
-/// while every one of them is still waiting for its body.
+/// while every one of them is still waiting for its body. Only a caller
+/// with the admin token gets that far: without it, the call is answered
+/// 401 (429 past the refusal allowance) before its body is awaited, and
+/// holds no place.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_requests_filling_the_request_limit_do_not_hold_back_active() {
+    use tokio::io::AsyncReadExt;
     let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let limit = failover_controller::limits::HTTP_CONCURRENT_REQUESTS;
-    let stalled = open_stalled_requests(c.http_address("site-a"), limit + 16).await;
+    let strangers = open_stalled_requests(c.http_address("site-a"), None, limit + 16).await;
+    assert_eq!(strangers.len(), limit + 16, "could not open the stalled requests");
+    for mut stream in strangers {
+        let mut answer = [0u8; 12];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut answer)).await;
+        assert!(
+            matches!(read, Ok(Ok(_))) && (answer.starts_with(b"HTTP/1.1 401") || answer.starts_with(b"HTTP/1.1 429")),
+            "a stalled call without the token was not refused before its body: {read:?} {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let stalled = open_stalled_requests(c.http_address("site-a"), Some(&c.token), limit + 16).await;
     assert_eq!(stalled.len(), limit + 16, "could not open the stalled requests");
     // The limit is full once a /status gets no answer (the harness gives up
     // on a request after 5 s; /status waits for a place until the stalled

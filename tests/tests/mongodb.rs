@@ -267,6 +267,39 @@ async fn the_state_store_keeps_claims_in_epoch_order_and_a_newer_one_under_a_lea
         stored(&rs)
     );
     assert!(c.wait_for(LONG, |c| fence_ahead(c).is_none()).await, "the alarm outlived the correction");
+    // An epoch stored as a string (a quoted mongosh write) is not read as
+    // 0: it is the alarm, naming what was found and the fix, and nothing is
+    // written over it until the operator stores a number again.
+    let as_text = doc! { "_id": "cluster", "epoch": epoch.to_string(), "active_site": "site-a", "state": "unknown" };
+    rs.put("ops.cluster", as_text);
+    let unreadable = |c: &TestCluster| -> Vec<String> {
+        c.status("site-a")
+            .and_then(|s| s["fence_unreadable"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        c.wait_for(LONG, |c| unreadable(c).len() == 1).await,
+        "no alarm for a string epoch:\n{}",
+        c.log_tail("site-a")
+    );
+    let alarm = unreadable(&c).join("");
+    assert!(alarm.contains("(a string)") && alarm.contains(&format!("NumberLong({epoch})")), "{alarm}");
+    assert_eq!(c.role("site-a").as_deref(), Some("active"));
+    assert_eq!(stored(&rs).and_then(|d| d.get_str("state").ok().map(str::to_owned)).as_deref(), Some("unknown"));
+    // What mongosh writes for {epoch: N} is a double: read as that number.
+    let as_double = doc! { "_id": "cluster", "epoch": epoch as f64, "active_site": "site-a", "state": "unknown" };
+    rs.put("ops.cluster", as_double);
+    assert!(
+        c.wait_for(LONG, |c| unreadable(c).is_empty()
+            && stored(&rs).is_some_and(|d| d.get_str("state") == Ok("active")))
+            .await,
+        "a double epoch was not taken as the number: {:?} {:?}",
+        unreadable(&c),
+        stored(&rs)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

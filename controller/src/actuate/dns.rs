@@ -31,6 +31,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use serde::Deserialize;
 
+use super::fence::{self, FenceValueError};
 use super::{ActuateError, Applied, Goal, LeaseGuard};
 
 mod verify;
@@ -159,21 +160,23 @@ pub fn fence_text(epoch: u64, site: &str) -> String {
     format!("epoch={epoch} site={site}")
 }
 
-/// Reads `epoch=N site=S` back.
-pub fn parse_fence(text: &str) -> Result<(u64, String), String> {
-    let mut epoch = None;
-    let mut site = None;
-    for field in text.split_whitespace() {
-        match field.split_once('=') {
-            Some(("epoch", v)) => epoch = v.parse::<u64>().ok(),
-            Some(("site", v)) if !v.is_empty() => site = Some(v.to_owned()),
-            _ => return Err(format!("unexpected field {field:?}")),
+/// Reads `epoch=N site=S` back, strictly: exactly the text
+/// [`fence_text`] writes (one space, the epoch as
+/// [`fence::parse_epoch`] reads it, a site name without spaces).
+pub fn parse_fence(text: &str) -> Result<(u64, String), FenceValueError> {
+    let malformed = || FenceValueError::Malformed { found: format!("{text:?}") };
+    let (epoch, site) = text
+        .strip_prefix("epoch=")
+        .and_then(|rest| rest.split_once(" site="))
+        .filter(|(_, site)| !site.is_empty() && !site.contains(char::is_whitespace) && !site.contains('='))
+        .ok_or_else(malformed)?;
+    let epoch = fence::parse_epoch(epoch).map_err(|e| match e {
+        FenceValueError::Malformed { .. } => malformed(),
+        FenceValueError::OutOfRange { found } => {
+            FenceValueError::OutOfRange { found: format!("epoch {found} in {text:?}") }
         }
-    }
-    match (epoch, site) {
-        (Some(e), Some(s)) => Ok((e, s)),
-        _ => Err(format!("{text:?} is not \"epoch=<number> site=<name>\"")),
-    }
+    })?;
+    Ok((epoch, site.to_owned()))
 }
 
 fn txt_strings(data: &RData) -> Option<String> {
@@ -453,9 +456,14 @@ impl DnsActuator {
         let client = self.client().await?;
         let mine = fence_text(epoch, &self.site);
         for text in &current_fence {
-            let (held, site) = parse_fence(text).map_err(|problem| ActuateError::BadAnswer {
-                target: format!("fencing record {}", self.fence),
-                detail: format!("{problem}; fix or delete the record by hand"),
+            let (held, site) = parse_fence(text).map_err(|problem| {
+                let fix = format!(
+                    "replace it by hand (nsupdate, with the TSIG key: update delete {fence} TXT, then update add \
+                     {fence} {ttl} TXT \"{mine}\")",
+                    fence = self.fence,
+                    ttl = self.ttl
+                );
+                fence::unreadable(&format!("the fencing record {}", self.fence), &problem, &fix)
             })?;
             if held > epoch || (held == epoch && site != self.site) {
                 return Err(ActuateError::Fenced {

@@ -24,6 +24,7 @@ use failover_core::{ClusterConfig, MemberKind};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::fence::{self, FenceValueError};
 use super::{ActuateError, Applied, Goal, LeaseGuard};
 
 /// `[[actuators.haproxy]]`: one HAProxy instance.
@@ -208,18 +209,34 @@ pub fn check_proxy_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `get var` output: `Some(epoch)`, or `None` when the variable is unset.
-pub fn parse_epoch_variable(text: &str) -> Result<Option<u64>, String> {
+/// What `get var` says of the epoch variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EpochVariable {
+    /// Not set (a fresh or restarted HAProxy).
+    Unset,
+    /// An epoch.
+    Holds(u64),
+    /// A value this cluster never writes (`int(-1)`, `str(+7)`, past
+    /// 2^48): the fence alarm.
+    Unreadable(FenceValueError),
+}
+
+/// Reads `get var` output (`proc.v: type=sint value=<42>`); an answer
+/// that is not of that form at all is an error.
+pub fn parse_epoch_variable(text: &str) -> Result<EpochVariable, String> {
     let text = text.trim();
     if text.contains("not found") || text.is_empty() {
-        return Ok(None);
+        return Ok(EpochVariable::Unset);
     }
     let value = text
         .split_once("value=<")
-        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.rsplit_once('>'))
         .map(|(v, _)| v)
         .ok_or_else(|| format!("unexpected answer {text:?}"))?;
-    value.parse().map(Some).map_err(|_| format!("epoch {value:?} is not a number"))
+    Ok(match fence::parse_epoch(value) {
+        Ok(epoch) => EpochVariable::Holds(epoch),
+        Err(problem) => EpochVariable::Unreadable(problem),
+    })
 }
 
 impl HaproxyActuator {
@@ -298,9 +315,25 @@ impl HaproxyActuator {
         Ok(states)
     }
 
-    async fn held_epoch(&self, variable: &str) -> Result<Option<u64>, ActuateError> {
+    /// The epoch `variable` holds (`None`: unset); a value this cluster
+    /// never writes is the fence alarm, with the command that clears it.
+    async fn held_epoch(&self, variable: &str, epoch: u64) -> Result<Option<u64>, ActuateError> {
         let answer = self.command(&format!("experimental-mode on; get var {variable}")).await?;
-        parse_epoch_variable(&answer).map_err(|p| self.bad_answer(format!("{variable}: {p}")))
+        match parse_epoch_variable(&answer).map_err(|p| self.bad_answer(format!("{variable}: {p}")))? {
+            EpochVariable::Unset => Ok(None),
+            EpochVariable::Holds(held) => Ok(Some(held)),
+            EpochVariable::Unreadable(problem) => {
+                let socket = match &self.api {
+                    RuntimeApi::Tcp(a) => format!("TCP:{a}"),
+                    RuntimeApi::Unix(p) => format!("UNIX-CONNECT:{}", p.display()),
+                };
+                let fix = format!(
+                    "set it to this site's epoch by hand: echo 'experimental-mode on; set var {variable} \
+                     int({epoch})' | socat stdio {socket}"
+                );
+                Err(fence::unreadable(&format!("HAProxy {} variable {variable}", self.api), &problem, &fix))
+            }
+        }
     }
 
     /// The state each server should have for `goal`, in the order to apply.
@@ -326,7 +359,7 @@ impl HaproxyActuator {
     pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
         let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
         let held = match &self.epoch_variable {
-            Some(v) => self.held_epoch(v).await?,
+            Some(v) => self.held_epoch(v, epoch).await?,
             None => None,
         };
         if let Some(held) = held.filter(|h| *h > epoch) {
@@ -462,8 +495,33 @@ mod tests {
 
     #[test]
     fn epoch_variable_answers() {
-        assert_eq!(parse_epoch_variable("proc.failover_epoch: type=sint value=<42>\n"), Ok(Some(42)));
-        assert_eq!(parse_epoch_variable("Variable not found.\n"), Ok(None));
+        assert_eq!(parse_epoch_variable("proc.failover_epoch: type=sint value=<42>\n"), Ok(EpochVariable::Holds(42)));
+        assert_eq!(parse_epoch_variable("Variable not found.\n"), Ok(EpochVariable::Unset));
         assert!(parse_epoch_variable("Unknown command").is_err());
+    }
+
+    #[test]
+    fn an_epoch_variable_reads_only_as_the_cluster_writes_it() {
+        let answer = |value: &str| format!("proc.failover_epoch: type=sint value=<{value}>\n");
+        for (value, epoch) in [("0", 0), ("7", 7), ("281474976710656", 1u64 << 48)] {
+            assert_eq!(parse_epoch_variable(&answer(value)), Ok(EpochVariable::Holds(epoch)), "{value}");
+        }
+        // What `set var` with str(...) shows reads the same way.
+        assert_eq!(parse_epoch_variable("proc.failover_epoch: type=str value=<9>"), Ok(EpochVariable::Holds(9)));
+        for value in ["-1", "+7", "07", " 7", "7 ", "7.5", "", "seven", "7>8", "-9223372036854775808"] {
+            match parse_epoch_variable(&answer(value)) {
+                Ok(EpochVariable::Unreadable(FenceValueError::Malformed { found })) => {
+                    assert_eq!(found, format!("{value:?}"))
+                }
+                other => panic!("{value:?}: {other:?}"),
+            }
+        }
+        for value in ["281474976710657", "9223372036854775807", "18446744073709551617"] {
+            assert_eq!(
+                parse_epoch_variable(&answer(value)),
+                Ok(EpochVariable::Unreadable(FenceValueError::OutOfRange { found: value.to_owned() })),
+                "{value}"
+            );
+        }
     }
 }

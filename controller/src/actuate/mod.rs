@@ -18,6 +18,7 @@
 
 mod contract;
 pub mod dns;
+pub mod fence;
 pub mod haproxy;
 pub mod mongodb;
 pub mod signed_query;
@@ -355,6 +356,9 @@ async fn drive(
         .without_max_times();
     let mut backoff = retry.build();
     let mut failures = 0u32;
+    // The unreadable fence last logged as an alarm, so that it is logged
+    // once per value found, not once per retry.
+    let mut unreadable_alarm: Option<String> = None;
     loop {
         let want = desired.borrow_and_update().clone();
         let Some(epoch) = want.goal.epoch() else {
@@ -415,6 +419,7 @@ async fn drive(
                 }
                 failures = 0;
                 backoff = retry.build();
+                unreadable_alarm = None;
                 snapshot.report_actuator(&name, |r| {
                     r.state = ActuatorState::Converged;
                     r.detail = applied.detail;
@@ -422,6 +427,7 @@ async fn drive(
                     r.last_converged_at = Some(clock::wall(clock::now()));
                     r.converge_ms = Some(took.as_millis() as u64);
                     r.fenced_by = None;
+                    r.fence_unreadable = false;
                     if let Some(p) = applied.propagation {
                         r.propagation_ms = Some(p.as_millis() as u64);
                     }
@@ -444,10 +450,18 @@ async fn drive(
                     ActuateError::Fenced { by, .. } => by,
                     _ => None,
                 };
+                let unreadable = matches!(e, ActuateError::Fenced { by: None, .. });
+                let shown = actuator.shown(&e);
+                if unreadable && unreadable_alarm.as_ref() != Some(&shown) {
+                    // Once per value found, as the core raises a newer epoch.
+                    tracing::error!(actuator = %name, epoch, "ALARM: {shown}");
+                }
+                unreadable_alarm = unreadable.then(|| shown.clone());
                 snapshot.report_actuator(&name, |r| {
                     r.state = if lost { ActuatorState::Pending } else { ActuatorState::Failed };
                     r.fenced_by = fenced_by;
-                    r.detail = actuator.shown(&e);
+                    r.fence_unreadable = unreadable;
+                    r.detail = shown;
                     r.consecutive_failures = failures;
                 });
                 tokio::select! {

@@ -251,5 +251,12 @@ fn store_error(e: StoreError) -> ActuateError {
         StoreError::Fenced { stored, .. } => ActuateError::Fenced { by: Some(stored), detail: e.to_string() },
         StoreError::Unavailable(d) => unreachable("state store", d),
         StoreError::NotDurable(_) => ActuateError::NotConverged(e.to_string()),
+        StoreError::Unreadable { problem, ours } => {
+            let fix = format!(
+                "set it to this site's epoch by hand, as an int64: db.cluster.updateOne({{_id: \"cluster\"}}, \
+                 {{$set: {{epoch: NumberLong({ours})}}}}) in the state store's database"
+            );
+            crate::actuate::fence::unreadable("the MongoDB state store's cluster record", &problem, &fix)
+        }
     }
 }

@@ -29,9 +29,11 @@ use failover_controller::status_doc::{SiteDoc, StatusDoc};
 #[derive(Parser)]
 #[command(name = "failoverctl", version, about = "Operate a failover cluster")]
 struct Cli {
-    /// Node HTTP endpoint: HOST[:PORT] or https://HOST[:PORT], e.g.
-    /// 127.0.0.1:8401; without a port, 8400 (repeatable or comma-separated;
-    /// the first that answers is used).
+    /// Node HTTP endpoint: HOST[:PORT], https://HOST[:PORT] or
+    /// http://HOST[:PORT], e.g. http://127.0.0.1:8401; without a port, 8400
+    /// (repeatable or comma-separated; the first that answers is used).
+    /// Without a scheme, HTTPS is tried first; the admin token goes over
+    /// plain HTTP only to an endpoint written http://.
     #[arg(long = "endpoint", short = 'e', env = "FAILOVERCTL_ENDPOINTS", value_delimiter = ',', global = true)]
     endpoints: Vec<String>,
     /// Admin token for mutating calls.

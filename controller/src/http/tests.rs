@@ -35,6 +35,11 @@ struct Site {
 }
 
 fn site() -> Site {
+    site_with_token(None)
+}
+
+/// Site `a` whose admin calls need `token` (none: no token at all).
+fn site_with_token(token: Option<&str>) -> Site {
     crate::install_crypto_provider();
     let cfg = Arc::new(cluster());
     let node = match Node::new(cfg.clone(), NodeId(0), Default::default(), clock::now(), 1) {
@@ -64,7 +69,7 @@ fn site() -> Site {
         http_addresses: Arc::new(addresses.iter().filter_map(|a| a.parse().ok()).collect()),
         snapshot: snapshot.clone(),
         commands,
-        admin: Arc::new(AdminGate::new(None, Duration::from_secs(60))),
+        admin: Arc::new(AdminGate::new(token.map(str::to_owned), Duration::from_secs(60))),
         forward_token_over_http: false,
         peer_authentication: "none",
         reload: tokio::sync::mpsc::channel(1).0,
@@ -196,4 +201,63 @@ async fn the_admin_api_checks_a_maintenance_call_before_it_reaches_the_loop() {
         Ok(Command::Maintenance { site: NodeId(1), on: true }) => {}
         other => panic!("the loop was given {other:?}"),
     }
+}
+
+const TOKEN: &str = "s3cret-admin-token";
+
+/// `POST /admin/pause` with `body` and the given bearer token (or none).
+async fn pause_with(app: &Router, token: Option<&str>, body: impl Into<Body>) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post("/admin/pause").header("content-type", "application/json");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    call(app, request.body(body.into()).expect("a request")).await
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_token_gets_401_whatever_the_body_which_is_never_read() {
+    let mut site = site_with_token(Some(TOKEN));
+    let oversized = vec![b'{'; crate::limits::HTTP_MAX_BODY * 4];
+    let bodies: [Body; 3] = [Body::from("{not json"), Body::from("[1, 2"), Body::from(oversized)];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let (code, answer) = pause_with(&site.app, Some("wrong"), body).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "body {i}: {answer}");
+    }
+    let (code, answer) = pause_with(&site.app, None, "{not json").await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(site.given.try_recv().is_err(), "a refused call reached the loop");
+    // With the token, the malformed body is what is wrong.
+    let (code, answer) = pause_with(&site.app, Some(TOKEN), "{not json").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("not the JSON expected")), "{answer}");
+    assert!(site.given.try_recv().is_err(), "a malformed call reached the loop");
+}
+
+#[tokio::test]
+async fn an_admin_body_past_64_kib_gets_413_unparsed_and_one_at_the_limit_is_read() {
+    let mut site = site_with_token(Some(TOKEN));
+    assert_eq!(crate::limits::HTTP_MAX_BODY, 64 * 1024);
+    // Not JSON: parsed, it would be a 400; refused unread, it is a 413.
+    let over = vec![b'x'; crate::limits::HTTP_MAX_BODY + 1];
+    let (code, answer) = pause_with(&site.app, Some(TOKEN), over).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    // The same with a body streamed without a length.
+    let chunks = (0..(crate::limits::HTTP_MAX_BODY / 1024 + 1)).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024]));
+    let (code, answer) = pause_with(&site.app, Some(TOKEN), Body::from_stream(futures_stream(chunks))).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(site.given.try_recv().is_err(), "an oversized call reached the loop");
+    // A valid body padded to exactly the limit is read and carried out.
+    let mut at_limit = b"{}".to_vec();
+    at_limit.resize(crate::limits::HTTP_MAX_BODY, b' ');
+    let (code, answer) = pause_with(&site.app, Some(TOKEN), at_limit).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert!(matches!(site.given.try_recv(), Ok(Command::Pause)));
+}
+
+/// A stream of `items`, for a body sent without a length.
+fn futures_stream<I: Iterator + Send + 'static>(items: I) -> impl futures_util::Stream<Item = I::Item> + Send
+where
+    I::Item: Send,
+{
+    futures_util::stream::iter(items)
 }

@@ -82,6 +82,8 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         })),
         "lease_remaining_ms": lease_remaining,
         "fence_ahead": if active_now { snap.actuators.iter().filter_map(|a| a.fenced_by).max() } else { None },
+        "fence_unreadable": snap.actuators.iter().filter(|a| active_now && a.fence_unreadable)
+            .map(|a| format!("{}: {}", a.name, a.detail)).collect::<Vec<_>>(),
         "cluster_fingerprint": inputs.fingerprint,
         "cluster_name": inputs.cluster_name,
         "peer_authentication": inputs.peer_authentication,
@@ -172,7 +174,10 @@ fn an_active_node_with_reports_is_the_same_document() {
         let mut dns = ActuatorReport::idle("dns-1", "dns");
         dns.fenced_by = Some(9);
         dns.last_converged_at = Some("2026-11-27T00:00:00.000Z".into());
-        p.actuators = vec![dns, ActuatorReport::idle("hook", "webhook")];
+        let mut haproxy = ActuatorReport::idle("lb", "haproxy");
+        haproxy.fence_unreadable = true;
+        haproxy.detail = "fenced: HAProxy 127.0.0.1:9999 variable proc.failover_epoch holds ...".into();
+        p.actuators = vec![dns, haproxy, ActuatorReport::idle("hook", "webhook")];
         p.mongodb = Some(MongoReport { state_store: "embedded".into(), ..MongoReport::default() });
         p.events = (0..25).map(|i| EventRecord { at: format!("t{i}"), event: format!("e{i}") }).collect();
     });

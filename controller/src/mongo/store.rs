@@ -20,6 +20,8 @@ use mongodb::options::{Acknowledgment, CollectionOptions, ReadConcern, WriteConc
 use mongodb::{Client, Collection};
 use serde::Serialize;
 
+use crate::actuate::fence::{self, FenceValueError};
+
 /// The record a site claims when it becomes (or stays) active.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Claim {
@@ -82,6 +84,15 @@ pub enum StoreError {
     /// The store could not be used.
     #[error("{0}")]
     Unavailable(String),
+    /// The stored record's epoch is not one this cluster writes (a string,
+    /// a negative or fractional number, past 2^48, or missing).
+    #[error("the stored cluster record's epoch: {problem}")]
+    Unreadable {
+        /// What is wrong with it.
+        problem: crate::actuate::fence::FenceValueError,
+        /// Ours.
+        ours: u64,
+    },
     /// The write went through but reading it back with majority read
     /// concern does not show it.
     #[error("the claim of epoch {0} is not visible with readConcern majority yet")]
@@ -150,22 +161,26 @@ impl MongoStore {
         }
     }
 
-    async fn read(&self) -> Result<Option<Stored>, StoreError> {
+    /// The cluster record, if there is one; `ours` names our epoch in an
+    /// [`StoreError::Unreadable`].
+    async fn read(&self, ours: u64) -> Result<Option<Stored>, StoreError> {
         let found = self
             .cluster
             .find_one(doc! { "_id": RECORD_ID })
             .await
             .map_err(|e| unavailable("reading the cluster record", &e))?;
-        Ok(found.map(|d| Stored {
-            epoch: d.get_i64("epoch").ok().and_then(|e| u64::try_from(e).ok()).unwrap_or(0),
+        let Some(d) = found else { return Ok(None) };
+        Ok(Some(Stored {
+            epoch: stored_epoch(&d).map_err(|problem| StoreError::Unreadable { problem, ours })?,
             site: d.get_str("active_site").unwrap_or_default().to_owned(),
             state: d.get_str("state").unwrap_or_default().to_owned(),
         }))
     }
 
-    /// `Fenced` if a newer epoch is stored; writes nothing.
+    /// `Fenced` if a newer epoch is stored, `Unreadable` if the stored one
+    /// is not an epoch; writes nothing.
     pub async fn check_fence(&self, epoch: u64) -> Result<Option<Stored>, StoreError> {
-        let stored = self.read().await?;
+        let stored = self.read(epoch).await?;
         match stored {
             Some(s) if s.epoch > epoch => Err(StoreError::Fenced { stored: s.epoch, site: s.site, ours: epoch }),
             other => Ok(other),
@@ -212,7 +227,7 @@ impl MongoStore {
                 .await
                 .map_err(|e| unavailable("updating the record", &e))?;
         }
-        let stored = match self.read().await? {
+        let stored = match self.read(claim.epoch).await? {
             Some(s) if s.epoch == claim.epoch && s.site == claim.site && s.state == claim.state => s,
             Some(s) if s.epoch >= claim.epoch => {
                 return Err(StoreError::Fenced { stored: s.epoch, site: s.site, ours: claim.epoch })
@@ -265,11 +280,101 @@ pub fn spawn_event_log(
     tx
 }
 
+/// The epoch of a stored cluster record. The store writes an int64; an
+/// int32, or a double holding a whole number, is read as that number (what
+/// mongosh writes for `{epoch: 7}` is a double, and the compare-and-set
+/// compares numbers of any type). Anything else (a string, a negative,
+/// fractional or non-finite number, a value past 2^48, no epoch at all) is
+/// not an epoch: the fence alarm, until someone writes a proper one.
+pub fn stored_epoch(record: &Document) -> Result<u64, FenceValueError> {
+    use mongodb::bson::Bson;
+    let malformed = |found: String| FenceValueError::Malformed { found };
+    let whole = |v: i64, kind: &str| match u64::try_from(v) {
+        Ok(v) => fence::within_range(v, || format!("{v} ({kind})")),
+        Err(_) => Err(malformed(format!("{v} ({kind}, negative)"))),
+    };
+    match record.get("epoch") {
+        Some(Bson::Int64(v)) => whole(*v, "int64"),
+        Some(Bson::Int32(v)) => whole(i64::from(*v), "int32"),
+        Some(Bson::Double(d)) if d.is_finite() && d.fract() == 0.0 && *d >= 0.0 => {
+            // Whole and not negative: exact up to 2^53, and anything past
+            // 2^48 is out of range whatever its rounding.
+            if *d > fence::MAX_EPOCH as f64 {
+                Err(FenceValueError::OutOfRange { found: format!("{d} (double)") })
+            } else {
+                Ok(*d as u64)
+            }
+        }
+        Some(Bson::Double(d)) => Err(malformed(format!("{d} (double, not a whole number of zero or more)"))),
+        Some(Bson::String(text)) => Err(malformed(format!("{text:?} (a string)"))),
+        Some(other) => Err(malformed(format!("{other} ({:?})", other.element_type()))),
+        None => Err(malformed("no epoch field".into())),
+    }
+}
+
 fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
         ErrorKind::Command(c) => c.code == 11000,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{doc, Bson, Document};
+
+    use super::stored_epoch;
+    use crate::actuate::fence::FenceValueError::{self, Malformed, OutOfRange};
+
+    /// Whether a refusal is the one expected.
+    type Expected = fn(&FenceValueError) -> bool;
+
+    fn record(epoch: impl Into<Bson>) -> Document {
+        doc! { "_id": "cluster", "epoch": epoch.into(), "active_site": "site-a", "state": "active" }
+    }
+
+    #[test]
+    fn a_stored_epoch_reads_as_a_whole_number_of_any_numeric_type_or_is_the_alarm() {
+        let max = 1i64 << 48;
+        let accepted: Vec<(Bson, u64)> = vec![
+            (Bson::Int64(7), 7),
+            (Bson::Int64(0), 0),
+            (Bson::Int64(max), 1 << 48),
+            (Bson::Int32(7), 7),
+            (Bson::Int32(i32::MAX), i32::MAX as u64),
+            (Bson::Double(7.0), 7),
+            (Bson::Double(-0.0), 0),
+            (Bson::Double(max as f64), 1 << 48),
+        ];
+        for (epoch, value) in accepted {
+            assert_eq!(stored_epoch(&record(epoch.clone())), Ok(value), "{epoch:?}");
+        }
+        let refused: Vec<(Bson, Expected)> = vec![
+            (Bson::Int64(max + 1), |e| matches!(e, OutOfRange { .. })),
+            (Bson::Int64(i64::MAX), |e| matches!(e, OutOfRange { .. })),
+            (Bson::Double((max + 1) as f64), |e| matches!(e, OutOfRange { .. })),
+            (Bson::Double(18446744073709551617.0), |e| matches!(e, OutOfRange { .. })),
+            (Bson::Double(1e300), |e| matches!(e, OutOfRange { .. })),
+            (Bson::Int64(-1), |e| matches!(e, Malformed { found } if found.contains("negative"))),
+            (Bson::Int32(-1), |e| matches!(e, Malformed { found } if found.contains("int32"))),
+            (Bson::Double(-1.0), |e| matches!(e, Malformed { .. })),
+            (Bson::Double(7.5), |e| matches!(e, Malformed { found } if found.contains("7.5"))),
+            (Bson::Double(f64::NAN), |e| matches!(e, Malformed { .. })),
+            (Bson::Double(f64::INFINITY), |e| matches!(e, Malformed { .. })),
+            (Bson::String("7".into()), |e| matches!(e, Malformed { found } if found.contains("string"))),
+            (Bson::String("+7".into()), |e| matches!(e, Malformed { .. })),
+            (Bson::Boolean(true), |e| matches!(e, Malformed { .. })),
+            (Bson::Null, |e| matches!(e, Malformed { .. })),
+        ];
+        for (epoch, expected) in refused {
+            match stored_epoch(&record(epoch.clone())) {
+                Err(e) if expected(&e) => {}
+                other => panic!("{epoch:?}: {other:?}"),
+            }
+        }
+        let without = doc! { "_id": "cluster", "active_site": "site-a" };
+        assert!(matches!(stored_epoch(&without), Err(Malformed { found }) if found.contains("no epoch")));
     }
 }

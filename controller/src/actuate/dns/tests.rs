@@ -3,8 +3,53 @@ use super::*;
 #[test]
 fn fence_text_reads_back_and_junk_is_named() {
     assert_eq!(parse_fence(&fence_text(12, "site-a")), Ok((12, "site-a".into())));
+    assert_eq!(parse_fence(&fence_text(1 << 48, "site-a")), Ok((1 << 48, "site-a".into())));
+    assert_eq!(parse_fence("epoch=0 site=b"), Ok((0, "b".into())));
     assert!(parse_fence("epoch=x site=a").is_err());
-    assert!(parse_fence("hello").unwrap_err().contains("hello"));
+    assert!(parse_fence("hello").unwrap_err().to_string().contains("hello"));
+}
+
+#[test]
+fn a_fence_record_reads_only_as_the_cluster_writes_it() {
+    use crate::actuate::fence::FenceValueError::{Malformed, OutOfRange};
+    let malformed = [
+        "epoch=+7 site=a",
+        "epoch=-1 site=a",
+        "epoch= 7 site=a",
+        "epoch=07 site=a",
+        "epoch=7.0 site=a",
+        "epoch=7e0 site=a",
+        "epoch=0x7 site=a",
+        "epoch=7  site=a",
+        "epoch=7\tsite=a",
+        " epoch=7 site=a",
+        "epoch=7 site=a ",
+        "xepoch=7 site=a",
+        "site=a epoch=7",
+        "epoch=7",
+        "epoch=7 site=",
+        "epoch=7 site=a b",
+        "epoch=7 site=a epoch=9",
+        "epoch=7 site=a=b",
+        "EPOCH=7 site=a",
+        "",
+    ];
+    for text in malformed {
+        match parse_fence(text) {
+            Err(Malformed { found }) => assert_eq!(found, format!("{text:?}")),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    for (text, epoch) in [
+        ("epoch=281474976710657 site=a", "281474976710657"),
+        ("epoch=18446744073709551617 site=a", "18446744073709551617"),
+        ("epoch=18446744073709551615 site=a", "18446744073709551615"),
+    ] {
+        match parse_fence(text) {
+            Err(OutOfRange { found }) => assert!(found.contains(epoch) && found.contains(text), "{found}"),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
 }
 
 #[test]

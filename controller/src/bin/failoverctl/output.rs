@@ -172,6 +172,12 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
             cell(&v.epoch),
         );
     }
+    for alarm in &v.fence_unreadable {
+        say!(
+            "FENCE ALARM: {alarm}; {node} stays active and writes nothing over that target until it holds a proper \
+             epoch (docs/actuators.md)"
+        );
+    }
     for m in &v.config_mismatches {
         say!("{}", mismatch(v, m));
     }
