@@ -400,6 +400,11 @@ pub fn cli_main(kind: Kind) -> ExitCode {
         }),
         DaemonCommand::Run { config } => load(&config, kind).and_then(|(loaded, targets)| {
             let log = crate::logging::init(loaded.log_format, loaded.settings.node.log_level.as_deref());
+            // Before any hook or check can start: closes this process's
+            // environment (FAILOVER_ADMIN__TOKEN) and memory to them.
+            if let Err(e) = crate::shell::hide_from_same_user() {
+                tracing::warn!(error = %e, "could not make the daemon non-dumpable; hooks of its user may read its environment");
+            }
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Setup)?;
             runtime.block_on(run(loaded, targets, kind, log))

@@ -52,6 +52,11 @@ pub struct Spec {
     /// Start every daemon with this many open files as both its soft and
     /// hard limit (through `prlimit`), so it cannot raise the soft one.
     pub open_files_limit: Option<u64>,
+    /// Environment variables set for one node's process: (node, name,
+    /// value), e.g. a `FAILOVER_*` override.
+    pub env: Vec<(&'static str, &'static str, String)>,
+    /// Replacements as in `edits`, with text known only at run time.
+    pub owned_edits: Vec<(&'static str, String, String)>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -189,6 +194,9 @@ impl TestCluster {
             }
             None => Command::new(self.bins.join(bin)),
         };
+        for (_, name, value) in self.spec.env.iter().filter(|(n, _, _)| *n == node) {
+            cmd.env(name, value);
+        }
         let child = cmd
             .args(["run", "--config"])
             .arg(self.config_path(node))
