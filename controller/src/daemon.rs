@@ -384,6 +384,10 @@ enum DaemonCommand {
         /// it on every node of the cluster. Without it nothing is written.
         #[arg(long)]
         to: Option<u64>,
+        /// Treat counters at or over this value as hostile too (default:
+        /// the ceiling): for a message a little below 2^48.
+        #[arg(long)]
+        from: Option<u64>,
     },
 }
 
@@ -428,9 +432,9 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),
-        DaemonCommand::RepairCeiling { config, to } => load(&config, kind).and_then(|(loaded, _)| {
+        DaemonCommand::RepairCeiling { config, to, from } => load(&config, kind).and_then(|(loaded, _)| {
             let (names, owner) = state_owner(&loaded);
-            let report = crate::repair::repair_state_dir(&loaded.settings.node.state_dir, names, owner, to)?;
+            let report = crate::repair::repair_state_dir(&loaded.settings.node.state_dir, names, owner, to, from)?;
             print!("{report}");
             Ok(())
         }),
