@@ -57,6 +57,9 @@ pub enum DaemonError {
     /// The state file cannot be read or written.
     #[error(transparent)]
     State(#[from] crate::persist::PersistError),
+    /// `repair-ceiling` could not do its work.
+    #[error(transparent)]
+    Repair(#[from] crate::repair::RepairCommandError),
     /// The protocol refused to start.
     #[error("starting the protocol")]
     Protocol(#[source] failover_core::StartError),
@@ -130,14 +133,18 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let cfg = Arc::new(loaded.cluster.clone());
     let me = loaded.me;
     let my = loaded.my_member().clone();
-    let names: Vec<String> = cfg.members.iter().map(|m| m.name.clone()).collect();
-    let owner = crate::persist::Owner {
-        cluster: loaded.settings.cluster.name.clone(),
-        node: my.name.clone(),
-        config_fingerprint: crate::agreement::fingerprint(&cfg),
-    };
+    let (names, owner) = state_owner(&loaded);
     let state = StateFile::open(&loaded.settings.node.state_dir, names, owner)?;
     let stored = state.load()?;
+    let pinned = crate::repair::at_ceiling(&stored.state, state.notebook().current().version);
+    if !pinned.is_empty() {
+        tracing::error!(
+            counters = ?pinned,
+            "a counter of the state file is at the ceiling (2^48): this node runs no election, or the pause or \
+             maintenance setting can no longer change; stop every node and repair each with this daemon's \
+             repair-ceiling (docs/operations.md, \"Counters at the ceiling\")"
+        );
+    }
     if !stored.existed {
         tracing::warn!(
             state = %state.path().display(),
@@ -400,6 +407,33 @@ enum DaemonCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// With the node stopped, show the counters of its state file at the
+    /// ceiling (2^48) and, with --to, set them to that value
+    /// (docs/operations.md, "Counters at the ceiling").
+    RepairCeiling {
+        /// Configuration file (TOML): its node.state_dir is repaired.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The new value: below the ceiling and above every counter below
+        /// it on every node of the cluster. Without it nothing is written.
+        #[arg(long)]
+        to: Option<u64>,
+        /// Treat counters at or over this value as hostile too (default:
+        /// the ceiling): for a message a little below 2^48.
+        #[arg(long)]
+        from: Option<u64>,
+    },
+}
+
+/// The member names, in order, and the owner written into the state file.
+fn state_owner(loaded: &Loaded) -> (Vec<String>, crate::persist::Owner) {
+    let names: Vec<String> = loaded.cluster.members.iter().map(|m| m.name.clone()).collect();
+    let owner = crate::persist::Owner {
+        cluster: loaded.settings.cluster.name.clone(),
+        node: loaded.my_member().name.clone(),
+        config_fingerprint: crate::agreement::fingerprint(&loaded.cluster),
+    };
+    (names, owner)
 }
 
 /// The whole `main` of `failover-controller` and `failover-witness`:
@@ -422,8 +456,19 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),
+        DaemonCommand::RepairCeiling { config, to, from } => load(&config, kind).and_then(|(loaded, _)| {
+            let (names, owner) = state_owner(&loaded);
+            let report = crate::repair::repair_state_dir(&loaded.settings.node.state_dir, names, owner, to, from)?;
+            print!("{report}");
+            Ok(())
+        }),
         DaemonCommand::Run { config } => load(&config, kind).and_then(|(loaded, targets)| {
             let log = crate::logging::init(loaded.log_format, loaded.settings.node.log_level.as_deref());
+            // Before any hook or check can start: closes this process's
+            // environment (FAILOVER_ADMIN__TOKEN) and memory to them.
+            if let Err(e) = crate::shell::hide_from_same_user() {
+                tracing::warn!(error = %e, "could not make the daemon non-dumpable; hooks of its user may read its environment");
+            }
             let runtime =
                 tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Setup)?;
             runtime.block_on(run(loaded, targets, kind, log))

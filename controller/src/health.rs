@@ -92,6 +92,9 @@ pub struct Check {
     pub kind: CheckKind,
     /// The rest of its settings.
     pub section: CheckSection,
+    /// The user a command check runs as (`hooks.run_as`), if not the
+    /// daemon's.
+    pub run_as: Option<crate::shell::RunAs>,
 }
 
 pub use crate::reports::CheckState;
@@ -123,7 +126,7 @@ impl CheckFailure {
 }
 
 async fn run_once(check: &Check, client: &reqwest::Client) -> Result<(), CheckFailure> {
-    let (kind, check) = (check.kind, &check.section);
+    let (kind, run_as, check) = (check.kind, check.run_as.as_ref(), &check.section);
     let t = check.timeout;
     match kind {
         CheckKind::Tcp => match tokio::time::timeout(t, tokio::net::TcpStream::connect(&check.target)).await {
@@ -154,7 +157,7 @@ async fn run_once(check: &Check, client: &reqwest::Client) -> Result<(), CheckFa
             Ok(())
         }
         CheckKind::Command => {
-            let script = Script { command: &check.target, vars: &[], pass_env: &check.pass_env, timeout: t };
+            let script = Script { command: &check.target, vars: &[], pass_env: &check.pass_env, timeout: t, run_as };
             let what = match shell::run(script).await {
                 Ok(s) if s.success() => return Ok(()),
                 Ok(s) => format!("failed: {s}"),
@@ -333,7 +336,7 @@ mod tests {
             fall: 1,
             pass_env,
         };
-        Check { kind: CheckKind::Command, section }
+        Check { kind: CheckKind::Command, section, run_as: None }
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use failover_core::{ActivationCause, HandoffReason, NodeId, StepDownReason};
 use serde::{Deserialize, Serialize};
 
-use crate::shell::{self, Script};
+use crate::shell::{self, RunAs, Script};
 
 /// `[hooks]`: commands run through `sh -c` with only `PATH`,
 /// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK` and
@@ -30,6 +30,14 @@ pub struct HooksSection {
     /// Variables of the daemon's environment passed on to the hooks.
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// The user (`user` or `user:group`) hooks and command checks run as,
+    /// instead of the daemon's own: then they cannot read the daemon's
+    /// files, its admin token file among them ([`crate::shell`]).
+    #[serde(default)]
+    pub run_as: Option<String>,
+    /// `run_as` resolved when the file was loaded.
+    #[serde(skip)]
+    pub run_as_user: Option<RunAs>,
 }
 
 fn default_hook_timeout() -> Duration {
@@ -45,6 +53,8 @@ impl Default for HooksSection {
             on_demote: None,
             timeout: default_hook_timeout(),
             pass_env: Vec::new(),
+            run_as: None,
+            run_as_user: None,
         }
     }
 }
@@ -107,6 +117,8 @@ pub struct HookLimits<'a> {
     pub timeout: Duration,
     /// Variables passed from the daemon's environment.
     pub pass_env: &'a [String],
+    /// The user to run as, if not the daemon's.
+    pub run_as: Option<&'a RunAs>,
 }
 
 /// `FAILOVER_REASON` of `pre_promote` and `post_promote`: how the site was
@@ -172,7 +184,8 @@ pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookO
         ("FAILOVER_HOOK", hook.name().to_owned()),
     ];
     vars.extend(to.map(|to| ("FAILOVER_TO", to)));
-    let script = Script { command, vars: &vars, pass_env: limits.pass_env, timeout: limits.timeout };
+    let script =
+        Script { command, vars: &vars, pass_env: limits.pass_env, timeout: limits.timeout, run_as: limits.run_as };
     let (ok, detail) = match shell::run(script).await {
         Ok(status) if status.success() => (true, "exit 0".to_string()),
         Ok(status) => (false, format!("failed: {status}")),
@@ -255,7 +268,7 @@ mod tests {
     }
 
     fn limits(timeout: Duration) -> HookLimits<'static> {
-        HookLimits { timeout, pass_env: &[] }
+        HookLimits { timeout, pass_env: &[], run_as: None }
     }
 
     #[tokio::test]
@@ -287,7 +300,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("env");
         let pass = ["HOOK_TEST_LANG".to_string()];
-        let limits = HookLimits { timeout: Duration::from_secs(30), pass_env: &pass };
+        let limits = HookLimits { timeout: Duration::from_secs(30), pass_env: &pass, run_as: None };
         let call = call(HookKind::OnDemote, Some("site-a"));
         let outcome = run(&format!("env > {}", out.display()), call, limits).await;
         assert!(outcome.ok, "{}", outcome.detail);

@@ -56,6 +56,7 @@ pub mod peer_tls;
 pub mod persist;
 pub mod redact;
 pub mod reload;
+pub mod repair;
 pub mod reports;
 pub mod runtime;
 pub mod settings;

@@ -271,6 +271,12 @@ impl StateFile {
         Ok(StateFile { path: dir.join("state.json"), names, owner, notes: Arc::default(), _lock: lock })
     }
 
+    /// Writes `fingerprint` into the file from now on instead of today's
+    /// (a repair keeps the one the file had).
+    pub fn keep_fingerprint(&mut self, fingerprint: String) {
+        self.owner.config_fingerprint = fingerprint;
+    }
+
     /// The maintenance notes written with the state (filled by
     /// [`StateFile::load`]).
     pub fn notebook(&self) -> Arc<Notebook> {

@@ -157,8 +157,9 @@ impl Runtime {
         let (reason, to) = why;
         let call = hooks::HookCall { hook, epoch: epoch.0, site: name(self.node.id()), reason, to: to.map(name) };
         let (timeout, pass_env, snapshot) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.snapshot.clone());
+        let run_as = self.hooks.run_as_user.clone();
         tokio::spawn(async move {
-            let limits = hooks::HookLimits { timeout, pass_env: &pass_env };
+            let limits = hooks::HookLimits { timeout, pass_env: &pass_env, run_as: run_as.as_ref() };
             let outcome = match command {
                 Some(cmd) => hooks::run(&cmd, call, limits).await,
                 None => HookOutcome { hook, epoch: epoch.0, ok: true, detail: "not configured".into() },

@@ -415,7 +415,11 @@ fn validate(settings: Settings, path: &Path) -> Result<Loaded, SettingsError> {
         errors.push(invalid(file, "tls", UNAUTHENTICATED_PEERS));
     }
     match (cluster, rules, admin, tls) {
-        (Ok((cluster, me)), Ok((log_format, on_stop, checks)), Ok((token, http_tls)), Ok(tls)) if errors.is_empty() => {
+        (Ok((cluster, me)), Ok((log_format, on_stop, checks, run_as)), Ok((token, http_tls)), Ok(tls))
+            if errors.is_empty() =>
+        {
+            let mut settings = settings;
+            settings.hooks.run_as_user = run_as;
             Ok(Loaded {
                 settings,
                 path: path.to_owned(),
@@ -484,8 +488,11 @@ fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failove
     Ok((cluster, me))
 }
 
-/// `[node]`'s log format, `[hooks]` and `[[checks]]`.
-fn node_rules(settings: &Settings) -> Result<(LogFormat, OnStop, Vec<crate::health::Check>), BadSetting> {
+/// `[node]`'s log format, `[hooks]` and `[[checks]]`, and the user of
+/// `hooks.run_as`.
+type NodeRules = (LogFormat, OnStop, Vec<crate::health::Check>, Option<crate::shell::RunAs>);
+
+fn node_rules(settings: &Settings) -> Result<NodeRules, BadSetting> {
     let log_format = settings.node.log_format.checked().map_err(|p| BadSetting::new("node.log_format", p))?;
     let on_stop = settings.node.on_stop.checked().map_err(|p| BadSetting::new("node.on_stop", p))?;
     if let Some(level) = &settings.node.log_level {
@@ -493,9 +500,9 @@ fn node_rules(settings: &Settings) -> Result<(LogFormat, OnStop, Vec<crate::heal
             BadSetting::new("node.log_level", format!("{level:?} is no level nor tracing directive: {e}"))
         })?;
     }
-    commands::check_hooks(&settings.hooks)?;
-    let checks = commands::check_checks(&settings.checks)?;
-    Ok((log_format, on_stop, checks))
+    let run_as = commands::check_hooks(&settings.hooks)?;
+    let checks = commands::check_checks(&settings.checks, run_as.as_ref())?;
+    Ok((log_format, on_stop, checks, run_as))
 }
 
 /// The admin token and TLS on the HTTP port.

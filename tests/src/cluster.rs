@@ -52,6 +52,15 @@ pub struct Spec {
     /// Start every daemon with this many open files as both its soft and
     /// hard limit (through `prlimit`), so it cannot raise the soft one.
     pub open_files_limit: Option<u64>,
+    /// Environment variables set for one node's process: (node, name,
+    /// value), e.g. a `FAILOVER_*` override.
+    pub env: Vec<(&'static str, &'static str, String)>,
+    /// Replacements as in `edits`, with text known only at run time.
+    pub owned_edits: Vec<(&'static str, String, String)>,
+    /// Run one node's daemon as another user: (node, uid, gid). Its state
+    /// directory is made that user's and the scratch directory may be
+    /// passed through (mode 0711). The test must run as root.
+    pub daemon_user: Option<(&'static str, u32, u32)>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -189,6 +198,18 @@ impl TestCluster {
             }
             None => Command::new(self.bins.join(bin)),
         };
+        for (_, name, value) in self.spec.env.iter().filter(|(n, _, _)| *n == node) {
+            cmd.env(name, value);
+        }
+        if let Some((_, uid, gid)) = self.spec.daemon_user.filter(|(n, _, _)| *n == node) {
+            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::process::CommandExt;
+            fs::set_permissions(self.dir.path(), fs::Permissions::from_mode(0o711)).expect("open the scratch dir");
+            let state = self.state_dir(node);
+            fs::create_dir_all(&state).expect("state dir");
+            std::os::unix::fs::chown(&state, Some(uid), Some(gid)).expect("give the state dir to the user");
+            cmd.uid(uid).gid(gid);
+        }
         let child = cmd
             .args(["run", "--config"])
             .arg(self.config_path(node))

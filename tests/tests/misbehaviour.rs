@@ -180,3 +180,89 @@ async fn a_state_file_of_another_cluster_stops_the_node_at_start_with_both_names
     c.spawn("site-b");
     assert!(c.wait_for(LONG, |c| c.active_seen_by("site-b").as_deref() == Some("site-a")).await);
 }
+
+/// 2^48, the ceiling of terms and versions.
+const CEILING: u64 = 1 << 48;
+
+/// Runs `repair-ceiling` of `node`'s daemon on its config, with `--to` if
+/// given.
+fn repair_ceiling(c: &TestCluster, node: &str, to: Option<u64>) -> std::process::Output {
+    let bin = if node == "witness" { "failover-witness" } else { "failover-controller" };
+    let mut cmd = std::process::Command::new(failover_tests::cluster::bin_dir().join(bin));
+    cmd.args(["repair-ceiling", "--config"]).arg(c.config_path(node));
+    if let Some(to) = to {
+        cmd.args(["--to", &to.to_string()]);
+    }
+    tokio::task::block_in_place(|| cmd.output()).expect("run repair-ceiling")
+}
+
+/// What one hostile message does to a cluster without peer TLS: every
+/// node's state file at term 2^48 and the pause switch at version 2^48,
+/// which survive restarts. With the cluster stopped, `repair-ceiling` (which
+/// a running node refuses) shows the highest counter below the ceiling on
+/// each node, sets the pinned ones to a value above all of them, and the
+/// cluster elects again and its pause switch moves again.
+#[tokio::test(flavor = "multi_thread")]
+async fn counters_at_the_ceiling_are_repaired_with_the_cluster_stopped_and_elections_resume() {
+    let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let b_state = c.state_dir("site-b").join("state.json");
+    assert!(c.wait_for(LONG, |_| b_state.exists()).await, "site-b wrote no state file");
+    let running = repair_ceiling(&c, "site-b", Some(100));
+    let err = String::from_utf8_lossy(&running.stderr);
+    assert!(!running.status.success() && err.contains("held by another process"), "{err}");
+    for n in NODES {
+        let state = c.state_dir(n).join("state.json");
+        assert!(c.wait_for(LONG, |_| state.exists()).await, "{n} wrote no state file");
+        c.kill9(n);
+    }
+    for n in NODES {
+        let path = c.state_dir(n).join("state.json");
+        let mut state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("state file")).expect("json");
+        state["term"] = CEILING.into();
+        state["pause_version"] = CEILING.into();
+        state["pause_by"] = "witness".into();
+        state["paused"] = false.into();
+        std::fs::write(&path, serde_json::to_vec(&state).expect("json")).expect("write state file");
+    }
+    // Shown at start, loudly.
+    c.spawn("site-a");
+    assert!(c.wait_for(LONG, |c| c.log("site-a").contains("at the ceiling")).await, "{}", c.log_tail("site-a"));
+    c.kill9("site-a");
+
+    let mut highest = 0;
+    for n in NODES {
+        let out = repair_ceiling(&c, n, None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!("term {CEILING}")) && text.contains("nothing changed"), "{n}: {text}");
+        let figure = text
+            .lines()
+            .find_map(|l| l.strip_prefix("highest counter below the ceiling: "))
+            .and_then(|f| f.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{n}: no highest counter in {text}"));
+        highest = highest.max(figure);
+    }
+    let to = highest + 1;
+    let below = repair_ceiling(&c, "site-b", Some(highest));
+    assert!(!below.status.success(), "a value not above every counter must be refused");
+    for n in NODES {
+        let out = repair_ceiling(&c, n, Some(to));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!("changed: term {CEILING} -> {to}")), "{n}: {text}");
+        assert!(text.contains(&format!("changed: pause version {CEILING} -> {to}")), "{n}: {text}");
+        let again = repair_ceiling(&c, n, Some(to + 1));
+        assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to repair"), "{n}: repaired twice");
+    }
+    for n in NODES {
+        c.spawn(n);
+    }
+    assert!(c.wait_active("site-a").await, "no election after the repair:\n{}", c.log_tail("site-a"));
+    assert!(c.epoch("site-a").is_some_and(|e| e > to), "epoch {:?} not above {to}", c.epoch("site-a"));
+    let paused = c.ctl("site-b", &["pause"]);
+    assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+    for n in NODES {
+        assert!(c.wait_for(LONG, |c| c.status(n).and_then(|s| s["paused"].as_bool()) == Some(true)).await, "{n}");
+    }
+}

@@ -107,3 +107,83 @@ async fn unauthenticated_outputs_name_failures_without_their_secrets_and_the_log
     }
     assert!(c.log("site-b").contains("check-token-5f1e"), "the command line is not in site-b's log");
 }
+
+/// A hook run as another user (`hooks.run_as = "nobody"`) cannot read the
+/// admin token: neither from the daemon's environment, where
+/// `FAILOVER_ADMIN__TOKEN` holds it (`/proc/$PPID/environ`), nor from the
+/// token file, mode 0640 as deploy/ installs it. The hook runs (it records
+/// its user) and writes what it could read where anyone may write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_run_as_another_user_cannot_read_the_admin_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let token_file = scratch.path().join("admin-token");
+    let out = scratch.path().join("hook-saw");
+    // The harness's token, so that failoverctl still works.
+    let token = "e2e-test-token";
+    std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o640)).expect("chmod token");
+    std::fs::write(&out, "").expect("out");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o666)).expect("chmod out");
+    let hook = format!(
+        "{{ id -u; cat /proc/$PPID/environ; cat {}; echo hook-ran; }} >> {} 2>&1",
+        token_file.display(),
+        out.display()
+    );
+    let spec = Spec {
+        extra: vec![("site-a", format!("[hooks]\npost_promote = {hook:?}\nrun_as = \"nobody\"\ntimeout = \"10s\"\n"))],
+        owned_edits: vec![(
+            "site-a",
+            format!("[admin]\ntoken = \"{token}\"\n"),
+            format!("[admin]\ntoken_file = \"{}\"\n", token_file.display()),
+        )],
+        env: vec![("site-a", "FAILOVER_ADMIN__TOKEN", token.to_owned())],
+        ..Spec::default()
+    };
+    let c = TestCluster::start_with_site_a_active(spec).await;
+    let ran = c.wait_for(LONG, |_| std::fs::read_to_string(&out).is_ok_and(|t| t.contains("hook-ran"))).await;
+    let saw = std::fs::read_to_string(&out).expect("read what the hook saw");
+    assert!(ran, "post_promote never finished; it wrote {saw:?}\n{}", c.log_tail("site-a"));
+    assert!(saw.starts_with("65534\n"), "the hook did not run as nobody: {saw:?}");
+    assert!(!saw.contains(token), "the hook read the admin token: {saw:?}");
+    assert_eq!(saw.matches("Permission denied").count(), 2, "both reads should be refused: {saw:?}");
+    // The daemon itself still has it: an authenticated call works.
+    let paused = c.ctl("site-a", &["pause"]);
+    assert!(paused.status.success(), "{}", String::from_utf8_lossy(&paused.stderr));
+}
+
+/// Without `hooks.run_as` a hook runs as the daemon's own user. The daemon
+/// makes itself non-dumpable, so even then the hook cannot read the
+/// daemon's environment, where `FAILOVER_ADMIN__TOKEN` holds the token
+/// (`/proc/$PPID/environ`). site-a's daemon runs as `nobody` here: the test
+/// runs as root, and root may read any process.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_of_the_daemons_own_user_cannot_read_the_daemons_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = scratch.path().join("hook-saw");
+    std::fs::write(&out, "").expect("out");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o666)).expect("chmod out");
+    let token = "e2e-test-token";
+    let hook = format!(
+        "{{ id -u; stat -c %u /proc/$PPID/status; cat /proc/$PPID/environ; echo hook-ran; }} >> {} 2>&1",
+        out.display()
+    );
+    let spec = Spec {
+        extra: vec![("site-a", format!("[hooks]\npost_promote = {hook:?}\ntimeout = \"10s\"\n"))],
+        env: vec![("site-a", "FAILOVER_ADMIN__TOKEN", token.to_owned())],
+        daemon_user: Some(("site-a", 65534, 65534)),
+        ..Spec::default()
+    };
+    let c = TestCluster::start_with_site_a_active(spec).await;
+    let ran = c.wait_for(LONG, |_| std::fs::read_to_string(&out).is_ok_and(|t| t.contains("hook-ran"))).await;
+    let saw = std::fs::read_to_string(&out).expect("read what the hook saw");
+    assert!(ran, "post_promote never finished; it wrote {saw:?}\n{}", c.log_tail("site-a"));
+    // The hook ran as the daemon's user; the daemon's /proc entries belong
+    // to root, as they do for a non-dumpable process.
+    assert!(saw.starts_with("65534\n0\n"), "not the daemon's user, or the daemon is dumpable: {saw:?}");
+    assert!(!saw.contains(token), "the hook read the daemon's environment: {saw:?}");
+    assert!(saw.contains("Permission denied"), "{saw:?}");
+}

@@ -11,23 +11,27 @@ use std::time::Duration;
 use super::BadSetting;
 use crate::health::{Check, CheckKind, CheckSection};
 use crate::hooks::{HookKind, HooksSection};
+use crate::shell::RunAs;
 
 /// The longest hook time limit, check interval or check time limit.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The first key of `[hooks]` that breaks a rule, and the problem.
-pub(super) fn check_hooks(hooks: &HooksSection) -> Result<(), BadSetting> {
+/// The first key of `[hooks]` that breaks a rule, and the problem; else
+/// the user of `hooks.run_as`, resolved.
+pub(super) fn check_hooks(hooks: &HooksSection) -> Result<Option<RunAs>, BadSetting> {
     duration(hooks.timeout).map_err(|p| BadSetting::new("hooks.timeout", p))?;
     for hook in HookKind::ALL {
         if let Some(command) = hooks.command(hook) {
             program_found(command).map_err(|p| BadSetting::new(format!("hooks.{}", hook.name()), p))?;
         }
     }
-    pass_env(&hooks.pass_env).map_err(|p| BadSetting::new("hooks.pass_env", p))
+    pass_env(&hooks.pass_env).map_err(|p| BadSetting::new("hooks.pass_env", p))?;
+    hooks.run_as.as_deref().map(RunAs::resolve).transpose().map_err(|p| BadSetting::new("hooks.run_as", p))
 }
 
-/// The checks of `[[checks]]`, or the first key that breaks a rule.
-pub(super) fn check_checks(checks: &[CheckSection]) -> Result<Vec<Check>, BadSetting> {
+/// The checks of `[[checks]]`, or the first key that breaks a rule; command
+/// checks run as `run_as`.
+pub(super) fn check_checks(checks: &[CheckSection], run_as: Option<&RunAs>) -> Result<Vec<Check>, BadSetting> {
     let mut checked = Vec::with_capacity(checks.len());
     for (i, check) in checks.iter().enumerate() {
         let bad = |field: &str, problem: String| BadSetting::new(format!("checks[{i}].{field}"), problem);
@@ -44,7 +48,8 @@ pub(super) fn check_checks(checks: &[CheckSection]) -> Result<Vec<Check>, BadSet
         if kind == CheckKind::Command {
             program_found(&check.target).map_err(|p| bad("target", p))?;
         }
-        checked.push(Check { kind, section: check.clone() });
+        let run_as = run_as.filter(|_| kind == CheckKind::Command).cloned();
+        checked.push(Check { kind, section: check.clone(), run_as });
     }
     Ok(checked)
 }

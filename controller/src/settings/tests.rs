@@ -351,3 +351,18 @@ fn each_check_is_handed_on_with_its_kind() {
     let kinds: Vec<_> = loaded.checks.iter().map(|c| (c.section.name.as_str(), c.kind)).collect();
     assert_eq!(kinds, [("c", crate::health::CheckKind::Command), ("t", crate::health::CheckKind::Tcp)]);
 }
+
+#[test]
+fn run_as_is_resolved_for_hooks_and_command_checks_and_a_missing_user_is_refused_naming_the_key() {
+    let tcp = CHECK.replace("\"c\"", "\"t\"").replace("command", "tcp").replace("\"true\"", "\"127.0.0.1:1\"");
+    let text = format!("{GOOD}[hooks]\non_demote = \"true\"\nrun_as = \"nobody:nogroup\"\n{CHECK}{tcp}");
+    let loaded = load_text(&text).expect("accepted (the tests run as root)");
+    let user = loaded.settings.hooks.run_as_user.clone().expect("resolved");
+    assert_eq!((user.uid, user.gid), (65534, 65534));
+    let users: Vec<_> = loaded.checks.iter().map(|c| c.run_as.clone()).collect();
+    assert_eq!(users, [Some(user), None], "the command check runs as the user; a tcp check runs no program");
+    assert_eq!(load_text(GOOD).expect("accepted").settings.hooks.run_as_user, None);
+    for (what, run_as) in [("no such user", "no-such-user-failover"), ("root", "root"), ("empty", "")] {
+        assert_refused(what, &format!("{GOOD}[hooks]\nrun_as = {run_as:?}\n"), "hooks.run_as");
+    }
+}

@@ -73,7 +73,8 @@ impl TestCluster {
                 self.http[m]
             ));
         }
-        for &(n, from, to) in &self.spec.edits {
+        let owned = self.spec.owned_edits.iter().map(|(n, from, to)| (*n, from.as_str(), to.as_str()));
+        for (n, from, to) in self.spec.edits.iter().copied().chain(owned) {
             if n == node {
                 assert!(text.contains(from), "{node}'s config has no {from:?} to edit");
                 text = text.replace(from, to);
