@@ -216,12 +216,15 @@ impl HealthChecks {
             running: std::sync::Mutex::new(Vec::new()),
             generations: std::sync::atomic::AtomicU64::new(0),
         };
-        let mut states = Vec::new();
-        let running: Vec<Running> = checks.into_iter().map(|c| health.launch(c, joining, &mut states)).collect();
+        // The states are published before any task can look for its own:
+        // a task that finds none takes itself for one a reload replaced.
+        let running: Vec<Running> = health.snapshot.update_checks(|published| {
+            published.clear();
+            checks.into_iter().map(|c| health.launch(c, joining, published)).collect()
+        });
         if running.is_empty() {
             let _ = health.verdicts.try_send(HealthInput::Checks(true));
         }
-        health.snapshot.update_checks(|published| *published = states);
         if let Ok(mut held) = health.running.lock() {
             *held = running;
         }
