@@ -188,14 +188,7 @@ fn a_candidate_is_bound_to_itself_and_refuses_a_rival() {
 fn equal_priority_is_no_reason_to_wait() {
     let members = vec![Member::site("site-a", 1), Member::site("site-b", 1), Member::witness("witness")];
     let mut b = node(members, 1);
-    let hb = Heartbeat {
-        term: Term(0),
-        lease: None,
-        report: report(),
-        pause: PauseSetting::default(),
-        proposal: None,
-        maintenance: Default::default(),
-    };
+    let hb = heartbeat(Term(0), report());
     b.handle_message(at(10_000), NodeId(0), Message::Heartbeat(hb));
     assert!(runs_at(&mut b, at(10_000)));
 }

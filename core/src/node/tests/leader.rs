@@ -51,14 +51,7 @@ fn a_handoff_tells_the_target_to_run_only_once_a_majority_moved() {
     let (b, w) = (NodeId(1), NodeId(2));
     let t = now + Duration::from_millis(500);
     // site-b must look able to take over.
-    let hb = Heartbeat {
-        term,
-        lease: None,
-        report: report(),
-        pause: PauseSetting::default(),
-        proposal: None,
-        maintenance: Default::default(),
-    };
+    let hb = heartbeat(term, report());
     a.handle_message(t, b, Message::Heartbeat(hb));
     a.command(t, crate::Command::Switchover { to: Some(b), at: None }).expect("accepted");
     let told =
@@ -82,14 +75,7 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
         (SiteReport { sees_quorum: false, ..report() }, "it cannot reach a majority"),
     ] {
         let (mut a, now, term) = active_site_a();
-        let hb = Heartbeat {
-            term,
-            lease: None,
-            report,
-            pause: PauseSetting::default(),
-            proposal: None,
-            maintenance: Default::default(),
-        };
+        let hb = heartbeat(term, report);
         a.handle_message(now, b, Message::Heartbeat(hb));
         let refused = Err(CommandError::TargetNotEligible { target: b, why });
         let shown = a.status(now).peers.iter().find(|p| p.id == b).map(|p| p.switchover_target);
@@ -100,14 +86,7 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
     assert!(matches!(a.command(now, switch(b, None)), Err(CommandError::TargetNotEligible { .. })), "never heard");
     assert_eq!(a.command(now, switch(w, None)), Err(CommandError::NotElectable(w)));
     assert_eq!(a.command(now, Command::CancelSwitchover), Err(CommandError::NothingScheduled));
-    let hb = Heartbeat {
-        term,
-        lease: None,
-        report: report(),
-        pause: PauseSetting::default(),
-        proposal: None,
-        maintenance: Default::default(),
-    };
+    let hb = heartbeat(term, report());
     a.handle_message(now, b, Message::Heartbeat(hb));
     let shown = |a: &Node, id| a.status(now).peers.iter().find(|p| p.id == id).map(|p| p.switchover_target);
     assert_eq!(shown(&a, b), Some(Ok(())));
@@ -129,14 +108,7 @@ fn a_scheduled_switchover_runs_at_its_time_only_if_still_active() {
     use crate::command::Command;
     let b = NodeId(1);
     let (mut a, now, term) = active_site_a();
-    let hb = Heartbeat {
-        term,
-        lease: None,
-        report: report(),
-        pause: PauseSetting::default(),
-        proposal: None,
-        maintenance: Default::default(),
-    };
+    let hb = heartbeat(term, report());
     a.handle_message(now, b, Message::Heartbeat(hb));
     let due = now + Duration::from_millis(200);
     a.command(now, Command::Switchover { to: Some(b), at: Some(due) }).expect("scheduled");
@@ -186,14 +158,7 @@ fn a_declined_promotion_hands_over_in_automatic_mode_and_proposes_in_manual_mode
     for mode in [FailoverMode::Automatic, FailoverMode::Manual] {
         let (mut a, now, term) = active_site_a();
         let b = NodeId(1);
-        let hb = Heartbeat {
-            term,
-            lease: None,
-            report: report(),
-            pause: PauseSetting::default(),
-            proposal: None,
-            maintenance: Default::default(),
-        };
+        let hb = heartbeat(term, report());
         a.handle_message(now, b, Message::Heartbeat(hb));
         // Elected again (a new epoch), and this time the hook fails.
         let mut cfg = a.config().clone();
@@ -233,14 +198,7 @@ fn a_planned_switchover_drains_for_the_drain_time_first() {
         let mut cfg = a.config().clone();
         cfg.timers.drain = Duration::from_millis(500);
         a.cfg = Arc::new(cfg);
-        let hb = Heartbeat {
-            term,
-            lease: None,
-            report: report(),
-            pause: PauseSetting::default(),
-            proposal: None,
-            maintenance: Default::default(),
-        };
+        let hb = heartbeat(term, report());
         a.handle_message(now, b, Message::Heartbeat(hb));
         a.command(now, command).expect("accepted");
         let actions = drain(&mut a);

@@ -57,6 +57,19 @@ fn report() -> SiteReport {
     SiteReport { healthy: true, caught_up: true, sees_quorum: true }
 }
 
+/// A site's heartbeat in `term` with `report`: no lease, no pause, no
+/// proposal, no maintenance.
+fn heartbeat(term: Term, report: SiteReport) -> Heartbeat {
+    Heartbeat {
+        term,
+        lease: None,
+        report,
+        pause: PauseSetting::default(),
+        proposal: None,
+        maintenance: Default::default(),
+    }
+}
+
 /// The witness of a two-site cluster, past its quiet period.
 fn witness() -> Node {
     let members = vec![Member::site("site-a", 2), Member::site("site-b", 1), Member::witness("witness")];
@@ -197,14 +210,7 @@ fn run_leader(a: &mut Node, until: Instant, b_report: Option<SiteReport>) -> Vec
         }
         if let Some(report) = b_report {
             let term = a.durable().term;
-            let hb = Heartbeat {
-                term,
-                lease: None,
-                report,
-                pause: PauseSetting::default(),
-                proposal: None,
-                maintenance: Default::default(),
-            };
+            let hb = heartbeat(term, report);
             a.handle_message(t, NodeId(1), Message::Heartbeat(hb));
         }
         a.handle_timeout(t);

@@ -34,14 +34,7 @@ fn a_voter_is_free_exactly_when_its_promise_ends() {
 fn a_voter_prefers_a_better_site_that_can_win() {
     let (a, b) = (NodeId(0), NodeId(1));
     let mut w = witness();
-    let status = Heartbeat {
-        term: Term(0),
-        lease: None,
-        report: report(),
-        pause: PauseSetting::default(),
-        proposal: None,
-        maintenance: Default::default(),
-    };
+    let status = heartbeat(Term(0), report());
     w.handle_message(at(10_000), a, Message::Heartbeat(status));
     w.handle_message(at(10_000), b, vote(1));
     assert_eq!(answer(&mut w), Some((false, Some(crate::Refusal::BetterCandidate))));
