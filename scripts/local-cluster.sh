@@ -13,6 +13,16 @@ if [ ! -s .local-cluster/admin.token ]; then
 fi
 export FAILOVER_ADMIN__TOKEN="$(cat .local-cluster/admin.token)"
 
+# A new local cluster (no node has a state file yet): its explicit first
+# start. A node whose file alone is missing later counts as one that lost
+# it, and catches up from the other two before it votes.
+if [ ! -e .local-cluster/site-a/state.json ] && [ ! -e .local-cluster/site-b/state.json ] \
+  && [ ! -e .local-cluster/witness/state.json ]; then
+  "$bin/failover-witness" init --config deploy/local/witness.toml
+  "$bin/failover-controller" init --config deploy/local/site-a.toml
+  "$bin/failover-controller" init --config deploy/local/site-b.toml
+fi
+
 pids=()
 stop() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

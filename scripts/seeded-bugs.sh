@@ -20,7 +20,7 @@ with_model=0
 
 # Every name a safety check reports (core/src/sim/invariants.rs, the
 # simulator's history checks, the model's properties).
-names='at_most_one_active|promises_outlast_lease|lease_backed_by_majority|active_only_within_lease|active_only_in_own_term|only_electable_sites_campaign|persisted_before_sent|one_vote_per_term|epochs_increase|actuation_epochs_strictly_increase|manual_mode_needs_approval|manual_mode_changes_only_with_approval|site_in_maintenance_never_elected'
+names='at_most_one_active|promises_outlast_lease|lease_backed_by_majority|active_only_within_lease|active_only_in_own_term|only_electable_sites_campaign|persisted_before_sent|one_vote_per_term|epochs_increase|actuation_epochs_strictly_increase|manual_mode_needs_approval|manual_mode_changes_only_with_approval|site_in_maintenance_never_elected|lost_state_never_votes'
 
 applied=""
 trap '[ -n "$applied" ] && git apply -R "$applied"' EXIT

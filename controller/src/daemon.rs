@@ -57,6 +57,8 @@ pub enum DaemonError {
     /// The state file cannot be read or written.
     #[error(transparent)]
     State(#[from] crate::persist::PersistError),
+    #[error(transparent)]
+    Init(#[from] crate::persist::InitError),
     /// `repair-ceiling` could not do its work.
     #[error(transparent)]
     Repair(#[from] crate::repair::RepairCommandError),
@@ -145,11 +147,13 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
              repair-ceiling (docs/operations.md, \"Counters at the ceiling\")"
         );
     }
-    if !stored.existed {
+    if stored.state.recovering {
         tracing::warn!(
             state = %state.path().display(),
-            "no state file: starting as a new node (term 0, no vote); if this node has voted before, stop it and \
-             restore the file: a node that forgets its vote could vote twice in one term"
+            existed = stored.existed,
+            "this node lost its state file (or never had one: the first start of a new cluster's node is `init`): \
+             it votes only once every other electable site and a majority of votes have told it the cluster's term \
+             and last chosen site; /status shows whom it still waits for"
         );
     }
     if let Some(before) = &stored.config_changed_from {
@@ -401,6 +405,15 @@ enum DaemonCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// The first start of a node of a new cluster: write its initial state
+    /// (term 0, no vote) into node.state_dir. Refused when a state file is
+    /// there. Without it a node with no state file counts as one that lost
+    /// it, and votes only once it has caught up with the other members.
+    Init {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and exit.
     CheckConfig {
         /// Configuration file (TOML).
@@ -437,7 +450,8 @@ fn state_owner(loaded: &Loaded) -> (Vec<String>, crate::persist::Owner) {
 }
 
 /// The whole `main` of `failover-controller` and `failover-witness`:
-/// `run --config F` or `check-config --config F`; errors are printed as one
+/// `run`, `init`, `check-config` or `repair-ceiling`, each with
+/// `--config F`; errors are printed as one
 /// chain with the binary's name and give a non-zero exit.
 pub fn cli_main(kind: Kind) -> ExitCode {
     crate::install_crypto_provider();
@@ -455,6 +469,13 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             let actuators: Vec<&str> = targets.actuators.iter().map(|a| a.name()).collect();
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
+        }),
+        DaemonCommand::Init { config } => load(&config, kind).and_then(|(loaded, _)| {
+            let (names, owner) = state_owner(&loaded);
+            let file = crate::persist::StateFile::open(&loaded.settings.node.state_dir, names, owner)?;
+            file.init()?;
+            println!("{}: initial state of {} written", file.path().display(), loaded.my_member().name);
+            Ok(())
         }),
         DaemonCommand::RepairCeiling { config, to, from } => load(&config, kind).and_then(|(loaded, _)| {
             let (names, owner) = state_owner(&loaded);

@@ -59,6 +59,11 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
         Event::MaintenanceChanged { site, on: false, by } => {
             format!("maintenance of {} ended (by {})", n(site), n(by))
         }
+        Event::StateRecovered { term, last_chosen } => format!(
+            "caught up after losing its state file: term {}, last chosen site {}; votes again from the next term",
+            term.0,
+            last_chosen.map_or_else(|| "none".to_owned(), |c| n(c.site))
+        ),
         Event::ForcedPromotion { epoch } => format!("FORCED promotion with epoch {}", epoch.0),
         Event::UnhealthyWithoutSuccessor => "checks fail and no eligible site can take over".into(),
         Event::FenceAhead { epoch, stored } => format!(

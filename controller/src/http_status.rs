@@ -85,6 +85,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         epoch: st.epoch.map(|e| e.0),
         last_known_epoch: published.last_known_epoch,
         term: st.term.0,
+        recovering: st.recovering.as_ref().map(|ids| ids.iter().map(|&id| name(cfg, id)).collect()),
         mode: match st.mode {
             FailoverMode::Automatic => "automatic",
             FailoverMode::Manual => "manual",

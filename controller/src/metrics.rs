@@ -75,6 +75,7 @@ pub struct Metrics {
     term: Gauge<u64, AtomicU64>,
     epoch: Gauge<u64, AtomicU64>,
     paused: Gauge,
+    recovering: Gauge,
     site_maintenance: Family<SiteLabel, Gauge>,
     pending: Gauge,
     healthy: Gauge,
@@ -105,6 +106,7 @@ impl Default for Metrics {
             term: Gauge::default(),
             epoch: Gauge::default(),
             paused: Gauge::default(),
+            recovering: Gauge::default(),
             site_maintenance: Family::default(),
             pending: Gauge::default(),
             healthy: Gauge::default(),
@@ -131,6 +133,11 @@ impl Default for Metrics {
         registry.register("term", "current election term", m.term.clone());
         registry.register("epoch", "epoch of the active site as known here", m.epoch.clone());
         registry.register("paused", "1 while automatic actions are paused", m.paused.clone());
+        registry.register(
+            "state_recovering",
+            "1 while this node, having lost its state file, waits to catch up with the cluster before it votes",
+            m.recovering.clone(),
+        );
         registry.register(
             "site_maintenance",
             "1 while the site is in maintenance (no failover or switchover goes to it), else 0",
@@ -223,6 +230,7 @@ impl Metrics {
         self.term.set(status.term.0);
         self.epoch.set(status.epoch.map_or(0, |e| e.0));
         self.paused.set(i64::from(status.paused));
+        self.recovering.set(i64::from(status.recovering.is_some()));
         for site in cfg.ids().filter(|&id| cfg.priority(id) > 0) {
             let name = cfg.member(site).map(|m| m.name.clone()).unwrap_or_default();
             self.site_maintenance

@@ -78,6 +78,10 @@ struct OnDisk {
     /// belong to.
     #[serde(default)]
     maintenance_notes: Option<NotesOnDisk>,
+    /// The node lost its state and has not caught up with the cluster yet;
+    /// absent in files written before it existed (then false).
+    #[serde(default)]
+    recovering: bool,
     /// A switchover this active site scheduled; absent in files written
     /// before it was kept (then a restart forgot it).
     #[serde(default)]
@@ -169,7 +173,8 @@ pub struct Owner {
 /// What [`StateFile::load`] found.
 #[derive(Debug, PartialEq)]
 pub struct Stored {
-    /// The state, or the initial state when there was no file.
+    /// The state; with no file, that of a node that lost it
+    /// ([`DurableState::lost`]): only [`StateFile::init`] makes a new node.
     pub state: DurableState,
     /// Whether a file was there.
     pub existed: bool,
@@ -190,7 +195,10 @@ pub enum PersistError {
         source: std::io::Error,
     },
     /// The file is not ours or is damaged.
-    #[error("{path}: not a valid state file ({problem}); restore it or remove it only if this node never voted")]
+    #[error(
+        "{path}: not a valid state file ({problem}); restore it, or remove it: the node then starts as one that \
+         lost its state and votes only once it has caught up with the other members"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -223,6 +231,20 @@ pub enum PersistError {
         /// The name configured here.
         expected: String,
     },
+}
+
+/// Why [`StateFile::init`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// There is a state file already.
+    #[error(
+        "{0}: a state file is already there: this node has run before. `init` is for the first start of a node of \
+         a new cluster; a node that ran keeps its file"
+    )]
+    Exists(PathBuf),
+    /// Writing it failed.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
 
 /// Attempts at one write of the state file, the first included.
@@ -301,13 +323,13 @@ impl StateFile {
         self.names.get(id.index()).cloned().unwrap_or_default()
     }
 
-    /// The stored state, or the initial state when there is no file yet;
-    /// refused if the file names another cluster or node.
+    /// The stored state, or that of a node that lost it when there is no
+    /// file; refused if the file names another cluster or node.
     pub fn load(&self) -> Result<Stored, PersistError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Stored { state: DurableState::default(), existed: false, config_changed_from: None })
+                return Ok(Stored { state: DurableState::lost(), existed: false, config_changed_from: None })
             }
             Err(source) => return Err(PersistError::Io { path: self.path.clone(), source }),
         };
@@ -357,6 +379,7 @@ impl StateFile {
                 }),
                 None => None,
             },
+            recovering: disk.recovering,
         };
         if let Some(notes) = &disk.maintenance_notes {
             // Notes only explain: one naming a member no longer configured
@@ -380,6 +403,15 @@ impl StateFile {
         Ok(Stored { state, existed: true, config_changed_from })
     }
 
+    /// Writes the state of a node of a new cluster (term 0, no vote, not
+    /// recovering): the explicit first start. Refused when a file is there.
+    pub fn init(&self) -> Result<(), InitError> {
+        if self.path.try_exists().map_err(|source| PersistError::Io { path: self.path.clone(), source })? {
+            return Err(InitError::Exists(self.path.clone()));
+        }
+        Ok(self.store(&DurableState::default())?)
+    }
+
     /// [`StateFile::store`], tried up to [`STORE_ATTEMPTS`] times within a
     /// second before its error is returned. Blocks the calling thread.
     pub fn store_retrying(&self, state: &DurableState) -> Result<(), PersistError> {
@@ -400,6 +432,7 @@ impl StateFile {
             node: Some(self.owner.node.clone()),
             config_fingerprint: Some(self.owner.config_fingerprint.clone()),
             led: state.led.map(|l| LedOnDisk { term: l.term.0, cause: l.cause.into(), resumes: l.resumes }),
+            recovering: state.recovering,
             maintenance_version: state.maintenance.version,
             maintenance_by: (state.maintenance.version > 0).then(|| self.name(NodeId(state.maintenance.by))),
             maintenance_sites: (0..self.names.len())
@@ -473,11 +506,28 @@ mod tests {
     }
 
     #[test]
+    fn init_writes_a_new_node_s_state_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = StateFile::open(dir.path(), names(), owner("prod", "site-b", "f1")).expect("open");
+        file.init().expect("first init");
+        let stored = file.load().expect("load");
+        assert_eq!((stored.state, stored.existed), (DurableState::default(), true));
+        file.store(&DurableState { term: Term(4), ..DurableState::default() }).expect("store");
+        let err = file.init().expect_err("a second init");
+        assert!(matches!(&err, InitError::Exists(p) if p == file.path()), "{err}");
+        assert_eq!(file.load().expect("load").state.term, Term(4), "the refused init wrote something");
+    }
+
+    #[test]
     fn round_trip_and_corruption_is_reported_with_the_path() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = StateFile::open(dir.path(), names(), owner("prod", "site-b", "f1")).expect("open");
         let empty = file.load().expect("empty");
-        assert_eq!((empty.state, empty.existed), (DurableState::default(), false));
+        assert_eq!(
+            (empty.state, empty.existed),
+            (DurableState::lost(), false),
+            "no file: a lost state, not a new node"
+        );
         let state = DurableState {
             term: Term(7),
             voted_for: Some(NodeId(1)),
@@ -487,6 +537,7 @@ mod tests {
             led: Some(Led { term: Term(7), cause: ActivationCause::AutomaticFailover, resumes: 3 }),
             maintenance: MaintenanceSetting { version: 5, by: 0, sites: 0b10 },
             scheduled: None,
+            recovering: true,
         };
         let note = SiteNote { site: NodeId(1), by: NodeId(0), reason: "kernel 6.12".into(), since_unix_ms: 1_700_000 };
         let notes = Notes { version: 5, by: 0, sites: vec![note] };

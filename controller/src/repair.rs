@@ -287,6 +287,7 @@ mod tests {
             led: None,
             maintenance: MaintenanceSetting { version: 3, by: 0, sites: 0b10 },
             scheduled: None,
+            recovering: false,
         }
     }
 

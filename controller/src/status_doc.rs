@@ -32,6 +32,13 @@ pub struct StatusDoc {
     pub last_known_epoch: Option<u64>,
     /// The election term.
     pub term: u64,
+    /// Set while this node recovers a lost state file: the members it has
+    /// not heard from yet. It votes only once every other electable site
+    /// and members with a majority of votes have told it the cluster's term
+    /// and last chosen site. None otherwise (and from a build that does not
+    /// know it).
+    #[serde(default)]
+    pub recovering: Option<Vec<String>>,
     /// `automatic` or `manual`.
     pub mode: String,
     /// Whether automatic actions are paused cluster-wide.

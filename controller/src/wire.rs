@@ -4,8 +4,9 @@
 //! before it can reach the protocol.
 
 use failover_core::{
-    ActivationCause, ClusterConfig, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message, NodeId,
-    PauseSetting, ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest,
+    ActivationCause, Chosen, ClusterConfig, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message,
+    NodeId, PauseSetting, ProposalNotice, ProposalReason, Refusal, SiteReport, StateAnswer, Term, VoteReply,
+    VoteRequest,
 };
 
 use crate::maintenance_notes::{Notes, SiteNote};
@@ -76,6 +77,34 @@ fn report_out(r: SiteReport) -> pb::SiteReport {
     pb::SiteReport { healthy: r.healthy, caught_up: r.caught_up, sees_quorum: r.sees_quorum }
 }
 
+/// `fields`: the setting's name and its `by`'s, for errors.
+fn pause_in(
+    cfg: &ClusterConfig,
+    p: Option<pb::PauseSetting>,
+    fields: (&'static str, &'static str),
+) -> Result<PauseSetting, WireError> {
+    let p = p.ok_or(WireError::Missing(fields.0))?;
+    let by = if p.version == 0 { 0 } else { member(cfg, fields.1, &p.by)?.0 };
+    Ok(PauseSetting { version: p.version, by, paused: p.paused })
+}
+
+fn pause_out(cfg: &ClusterConfig, p: PauseSetting) -> pb::PauseSetting {
+    pb::PauseSetting {
+        version: p.version,
+        by: if p.version == 0 { String::new() } else { name(cfg, NodeId(p.by)) },
+        paused: p.paused,
+    }
+}
+
+fn maintenance_out(cfg: &ClusterConfig, m: MaintenanceSetting) -> pb::MaintenanceSetting {
+    pb::MaintenanceSetting {
+        version: m.version,
+        by: if m.version == 0 { String::new() } else { name(cfg, NodeId(m.by)) },
+        sites: cfg.ids().filter(|&s| m.contains(s)).map(|s| name(cfg, s)).collect(),
+        notes: Vec::new(),
+    }
+}
+
 fn request_in(r: pb::VoteRequest) -> Result<VoteRequest, WireError> {
     Ok(VoteRequest {
         term: Term(r.term),
@@ -105,6 +134,7 @@ fn refusal_in(v: i32) -> Result<Option<Refusal>, WireError> {
         P::Cooldown => Some(Refusal::Cooldown),
         P::BetterCandidate => Some(Refusal::BetterCandidate),
         P::InMaintenance => Some(Refusal::InMaintenance),
+        P::Recovering => Some(Refusal::Recovering),
     })
 }
 
@@ -123,6 +153,7 @@ fn refusal_out(r: Option<Refusal>) -> pb::Refusal {
         Some(Refusal::Cooldown) => P::Cooldown,
         Some(Refusal::BetterCandidate) => P::BetterCandidate,
         Some(Refusal::InMaintenance) => P::InMaintenance,
+        Some(Refusal::Recovering) => P::Recovering,
     }
 }
 
@@ -278,14 +309,7 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
                     })
                 })
                 .transpose()?;
-            let pause = match h.pause {
-                Some(p) => PauseSetting {
-                    version: p.version,
-                    by: if p.version == 0 { 0 } else { member(cfg, "heartbeat.pause.by", &p.by)?.0 },
-                    paused: p.paused,
-                },
-                None => return Err(WireError::Missing("heartbeat.pause")),
-            };
+            let pause = pause_in(cfg, h.pause, ("heartbeat.pause", "heartbeat.pause.by"))?;
             let proposal = h
                 .proposal
                 .map(|p| {
@@ -316,6 +340,22 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
         }
         Body::ReleaseAck(r) => Message::ReleaseAck { term: Term(r.term) },
         Body::TimeoutNow(r) => Message::TimeoutNow { term: Term(r.term) },
+        Body::StateQuery(_) => Message::StateQuery,
+        Body::StateAnswer(a) => {
+            let last_chosen = match a.last_chosen.as_str() {
+                "" => None,
+                site => Some(Chosen {
+                    site: member(cfg, "state_answer.last_chosen", site)?,
+                    term: Term(a.last_chosen_term),
+                }),
+            };
+            Message::StateAnswer(StateAnswer {
+                term: Term(a.term),
+                last_chosen,
+                pause: pause_in(cfg, a.pause, ("state_answer.pause", "state_answer.pause.by"))?,
+                maintenance: maintenance_in(cfg, a.maintenance.as_ref())?,
+            })
+        }
     };
     if !message.within_bounds() {
         return Err(WireError::CounterOutOfRange);
@@ -340,22 +380,13 @@ pub fn encode(cfg: &ClusterConfig, cluster: &str, cluster_name: &str, from: Node
                 cooldown_ms: l.cooldown_ms,
             }),
             report: Some(report_out(h.report)),
-            pause: Some(pb::PauseSetting {
-                version: h.pause.version,
-                by: if h.pause.version == 0 { String::new() } else { name(cfg, NodeId(h.pause.by)) },
-                paused: h.pause.paused,
-            }),
+            pause: Some(pause_out(cfg, h.pause)),
             proposal: h.proposal.map(|p| pb::ProposalNotice {
                 target: name(cfg, p.target),
                 reason: reason_out(p.reason) as i32,
                 age_ms: p.age_ms,
             }),
-            maintenance: Some(pb::MaintenanceSetting {
-                version: h.maintenance.version,
-                by: if h.maintenance.version == 0 { String::new() } else { name(cfg, NodeId(h.maintenance.by)) },
-                sites: cfg.ids().filter(|&s| h.maintenance.contains(s)).map(|s| name(cfg, s)).collect(),
-                notes: Vec::new(),
-            }),
+            maintenance: Some(maintenance_out(cfg, h.maintenance)),
         }),
         Message::HeartbeatReply(r) => Body::HeartbeatReply(pb::HeartbeatReply {
             term: r.term.0,
@@ -366,6 +397,14 @@ pub fn encode(cfg: &ClusterConfig, cluster: &str, cluster_name: &str, from: Node
         Message::ReleaseLease { term, to } => Body::ReleaseLease(pb::ReleaseLease { term: term.0, to: name(cfg, to) }),
         Message::ReleaseAck { term } => Body::ReleaseAck(pb::ReleaseAck { term: term.0 }),
         Message::TimeoutNow { term } => Body::TimeoutNow(pb::TimeoutNow { term: term.0 }),
+        Message::StateQuery => Body::StateQuery(pb::StateQuery {}),
+        Message::StateAnswer(a) => Body::StateAnswer(pb::StateAnswer {
+            term: a.term.0,
+            last_chosen: a.last_chosen.map(|c| name(cfg, c.site)).unwrap_or_default(),
+            last_chosen_term: a.last_chosen.map_or(0, |c| c.term.0),
+            pause: Some(pause_out(cfg, a.pause)),
+            maintenance: Some(maintenance_out(cfg, a.maintenance)),
+        }),
     };
     pb::Envelope {
         from: name(cfg, from),

@@ -69,7 +69,7 @@ fn request() -> impl Strategy<Value = pb::VoteRequest> {
 }
 
 fn reply() -> impl Strategy<Value = pb::VoteReply> {
-    (counter(), any::<bool>(), -1..12i32, counter(), counter()).prop_map(
+    (counter(), any::<bool>(), -1..14i32, counter(), counter()).prop_map(
         |(term, granted, refusal, lease_held_ms, bound_ms)| pb::VoteReply {
             term,
             granted,
@@ -129,6 +129,16 @@ fn envelope() -> impl Strategy<Value = pb::Envelope> {
         (counter(), name()).prop_map(|(term, to)| Body::ReleaseLease(pb::ReleaseLease { term, to })),
         counter().prop_map(|term| Body::ReleaseAck(pb::ReleaseAck { term })),
         counter().prop_map(|term| Body::TimeoutNow(pb::TimeoutNow { term })),
+        Just(Body::StateQuery(pb::StateQuery {})),
+        (counter(), name(), counter(), heartbeat()).prop_map(|(term, last_chosen, last_chosen_term, h)| {
+            Body::StateAnswer(pb::StateAnswer {
+                term,
+                last_chosen,
+                last_chosen_term,
+                pause: h.pause,
+                maintenance: h.maintenance,
+            })
+        }),
     ];
     (name(), proptest::option::weighted(0.95, body)).prop_map(|(from, body)| pb::Envelope {
         from,
@@ -149,6 +159,8 @@ fn largest_counter(env: &pb::Envelope) -> u64 {
         Some(Body::ReleaseLease(r)) => r.term,
         Some(Body::ReleaseAck(r)) => r.term,
         Some(Body::TimeoutNow(r)) => r.term,
+        Some(Body::StateQuery(_)) => 0,
+        Some(Body::StateAnswer(a)) => a.term.max(a.pause.as_ref().map_or(0, |p| p.version)),
         None => 0,
     }
 }

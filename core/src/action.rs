@@ -134,6 +134,9 @@ pub enum Event {
     ForcedPromotion { epoch: Epoch },
     /// The active site's checks fail and no eligible site can take over.
     UnhealthyWithoutSuccessor,
+    /// This node, which had lost its state, heard the cluster's term and
+    /// last chosen site from the others and votes again from the next term.
+    StateRecovered { term: Term, last_chosen: Option<crate::durable::Chosen> },
     /// A target holds `stored`, newer than this active site's `epoch`,
     /// while its lease is valid: forged, or left by a forced promotion. The
     /// site stays active and writes nothing over it.

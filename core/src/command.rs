@@ -70,6 +70,12 @@ pub enum CommandError {
     /// Forced promotion while this node still honours another site's lease.
     #[error("{holder:?} may still hold a lease for {remaining:?}; wait, or recover the majority")]
     LeaseMayBeHeld { holder: Option<NodeId>, remaining: Duration },
+    /// This node lost its state and has not caught up with the cluster.
+    #[error(
+        "this node lost its state file and has not yet heard the cluster's term from the other members; it cannot \
+         be promoted until it has"
+    )]
+    Recovering,
     /// A witness cannot do this.
     #[error("a witness cannot take this command")]
     Witness,

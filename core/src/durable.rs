@@ -11,7 +11,7 @@ use crate::message::{ActivationCause, MaintenanceSetting, PauseSetting, Term};
 /// The site most recently chosen as active, as far as this node knows: the
 /// site it voted for or followed in the highest term. Manual mode lets only
 /// this site (re)claim the active role without approval.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Chosen {
     /// The site.
     pub site: NodeId,
@@ -44,7 +44,8 @@ pub struct Led {
     pub resumes: u16,
 }
 
-/// Everything a node writes to disk. A fresh node starts from `default()`.
+/// Everything a node writes to disk. A node of a new cluster starts from
+/// `default()`; one that lost its state from [`DurableState::lost`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DurableState {
     /// The highest term this node has seen.
@@ -68,6 +69,13 @@ pub struct DurableState {
     /// A switchover this (active) site has scheduled, written before it is
     /// acknowledged, so a restart in place carries it out when due.
     pub scheduled: Option<ScheduledSwitchover>,
+    /// The node lost this state (it started without it in a cluster that
+    /// had already run) and has not caught up yet. It may have voted in any
+    /// term it had seen and forgot the site chosen last, so until it has
+    /// heard both from the others it grants no vote or pre-vote and runs
+    /// for nothing (see `Node::lost`). Kept on disk so a restart before
+    /// it caught up does not forget that it has to.
+    pub recovering: bool,
 }
 
 /// A scheduled switchover as the active site holds it.
@@ -88,3 +96,11 @@ pub struct ScheduledSwitchover {
 /// beyond any sane lease. More is corrupt and would keep the node from ever
 /// granting a vote.
 pub const MAX_BOUND_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl DurableState {
+    /// The state of a node that lost what it had written: nothing known,
+    /// and [`DurableState::recovering`] set.
+    pub fn lost() -> DurableState {
+        DurableState { recovering: true, ..DurableState::default() }
+    }
+}

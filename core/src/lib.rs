@@ -41,7 +41,7 @@ pub use config::{
 pub use durable::{Chosen, DurableState, Led, ScheduledSwitchover, MAX_BOUND_MS};
 pub use message::{
     ActivationCause, Epoch, Heartbeat, HeartbeatReply, LeaseRenewal, MaintenanceSetting, Message, PauseSetting,
-    ProposalNotice, ProposalReason, Refusal, SiteReport, Term, VoteReply, VoteRequest, MAX_TERM,
+    ProposalNotice, ProposalReason, Refusal, SiteReport, StateAnswer, Term, VoteReply, VoteRequest, MAX_TERM,
 };
 pub use node::{Binding, Inspection, LeaseView, LocalHealth, Node, StartError, Timer};
 pub use status::{PeerStatus, PendingFailover, RoleName, Status};

@@ -194,6 +194,10 @@ pub enum Refusal {
     BetterCandidate,
     /// The candidate is in maintenance: no unplanned or approved vote.
     InMaintenance,
+    /// The voter lost its state and has not yet heard the cluster's term
+    /// and last chosen site from the others: it may have voted in this
+    /// term before.
+    Recovering,
 }
 
 /// The answer to a vote or pre-vote request.
@@ -273,9 +277,27 @@ impl Message {
             Message::ReleaseLease { term, .. } | Message::ReleaseAck { term } | Message::TimeoutNow { term } => {
                 (term, 0)
             }
+            Message::StateQuery => (Term(0), 0),
+            Message::StateAnswer(a) => {
+                let chosen = a.last_chosen.map_or(0, |c| c.term.0);
+                (a.term.max(Term(chosen)), a.pause.version.max(a.maintenance.version))
+            }
         };
         term.0 <= MAX_TERM && version <= MAX_TERM
     }
+}
+
+/// A member's answer to a [`Message::StateQuery`]: what it holds on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StateAnswer {
+    /// Its term.
+    pub term: Term,
+    /// The site it knows as chosen last, and in which term.
+    pub last_chosen: Option<crate::durable::Chosen>,
+    /// Its view of the pause switch.
+    pub pause: PauseSetting,
+    /// Its view of the sites in maintenance.
+    pub maintenance: MaintenanceSetting,
 }
 
 /// Everything one node can send another.
@@ -311,6 +333,13 @@ pub enum Message {
         /// The old active site's term.
         term: Term,
     },
+    /// "What do you hold?", from a node that lost its state. Only an answer
+    /// to a query sent after the loss counts: it was written after every
+    /// vote the node may have forgotten.
+    StateQuery,
+    /// The answer to a [`Message::StateQuery`]. A node that is itself
+    /// recovering does not answer.
+    StateAnswer(StateAnswer),
 }
 
 #[cfg(test)]

@@ -105,6 +105,10 @@ pub struct Status {
     pub peers: Vec<PeerStatus>,
     /// A scheduled switchover: target and due time on this node's clock.
     pub scheduled_switchover: Option<(NodeId, Instant)>,
+    /// Set while this node recovers a lost state: the members it has not
+    /// heard from yet (every other site that can be elected, and members
+    /// with a majority of votes, must answer before it votes).
+    pub recovering: Option<Vec<NodeId>>,
 }
 
 #[cfg(test)]

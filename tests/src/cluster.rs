@@ -147,6 +147,7 @@ impl TestCluster {
         }
         for n in NODES {
             fs::write(c.config_path(n), c.config_text(n)).expect("write config");
+            c.init(n);
             c.spawn(n);
         }
         c
@@ -182,15 +183,35 @@ impl TestCluster {
 
     /// Starts `node`'s process (again).
     pub fn spawn(&mut self, node: &'static str) {
-        let bin = if node == "witness" { "failover-witness" } else { "failover-controller" };
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join(format!("{node}.log")))
             .expect("log file");
+        let child = self
+            .daemon_command(node, "run", self.spec.open_files_limit)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start node");
+        self.procs.insert(node, child);
+    }
+
+    /// The explicit first start of `node`: writes its initial state (as
+    /// the user it runs as), so it starts as a node of a new cluster.
+    pub fn init(&self, node: &'static str) {
+        let out = self.daemon_command(node, "init", None).output().expect("run init");
+        assert!(out.status.success(), "init of {node} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `<daemon> <subcommand> --config <node's file>`, as `node`'s user,
+    /// with its environment and, if given, an open-files limit.
+    fn daemon_command(&self, node: &'static str, subcommand: &str, open_files: Option<u64>) -> Command {
+        let bin = if node == "witness" { "failover-witness" } else { "failover-controller" };
         // `prlimit` sets the limit on itself and then executes the daemon, so
         // the child's id is the daemon's and `kill9` still reaches it.
-        let mut cmd = match self.spec.open_files_limit {
+        let mut cmd = match open_files {
             Some(n) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}")).arg(self.bins.join(bin));
@@ -210,15 +231,8 @@ impl TestCluster {
             std::os::unix::fs::chown(&state, Some(uid), Some(gid)).expect("give the state dir to the user");
             cmd.uid(uid).gid(gid);
         }
-        let child = cmd
-            .args(["run", "--config"])
-            .arg(self.config_path(node))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start node");
-        self.procs.insert(node, child);
+        cmd.arg(subcommand).arg("--config").arg(self.config_path(node));
+        cmd
     }
 
     /// kill -9.

@@ -99,7 +99,7 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
             term: counter,
             lease: Some(lease),
             report,
-            pause: Some(pause),
+            pause: Some(pause.clone()),
             proposal: None,
             maintenance: Some(pb::MaintenanceSetting {
                 version: counter,
@@ -112,6 +112,13 @@ fn hostile_bodies(counter: u64, target: &str) -> Vec<pb::envelope::Body> {
         Body::ReleaseLease(pb::ReleaseLease { term: counter, to: target.to_owned() }),
         Body::ReleaseAck(pb::ReleaseAck { term: counter }),
         Body::TimeoutNow(pb::TimeoutNow { term: counter }),
+        Body::StateAnswer(pb::StateAnswer {
+            term: counter,
+            last_chosen: target.to_owned(),
+            last_chosen_term: counter,
+            pause: Some(pause),
+            maintenance: None,
+        }),
     ]
 }
 
@@ -144,7 +151,7 @@ async fn a_hostile_client_sending_the_largest_terms_leaves_the_cluster_electing_
             }
         }
     }
-    assert_eq!(refused, 3 * 2 * 3 * 9);
+    assert_eq!(refused, 3 * 2 * 3 * 10);
     for node in NODES {
         let term = c.status(node).and_then(|s| s["term"].as_u64()).expect("term");
         assert!(term < 1000, "{node} took a hostile term: {term}");

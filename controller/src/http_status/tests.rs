@@ -63,6 +63,7 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "epoch": st.epoch.map(|e| e.0),
         "last_known_epoch": snap.last_known_epoch,
         "term": st.term.0,
+        "recovering": st.recovering.as_ref().map(|ids| ids.iter().map(|&id| name(cfg, id)).collect::<Vec<_>>()),
         "mode": match st.mode { FailoverMode::Automatic => "automatic", FailoverMode::Manual => "manual" },
         "paused": st.paused,
         "maintenance": cfg.ids().filter(|&id| st.maintenance.contains(id)).map(|id| {

@@ -83,8 +83,13 @@ impl Node {
         if !self.is_voter() {
             return;
         }
-        let verdict =
-            if req.term <= self.durable.term { Err(Refusal::StaleTerm) } else { self.grant_check(now, from, &req) };
+        let verdict = if req.term <= self.durable.term {
+            Err(Refusal::StaleTerm)
+        } else if self.is_recovering() {
+            Err(Refusal::Recovering)
+        } else {
+            self.grant_check(now, from, &req)
+        };
         // A stale candidate learns the current term from the refusal, so it
         // catches up instead of asking about an old term forever.
         let term = if verdict == Err(Refusal::StaleTerm) { self.durable.term } else { req.term };
@@ -101,6 +106,8 @@ impl Node {
         }
         let verdict = if req.term < self.durable.term {
             Err(Refusal::StaleTerm)
+        } else if self.is_recovering() {
+            Err(Refusal::Recovering)
         } else if self.durable.voted_for.is_some_and(|v| v != from) {
             Err(Refusal::AlreadyVoted)
         } else {
@@ -208,7 +215,10 @@ impl Node {
     /// The election timer fired: decide whether to run, wait, or propose.
     pub(super) fn consider_election(&mut self, now: Instant) {
         self.arm_election_retry(now);
-        if !self.can_be_active() || matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. }) {
+        if !self.can_be_active()
+            || self.is_recovering()
+            || matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. })
+        {
             return;
         }
         let lease = self.cfg.timers.lease_duration;
@@ -377,7 +387,7 @@ impl Node {
         self.arm_election_after_contact(now);
     }
 
-    fn adopt_pause(&mut self, pause: crate::PauseSetting) {
+    pub(super) fn adopt_pause(&mut self, pause: crate::PauseSetting) {
         if pause <= self.durable.pause {
             return;
         }
@@ -387,7 +397,7 @@ impl Node {
         self.event(if pause.paused { Event::Paused { by } } else { Event::Resumed { by } });
     }
 
-    fn adopt_maintenance(&mut self, now: Instant, setting: crate::MaintenanceSetting) {
+    pub(super) fn adopt_maintenance(&mut self, now: Instant, setting: crate::MaintenanceSetting) {
         if setting <= self.durable.maintenance {
             return;
         }

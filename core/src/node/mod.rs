@@ -10,12 +10,14 @@
 //! promise), `leader` (lease renewal, handoff, failback and health
 //! handover), `operator` (commands), `report` (the status snapshot and the
 //! node's report about itself), `inspect` (the view the invariant checks
-//! use), and this module (state and timers).
+//! use), `recovery` (a node that lost its state catches up before it
+//! votes), and this module (state and timers).
 
 mod election;
 mod inspect;
 mod leader;
 mod operator;
+mod recovery;
 mod report;
 
 pub use inspect::{Binding, Inspection, LeaseView};
@@ -245,6 +247,8 @@ pub struct Node {
     declined_until: Option<Instant>,
     deadlines: Deadlines,
     actions: VecDeque<Action>,
+    /// While `durable.recovering`: what the other members said so far.
+    catch_up: recovery::CatchUp,
 }
 
 /// Why a node could not be built.
@@ -332,6 +336,7 @@ impl Node {
             declined_until: None,
             deadlines: Deadlines::default(),
             actions: VecDeque::new(),
+            catch_up: recovery::CatchUp::default(),
         };
         node.deadlines.set(Timer::HeartbeatDue, now);
         node.arm_election_after_contact(now);
@@ -414,6 +419,8 @@ impl Node {
             Message::ReleaseLease { term, to } => self.on_release(now, from, term, to),
             Message::ReleaseAck { term } => self.on_release_ack(now, from, term),
             Message::TimeoutNow { term } => self.on_timeout_now(now, from, term),
+            Message::StateQuery => self.on_state_query(from),
+            Message::StateAnswer(a) => self.on_state_answer(now, from, a),
         }
     }
 
@@ -637,6 +644,7 @@ impl Node {
         for to in ids {
             self.send(to, Message::Heartbeat(hb));
         }
+        self.send_state_queries();
     }
 
     /// Drops the scheduled switchover, if any, saying why; the caller

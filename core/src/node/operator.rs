@@ -180,6 +180,11 @@ impl Node {
         if matches!(self.role, RoleState::Leader(_)) {
             return Err(CommandError::AlreadyActive(self.id));
         }
+        // Its term is unknown: a promotion would act under an epoch the
+        // cluster has long passed.
+        if self.is_recovering() {
+            return Err(CommandError::Recovering);
+        }
         if let Some(p) = self.promise {
             if now < p.until && p.holder != Some(self.id) {
                 return Err(CommandError::LeaseMayBeHeld {

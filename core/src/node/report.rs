@@ -70,6 +70,7 @@ impl Node {
             local: self.report(now),
             peers,
             scheduled_switchover: self.durable.scheduled.map(|s| (s.to, s.at)),
+            recovering: self.not_yet_heard(),
         }
     }
 

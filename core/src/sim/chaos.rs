@@ -1,6 +1,6 @@
 //! Seeded chaos runs over [`SimCluster`]: random partitions (one-way and
 //! both ways), crashes (also between two actions of one batch) and
-//! restarts, lossy, duplicating, slow or instant links, clocks drifting at
+//! restarts (some after the state file was lost), lossy, duplicating, slow or instant links, clocks drifting at
 //! the configured bound in the worst pairing (the likely leader slow and
 //! the voters fast) or the reverse or at random, health and lag flaps,
 //! failing hooks, targets that report a newer epoch (so an active site
@@ -262,6 +262,9 @@ impl Run {
                     let lease = draw_lease(&mut self.rng);
                     self.log(|| format!("{id} restarts with a {} ms lease", lease.as_millis()));
                     self.sim.set_node_lease(id, lease);
+                }
+                if self.rng.up_to(7) == 0 && self.sim.lose_state(id) {
+                    self.log(|| format!("{id} lost its state file"));
                 }
                 self.sim.restart(id);
             }

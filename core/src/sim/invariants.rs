@@ -23,7 +23,9 @@
 //!   It is checked at each grant rather than on the outcome: a site elected
 //!   by votes granted before the voters heard of its maintenance was
 //!   elected correctly, and a handoff or a forced promotion may make a site
-//!   in maintenance active by design.
+//!   in maintenance active by design;
+//! - [`LOST_STATE_NEVER_VOTES`]: a node whose disk says it lost its state
+//!   and has not caught up grants no vote or pre-vote ([`check_grant`]).
 
 use super::clock::DriftClock;
 use crate::config::{ClusterConfig, NodeId};
@@ -52,9 +54,13 @@ pub const PERSISTED_BEFORE_SENT: &str = "persisted_before_sent";
 /// approved election (handoffs and forced promotion excepted).
 pub const SITE_IN_MAINTENANCE_NEVER_ELECTED: &str = "site_in_maintenance_never_elected";
 
+/// Rule 3 after a lost state file: a node that may have forgotten its vote
+/// votes only once it has caught up with the cluster's term.
+pub const LOST_STATE_NEVER_VOTES: &str = "lost_state_never_votes";
+
 /// Every invariant [`check_state`], [`check_send`] and [`check_grant`] can
 /// report.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     AT_MOST_ONE_ACTIVE,
     PROMISES_OUTLAST_LEASE,
     LEASE_BACKED_BY_MAJORITY,
@@ -63,6 +69,7 @@ pub const ALL: [&str; 8] = [
     ONLY_ELECTABLE_SITES_CAMPAIGN,
     PERSISTED_BEFORE_SENT,
     SITE_IN_MAINTENANCE_NEVER_ELECTED,
+    LOST_STATE_NEVER_VOTES,
 ];
 
 /// A broken invariant and what was seen.
@@ -194,7 +201,8 @@ pub fn check_send(
         Message::Heartbeat(h) => Some(h.term),
         Message::HeartbeatReply(r) => Some(r.term),
         Message::ReleaseLease { term, .. } | Message::ReleaseAck { term } | Message::TimeoutNow { term } => Some(term),
-        Message::PreVote(_) | Message::PreVoteReply(_) => None,
+        Message::StateAnswer(a) => Some(a.term),
+        Message::PreVote(_) | Message::PreVoteReply(_) | Message::StateQuery => None,
     };
     if own_term.is_some_and(|t| t > disk.term) {
         return Some(breach(
@@ -225,6 +233,12 @@ pub fn check_grant(
     request: &VoteRequest,
     reply: &VoteReply,
 ) -> Option<Breach> {
+    if reply.granted && disk.recovering {
+        return Some(breach(
+            LOST_STATE_NEVER_VOTES,
+            format!("{voter} granted {candidate} {request:?} while its disk says it has not caught up"),
+        ));
+    }
     (reply.granted && !request.handoff && disk.maintenance.contains(candidate)).then(|| {
         breach(
             SITE_IN_MAINTENANCE_NEVER_ELECTED,

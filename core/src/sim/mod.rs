@@ -278,6 +278,21 @@ impl SimCluster {
         m.crash_after_actions = None;
     }
 
+    /// Loses `id`'s state file while it is down: it restarts recovering
+    /// ([`DurableState::lost`]). Refused (false) while it is up or another
+    /// member has not caught up after a loss of its own: two members that
+    /// lost their state each wait for the other's answer, and only an
+    /// operator can decide how to go on from there.
+    pub fn lose_state(&mut self, id: NodeId) -> bool {
+        let another_recovering = self.machines.iter().any(|m| m.disk.recovering);
+        let m = &mut self.machines[id.index()];
+        if m.node.is_some() || another_recovering {
+            return false;
+        }
+        m.disk = DurableState::lost();
+        true
+    }
+
     /// Kills `id`'s process once it has carried out `actions` more of the
     /// actions its node asks for (0: before the next one), wherever that
     /// falls: between a persist and a send, between two sends...

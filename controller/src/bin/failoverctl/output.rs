@@ -139,6 +139,12 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
         v.paused
     );
     say!("answered by: {node} ({})", v.role);
+    if let Some(waiting) = &v.recovering {
+        say!(
+            "RECOVERING: {node} lost its state file and votes only once it has caught up; it waits to hear from: {}",
+            waiting.join(", ")
+        );
+    }
     if v.peer_authentication == "none" {
         say!(
             "PEERS UNAUTHENTICATED: {node} runs without mutual TLS; anyone who reaches a peer port can vote and grant \

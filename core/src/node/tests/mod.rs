@@ -19,6 +19,7 @@ mod candidate;
 mod counters;
 mod leader;
 mod maintenance;
+mod recovery;
 mod reports;
 mod resume;
 mod voter;

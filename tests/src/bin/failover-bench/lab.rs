@@ -143,9 +143,21 @@ impl Lab {
         let cfg = format!("{d}/haproxy.cfg");
         lab.helper("svc", "haproxy", &["-db", "-f", &cfg], "haproxy")?;
         for host in ["witness", "site-a", "site-b"] {
+            lab.init(host)?;
             lab.start(host)?;
         }
         Ok(lab)
+    }
+
+    /// The explicit first start of `host`'s daemon in a new cluster: writes
+    /// its config and its initial state.
+    fn init(&mut self, host: &'static str) -> anyhow::Result<()> {
+        let conf = self.dir.join(format!("{host}.toml"));
+        std::fs::write(&conf, self.site_config(host))?;
+        let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
+        let out = std::process::Command::new(self.bins.join(bin)).arg("init").arg("--config").arg(&conf).output()?;
+        anyhow::ensure!(out.status.success(), "init of {host}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
     }
 
     /// BIND9's and HAProxy's configuration on the services host.
