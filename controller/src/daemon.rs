@@ -26,6 +26,7 @@ use crate::reload::{LiveParts, Reloader};
 use crate::reports::ReloadReport;
 use crate::runtime::Runtime;
 use crate::settings::{Loaded, OnStop};
+use crate::slots::ConnectionSlots;
 use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
 
@@ -129,9 +130,19 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         open_files_was = files.was,
         open_files_hard = files.hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string()),
         http_connections = caps.http,
+        http_connections_per_source = caps.http_slots().per_source,
         peer_connections = caps.peer,
         "open-files limit and connection caps"
     );
+    let http_slots = ConnectionSlots::new(&caps.http_slots());
+    let peer_policy = caps.peer_slots(loaded.settings.members.iter().map(|m| m.peer_address.ip()));
+    tracing::info!(
+        member_addresses = ?peer_policy.reserved,
+        peer_connections_per_member = peer_policy.per_reserved,
+        peer_connections_per_source = peer_policy.per_source,
+        "peer connections reserved for the members' addresses"
+    );
+    let peer_slots = ConnectionSlots::new(&peer_policy);
     let cfg = Arc::new(loaded.cluster.clone());
     let me = loaded.me;
     let my = loaded.my_member().clone();
@@ -259,7 +270,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
             let _ = rx.changed().await;
         }
     };
-    let peer_admission = Admission { max_connections: caps.peer, first_byte_within: limits::FIRST_BYTE_WITHIN };
+    let peer_admission = Admission { slots: peer_slots.clone(), first_byte_within: limits::FIRST_BYTE_WITHIN };
     let receiver = peer::Receiver {
         cfg: cfg.clone(),
         me,
@@ -288,7 +299,9 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         reload: reload_tx,
         forward_token_over_http: loaded.settings.admin.forward_token_over_http,
         peer_authentication: if loaded.tls.is_some() { "mutual_tls" } else { "none" },
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(
+            Metrics::default().with_ports(vec![("http", http_slots.clone()), ("peer", peer_slots.clone())]),
+        ),
         client: node_client.subscribe(),
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
         agreement,
@@ -304,7 +317,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         http_listener,
         http::router(app),
         http_tls.as_ref().map(watch::Sender::subscribe),
-        caps.http,
+        http_slots.clone(),
         http_stop,
     ));
     let mut loop_task = tokio::spawn(runtime.run());

@@ -174,6 +174,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.observe_agreement(&s.cfg, s.me, &s.agreement.mismatches());
         s.metrics.observe_actuators(&published.actuators);
         s.metrics.observe_reloads(published.reload.as_ref());
+        s.metrics.observe_connections();
         if let Some(m) = &published.mongodb {
             s.metrics.observe_mongodb(m);
         }

@@ -1,6 +1,6 @@
 //! Serves the HTTP endpoints ([`crate::http::router`]) with bounded
-//! resources: connections admitted by [`crate::listen`] (a cap, and a few
-//! seconds to send the first byte), hyper's HTTP/1 header-read timeout
+//! resources: connections admitted by [`crate::listen`] (a cap, a share of
+//! it for each source, and a few seconds to send the first byte), hyper's HTTP/1 header-read timeout
 //! (which also closes a kept-alive connection left idle), a request
 //! timeout and (in [`crate::http::router`]) a limit of requests handled at
 //! once, which `/active` and `/healthz` stay out of. The figures are in
@@ -25,15 +25,16 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::limits;
 use crate::listen::{self, Admission};
+use crate::slots::ConnectionSlots;
 
-/// Serves `router` on `listener`, at most `max_connections` connections at
-/// once, until `shutdown` resolves; then lets open connections finish for
+/// Serves `router` on `listener`, each connection holding one of `slots`,
+/// until `shutdown` resolves; then lets open connections finish for
 /// up to [`limits::HTTP_SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<tokio::sync::watch::Receiver<crate::http_tls::HttpTls>>,
-    max_connections: usize,
+    slots: ConnectionSlots,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     // Every request ends within the request timeout, waiting for a place
@@ -49,7 +50,7 @@ pub async fn serve(
         .header_read_timeout(limits::HTTP_HEADER_READ_TIMEOUT)
         .keep_alive(true)
         .max_buf_size(limits::HTTP_MAX_BUFFER);
-    let admission = Admission { max_connections, first_byte_within: limits::FIRST_BYTE_WITHIN };
+    let admission = Admission { slots, first_byte_within: limits::FIRST_BYTE_WITHIN };
     let mut incoming = listen::admit(listener, admission, "http");
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

@@ -61,6 +61,7 @@ pub mod reports;
 pub mod runtime;
 pub mod settings;
 pub mod shell;
+pub mod slots;
 pub mod snapshot;
 pub mod status_doc;
 pub mod systemd;

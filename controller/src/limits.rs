@@ -9,10 +9,22 @@
 //! closed after [`FIRST_BYTE_WITHIN`], so idle connections cannot keep a
 //! cap full for longer than that: a fresh request is served within seconds
 //! whatever number of idle connections is held open against a port.
+//!
+//! No one source can hold a whole cap ([`crate::slots`]): on the HTTP port
+//! a source holds at most one [`HTTP_SOURCE_SHARE`]th of the connections,
+//! kept-alive ones included, so a load balancer's check finds a free one
+//! whatever one host keeps open; on the peer port each member's address
+//! has [`PEER_CONNECTIONS_PER_MEMBER`] connections of its own that no
+//! stranger can take, and any other source holds at most
+//! [`PEER_CONNECTIONS_PER_SOURCE`].
 
 use std::time::Duration;
 
+use std::net::IpAddr;
+
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+use crate::slots::SlotPolicy;
 
 /// Descriptors kept out of the connection caps: the state file, logs, the
 /// two listening sockets, connections to peers, actuator targets, health
@@ -26,6 +38,21 @@ pub const HTTP_CONNECTIONS_MAX: usize = 4096;
 /// cluster has a handful of members, each with one connection to every
 /// other; the rest of the room is for reconnections.
 pub const PEER_CONNECTIONS_MAX: usize = 256;
+
+/// HTTP: one source (an IPv4 address or an IPv6 /64) holds at most this
+/// fraction of the HTTP connections (256 of 4,096): a load balancer, a
+/// TLS proxy or an operator's host needs a handful, and a host that opens
+/// all it can leaves the rest to everyone else.
+pub const HTTP_SOURCE_SHARE: usize = 16;
+
+/// gRPC: connections of its own for each member's peer address, which
+/// no other source can take. A member keeps one connection to each other
+/// member; the rest covers reconnections and members sharing a host.
+pub const PEER_CONNECTIONS_PER_MEMBER: usize = 16;
+
+/// gRPC: connections one source that is not a member (or a member beyond
+/// its own) holds at most.
+pub const PEER_CONNECTIONS_PER_SOURCE: usize = 16;
 
 /// A connection that has not sent its first byte by then is closed, before
 /// any server sees it. Load balancers, `failoverctl` and peers all send at
@@ -138,6 +165,26 @@ impl ConnectionCaps {
     }
 }
 
+impl ConnectionCaps {
+    /// How the HTTP slots are shared out: no reserved addresses, each
+    /// source at most [`HTTP_SOURCE_SHARE`]th of them (at least one).
+    pub fn http_slots(&self) -> SlotPolicy {
+        SlotPolicy::shared(self.http, (self.http / HTTP_SOURCE_SHARE).max(1))
+    }
+
+    /// How the peer slots are shared out: each of the `members`' addresses
+    /// (the unspecified one left out) has [`PEER_CONNECTIONS_PER_MEMBER`]
+    /// of its own, fewer if that would reserve more than half the cap; any
+    /// source holds at most [`PEER_CONNECTIONS_PER_SOURCE`] of the rest.
+    pub fn peer_slots(&self, members: impl IntoIterator<Item = IpAddr>) -> SlotPolicy {
+        let mut reserved: Vec<IpAddr> = members.into_iter().filter(|ip| !ip.is_unspecified()).collect();
+        reserved.sort_unstable();
+        reserved.dedup();
+        let per_reserved = PEER_CONNECTIONS_PER_MEMBER.min(self.peer / 2 / reserved.len().max(1));
+        SlotPolicy { total: self.peer, per_source: PEER_CONNECTIONS_PER_SOURCE, reserved, per_reserved }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +206,25 @@ mod tests {
     #[test]
     fn a_limit_below_the_reserve_still_admits_a_connection() {
         assert_eq!(ConnectionCaps::for_open_files(16), ConnectionCaps { http: 1, peer: 1 });
+    }
+
+    #[test]
+    fn one_http_source_holds_a_sixteenth_of_the_slots() {
+        assert_eq!(ConnectionCaps::for_open_files(65_536).http_slots().per_source, 256);
+        assert_eq!(ConnectionCaps::for_open_files(1024).http_slots().per_source, 28);
+        assert_eq!(ConnectionCaps::for_open_files(16).http_slots().per_source, 1);
+    }
+
+    #[test]
+    fn each_member_address_has_peer_slots_of_its_own_within_half_the_cap() {
+        let members: Vec<IpAddr> =
+            ["10.0.0.1", "10.0.0.2", "10.0.0.2", "0.0.0.0"].iter().map(|a| a.parse().expect("an address")).collect();
+        let policy = ConnectionCaps::for_open_files(65_536).peer_slots(members.clone());
+        assert_eq!(policy.reserved.len(), 2, "{policy:?}");
+        assert_eq!(policy.per_reserved, PEER_CONNECTIONS_PER_MEMBER);
+        assert_eq!(policy.shared_pool(), PEER_CONNECTIONS_MAX - 2 * PEER_CONNECTIONS_PER_MEMBER);
+        let small = ConnectionCaps { http: 8, peer: 8 }.peer_slots(members);
+        assert_eq!(small.per_reserved, 2);
+        assert_eq!(small.shared_pool(), 4);
     }
 }

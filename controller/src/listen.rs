@@ -1,6 +1,7 @@
-//! Admission of TCP connections for the HTTP and gRPC servers alike. At
-//! most [`Admission::max_connections`] are open at once: each holds a
-//! semaphore permit until it closes, and one accepted beyond the cap is
+//! Admission of TCP connections for the HTTP and gRPC servers alike. Each
+//! connection holds a slot of [`Admission::slots`] from accept until it
+//! closes (how slots are shared out among sources is
+//! [`crate::slots`]'s); one accepted without a slot for its source is
 //! closed at once. A connection that sends nothing within
 //! [`Admission::first_byte_within`] is closed before a server sees it, so
 //! idle connections free their place within seconds and a fresh request
@@ -9,14 +10,15 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use crate::slots::{ConnectionSlots, Refusal, Slot};
 
 /// Pause after a failed `accept` (out of descriptors, most likely) before
 /// the next one, so the loop does not spin.
@@ -27,20 +29,20 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How connections to one server are admitted.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Admission {
-    /// Connections open at once, at most.
-    pub max_connections: usize,
+    /// The port's slots: one for each open connection.
+    pub slots: ConnectionSlots,
     /// A connection that has sent nothing by then is closed.
     pub first_byte_within: Duration,
 }
 
-/// An admitted connection: the stream and its place under the cap, given
-/// back when it is dropped.
+/// An admitted connection: the stream and its slot, given back when it is
+/// dropped.
 #[derive(Debug)]
 pub struct Admitted {
     stream: TcpStream,
-    _place: OwnedSemaphorePermit,
+    _slot: Slot,
 }
 
 /// Accepts connections on `listener` (for the server named `server`, in
@@ -48,22 +50,21 @@ pub struct Admitted {
 /// the listening socket closes then.
 pub fn admit(listener: TcpListener, admission: Admission, server: &'static str) -> mpsc::Receiver<Admitted> {
     // Room for every admitted connection, so handing one over never waits.
-    let (tx, rx) = mpsc::channel(admission.max_connections.max(1));
+    let (tx, rx) = mpsc::channel(admission.slots.total().max(1));
     tokio::spawn(accept_loop(listener, admission, server, tx));
     rx
 }
 
 async fn accept_loop(listener: TcpListener, admission: Admission, server: &'static str, tx: mpsc::Sender<Admitted>) {
-    let places = Arc::new(Semaphore::new(admission.max_connections));
-    let mut refused = Tally::default();
+    let mut refused = [Tally::default(), Tally::default()];
     let mut failed = Tally::default();
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 if let Some(n) = failed.count() {
                     tracing::warn!(server, error = %e, failures = n, "cannot accept connections");
@@ -72,17 +73,13 @@ async fn accept_loop(listener: TcpListener, admission: Admission, server: &'stat
                 continue;
             }
         };
-        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
-            drop(stream);
-            if let Some(n) = refused.count() {
-                tracing::warn!(
-                    server,
-                    max_connections = admission.max_connections,
-                    refused = n,
-                    "at the connection cap: closed new connections at once"
-                );
+        let slot = match admission.slots.admit(remote.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                drop(stream);
+                warn_refused(server, &admission.slots, refusal, remote, &mut refused);
+                continue;
             }
-            continue;
         };
         let _ = stream.set_nodelay(true);
         let tx = tx.clone();
@@ -91,9 +88,30 @@ async fn accept_loop(listener: TcpListener, admission: Admission, server: &'stat
             let mut first = [0u8; 1];
             let sent = tokio::time::timeout(admission.first_byte_within, stream.peek(&mut first)).await;
             if matches!(sent, Ok(Ok(n)) if n > 0) {
-                let _ = tx.send(Admitted { stream, _place: place }).await;
+                let _ = tx.send(Admitted { stream, _slot: slot }).await;
             }
         });
+    }
+}
+
+/// Logs a refused connection, at most once per [`WARN_EVERY`] for each
+/// reason, with the number refused since the last log.
+fn warn_refused(
+    server: &'static str,
+    slots: &ConnectionSlots,
+    refusal: Refusal,
+    remote: std::net::SocketAddr,
+    tallies: &mut [Tally; 2],
+) {
+    let (tally, what) = match refusal {
+        Refusal::Full => (&mut tallies[0], "at the connection cap: closed new connections at once"),
+        Refusal::SourceShare => {
+            (&mut tallies[1], "a source at its share of connections: closed its new connections at once")
+        }
+    };
+    if let Some(n) = tally.count() {
+        let source = remote.ip();
+        tracing::warn!(server, max_connections = slots.total(), %source, refused = n, "{what}");
     }
 }
 
@@ -166,7 +184,19 @@ impl Connected for Admitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slots::SlotPolicy;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn one_slot() -> ConnectionSlots {
+        ConnectionSlots::new(&SlotPolicy::shared(1, 1))
+    }
+
+    /// A connection to `addr` from the loopback address `source`.
+    async fn connect_from(source: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(std::net::SocketAddr::from((source, 0))).expect("bind the source");
+        socket.connect(addr).await.expect("connect")
+    }
 
     async fn listening(admission: Admission) -> (std::net::SocketAddr, mpsc::Receiver<Admitted>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -182,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_that_sends_nothing_is_closed_and_frees_its_place() {
-        let admission = Admission { max_connections: 1, first_byte_within: Duration::from_millis(200) };
+        let admission = Admission { slots: one_slot(), first_byte_within: Duration::from_millis(200) };
         let (addr, mut rx) = listening(admission).await;
         let mut idle = TcpStream::connect(addr).await.expect("connect");
         assert!(closed_by_peer(&mut idle).await, "the idle connection was not closed");
@@ -195,13 +225,33 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_the_cap_a_connection_is_closed_at_once() {
-        let admission = Admission { max_connections: 1, first_byte_within: Duration::from_secs(30) };
+        let admission = Admission { slots: one_slot(), first_byte_within: Duration::from_secs(30) };
         let (addr, mut rx) = listening(admission).await;
         let mut first = TcpStream::connect(addr).await.expect("connect");
         first.write_all(b"x").await.expect("write");
         let held = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("admitted").expect("open");
         let mut second = TcpStream::connect(addr).await.expect("connect");
         assert!(closed_by_peer(&mut second).await, "a connection beyond the cap stayed open");
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_source_at_its_share_is_closed_at_once_and_another_source_is_admitted() {
+        let admission = Admission {
+            slots: ConnectionSlots::new(&SlotPolicy::shared(4, 1)),
+            first_byte_within: Duration::from_secs(30),
+        };
+        let (addr, mut rx) = listening(admission.clone()).await;
+        let mut first = connect_from([127, 0, 0, 2], addr).await;
+        first.write_all(b"x").await.expect("write");
+        let held = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("admitted").expect("open");
+        let mut second = connect_from([127, 0, 0, 2], addr).await;
+        assert!(closed_by_peer(&mut second).await, "a second connection from the same source stayed open");
+        let mut other = connect_from([127, 0, 0, 3], addr).await;
+        other.write_all(b"x").await.expect("write");
+        let admitted = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(matches!(admitted, Ok(Some(_))), "a connection from another source was not admitted");
+        assert_eq!(admission.slots.refused().source_share, 1);
         drop(held);
     }
 }

@@ -7,6 +7,7 @@ use failover_core::{ClusterConfig, NodeId, Status};
 
 use crate::agreement::Mismatch;
 use crate::reports::{ActuatorReport, ActuatorState, MongoReport};
+use crate::slots::{ConnectionSlots, Refusal, Refused};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -50,6 +51,15 @@ pub struct ActuatorStateLabel {
 pub struct ReloadLabel {
     /// `applied` or `refused`.
     pub result: String,
+}
+
+/// Labels naming a listening port and why a connection to it was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabel {
+    /// `http` or `peer`.
+    pub port: String,
+    /// `cap` (every slot taken) or `per_source` (the source held its share).
+    pub reason: String,
 }
 
 /// Label naming a MongoDB replica set (empty until it was read once).
@@ -96,6 +106,9 @@ pub struct Metrics {
     mongo_primary: Family<MongoMemberLabel, Gauge>,
     mongo_lag: Family<MongoMemberLabel, Gauge>,
     config_reloads: Family<ReloadLabel, Counter<u64, AtomicU64>>,
+    connections_refused: Family<RefusedLabel, Counter<u64, AtomicU64>>,
+    /// The listening ports whose refusals are counted, by name.
+    ports: Vec<(&'static str, ConnectionSlots)>,
 }
 
 impl Default for Metrics {
@@ -127,6 +140,8 @@ impl Default for Metrics {
             mongo_primary: Family::default(),
             mongo_lag: Family::default(),
             config_reloads: Family::default(),
+            connections_refused: Family::default(),
+            ports: Vec::new(),
             registry: Registry::default(),
         };
         registry.register("active", "1 while this site holds a valid lease and acts as active", m.active.clone());
@@ -210,11 +225,35 @@ impl Default for Metrics {
             "reloads of the configuration file since start, applied or refused (the node keeps the old file)",
             m.config_reloads.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "connections closed at accept since start, by port (http, peer) and reason (cap: no free slot; per_source: the source held its share)",
+            m.connections_refused.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Counts the refusals of these listening ports, each by its name.
+    pub fn with_ports(self, ports: Vec<(&'static str, ConnectionSlots)>) -> Metrics {
+        Metrics { ports, ..self }
+    }
+
+    /// Sets the refused-connection counters from the ports' slots.
+    pub fn observe_connections(&self) {
+        for (port, slots) in &self.ports {
+            let Refused { full, source_share } = slots.refused();
+            for (refusal, total) in [(Refusal::Full, full), (Refusal::SourceShare, source_share)] {
+                let label = RefusedLabel { port: (*port).to_owned(), reason: refusal.label().to_owned() };
+                self.connections_refused
+                    .get_or_create(&label)
+                    .inner()
+                    .store(total, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Sets the reload counters from the last report.
     pub fn observe_reloads(&self, report: Option<&crate::reports::ReloadReport>) {
         let (applied, refused) = report.map_or((0, 0), |r| (r.applied_total, r.refused_total));
@@ -309,5 +348,31 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slots::SlotPolicy;
+
+    #[test]
+    fn refused_connections_are_counted_by_port_and_reason() {
+        let http = ConnectionSlots::new(&SlotPolicy::shared(1, 1));
+        let from = std::net::IpAddr::from([192, 0, 2, 1]);
+        let _held = http.admit(from).expect("a free slot");
+        for _ in 0..2 {
+            assert!(http.admit(from).is_err());
+        }
+        assert!(http.admit([192, 0, 2, 2].into()).is_err());
+        let metrics = Metrics::default().with_ports(vec![("http", http)]);
+        metrics.observe_connections();
+        let text = metrics.encode();
+        for line in [
+            "failover_connections_refused_total{port=\"http\",reason=\"per_source\"} 2",
+            "failover_connections_refused_total{port=\"http\",reason=\"cap\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
     }
 }

@@ -62,6 +62,14 @@ impl HttpClient {
         HttpClient::default()
     }
 
+    /// A client like [`HttpClient::new`] whose connections come from
+    /// `source` (a loopback address of the test's own, e.g. 127.0.0.3).
+    pub fn from_source(source: std::net::IpAddr) -> HttpClient {
+        let mut connector = HttpConnector::new();
+        connector.set_local_address(Some(source));
+        HttpClient { inner: Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(connector) }
+    }
+
     /// GET `url`, reading only the status (the body is dropped unread).
     pub async fn status(&self, url: &Uri, limit: Duration) -> Result<u16, HttpError> {
         let request = Request::get(url.clone()).body(Full::default()).map_err(|e| failed(&e))?;

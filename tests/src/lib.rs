@@ -14,6 +14,8 @@
 //!   link through its own proxy.
 //! - [`named`] and [`haproxy`]: real BIND9 and HAProxy processes for the
 //!   actuator tests; [`http_stub`]: test application and webhook servers.
+//! - [`flood`]: connection floods from one loopback source address
+//!   (refreshing keep-alive clients, a stream of silent connections).
 //! - [`http_client`]: the one HTTP client of the tests and the benchmark;
 //!   [`status`]: the one place that reads a node's `/status` document.
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
@@ -23,6 +25,7 @@
 //!   server, as a real process.
 
 pub mod cluster;
+pub mod flood;
 pub mod haproxy;
 pub mod http_client;
 pub mod http_stub;

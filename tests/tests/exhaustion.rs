@@ -6,12 +6,21 @@
 //! must still fail over afterwards, never with two sites active.
 //! A node whose state file cannot be written, which exhausted descriptors
 //! can cause, stops loudly rather than vote without persisting.
-//! Traffic goes only to 127.0.0.1; every loop is bounded.
+//! One host holding every HTTP connection it can keep alive and another
+//! streaming silent connections at the witness's peer port must not stop
+//! a load balancer's `/active` check or a failover.
+//! The members and the harness use 127.0.0.1; hostile hosts use other
+//! loopback addresses (127.0.0.2 and up), so a per-source limit tells
+//! them apart as it would real hosts. Every loop is bounded.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use failover_controller::limits::{self, ConnectionCaps};
 use failover_tests::cluster::{Spec, TestCluster};
+use failover_tests::flood::{connect_from, Flood};
+use failover_tests::http_client::HttpClient;
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -23,11 +32,15 @@ const IDLE_PER_PORT: usize = 1500;
 /// Connections being set up at once, so a port that no longer accepts
 /// (its backlog full) costs one connect timeout per batch, not per connection.
 const CONNECT_BATCH: usize = 250;
-/// How long one connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a fresh `/active` may take to be answered 200 (generous: this
 /// is a deadline to wait on, not a figure asserted).
 const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// The host that holds connections open (idle, stalled or kept alive).
+const HOG: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// The load balancer: a fresh client checking `/active`.
+const BALANCER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+/// The host that streams silent connections at the peer port.
+const STREAMER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
 
 /// Raises this test process's soft open-files limit to its hard one and
 /// returns the soft limit now in force.
@@ -42,8 +55,8 @@ fn raise_own_open_files() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
-/// Opens up to `count` TCP connections to `addr` that send nothing, in
-/// bounded batches, and returns the ones established.
+/// Opens up to `count` TCP connections from [`HOG`] to `addr` that send
+/// nothing, in bounded batches, and returns the ones established.
 async fn open_idle(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
     let mut open = Vec::with_capacity(count);
     let mut started = 0;
@@ -52,10 +65,10 @@ async fn open_idle(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
         started += batch;
         let mut set = JoinSet::new();
         for _ in 0..batch {
-            set.spawn(async move { tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await });
+            set.spawn(async move { connect_from(HOG, addr).await });
         }
         while let Some(done) = set.join_next().await {
-            if let Ok(Ok(Ok(stream))) = done {
+            if let Ok(Ok(stream)) = done {
                 open.push(stream);
             }
         }
@@ -202,4 +215,166 @@ async fn slow_requests_filling_the_request_limit_do_not_hold_back_active() {
         waiting += usize::from(unanswered(stream).await);
     }
     assert_eq!(waiting, stalled.len(), "the stalled requests ended before /active was answered: it waited for them");
+}
+
+/// The daemons' open-files limit in the flood test: HTTP cap 4,032, a
+/// source's share of it 252, peer cap 256.
+const FLOOD_OPEN_FILES: u64 = 8192;
+/// Keep-alive clients of the hog: more than the HTTP cap, as reproduced.
+const KEEP_ALIVE_CLIENTS: usize = 4300;
+/// How often each keep-alive client sends `GET /healthz`.
+const REFRESH: Duration = Duration::from_secs(3);
+/// One silent connection to the witness's peer port this often (100 a
+/// second: with each held until the 5 s TLS handshake timeout, twice the
+/// peer cap).
+const SILENT_EVERY: Duration = Duration::from_millis(10);
+/// What each silent connection sends: the first byte of a TLS record (a
+/// handshake), so the witness waits for the rest.
+const TLS_HANDSHAKE_START: &[u8] = &[0x16];
+/// Fresh connections a member makes to the witness while the stream runs.
+const MEMBER_TRIES: usize = 5;
+/// The floods end by themselves after this, whatever happens.
+const FLOOD_MAX_RUN: Duration = Duration::from_secs(240);
+/// How long a load balancer waits for one check's answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Checks the load balancer makes while the floods run.
+const CHECKS: usize = 10;
+/// Consecutive failed checks after which a load balancer marks a server
+/// down (HAProxy's `fall` default).
+const FALL: usize = 3;
+/// Deadline for the floods to build up and for the cluster to settle:
+/// generous, waited on, never asserted as a figure.
+const SETTLE_WITHIN: Duration = Duration::from_secs(90);
+
+/// Waits (every 200 ms, at most `within`) until `cond` holds.
+async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cond()
+}
+
+/// The value of the `failover_connections_refused_total` series for
+/// `port` and `reason` in `node`'s `/metrics`.
+async fn refused(c: &TestCluster, node: &str, port: &str, reason: &str) -> Option<u64> {
+    let (_, text) = c.http_get(node, "/metrics").await?;
+    let series = format!("failover_connections_refused_total{{port=\"{port}\",reason=\"{reason}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(series.as_str())).and_then(|v| v.trim().parse().ok())
+}
+
+/// One connection as `member` makes them (from 127.0.0.1, with its
+/// certificate) to the witness's peer port, TLS handshake included,
+/// tried once.
+async fn member_connects_to_witness(c: &TestCluster, member: &str) -> Result<(), String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let read = |f: String| std::fs::read(c.certs_dir().join(f)).map_err(|e| e.to_string());
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read("ca.pem".into())?))
+        .identity(Identity::from_pem(read(format!("{member}.pem"))?, read(format!("{member}.key"))?))
+        .domain_name("witness");
+    let endpoint = Endpoint::from_shared(format!("https://{}", c.peer_address("witness")))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(CHECK_TIMEOUT)
+        .tls_config(tls)
+        .map_err(|e| e.to_string())?;
+    endpoint.connect().await.map(drop).map_err(|e| failover_controller::describe::with_causes(&e))
+}
+
+/// Whether the witness hears site-b, by its `/status`.
+fn witness_hears_site_b(c: &TestCluster) -> Option<bool> {
+    c.status_doc("witness")?.sites.into_iter().find(|s| s.id == "site-b").map(|s| s.reachable)
+}
+
+/// One host keeps alive as many HTTP connections to the active site as it
+/// can (more clients than the cap, each refreshing with `GET /healthz`
+/// every 3 s and reconnecting when closed) while another streams silent
+/// connections at the witness's peer port (mutual TLS on): a load
+/// balancer's fresh `/active` check, waiting 2 s as a typical one does, is
+/// answered; a member's fresh connection to the witness gets through at
+/// its first try; a member whose connection to the witness is cut
+/// reconnects; and a kill of the active site still fails over, never two
+/// sites active.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_holding_all_it_can_and_a_silent_stream_do_not_silence_active_or_stop_a_failover() {
+    let own = raise_own_open_files();
+    let needed = KEEP_ALIVE_CLIENTS as u64 + 2048;
+    assert!(own >= needed, "this test needs {needed} open files of its own, its limit is {own}");
+    let caps = ConnectionCaps::for_open_files(FLOOD_OPEN_FILES);
+    assert!(KEEP_ALIVE_CLIENTS > caps.http, "the hog must have more clients than the HTTP cap {}", caps.http);
+    let share = caps.http_slots().per_source;
+
+    let spec = Spec { tls: true, open_files_limit: Some(FLOOD_OPEN_FILES), ..Spec::default() };
+    let mut c = TestCluster::start_with_site_a_active(spec).await;
+    let prober = c.prober();
+    let hog = Flood::keep_alive(c.http_address("site-a"), HOG, KEEP_ALIVE_CLIENTS, REFRESH, FLOOD_MAX_RUN);
+    let stream = Flood::silent(c.peer_address("witness"), STREAMER, TLS_HANDSHAKE_START, SILENT_EVERY, FLOOD_MAX_RUN);
+
+    // Pressure first: the hog holds at least its share, and the stream has
+    // opened more connections than the witness has peer slots.
+    let built = eventually(SETTLE_WITHIN, || {
+        hog.tally().held.load(Relaxed) >= share
+            && stream.tally().opened.load(Relaxed) > 2 * limits::PEER_CONNECTIONS_MAX as u64
+    })
+    .await;
+    assert!(built, "the floods did not build up: hog {:?}, stream {:?}", hog.tally(), stream.tally());
+
+    // A member's fresh connection (its address, its certificate) gets
+    // through the TLS handshake at its first try, each time.
+    for n in 0..MEMBER_TRIES {
+        let connected = member_connects_to_witness(&c, "site-b").await;
+        assert!(connected.is_ok(), "try {n}: site-b could not connect to the witness: {connected:?}");
+    }
+
+    // A member loses its connections to the witness and must make new ones
+    // while the stream goes on.
+    c.cut("site-b", "witness");
+    let lost = c.wait_for(SETTLE_WITHIN, |c| witness_hears_site_b(c) == Some(false)).await;
+    assert!(lost, "the witness still hears site-b through a cut link");
+    c.heal();
+
+    // The load balancer's checks, each on a fresh connection.
+    let balancer = HttpClient::from_source(BALANCER);
+    let url = c.active_url("site-a");
+    let mut outcomes = Vec::with_capacity(CHECKS);
+    for _ in 0..CHECKS {
+        let started = Instant::now();
+        let answer = balancer.get(&url, CHECK_TIMEOUT).await;
+        eprintln!("/active check: {:?} after {:?}", answer.as_ref().map(|r| r.status), started.elapsed());
+        outcomes.push(matches!(answer, Ok(ref r) if r.status == 200));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let answered = outcomes.iter().filter(|ok| **ok).count();
+    let held = hog.tally().held.load(Relaxed);
+    eprintln!("{answered} of {CHECKS} checks answered 200 within {CHECK_TIMEOUT:?}; the hog held {held} connections");
+    assert!(
+        !outcomes.windows(FALL).any(|w| w.iter().all(|ok| !ok)),
+        "{FALL} checks in a row failed ({outcomes:?}), so a load balancer marks site-a down, while the hog held {held} \
+         connections:\n{}",
+        c.log_tail("site-a")
+    );
+    assert!(held <= share, "the hog held {held} HTTP connections, more than a source's share {share}");
+    let hog_refused = refused(&c, "site-a", "http", "per_source").await;
+    assert!(hog_refused.is_some_and(|n| n > 0), "site-a counted no refusal of the hog: {hog_refused:?}");
+
+    // site-b is back in touch with the witness, then the active site dies.
+    let reconnected = c.wait_for(SETTLE_WITHIN, |c| witness_hears_site_b(c) == Some(true)).await;
+    assert!(reconnected, "site-b never reached the witness again:\n{}", c.log_tail("witness"));
+    c.kill9("site-a");
+    let took_over = c
+        .wait_for(SETTLE_WITHIN, |c| {
+            c.role("site-b").as_deref() == Some("active") && c.active_seen_by("witness").as_deref() == Some("site-b")
+        })
+        .await;
+    assert!(took_over, "site-b did not take over:\n{}\n{}", c.log_tail("site-b"), c.log_tail("witness"));
+    let stream_refused = refused(&c, "witness", "peer", "per_source").await;
+    assert!(stream_refused.is_some_and(|n| n > 0), "the witness counted no refusal of the stream: {stream_refused:?}");
+
+    let hog = hog.stop().await;
+    let stream = stream.stop().await;
+    eprintln!("hog: {hog:?}\nstream: {stream:?}");
+    prober.stop().await.assert_never_two_active();
 }
