@@ -84,9 +84,7 @@ impl Node {
         let c = &mut self.catch_up;
         c.heard.insert(from);
         c.term = c.term.max(answer.term);
-        if answer.last_chosen.is_some_and(|n| c.chosen.is_none_or(|o| o.term < n.term)) {
-            c.chosen = answer.last_chosen;
-        }
+        c.chosen = c.chosen.into_iter().chain(answer.last_chosen).max_by_key(|chosen| chosen.term);
         if self.caught_up() {
             self.finish_recovery();
         }

@@ -103,8 +103,7 @@ fn a_lost_site_needs_a_majority_and_never_runs_or_is_promoted_before() {
     assert!(runs_at(&mut a, late + Duration::from_millis(LEASE_MS)), "caught up, it runs again");
 }
 
-#[test]
-fn every_other_electable_site_must_answer_even_when_the_rest_make_a_majority() {
+fn five_members() -> ClusterConfig {
     let members = vec![
         Member::site("site-a", 3),
         Member::site("site-b", 2),
@@ -112,8 +111,12 @@ fn every_other_electable_site_must_answer_even_when_the_rest_make_a_majority() {
         Member::witness("witness-1"),
         Member::witness("witness-2"),
     ];
-    let cfg = ClusterConfig { members, timers: Timers::default(), policy: Policy::default() };
-    let mut w1 = Node::new(Arc::new(cfg), NodeId(3), DurableState::lost(), at(0), 7).expect("valid");
+    ClusterConfig { members, timers: Timers::default(), policy: Policy::default() }
+}
+
+#[test]
+fn every_other_electable_site_must_answer_even_when_the_rest_make_a_majority() {
+    let mut w1 = Node::new(Arc::new(five_members()), NodeId(3), DurableState::lost(), at(0), 7).expect("valid");
     for id in [1, 2, 4] {
         w1.handle_message(at(10), NodeId(id), answer_of(5, Some((1, 5))));
     }
@@ -156,4 +159,15 @@ fn only_a_node_that_holds_its_state_answers_and_only_a_recovering_one_listens() 
     lost_b.handle_message(at(10), NodeId(2), Message::StateAnswer(with_settings));
     assert_eq!((lost_b.durable().pause, lost_b.durable().maintenance), (pause, maintenance));
     assert!(lost_b.is_recovering());
+}
+
+#[test]
+fn a_witness_that_cannot_have_been_voted_for_need_not_answer() {
+    // Site-c heard the other two sites and one witness: three votes of
+    // five, and no vote of site-c's can have gone to the silent witness.
+    let mut c = Node::new(Arc::new(five_members()), NodeId(2), DurableState::lost(), at(0), 7).expect("valid");
+    for id in [0, 1, 3] {
+        c.handle_message(at(10), NodeId(id), answer_of(5, Some((0, 5))));
+    }
+    assert!(!c.is_recovering(), "waiting for {:?}", c.status(at(10)).recovering);
 }
