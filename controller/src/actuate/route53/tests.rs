@@ -40,7 +40,7 @@ fn every_bad_setting_names_its_key() {
         let over: toml::Table = toml::from_str(extra).expect("override");
         table.extend(over);
         let s: Route53Section = table.try_into().expect("section");
-        match Route53Actuator::build_with(&s, "site-a", &[], env()) {
+        match Route53Actuator::build_with(&s, "site-a", &["192.0.2.10".parse().expect("ip")], env()) {
             Err(e) => assert_eq!(e.key, key, "{extra}: {}", e.problem),
             Ok(_) => panic!("{extra}: accepted"),
         }
