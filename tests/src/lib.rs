@@ -19,6 +19,7 @@
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 //! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
 //!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
+//! - [`moto`]: moto, an AWS emulator, as a real process (Route 53).
 //! - [`secantus`]: SecantusDB, an independent MongoDB-wire-compatible
 //!   server, as a real process.
 
@@ -27,6 +28,7 @@ pub mod haproxy;
 pub mod http_client;
 pub mod http_stub;
 pub mod mongo_test_server;
+pub mod moto;
 pub mod named;
 pub mod netns;
 pub mod prober;
