@@ -23,6 +23,7 @@ mod driver;
 pub mod fence;
 pub mod haproxy;
 pub mod mongodb;
+pub mod pointing;
 pub mod route53;
 pub mod signed_query;
 pub mod webhook;

@@ -92,12 +92,9 @@ fn default_sync_timeout() -> Duration {
     Duration::from_secs(120)
 }
 
-/// What the service names point at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Pointing {
-    Addresses(Vec<IpAddr>),
-    Cname(String),
-}
+/// What the service names point at: addresses, or a CNAME's target
+/// (fully qualified, lowercase).
+type Pointing = super::pointing::Pointing<String>;
 
 /// A change sent and not yet `INSYNC`.
 #[derive(Clone, Debug)]
@@ -172,18 +169,8 @@ impl Route53Actuator {
             }
             names.push(name);
         }
-        let pointing = match (&s.cname, &s.addresses) {
-            (Some(_), Some(_)) => return Err(err("cname", "set either cname or addresses, not both".into())),
-            (Some(c), None) => Pointing::Cname(dns_name(c).map_err(|p| err("cname", p))?),
-            (None, Some(a)) => Pointing::Addresses(a.clone()),
-            (None, None) => Pointing::Addresses(site_addresses.to_vec()),
-        };
-        if pointing == Pointing::Addresses(Vec::new()) {
-            return Err(err(
-                "addresses",
-                "no addresses: set actuators.addresses, this section's addresses or cname".into(),
-            ));
-        }
+        let pointing =
+            super::pointing::from_section(s.cname.as_deref(), s.addresses.as_deref(), site_addresses, dns_name)?;
         let fence = dns_name(&s.fence_name).map_err(|p| err("fence_name", p))?;
         if names.contains(&fence) {
             return Err(err("fence_name", format!("{fence} is one of the names; use a name of its own")));
