@@ -22,6 +22,7 @@
 //! - [`moto`]: moto, an AWS emulator, as a real process (Route 53).
 //! - [`secantus`]: SecantusDB, an independent MongoDB-wire-compatible
 //!   server, as a real process.
+//! - [`venv`]: where the tests' Python virtualenvs are.
 
 pub mod cluster;
 pub mod haproxy;
@@ -35,3 +36,4 @@ pub mod prober;
 pub mod proxy;
 pub mod secantus;
 pub mod status;
+pub mod venv;

@@ -31,13 +31,7 @@ const AUTHORIZATION: &str =
 
 /// The virtualenv holding `moto_server`.
 pub fn venv() -> PathBuf {
-    if let Some(v) = std::env::var_os(VENV_VAR) {
-        return v.into();
-    }
-    // The test executable is target/<profile>/deps/<name>.
-    let exe = std::env::current_exe().expect("test executable path");
-    let target = exe.ancestors().nth(3).expect("target directory").to_path_buf();
-    target.join("moto-venv")
+    crate::venv::locate(VENV_VAR, "moto-venv")
 }
 
 fn server() -> PathBuf {
