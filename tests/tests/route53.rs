@@ -3,7 +3,8 @@
 //! and started on loopback: records created and moved, the fence checked
 //! before every write and after a refused batch, credentials from the
 //! environment and from a shared credentials file, errors naming the
-//! setting at fault; and a local cluster whose two sites both drive the
+//! setting at fault, nothing sent without the lease; a stub of this test
+//! (not the emulator) for changes that stay `PENDING`; and a local cluster whose two sites both drive the
 //! emulator's zone through a kill -9 of the active site. Waits are
 //! conditions with generous deadlines; nothing is timed.
 //!
@@ -70,6 +71,14 @@ fn actuator(site: &str, endpoint: &str, zone: &str, env: Environment) -> Route53
 
 /// A lease guard that holds for ten minutes from now.
 fn held_lease() -> LeaseGuard {
+    let guard = no_lease();
+    let until = failover_controller::clock::now() + Duration::from_secs(600);
+    guard.0.publish_step(Step { status: guard.0.status(), lease: Lease::until(Some(until)), events: Vec::new() });
+    guard
+}
+
+/// A lease guard of a node that never held a lease.
+fn no_lease() -> LeaseGuard {
     let cluster = ClusterConfig {
         members: vec![
             Member { name: "a".into(), kind: MemberKind::Site { priority: 2 }, votes: 1 },
@@ -80,10 +89,7 @@ fn held_lease() -> LeaseGuard {
     };
     let node = Node::new(std::sync::Arc::new(cluster), NodeId(0), Default::default(), CoreInstant::from_millis(0), 1)
         .expect("node");
-    let snapshot = NodeSnapshot::new(node.status(CoreInstant::from_millis(0)));
-    let until = failover_controller::clock::now() + Duration::from_secs(600);
-    snapshot.publish_step(Step { status: snapshot.status(), lease: Lease::until(Some(until)), events: Vec::new() });
-    LeaseGuard(snapshot)
+    LeaseGuard(NodeSnapshot::new(node.status(CoreInstant::from_millis(0))))
 }
 
 fn active(epoch: u64) -> Goal {
@@ -122,6 +128,14 @@ async fn records_are_created_then_moved_and_a_stale_batch_is_refused() {
     let lease = held_lease();
     let a = actuator("site-a", &endpoint, &zone, env_keys("AKIDSITEA"));
     let b = actuator("site-b", &endpoint, &zone, env_keys("AKIDSITEB"));
+
+    // Without the lease, a pass reads but sends nothing.
+    match a.apply(&active(1), &no_lease()).await {
+        Err(ActuateError::LeaseLost) => {}
+        other => panic!("a pass without the lease: {other:?}"),
+    }
+    assert_eq!(batches_sent(&moto), 0);
+    assert_eq!(zone_state(&moto, &zone), []);
 
     // Election: site-a creates the records and the fence.
     let detail = converged(&a, &active(1), &lease).await;
@@ -199,24 +213,54 @@ async fn what_the_emulator_checks_of_a_delete() {
     assert_eq!(status, 200, "the emulator compares a DELETE with its journal only: {text}");
 }
 
+/// The next connection to `listener`, or none by `deadline`.
+fn accept_by(listener: &TcpListener, deadline: Instant) -> Option<std::net::TcpStream> {
+    listener.set_nonblocking(true).ok()?;
+    for _ in 0..100_000 {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).ok()?;
+                stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+                return Some(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A request's head (up to the blank line) and its body.
+fn read_request(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 65_536 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length.min(1 << 20)];
+    let _ = stream.read_exact(&mut body);
+    (head, body)
+}
+
 /// A one-request HTTP stub on loopback that records the request head and
 /// answers an AWS-style AccessDenied error naming an account and an ARN.
 fn recording_stub() -> (String, std::thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("address"));
     let handle = std::thread::spawn(move || {
-        listener.set_nonblocking(false).expect("blocking");
-        let (mut stream, _) = listener.accept().expect("accept");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 65_536 && Instant::now() < deadline {
-            match stream.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
+        let Some(mut stream) = accept_by(&listener, Instant::now() + LONG) else { return String::new() };
+        let (head, _) = read_request(&mut stream);
         let body = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
                     arn:aws:iam::123456789012:user/failover is not authorized to perform: \
                     route53:ListResourceRecordSets</Message></Error></ErrorResponse>";
@@ -225,7 +269,7 @@ fn recording_stub() -> (String, std::thread::JoinHandle<String>) {
             body.len()
         );
         let _ = stream.write_all(answer.as_bytes());
-        String::from_utf8_lossy(&head).into_owned()
+        head
     });
     (endpoint, handle)
 }
@@ -382,4 +426,93 @@ fn the_documented_section_builds() {
         .expect("the documented section builds");
     assert_eq!(a.name, "route53");
     assert_eq!(a.fence_name(), "_failover.example.com.");
+}
+
+/// A Route 53 stand-in on loopback (a stub of this test, not the
+/// emulator) whose changes stay `PENDING` for `pending_reads` GetChange
+/// calls before they are `INSYNC`, which moto never does. It answers one
+/// request a connection, as many as `max_requests`.
+fn pending_stub(pending_reads: usize, max_requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        let mut changed = false;
+        let mut reads = 0;
+        let deadline = Instant::now() + LONG;
+        for _ in 0..max_requests {
+            let Some(mut stream) = accept_by(&listener, deadline) else { return };
+            let (head, _) = read_request(&mut stream);
+            let line = head.lines().next().unwrap_or_default().to_owned();
+            let set = |name: &str, rtype: &str, value: &str| {
+                format!(
+                    "<ResourceRecordSet><Name>{name}</Name><Type>{rtype}</Type><TTL>5</TTL><ResourceRecords>\
+                     <ResourceRecord><Value>{value}</Value></ResourceRecord></ResourceRecords></ResourceRecordSet>"
+                )
+            };
+            let answer = if line.starts_with("POST ") {
+                changed = true;
+                "<ChangeResourceRecordSetsResponse><ChangeInfo><Id>/change/CSTUB1</Id><Status>PENDING</Status>\
+                 </ChangeInfo></ChangeResourceRecordSetsResponse>"
+                    .to_owned()
+            } else if line.contains("/change/CSTUB1") {
+                reads += 1;
+                let status = if reads > pending_reads { "INSYNC" } else { "PENDING" };
+                format!(
+                    "<GetChangeResponse><ChangeInfo><Id>/change/CSTUB1</Id><Status>{status}</Status></ChangeInfo>\
+                     </GetChangeResponse>"
+                )
+            } else {
+                let sets = match (changed, line.contains("name=_failover")) {
+                    (false, _) => String::new(),
+                    (true, true) => set(FENCE, "TXT", "\"epoch=1 site=site-a\""),
+                    (true, false) => set(APP, "A", address("site-a")),
+                };
+                format!(
+                    "<ListResourceRecordSetsResponse><ResourceRecordSets>{sets}</ResourceRecordSets>\
+                     <IsTruncated>false</IsTruncated></ListResourceRecordSetsResponse>"
+                )
+            };
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_change_is_in_progress_until_insync_and_fails_after_sync_timeout() {
+    let lease = held_lease();
+    let endpoint = pending_stub(1, 50);
+    let a = actuator("site-a", &endpoint, "Z0123456789ABC", env_keys("AKIDSITEA"));
+    match a.apply(&active(1), &lease).await {
+        Ok(Outcome::InProgress(waiting)) => assert!(waiting.contains("CSTUB1"), "{waiting}"),
+        other => panic!("the sent change is not in progress: {other:?}"),
+    }
+    match a.apply(&active(1), &lease).await {
+        Ok(Outcome::InProgress(waiting)) => assert!(waiting.contains("PENDING"), "{waiting}"),
+        other => panic!("a PENDING change is not in progress: {other:?}"),
+    }
+    match a.apply(&active(1), &lease).await {
+        Ok(Outcome::Converged(applied)) => {
+            assert!(applied.detail.contains("INSYNC"), "{}", applied.detail);
+            assert!(applied.propagation.is_some());
+        }
+        other => panic!("an INSYNC change did not converge: {other:?}"),
+    }
+
+    // A change that stays PENDING past sync_timeout fails the pass.
+    let endpoint = pending_stub(usize::MAX, 50);
+    let mut s = section(&endpoint, "Z0123456789ABC");
+    s.sync_timeout = Duration::from_millis(1);
+    let a = Route53Actuator::build_with(&s, "site-a", &[address("site-a").parse().expect("ip")], env_keys("AKIDA"))
+        .expect("build");
+    assert!(matches!(a.apply(&active(1), &lease).await, Ok(Outcome::InProgress(_))));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    match a.apply(&active(1), &lease).await {
+        Err(ActuateError::TimedOut { what, .. }) => assert!(what.contains("sync_timeout"), "{what}"),
+        other => panic!("a change PENDING past sync_timeout did not fail: {other:?}"),
+    }
 }
