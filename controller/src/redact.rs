@@ -57,6 +57,43 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
     ordered.iter().fold(text.to_owned(), |t, s| t.replace(s.as_str(), HIDDEN))
 }
 
+/// `text` with what AWS error messages say of an account left out: ARNs
+/// (`arn:…` up to a space or quote), twelve-digit account ids and access
+/// key ids (`AKIA…`, `ASIA…`), each replaced by [`HIDDEN`].
+pub fn aws_identifiers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    while i < chars.len() {
+        let at_start = i == 0 || !word_char(chars[i - 1]);
+        let rest: String = chars[i..chars.len().min(i + 4)].iter().collect();
+        if at_start && rest.eq_ignore_ascii_case("arn:") {
+            let end = chars[i..]
+                .iter()
+                .position(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')'))
+                .map_or(chars.len(), |n| i + n);
+            out.push_str(HIDDEN);
+            i = end;
+            continue;
+        }
+        if at_start && word_char(chars[i]) {
+            let end = chars[i..].iter().position(|c| !word_char(*c)).map_or(chars.len(), |n| i + n);
+            let word: String = chars[i..end].iter().collect();
+            let account = word.len() == 12 && word.bytes().all(|b| b.is_ascii_digit());
+            let key_id = word.len() == 20
+                && (word.starts_with("AKIA") || word.starts_with("ASIA"))
+                && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            out.push_str(if account || key_id { HIDDEN } else { &word });
+            i = end;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +143,21 @@ mod tests {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(!text.is_empty());
+    }
+
+    #[test]
+    fn aws_account_identifiers_are_left_out() {
+        let message = "User: arn:aws:iam::123456789012:user/ops is not authorized to perform: \
+                       route53:ChangeResourceRecordSets on resource: arn:aws:route53:::hostedzone/Z1D633PJN98FT9 \
+                       (account 123456789012, key AKIAIOSFODNN7EXAMPLE)";
+        let shown = aws_identifiers(message);
+        assert_eq!(
+            shown,
+            "User: … is not authorized to perform: route53:ChangeResourceRecordSets on resource: … (account …, \
+             key …)"
+        );
+        // Epochs, zone ids, addresses and other numbers stay.
+        let plain = "epoch 1234 of zone Z1D633PJN98FT9 at 192.0.2.10: HTTP 400 (1234567890123)";
+        assert_eq!(aws_identifiers(plain), plain);
     }
 }

@@ -21,8 +21,10 @@
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 //! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
 //!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
+//! - [`moto`]: moto, an AWS emulator, as a real process (Route 53).
 //! - [`secantus`]: SecantusDB, an independent MongoDB-wire-compatible
 //!   server, as a real process.
+//! - [`venv`]: where the tests' Python virtualenvs are.
 
 pub mod cluster;
 pub mod flood;
@@ -30,9 +32,11 @@ pub mod haproxy;
 pub mod http_client;
 pub mod http_stub;
 pub mod mongo_test_server;
+pub mod moto;
 pub mod named;
 pub mod netns;
 pub mod prober;
 pub mod proxy;
 pub mod secantus;
 pub mod status;
+pub mod venv;

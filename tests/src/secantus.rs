@@ -25,13 +25,7 @@ pub const SET_NAME: &str = "secantus";
 
 /// The virtualenv holding `secantusd-py`.
 pub fn venv() -> PathBuf {
-    if let Some(v) = std::env::var_os(VENV_VAR) {
-        return v.into();
-    }
-    // The test executable is target/<profile>/deps/<name>.
-    let exe = std::env::current_exe().expect("test executable path");
-    let target = exe.ancestors().nth(3).expect("target directory").to_path_buf();
-    target.join("secantus-venv")
+    crate::venv::locate(VENV_VAR, "secantus-venv")
 }
 
 fn daemon() -> PathBuf {

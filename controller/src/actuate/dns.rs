@@ -92,13 +92,7 @@ fn default_propagation() -> Duration {
 }
 
 /// What the service names point at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Pointing {
-    /// A and AAAA records.
-    Addresses(Vec<IpAddr>),
-    /// One CNAME.
-    Cname(Name),
-}
+pub type Pointing = super::pointing::Pointing<Name>;
 
 /// A configured, checked DNS actuator.
 #[derive(Clone)]
@@ -203,18 +197,7 @@ impl DnsActuator {
             }
             names.push(name);
         }
-        let pointing = match (&s.cname, &s.addresses) {
-            (Some(_), Some(_)) => return Err(err("cname", "set either cname or addresses, not both".into())),
-            (Some(c), None) => Pointing::Cname(fqdn(c).map_err(|p| err("cname", p))?),
-            (None, Some(a)) => Pointing::Addresses(a.clone()),
-            (None, None) => Pointing::Addresses(site_addresses.to_vec()),
-        };
-        if pointing == Pointing::Addresses(Vec::new()) {
-            return Err(err(
-                "addresses",
-                "no addresses: set actuators.addresses, this section's addresses or cname".into(),
-            ));
-        }
+        let pointing = super::pointing::from_section(s.cname.as_deref(), s.addresses.as_deref(), site_addresses, fqdn)?;
         let fence = match &s.fence_name {
             Some(f) => fqdn(f).map_err(|p| err("fence_name", p))?,
             None => Name::from_str("_failover")

@@ -1,6 +1,6 @@
 //! Traffic actuation: while this site is active its actuators point traffic
-//! at it (DNS by RFC 2136 updates, HAProxy through its runtime API, webhooks
-//! for anything else), and keep re-asserting that state on every pass the
+//! at it (DNS by RFC 2136 updates or Route 53 change batches, HAProxy
+//! through its runtime API, webhooks for anything else), and keep re-asserting that state on every pass the
 //! core asks for (rule 9: convergence, not edges).
 //!
 //! Invariants enforced here:
@@ -9,7 +9,8 @@
 //! - a goal for an epoch older than the highest epoch this site has seen is
 //!   refused ([`Actuation::activate`]), and each target that can check the
 //!   epoch does so itself (DNS: prerequisite on the fencing TXT record;
-//!   HAProxy: the epoch kept in a process variable);
+//!   Route 53: the fencing TXT record deleted exactly as read in the same
+//!   atomic batch; HAProxy: the epoch kept in a process variable);
 //! - a standby site touches nothing: on step-down every pass in flight is
 //!   cancelled;
 //! - one actuator's failure or hang never blocks another, nor the protocol
@@ -22,6 +23,8 @@ mod driver;
 pub mod fence;
 pub mod haproxy;
 pub mod mongodb;
+pub mod pointing;
+pub mod route53;
 pub mod signed_query;
 pub mod webhook;
 
@@ -49,6 +52,9 @@ pub struct ActuatorsSection {
     /// DNS zones updated by RFC 2136 with TSIG.
     #[serde(default)]
     pub dns: Vec<dns::DnsSection>,
+    /// Route 53 hosted zones changed by fenced change batches.
+    #[serde(default)]
+    pub route53: Vec<route53::Route53Section>,
     /// HAProxy instances driven through their runtime API.
     #[serde(default)]
     pub haproxy: Vec<haproxy::HaproxySection>,
@@ -69,6 +75,8 @@ struct Desired {
 pub enum Actuator {
     /// RFC 2136 updates of one zone.
     Dns(dns::DnsActuator),
+    /// Fenced change batches to one Route 53 hosted zone.
+    Route53(route53::Route53Actuator),
     /// One HAProxy instance.
     Haproxy(haproxy::HaproxyActuator),
     /// One webhook endpoint.
@@ -82,16 +90,18 @@ impl Actuator {
     pub fn name(&self) -> &str {
         match self {
             Actuator::Dns(a) => &a.name,
+            Actuator::Route53(a) => &a.name,
             Actuator::Haproxy(a) => &a.name,
             Actuator::Webhook(a) => &a.name,
             Actuator::Mongodb(a) => &a.name,
         }
     }
 
-    /// `dns`, `haproxy`, `webhook` or `mongodb`.
+    /// `dns`, `route53`, `haproxy`, `webhook` or `mongodb`.
     pub fn kind(&self) -> &'static str {
         match self {
             Actuator::Dns(_) => "dns",
+            Actuator::Route53(_) => "route53",
             Actuator::Haproxy(_) => "haproxy",
             Actuator::Webhook(_) => "webhook",
             Actuator::Mongodb(_) => "mongodb",
@@ -100,10 +110,12 @@ impl Actuator {
 
     /// An error as `/status` shows it: each actuator keeps secrets out of
     /// its errors' text, and the MongoDB one also hides its connection
-    /// string, should the driver ever echo it.
+    /// string, should the driver ever echo it; the Route 53 one leaves out
+    /// the account ids and ARNs that AWS error messages carry.
     pub fn shown(&self, e: &ActuateError) -> String {
         match self {
             Actuator::Mongodb(a) => a.link.scrub(&e.to_string()),
+            Actuator::Route53(_) => crate::redact::aws_identifiers(&e.to_string()),
             _ => e.to_string(),
         }
     }
@@ -112,6 +124,7 @@ impl Actuator {
     fn pass_limit(&self) -> Duration {
         match self {
             Actuator::Dns(a) => a.timeout * 4 + a.propagation_timeout,
+            Actuator::Route53(a) => a.pass_limit(),
             Actuator::Haproxy(a) => a.timeout * 8,
             Actuator::Webhook(a) => a.timeout + Duration::from_secs(1),
             Actuator::Mongodb(a) => a.pass_limit(),
@@ -122,6 +135,7 @@ impl Actuator {
     pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
         match self {
             Actuator::Dns(a) => a.apply(goal, lease).await.map(Outcome::Converged),
+            Actuator::Route53(a) => a.apply(goal, lease).await,
             Actuator::Haproxy(a) => a.apply(goal, lease).await.map(Outcome::Converged),
             Actuator::Webhook(a) => a.apply(goal, lease).await.map(Outcome::Converged),
             Actuator::Mongodb(a) => a.apply(goal, lease).await,
@@ -136,6 +150,11 @@ pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> R
     for (i, s) in section.dns.iter().enumerate() {
         let a = dns::DnsActuator::build(s, me, &section.addresses).map_err(|e| e.under(&format!("dns[{i}]")))?;
         out.push(Actuator::Dns(a));
+    }
+    for (i, s) in section.route53.iter().enumerate() {
+        let a = route53::Route53Actuator::build(s, me, &section.addresses)
+            .map_err(|e| e.under(&format!("route53[{i}]")))?;
+        out.push(Actuator::Route53(a));
     }
     for (i, s) in section.haproxy.iter().enumerate() {
         let a = haproxy::HaproxyActuator::build(s, me, cluster).map_err(|e| e.under(&format!("haproxy[{i}]")))?;
