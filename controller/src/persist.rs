@@ -196,8 +196,8 @@ pub enum PersistError {
     },
     /// The file is not ours or is damaged.
     #[error(
-        "{path}: not a valid state file ({problem}); restore it, or remove it: the node then starts as one that \
-         lost its state and votes only once it has caught up with the other members"
+        "{path}: not a valid state file ({problem}); move it aside (an older copy would roll its vote back): the \
+         node then starts as one that lost its state and votes only once it has caught up with the other members"
     )]
     Corrupt {
         /// The file.

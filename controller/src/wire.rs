@@ -229,14 +229,22 @@ fn reason_out(r: ProposalReason) -> pb::ProposalReason {
     }
 }
 
-/// The maintenance setting a heartbeat carries; none from a build that
-/// does not know it.
-fn maintenance_in(cfg: &ClusterConfig, m: Option<&pb::MaintenanceSetting>) -> Result<MaintenanceSetting, WireError> {
+/// The fields of a heartbeat's maintenance setting, for errors.
+const HEARTBEAT_MAINTENANCE: (&str, &str) = ("heartbeat.maintenance.by", "heartbeat.maintenance.sites");
+
+/// The maintenance setting a heartbeat or a state answer carries (`fields`:
+/// its `by` and `sites`, for errors); none from a build that does not know
+/// it.
+fn maintenance_in(
+    cfg: &ClusterConfig,
+    m: Option<&pb::MaintenanceSetting>,
+    fields: (&'static str, &'static str),
+) -> Result<MaintenanceSetting, WireError> {
     let Some(m) = m else { return Ok(MaintenanceSetting::default()) };
-    let by = if m.version == 0 { 0 } else { member(cfg, "heartbeat.maintenance.by", &m.by)?.0 };
+    let by = if m.version == 0 { 0 } else { member(cfg, fields.0, &m.by)?.0 };
     let mut setting = MaintenanceSetting { version: m.version, by, sites: 0 };
     for site in &m.sites {
-        setting.sites = setting.with(member(cfg, "heartbeat.maintenance.sites", site)?, true);
+        setting.sites = setting.with(member(cfg, fields.1, site)?, true);
     }
     Ok(setting)
 }
@@ -251,7 +259,7 @@ pub fn maintenance_notes(cfg: &ClusterConfig, env: &pb::Envelope) -> Option<Note
     if m.notes.is_empty() || m.notes.len() > failover_core::config::MAX_MEMBERS {
         return None;
     }
-    let setting = maintenance_in(cfg, Some(m)).ok()?;
+    let setting = maintenance_in(cfg, Some(m), HEARTBEAT_MAINTENANCE).ok()?;
     let sites = m
         .notes
         .iter()
@@ -326,7 +334,7 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
                 report: report_in(h.report, "heartbeat.report")?,
                 pause,
                 proposal,
-                maintenance: maintenance_in(cfg, h.maintenance.as_ref())?,
+                maintenance: maintenance_in(cfg, h.maintenance.as_ref(), HEARTBEAT_MAINTENANCE)?,
             })
         }
         Body::HeartbeatReply(r) => Message::HeartbeatReply(HeartbeatReply {
@@ -353,7 +361,11 @@ pub fn decode(cfg: &ClusterConfig, env: pb::Envelope) -> Result<(NodeId, Message
                 term: Term(a.term),
                 last_chosen,
                 pause: pause_in(cfg, a.pause, ("state_answer.pause", "state_answer.pause.by"))?,
-                maintenance: maintenance_in(cfg, a.maintenance.as_ref())?,
+                maintenance: maintenance_in(
+                    cfg,
+                    a.maintenance.as_ref(),
+                    ("state_answer.maintenance.by", "state_answer.maintenance.sites"),
+                )?,
             })
         }
     };
@@ -505,6 +517,26 @@ mod tests {
             Message::ReleaseLease { term: Term(4), to: NodeId(1) },
             Message::ReleaseAck { term: Term(4) },
             Message::TimeoutNow { term: Term(4) },
+            Message::VoteReply(VoteReply {
+                term: Term(5),
+                granted: false,
+                refusal: Some(Refusal::Recovering),
+                lease_held_ms: 0,
+                bound_ms: 0,
+            }),
+            Message::StateQuery,
+            Message::StateAnswer(StateAnswer {
+                term: Term(6),
+                last_chosen: Some(Chosen { site: NodeId(1), term: Term(5) }),
+                pause: PauseSetting { version: 2, by: 2, paused: true },
+                maintenance: MaintenanceSetting { version: 7, by: 1, sites: 0b10 },
+            }),
+            Message::StateAnswer(StateAnswer {
+                term: Term(0),
+                last_chosen: None,
+                pause: PauseSetting::default(),
+                maintenance: MaintenanceSetting::default(),
+            }),
         ];
         for m in messages {
             let env = encode(&cfg, "0123456789abcdef", "prod", NodeId(0), m);
@@ -538,6 +570,32 @@ mod tests {
             r.refusal = 99;
         }
         assert_eq!(decode(&cfg, env), Err(WireError::BadEnum { field: "vote_reply.refusal", value: 99 }));
+        let answer = StateAnswer {
+            term: Term(1),
+            last_chosen: None,
+            pause: PauseSetting::default(),
+            maintenance: MaintenanceSetting { version: 1, by: 0, sites: 0b1 },
+        };
+        let mut env = encode(&cfg, "", "", NodeId(0), Message::StateAnswer(answer));
+        if let Some(pb::envelope::Body::StateAnswer(a)) = env.body.as_mut() {
+            a.last_chosen = "intruder".into();
+        }
+        assert_eq!(
+            decode(&cfg, env.clone()),
+            Err(WireError::UnknownMember { field: "state_answer.last_chosen", name: "intruder".into() })
+        );
+        if let Some(pb::envelope::Body::StateAnswer(a)) = env.body.as_mut() {
+            a.last_chosen = String::new();
+            a.maintenance.as_mut().map(|m| m.sites = vec!["intruder".into()]);
+        }
+        assert_eq!(
+            decode(&cfg, env.clone()),
+            Err(WireError::UnknownMember { field: "state_answer.maintenance.sites", name: "intruder".into() })
+        );
+        if let Some(pb::envelope::Body::StateAnswer(a)) = env.body.as_mut() {
+            a.pause = None;
+        }
+        assert_eq!(decode(&cfg, env), Err(WireError::Missing("state_answer.pause")));
     }
 
     /// A lease time a day long is the longest a peer's message may carry.

@@ -73,8 +73,8 @@ pub struct DurableState {
     /// had already run) and has not caught up yet. It may have voted in any
     /// term it had seen and forgot the site chosen last, so until it has
     /// heard both from the others it grants no vote or pre-vote and runs
-    /// for nothing (see `Node::lost`). Kept on disk so a restart before
-    /// it caught up does not forget that it has to.
+    /// for nothing (see `core/src/node/recovery.rs`). Kept on disk so a
+    /// restart before it caught up does not forget that it has to.
     pub recovering: bool,
 }
 

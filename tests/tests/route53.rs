@@ -515,4 +515,9 @@ async fn a_pending_change_is_in_progress_until_insync_and_fails_after_sync_timeo
         Err(ActuateError::TimedOut { what, .. }) => assert!(what.contains("sync_timeout"), "{what}"),
         other => panic!("a change PENDING past sync_timeout did not fail: {other:?}"),
     }
+    // And the next pass too, while it stays PENDING: never converged.
+    match a.apply(&active(1), &lease).await {
+        Err(ActuateError::TimedOut { what, .. }) => assert!(what.contains("sync_timeout"), "{what}"),
+        other => panic!("a pass after the timeout, the change still PENDING: {other:?}"),
+    }
 }

@@ -131,7 +131,14 @@ fn dns_name(text: &str) -> Result<String, String> {
     if name.num_labels() == 0 {
         return Err(format!("{text:?} is the root, not a name in a zone"));
     }
-    Ok(api::normal_name(&name.to_ascii()))
+    let ascii = name.to_ascii();
+    if let Some(c) = ascii.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(format!(
+            "{text:?} holds {c:?}: Route 53 lists such characters (a wildcard's `*` too) as octal escapes, which \
+             this actuator does not compare; use a name of letters, digits, '-' and '_'"
+        ));
+    }
+    Ok(api::normal_name(&ascii))
 }
 
 impl Route53Actuator {
@@ -368,8 +375,11 @@ impl Route53Actuator {
             self.set_pending(None);
             return Ok(Ok(Some(p.sent.elapsed())));
         }
+        // Kept: every later pass follows it again and fails the same way
+        // until it is INSYNC, rather than reading the records it wrote and
+        // calling them converged while they may not have reached every
+        // Route 53 server.
         if p.sent.elapsed() > self.sync_timeout {
-            self.set_pending(None);
             return Err(ActuateError::TimedOut {
                 what: format!("change {} reaching INSYNC (sync_timeout)", p.id),
                 after: self.sync_timeout,

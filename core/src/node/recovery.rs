@@ -21,7 +21,16 @@
 //!
 //! Invariant: while `durable.recovering`, no vote or pre-vote is granted
 //! (`election.rs` refuses with [`Refusal::Recovering`]), no election is
-//! started and no forced promotion accepted.
+//! started and no forced promotion accepted. The site reports itself
+//! unhealthy, so no switchover, failback or handoff picks it as a target,
+//! and the election a handoff asks it for fails its own grant check.
+//!
+//! An answer is not tied to the query it answers: one delayed across a
+//! whole earlier recovery of the same node (a second loss of its file
+//! while answers to the first recovery's queries are still in flight)
+//! would be taken as new. That takes an answer delayed across a whole
+//! recovery, a vote, a second loss and a restart; a nonce in the query
+//! would rule it out.
 //!
 //! [`DurableState::lost`]: crate::DurableState::lost
 //! [`Refusal::Recovering`]: crate::Refusal::Recovering
@@ -48,10 +57,15 @@ impl Node {
         self.durable.recovering
     }
 
-    /// While recovering: the other members it has not heard from yet.
+    /// While recovering: the members whose answer it still needs, every
+    /// other electable site not heard yet and, while the votes heard are
+    /// short of a majority, every other voter not heard yet.
     pub(super) fn not_yet_heard(&self) -> Option<Vec<NodeId>> {
         let heard = self.catch_up.heard;
-        self.is_recovering().then(|| self.cfg.ids().filter(|&id| id != self.id && !heard.contains(id)).collect())
+        let votes_short = heard.votes(&self.cfg) < self.cfg.quorum();
+        let needed = |id: NodeId| self.cfg.priority(id) > 0 || (votes_short && self.cfg.votes(id) > 0);
+        self.is_recovering()
+            .then(|| self.cfg.ids().filter(|&id| id != self.id && !heard.contains(id) && needed(id)).collect())
     }
 
     pub(super) fn send_state_queries(&mut self) {
@@ -84,9 +98,11 @@ impl Node {
         let c = &mut self.catch_up;
         c.heard.insert(from);
         c.term = c.term.max(answer.term);
-        c.chosen = c.chosen.into_iter().chain(answer.last_chosen).max_by_key(|chosen| chosen.term);
+        // Ties (only after a forced promotion) go to the same site whatever
+        // the order the answers came in.
+        c.chosen = c.chosen.into_iter().chain(answer.last_chosen).max_by_key(|chosen| (chosen.term, chosen.site));
         if self.caught_up() {
-            self.finish_recovery();
+            self.finish_recovery(now);
         }
     }
 
@@ -98,11 +114,13 @@ impl Node {
         sites_heard && heard.votes(&self.cfg) >= self.cfg.quorum()
     }
 
-    fn finish_recovery(&mut self) {
+    fn finish_recovery(&mut self, now: Instant) {
         let c = std::mem::take(&mut self.catch_up);
-        // A higher term may have come meanwhile: the vote in it may have
-        // been cast before the loss as well.
-        self.durable.term = self.durable.term.max(c.term);
+        if c.term > self.durable.term {
+            self.adopt_term(now, c.term);
+        }
+        // A higher term may also have come meanwhile (a heartbeat): the
+        // vote in it may have been cast before the loss as well.
         self.durable.voted_for = Some(self.id);
         if let Some(chosen) = c.chosen {
             self.note_chosen(chosen.site, chosen.term);

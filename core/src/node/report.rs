@@ -89,7 +89,9 @@ impl Node {
         if self.is_witness() {
             return SiteReport { healthy: true, caught_up: true, sees_quorum };
         }
-        let declined = self.declined_until.is_some_and(|d| now < d);
+        // A site that declined its promotion, or lost its state and has not
+        // caught up, could not take over: no one should pick it.
+        let declined = self.declined_until.is_some_and(|d| now < d) || self.is_recovering();
         SiteReport { healthy: self.health.healthy && !declined, caught_up: self.health.caught_up, sees_quorum }
     }
 }

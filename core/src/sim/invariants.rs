@@ -25,7 +25,8 @@
 //!   elected correctly, and a handoff or a forced promotion may make a site
 //!   in maintenance active by design;
 //! - [`LOST_STATE_NEVER_VOTES`]: a node whose disk says it lost its state
-//!   and has not caught up grants no vote or pre-vote ([`check_grant`]).
+//!   and has not caught up neither grants nor asks for a vote or pre-vote
+//!   ([`check_grant`], [`check_send`]).
 
 use super::clock::DriftClock;
 use crate::config::{ClusterConfig, NodeId};
@@ -184,6 +185,12 @@ pub fn check_send(
 ) -> Option<Breach> {
     if matches!(message, Message::PreVote(_) | Message::Vote(_)) && cfg.priority(from) == 0 {
         return Some(breach(ONLY_ELECTABLE_SITES_CAMPAIGN, format!("{from} (priority 0) asks for votes")));
+    }
+    if matches!(message, Message::PreVote(_) | Message::Vote(_)) && disk.recovering {
+        return Some(breach(
+            LOST_STATE_NEVER_VOTES,
+            format!("{from} asks for votes while its disk says it has not caught up: {message:?}"),
+        ));
     }
     if let Message::PreVote(r) | Message::Vote(r) = message {
         if !r.handoff && disk.maintenance.contains(from) {

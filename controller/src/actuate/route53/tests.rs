@@ -22,6 +22,8 @@ fn every_bad_setting_names_its_key() {
         ("hosted_zone_id = \"Z01/../x\"", "hosted_zone_id"),
         ("names = []", "names"),
         ("names = [\"app..example\"]", "names"),
+        ("names = [\"*.example.test\"]", "names"),
+        ("fence_name = \"_fail*over.example.test\"", "fence_name"),
         ("cname = \"x.example.test\"\naddresses = [\"192.0.2.1\"]", "cname"),
         ("addresses = []", "addresses"),
         ("fence_name = \"app.example.test\"", "fence_name"),

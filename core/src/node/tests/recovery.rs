@@ -88,18 +88,25 @@ fn a_lost_site_needs_a_majority_and_never_runs_or_is_promoted_before() {
     let (b, w) = (NodeId(1), NodeId(2));
     let mut a = lost(0);
     let late = at(LEASE_MS * 10);
+    assert_eq!(a.status(late).recovering, Some(vec![b, w]), "site-b, and a vote to make a majority");
+    assert!(!a.status(late).local.healthy, "a recovering site says it could take over");
     assert!(!runs_at(&mut a, late), "a recovering site ran for election");
+    // Nor does it run when a handing-over site asks it to.
+    a.handle_message(late, b, Message::TimeoutNow { term: Term(0) });
+    assert!(!drain(&mut a).iter().any(|x| matches!(x, Action::Send { message: Message::Vote(_), .. })));
     assert_eq!(a.command(late, crate::Command::ForcePromote), Err(crate::CommandError::Recovering));
     // Site-b, for which site-a may have voted, answered; with site-a's own
     // vote that would be a majority, without it it is not.
     a.handle_message(late, b, answer_of(4, Some((0, 2))));
     assert!(a.is_recovering());
+    assert_eq!(a.status(late).recovering, Some(vec![w]));
     // A status heartbeat carries a newer term meanwhile.
     a.handle_message(late, b, Message::Heartbeat(heartbeat(Term(9), report())));
     a.handle_message(late, w, answer_of(3, Some((1, 3))));
     assert!(!a.is_recovering());
     assert_eq!((a.durable().term, a.durable().voted_for), (Term(9), Some(NodeId(0))), "the vote in 9 counts as cast");
     assert_eq!(a.durable().last_chosen, Some(Chosen { site: b, term: Term(3) }), "the newest choice heard");
+    assert!(a.status(late).local.healthy);
     assert!(runs_at(&mut a, late + Duration::from_millis(LEASE_MS)), "caught up, it runs again");
 }
 
