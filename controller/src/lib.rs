@@ -59,6 +59,7 @@ pub mod reload;
 pub mod repair;
 pub mod reports;
 pub mod runtime;
+pub mod serving;
 pub mod settings;
 pub mod shell;
 pub mod slots;
