@@ -39,6 +39,7 @@ pub mod command_channel;
 pub mod daemon;
 pub mod describe;
 pub mod health;
+pub mod hook_triggers;
 pub mod hooks;
 pub mod http;
 pub mod http_server;
