@@ -167,11 +167,13 @@ impl Runtime {
         }
     }
 
-    /// Runs a hook that [`Triggers`] found due, with the epoch and active
-    /// site this node knows now (epoch 0 when it knows none).
+    /// Runs a hook that [`Triggers`] found due, with the active site this
+    /// node knows now and its epoch (else the last epoch this node knew
+    /// since it started, else 0).
     fn spawn_due(&self, due: Due) {
         let status = self.node.status(clock::now());
-        let epoch = status.epoch.unwrap_or(Epoch(0));
+        let last_known = self.snapshot.read(|p| p.last_known_epoch);
+        let epoch = Epoch(status.epoch.map(|e| e.0).or(last_known).unwrap_or(0));
         let active = status.active_site;
         let (hook, why) = match due {
             Due::Standby { active, from } => {

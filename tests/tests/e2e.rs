@@ -541,6 +541,15 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         ),
     ];
     assert_configs_refused("failover-witness", dir.path(), &witness_cases);
+    // Every hook is a site's: the witness refuses each, naming its key.
+    let keys = ["pre_promote", "post_promote", "on_demote", "on_standby", "on_pending", "on_fault"];
+    let hook_cases: Vec<(&str, String, String)> = keys
+        .iter()
+        .map(|key| (*key, format!("{witness}[hooks]\n{key} = \"true\"\n"), format!("remove hooks.{key}")))
+        .collect();
+    let hook_cases: Vec<(&str, String, &str)> =
+        hook_cases.iter().map(|(what, text, expect)| (*what, text.clone(), expect.as_str())).collect();
+    assert_configs_refused("failover-witness", dir.path(), &hook_cases);
     let bin = bin_dir().join("failover-controller");
     std::fs::write(dir.path().join("good.toml"), good).expect("write");
     let out = std::process::Command::new(&bin)
