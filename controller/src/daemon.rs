@@ -100,6 +100,7 @@ pub fn load(path: &std::path::Path, kind: Kind) -> Result<(Loaded, Targets), Dae
     let targets = crate::build::targets(&loaded)?;
     let member = &loaded.cluster.members[loaded.me.index()];
     let refuse = |problem: String| Err(DaemonError::NotForThisDaemon { file: path.display().to_string(), problem });
+    let hooks: Vec<String> = loaded.settings.hooks.configured().map(|h| format!("hooks.{}", h.name())).collect();
     match (kind, member.kind) {
         (Kind::Site, MemberKind::Witness) => {
             refuse(format!("node.name {:?} is a witness; run failover-witness for it", member.name))
@@ -107,8 +108,11 @@ pub fn load(path: &std::path::Path, kind: Kind) -> Result<(Loaded, Targets), Dae
         (Kind::Witness, MemberKind::Site { .. }) => {
             refuse(format!("node.name {:?} is a site; run failover-controller for it", member.name))
         }
-        (Kind::Witness, _) if !loaded.settings.checks.is_empty() || loaded.settings.hooks.pre_promote.is_some() => {
-            refuse("a witness runs no health checks or hooks; remove [[checks]] and [hooks]".into())
+        (Kind::Witness, _) if !loaded.settings.checks.is_empty() => {
+            refuse("a witness runs no health checks; remove [[checks]]".into())
+        }
+        (Kind::Witness, _) if !hooks.is_empty() => {
+            refuse(format!("a witness runs no hooks; remove {} ([hooks] is for sites)", hooks.join(", ")))
         }
         (Kind::Witness, _) if targets.mongodb.is_some() => {
             refuse("a witness does not coordinate MongoDB; remove [mongodb] (map the arbiter to the witness in the sites' files)".into())

@@ -1,19 +1,21 @@
 //! Role-change hooks: shell commands run with the epoch, site and reason in
-//! their environment, each with a time limit ([`crate::shell`]: a clean
+//! their environment (when `on_standby`, `on_pending` and `on_fault` are due
+//! is [`crate::hook_triggers`]'s to say), each with a time limit ([`crate::shell`]: a clean
 //! environment, and the whole process group killed on timeout). Their outcome is logged and
 //! kept for `/status`. A hook never blocks the protocol loop: it runs in its
 //! own task and reports back.
 
 use std::time::Duration;
 
-use failover_core::{ActivationCause, HandoffReason, NodeId, StepDownReason};
+use failover_core::{ActivationCause, HandoffReason, NodeId, ProposalReason, RoleName, StepDownReason};
 use serde::{Deserialize, Serialize};
 
 use crate::shell::{self, RunAs, Script};
 
 /// `[hooks]`: commands run through `sh -c` with only `PATH`,
-/// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK` and
-/// the variables of `pass_env` in the environment ([`crate::shell`]).
+/// `FAILOVER_EPOCH`, `FAILOVER_SITE`, `FAILOVER_REASON`, `FAILOVER_HOOK`,
+/// (for some) `FAILOVER_TO` or `FAILOVER_ACTIVE`, and the variables of
+/// `pass_env` in the environment ([`crate::shell`]).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksSection {
@@ -23,6 +25,13 @@ pub struct HooksSection {
     pub post_promote: Option<String>,
     /// Runs after leaving the active role.
     pub on_demote: Option<String>,
+    /// Runs when the site becomes standby and knows the active site: at
+    /// start, or after another role.
+    pub on_standby: Option<String>,
+    /// Runs on the node that raised a failover proposal awaiting approval.
+    pub on_pending: Option<String>,
+    /// Runs when the local health checks go from passing to failing.
+    pub on_fault: Option<String>,
     /// Time limit for each hook (above zero, at most
     /// [`crate::settings::MAX_DURATION`]).
     #[serde(with = "humantime_serde", default = "default_hook_timeout")]
@@ -51,6 +60,9 @@ impl Default for HooksSection {
             pre_promote: None,
             post_promote: None,
             on_demote: None,
+            on_standby: None,
+            on_pending: None,
+            on_fault: None,
             timeout: default_hook_timeout(),
             pass_env: Vec::new(),
             run_as: None,
@@ -66,7 +78,17 @@ impl HooksSection {
             HookKind::PrePromote => self.pre_promote.as_ref(),
             HookKind::PostPromote => self.post_promote.as_ref(),
             HookKind::OnDemote => self.on_demote.as_ref(),
+            HookKind::OnStandby => self.on_standby.as_ref(),
+            HookKind::OnPending => self.on_pending.as_ref(),
+            HookKind::OnFault => self.on_fault.as_ref(),
         }
+    }
+}
+
+impl HooksSection {
+    /// The hooks that have a command, in [`HookKind::ALL`]'s order.
+    pub fn configured(&self) -> impl Iterator<Item = HookKind> + '_ {
+        HookKind::ALL.into_iter().filter(|&h| self.command(h).is_some())
     }
 }
 
@@ -81,18 +103,35 @@ pub enum HookKind {
     PostPromote,
     /// After leaving the active role.
     OnDemote,
+    /// On becoming standby, once the active site is known.
+    OnStandby,
+    /// On raising a failover proposal that awaits approval.
+    OnPending,
+    /// When the local checks go from passing to failing.
+    OnFault,
 }
 
 impl HookKind {
     /// Every hook.
-    pub const ALL: [HookKind; 3] = [HookKind::PrePromote, HookKind::PostPromote, HookKind::OnDemote];
+    pub const ALL: [HookKind; 6] = [
+        HookKind::PrePromote,
+        HookKind::PostPromote,
+        HookKind::OnDemote,
+        HookKind::OnStandby,
+        HookKind::OnPending,
+        HookKind::OnFault,
+    ];
 
-    /// `pre_promote`, `post_promote` or `on_demote`.
+    /// Its key in `[hooks]`: `pre_promote`, `post_promote`, `on_demote`,
+    /// `on_standby`, `on_pending` or `on_fault`.
     pub fn name(self) -> &'static str {
         match self {
             HookKind::PrePromote => "pre_promote",
             HookKind::PostPromote => "post_promote",
             HookKind::OnDemote => "on_demote",
+            HookKind::OnStandby => "on_standby",
+            HookKind::OnPending => "on_pending",
+            HookKind::OnFault => "on_fault",
         }
     }
 }
@@ -156,8 +195,32 @@ pub fn demotion_reason(reason: StepDownReason) -> (&'static str, Option<NodeId>)
     }
 }
 
-/// One run of a hook: which, for which epoch, why, and to whom when the
-/// site hands over.
+/// `FAILOVER_REASON` of `on_standby`: `start` at the daemon's start, else
+/// the role the site left.
+pub fn standby_reason(from: Option<RoleName>) -> &'static str {
+    from.map_or("start", RoleName::as_str)
+}
+
+/// `FAILOVER_REASON` of `on_pending`: why the failover waits.
+pub fn proposal_reason(reason: ProposalReason) -> &'static str {
+    match reason {
+        ProposalReason::ManualMode => "manual_mode",
+        ProposalReason::TargetLagging => "target_lagging",
+        ProposalReason::Cooldown => "cooldown",
+        ProposalReason::ActiveUnhealthy => "active_unhealthy",
+        ProposalReason::Failback => "failback",
+        ProposalReason::PromotionDeclined => "promotion_declined",
+        ProposalReason::Paused => "paused",
+        ProposalReason::TargetInMaintenance => "target_in_maintenance",
+    }
+}
+
+/// `FAILOVER_REASON` of `on_fault`.
+pub const FAULT_REASON: &str = "checks_failed";
+
+/// One run of a hook: which, for which epoch, why, to whom when the site
+/// hands over or a proposal would move the role, and the active site as
+/// known (for `on_standby`, `on_pending` and `on_fault`).
 #[derive(Clone, Debug)]
 pub struct HookCall {
     /// Which hook.
@@ -166,17 +229,23 @@ pub struct HookCall {
     pub epoch: u64,
     /// This site's member name.
     pub site: String,
-    /// [`activation_reason`] or [`demotion_reason`].
+    /// [`activation_reason`], [`demotion_reason`], [`standby_reason`],
+    /// [`proposal_reason`] or [`FAULT_REASON`].
     pub reason: &'static str,
-    /// The site taking over, for an `on_demote` that hands over.
+    /// `FAILOVER_TO`: the site taking over, for an `on_demote` that hands
+    /// over; the site that would become active, for `on_pending`.
     pub to: Option<String>,
+    /// `FAILOVER_ACTIVE`: the active site as this node knows it, for
+    /// `on_standby`, `on_pending` and `on_fault` (unset when none is known).
+    pub active: Option<String>,
 }
 
 /// Runs `command` through `sh -c` with `FAILOVER_EPOCH`, `FAILOVER_SITE`,
-/// `FAILOVER_REASON`, `FAILOVER_HOOK` and, when handing over,
-/// `FAILOVER_TO` set, killing its process group after the time limit.
+/// `FAILOVER_REASON`, `FAILOVER_HOOK` and, when the call has them,
+/// `FAILOVER_TO` and `FAILOVER_ACTIVE` set, killing its process group after
+/// the time limit.
 pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookOutcome {
-    let HookCall { hook, epoch, site, reason, to } = call;
+    let HookCall { hook, epoch, site, reason, to, active } = call;
     let mut vars = vec![
         ("FAILOVER_EPOCH", epoch.to_string()),
         ("FAILOVER_SITE", site),
@@ -184,6 +253,7 @@ pub async fn run(command: &str, call: HookCall, limits: HookLimits<'_>) -> HookO
         ("FAILOVER_HOOK", hook.name().to_owned()),
     ];
     vars.extend(to.map(|to| ("FAILOVER_TO", to)));
+    vars.extend(active.map(|active| ("FAILOVER_ACTIVE", active)));
     let script =
         Script { command, vars: &vars, pass_env: limits.pass_env, timeout: limits.timeout, run_as: limits.run_as };
     let (ok, detail) = match shell::run(script).await {
@@ -204,7 +274,14 @@ mod tests {
     use super::*;
 
     fn call(hook: HookKind, to: Option<&str>) -> HookCall {
-        HookCall { hook, epoch: 9, site: "site-b".into(), reason: "switchover", to: to.map(str::to_owned) }
+        HookCall {
+            hook,
+            epoch: 9,
+            site: "site-b".into(),
+            reason: "switchover",
+            to: to.map(str::to_owned),
+            active: None,
+        }
     }
 
     /// Every value a hook can be given is in the table of the configuration
@@ -246,6 +323,22 @@ mod tests {
         downs.extend(whys.map(|why| StepDownReason::Handoff { to: NodeId(1), why }));
         let mut given: Vec<String> = causes.map(|c| activation_reason(c).to_owned()).into();
         given.extend(downs.iter().map(|d| demotion_reason(*d).0.to_owned()));
+        let left =
+            [RoleName::Active, RoleName::HandingOff, RoleName::Promoting, RoleName::Resuming, RoleName::Candidate];
+        given.push(standby_reason(None).to_owned());
+        given.extend(left.map(|r| standby_reason(Some(r)).to_owned()));
+        let proposals = [
+            ProposalReason::ManualMode,
+            ProposalReason::TargetLagging,
+            ProposalReason::Cooldown,
+            ProposalReason::ActiveUnhealthy,
+            ProposalReason::Failback,
+            ProposalReason::PromotionDeclined,
+            ProposalReason::Paused,
+            ProposalReason::TargetInMaintenance,
+        ];
+        given.extend(proposals.map(|r| proposal_reason(r).to_owned()));
+        given.push(FAULT_REASON.to_owned());
         given.extend(HookKind::ALL.map(|h| h.name().to_owned()));
         given.sort();
         given.dedup();
@@ -258,10 +351,19 @@ mod tests {
             pre_promote: Some("pre".into()),
             post_promote: None,
             on_demote: Some("demote".into()),
+            on_standby: Some("standby".into()),
+            on_pending: None,
+            on_fault: Some("fault".into()),
             ..HooksSection::default()
         };
         let commands = HookKind::ALL.map(|h| hooks.command(h).map(String::as_str));
-        assert_eq!(commands, [Some("pre"), None, Some("demote")]);
+        assert_eq!(commands, [Some("pre"), None, Some("demote"), Some("standby"), None, Some("fault")]);
+        let pending = HooksSection { on_pending: Some("pending".into()), ..HooksSection::default() };
+        assert_eq!(pending.command(HookKind::OnPending).map(String::as_str), Some("pending"));
+        let configured: Vec<HookKind> = hooks.configured().collect();
+        assert_eq!(configured, [HookKind::PrePromote, HookKind::OnDemote, HookKind::OnStandby, HookKind::OnFault]);
+        assert_eq!(pending.configured().collect::<Vec<_>>(), [HookKind::OnPending]);
+        assert_eq!(HooksSection::default().configured().count(), 0);
         for hook in HookKind::ALL {
             assert_eq!(serde_json::to_value(hook).ok(), Some(serde_json::Value::from(hook.name())));
         }
@@ -290,6 +392,39 @@ mod tests {
         let outcome = run(&command, call(HookKind::PostPromote, None), limits(Duration::from_secs(2))).await;
         assert!(!outcome.ok && outcome.detail.contains("timed out"), "{}", outcome.detail);
         crate::shell::tests::assert_group_gone(dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_hook_sees_the_active_site_and_the_target_only_when_its_call_has_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("env");
+        let write = format!("env > {}", out.display());
+        let pending = HookCall {
+            hook: HookKind::OnPending,
+            epoch: 4,
+            site: "site-b".into(),
+            reason: proposal_reason(ProposalReason::ManualMode),
+            to: Some("site-b".into()),
+            active: Some("site-a".into()),
+        };
+        assert!(run(&write, pending, limits(Duration::from_secs(30))).await.ok);
+        let env = crate::shell::tests::read_env(&out);
+        let var = |name: &str| env.get(name).map(String::as_str);
+        assert_eq!(var("FAILOVER_HOOK"), Some("on_pending"));
+        assert_eq!(var("FAILOVER_REASON"), Some("manual_mode"));
+        assert_eq!(var("FAILOVER_TO"), Some("site-b"));
+        assert_eq!(var("FAILOVER_ACTIVE"), Some("site-a"));
+        let fault = HookCall {
+            hook: HookKind::OnFault,
+            reason: FAULT_REASON,
+            to: None,
+            active: None,
+            ..call(HookKind::OnFault, None)
+        };
+        assert!(run(&write, fault, limits(Duration::from_secs(30))).await.ok);
+        let env = crate::shell::tests::read_env(&out);
+        assert_eq!(env.get("FAILOVER_REASON").map(String::as_str), Some("checks_failed"));
+        assert!(!env.contains_key("FAILOVER_ACTIVE") && !env.contains_key("FAILOVER_TO"), "{env:?}");
     }
 
     #[tokio::test]

@@ -1,6 +1,9 @@
 //! HTTP endpoints on every node: `/` (a status page for people), `/status`
 //! (JSON), `/active` (200 only on the site holding a valid lease, for load
-//! balancer checks), `/healthz`, `/metrics` (Prometheus), `/history`,
+//! balancer checks), `/standby` (200 on a standby that may take read
+//! traffic) and `/readyz` (200 when the node can serve its role), both
+//! decided by [`crate::serving`], `/healthz` (liveness), `/metrics`
+//! (Prometheus), `/history`,
 //! `/actuators` (this node's) and `/actuators/active` (the active site's),
 //! and the admin calls under `/admin/` that `failoverctl` uses. An admin call that this node cannot
 //! carry out is forwarded to the node that can, unless it carries a token
@@ -32,7 +35,7 @@ use crate::member_name::of as name;
 use crate::metrics::Metrics;
 use crate::snapshot::NodeSnapshot;
 use crate::status_doc::StatusDoc;
-use crate::{clock, http_status};
+use crate::{clock, http_status, serving};
 
 /// The status page for people: one self-contained file (no external assets)
 /// that reads `/status` and `/actuators/active` every second.
@@ -90,11 +93,14 @@ pub fn router(state: AppState) -> Router {
         .route("/history", get(history))
         .route("/admin/{command}", post(admin))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::limits::HTTP_CONCURRENT_REQUESTS));
-    // `/active` and `/healthz` stay outside it: a load balancer's health
-    // check must never wait behind slow requests (a client trickling a body
-    // holds its place until the request timeout), and they read one value.
+    // `/active`, `/standby`, `/readyz` and `/healthz` stay outside it: a
+    // load balancer's health check must never wait behind slow requests (a
+    // client trickling a body holds its place until the request timeout),
+    // and they read a few values.
     Router::new()
         .route("/active", get(active))
+        .route("/standby", get(standby))
+        .route("/readyz", get(readyz))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(limited)
         // Bodies are read only by admin calls, after the token check, and
@@ -110,6 +116,25 @@ async fn active(State(s): State<AppState>) -> Response {
         (StatusCode::OK, "active\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not active\n").into_response()
+    }
+}
+
+/// 200 on a standby a load balancer may send traffic to, else 503 with the
+/// reason ([`serving::standby`]).
+async fn standby(State(s): State<AppState>) -> Response {
+    match s.snapshot.read(|p| serving::standby(&s.cfg, &p.status)) {
+        Ok(()) => (StatusCode::OK, "standby\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not standby: {why}\n")).into_response(),
+    }
+}
+
+/// 200 when this node can serve its role, else 503 with the reason
+/// ([`serving::readiness`]).
+async fn readyz(State(s): State<AppState>) -> Response {
+    let verdict = s.snapshot.read(|p| serving::readiness(&s.cfg, &p.status, p.lease.valid_at(clock::now())));
+    match verdict {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
     }
 }
 

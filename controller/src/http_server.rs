@@ -3,7 +3,7 @@
 //! it for each source, and a few seconds to send the first byte), hyper's HTTP/1 header-read timeout
 //! (which also closes a kept-alive connection left idle), a request
 //! timeout and (in [`crate::http::router`]) a limit of requests handled at
-//! once, which `/active` and `/healthz` stay out of. The figures are in
+//! once, which `/active`, `/standby`, `/readyz` and `/healthz` stay out of. The figures are in
 //! [`crate::limits`]. Every request carries its connection's remote address
 //! as [`axum::extract::ConnectInfo`], for the handlers that log or limit by
 //! source. With TLS ([`crate::http_tls`]) each connection first completes

@@ -68,8 +68,8 @@ pub const HTTP_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// forwarding an admin call, gives up after 10 s on its own.
 pub const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// HTTP: requests handled at once, over all connections, `/active` and
-/// `/healthz` not counted; more wait for a slot (each slot is freed within
+/// HTTP: requests handled at once, over all connections, `/active`,
+/// `/standby`, `/readyz` and `/healthz` not counted; more wait for a slot (each slot is freed within
 /// [`HTTP_REQUEST_TIMEOUT`]).
 pub const HTTP_CONCURRENT_REQUESTS: usize = 64;
 

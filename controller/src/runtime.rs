@@ -3,7 +3,9 @@
 //! commands), then carries out what the node asks, in order: persist (and
 //! fsync) before anything else, send, run hooks, record events. It decides
 //! nothing itself: every decision belongs to the core, where it is
-//! deterministic and model-checked, so this loop only feeds and drains.
+//! deterministic and model-checked, so this loop only feeds and drains
+//! (when the hooks that follow the core's status are due is
+//! [`crate::hook_triggers`]'s to say, from what the core reports).
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::actuate::Actuation;
 use crate::command_channel::CommandRequest;
 use crate::health::HealthInput;
+use crate::hook_triggers::{Due, Triggers};
 use crate::hooks::{self, HookKind, HookOutcome, HooksSection};
 use crate::peer::Senders;
 use crate::persist::StateFile;
@@ -63,6 +66,21 @@ enum Traffic {
     StandDown,
 }
 
+/// Why a hook runs: its `FAILOVER_REASON`, the site for `FAILOVER_TO` and
+/// the active site for `FAILOVER_ACTIVE`.
+struct Why {
+    reason: &'static str,
+    to: Option<NodeId>,
+    active: Option<NodeId>,
+}
+
+impl Why {
+    /// A promote or demote hook: no `FAILOVER_ACTIVE`.
+    fn role((reason, to): (&'static str, Option<NodeId>)) -> Self {
+        Why { reason, to, active: None }
+    }
+}
+
 enum Wake {
     Message(NodeId, Message),
     Command(CommandRequest),
@@ -81,7 +99,8 @@ impl Runtime {
     pub async fn run(mut self) -> Result<(), crate::persist::PersistError> {
         let (hook_tx, mut hook_rx) = mpsc::channel::<(Epoch, bool)>(8);
         let mut health_open = true;
-        self.apply_actions(&hook_tx)?;
+        let mut triggers = Triggers::new();
+        self.apply_actions(&hook_tx, &mut triggers)?;
         loop {
             let deadline = self.node.next_deadline().map(|(at, _)| at);
             let sleep = async {
@@ -122,7 +141,12 @@ impl Runtime {
                 }
                 Wake::Health(input) => {
                     match input {
-                        HealthInput::Checks(healthy) => self.local.healthy = healthy,
+                        HealthInput::Checks(healthy) => {
+                            if let Some(due) = Triggers::checks(self.local.healthy, healthy) {
+                                self.spawn_due(due);
+                            }
+                            self.local.healthy = healthy;
+                        }
                         HealthInput::Data(caught_up) => self.local.caught_up = caught_up,
                     }
                     self.node.set_health(now, self.local);
@@ -133,7 +157,7 @@ impl Runtime {
                 Wake::Closed => return Ok(()),
             }
             self.node.handle_timeout(clock::now());
-            self.apply_actions(&hook_tx)?;
+            self.apply_actions(&hook_tx, &mut triggers)?;
             // Answered only now: what the command changed is on disk, so a
             // crash right after the answer keeps it (a scheduled switchover,
             // a pause).
@@ -143,19 +167,40 @@ impl Runtime {
         }
     }
 
+    /// Runs a hook that [`Triggers`] found due, with the active site this
+    /// node knows now and its epoch (else the last epoch this node knew
+    /// since it started, else 0).
+    fn spawn_due(&self, due: Due) {
+        let status = self.node.status(clock::now());
+        let last_known = self.snapshot.read(|p| p.last_known_epoch);
+        let epoch = Epoch(status.epoch.map(|e| e.0).or(last_known).unwrap_or(0));
+        let active = status.active_site;
+        let (hook, why) = match due {
+            Due::Standby { active, from } => {
+                (HookKind::OnStandby, Why { reason: hooks::standby_reason(from), to: None, active: Some(active) })
+            }
+            Due::Pending { target, reason } => {
+                (HookKind::OnPending, Why { reason: hooks::proposal_reason(reason), to: Some(target), active })
+            }
+            Due::Fault => (HookKind::OnFault, Why { reason: hooks::FAULT_REASON, to: None, active }),
+        };
+        self.spawn_hook(hook, epoch, why, None);
+    }
+
     /// Runs `hook` for `epoch` in its own task; `why` is its
-    /// `FAILOVER_REASON` and the site taking over, if any.
-    fn spawn_hook(
-        &self,
-        hook: HookKind,
-        epoch: Epoch,
-        why: (&'static str, Option<NodeId>),
-        done: Option<mpsc::Sender<(Epoch, bool)>>,
-    ) {
+    /// `FAILOVER_REASON`, the site taking over and the active site, if any.
+    fn spawn_hook(&self, hook: HookKind, epoch: Epoch, why: Why, done: Option<mpsc::Sender<(Epoch, bool)>>) {
         let command = self.hooks.command(hook).cloned();
         let name = |id: NodeId| member_name::of(&self.cfg, id);
-        let (reason, to) = why;
-        let call = hooks::HookCall { hook, epoch: epoch.0, site: name(self.node.id()), reason, to: to.map(name) };
+        let Why { reason, to, active } = why;
+        let call = hooks::HookCall {
+            hook,
+            epoch: epoch.0,
+            site: name(self.node.id()),
+            reason,
+            to: to.map(name),
+            active: active.map(name),
+        };
         let (timeout, pass_env, snapshot) = (self.hooks.timeout, self.hooks.pass_env.clone(), self.snapshot.clone());
         let run_as = self.hooks.run_as_user.clone();
         tokio::spawn(async move {
@@ -172,7 +217,11 @@ impl Runtime {
         });
     }
 
-    fn apply_actions(&mut self, hook_tx: &mpsc::Sender<(Epoch, bool)>) -> Result<(), crate::persist::PersistError> {
+    fn apply_actions(
+        &mut self,
+        hook_tx: &mpsc::Sender<(Epoch, bool)>,
+        triggers: &mut Triggers,
+    ) -> Result<(), crate::persist::PersistError> {
         let mut events = Vec::new();
         let mut traffic = Vec::new();
         while let Some(action) = self.node.poll_action() {
@@ -194,12 +243,13 @@ impl Runtime {
                 Action::Send { to, message } => self.senders.send(to, message),
                 Action::RunPrePromote { epoch, cause } => {
                     let reason = hooks::activation_reason(cause);
-                    self.spawn_hook(HookKind::PrePromote, epoch, (reason, None), Some(hook_tx.clone()))
+                    self.spawn_hook(HookKind::PrePromote, epoch, Why::role((reason, None)), Some(hook_tx.clone()))
                 }
                 Action::BecomeActive { epoch, cause } => {
                     tracing::info!(epoch = epoch.0, ?cause, "this site is now ACTIVE");
                     traffic.push(Traffic::Activate(epoch.0, hooks::activation_reason(cause)));
-                    self.spawn_hook(HookKind::PostPromote, epoch, (hooks::activation_reason(cause), None), None);
+                    let why = Why::role((hooks::activation_reason(cause), None));
+                    self.spawn_hook(HookKind::PostPromote, epoch, why, None);
                 }
                 Action::ResumeActive { epoch, cause } => {
                     // The promote hooks ran for this epoch before the
@@ -210,7 +260,7 @@ impl Runtime {
                 Action::StepDown { epoch, reason } => {
                     tracing::warn!(epoch = epoch.0, ?reason, "this site stepped down");
                     traffic.push(Traffic::StandDown);
-                    self.spawn_hook(HookKind::OnDemote, epoch, hooks::demotion_reason(reason), None);
+                    self.spawn_hook(HookKind::OnDemote, epoch, Why::role(hooks::demotion_reason(reason)), None);
                 }
                 Action::Actuate { epoch } => traffic.push(Traffic::Reassert(epoch.0)),
                 Action::Drain { epoch, to } => {
@@ -237,6 +287,9 @@ impl Runtime {
         }
         let now = clock::now();
         let status = self.node.status(now);
+        for due in triggers.after_step(&status, &events) {
+            self.spawn_due(due);
+        }
         if let Some(epoch) = status.epoch {
             self.actuation.observe_epoch(epoch.0);
         }

@@ -541,6 +541,15 @@ fn bad_config_files_give_a_clear_error_and_a_non_zero_exit() {
         ),
     ];
     assert_configs_refused("failover-witness", dir.path(), &witness_cases);
+    // Every hook is a site's: the witness refuses each, naming its key.
+    let keys = ["pre_promote", "post_promote", "on_demote", "on_standby", "on_pending", "on_fault"];
+    let hook_cases: Vec<(&str, String, String)> = keys
+        .iter()
+        .map(|key| (*key, format!("{witness}[hooks]\n{key} = \"true\"\n"), format!("remove hooks.{key}")))
+        .collect();
+    let hook_cases: Vec<(&str, String, &str)> =
+        hook_cases.iter().map(|(what, text, expect)| (*what, text.clone(), expect.as_str())).collect();
+    assert_configs_refused("failover-witness", dir.path(), &hook_cases);
     let bin = bin_dir().join("failover-controller");
     std::fs::write(dir.path().join("good.toml"), good).expect("write");
     let out = std::process::Command::new(&bin)
@@ -894,14 +903,16 @@ async fn a_reload_of_the_active_site_applies_checks_hooks_actuators_and_token_an
     let path = c.config_path("site-a");
     let original = std::fs::read_to_string(&path).expect("config");
     let demoted = c.state_dir("site-a").with_extension("demoted");
+    let standing_by = c.state_dir("site-a").with_extension("standby");
     let reloaded = original
         .replace(&before.url, &after.url)
         .replace("token = \"e2e-test-token\"", "token = \"reloaded-token\"")
         .replace("state_dir = ", "log_level = \"debug\"\nstate_dir = ")
         + &format!(
-        "[hooks]\non_demote = \"touch {}\"\n\n[[checks]]\nname = \"added\"\nkind = \"command\"\ntarget = \"true\"\n\
+        "[hooks]\non_demote = \"touch {}\"\non_standby = \"touch {}\"\n\n[[checks]]\nname = \"added\"\nkind = \"command\"\ntarget = \"true\"\n\
          interval = \"100ms\"\ntimeout = \"1s\"\nrise = 1\nfall = 2\n\n",
-        demoted.display()
+        demoted.display(),
+        standing_by.display()
     );
     std::fs::write(&path, &reloaded).expect("write config");
     let prober = failover_tests::prober::Prober::start(c.active_urls(), Duration::from_millis(10));
@@ -960,6 +971,7 @@ async fn a_reload_of_the_active_site_applies_checks_hooks_actuators_and_token_an
     let out = c.ctl_with_token("site-a", Some("reloaded-token"), &["switchover", "--to", "site-b"]);
     assert!(out.status.success(), "switchover refused: {}", String::from_utf8_lossy(&out.stderr));
     assert!(c.wait_for(LONG, |_| demoted.exists()).await, "the reloaded on_demote hook did not run");
+    assert!(c.wait_for(LONG, |_| standing_by.exists()).await, "the reloaded on_standby hook did not run");
 }
 
 /// A site of another cluster (same members, same everything but

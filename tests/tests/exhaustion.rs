@@ -210,6 +210,14 @@ async fn slow_requests_filling_the_request_limit_do_not_hold_back_active() {
     assert!(full, "/status never waited: the stalled requests hold no place");
     let took = answered_active(&c, "site-a", ANSWER_WITHIN).await;
     assert!(took.is_some(), "/active was not answered 200:\n{}", c.log_tail("site-a"));
+    // The other load-balancer checks stay outside the limit too: each is
+    // answered within the harness's 5 s, where a limited route waits.
+    let ready = c.http_get("site-a", "/readyz").await;
+    assert!(ready.as_ref().is_some_and(|(code, body)| *code == 200 && body == "ready\n"), "/readyz: {ready:?}");
+    let standby = c.http_get("site-a", "/standby").await;
+    let not_standby =
+        |(code, body): &(u16, String)| *code == 503 && body.starts_with("not standby: this site is active");
+    assert!(standby.as_ref().is_some_and(not_standby), "/standby: {standby:?}");
     let mut waiting = 0;
     for stream in &stalled {
         waiting += usize::from(unanswered(stream).await);
