@@ -586,7 +586,9 @@ mod tests {
         );
         if let Some(pb::envelope::Body::StateAnswer(a)) = env.body.as_mut() {
             a.last_chosen = String::new();
-            a.maintenance.as_mut().map(|m| m.sites = vec!["intruder".into()]);
+            if let Some(m) = a.maintenance.as_mut() {
+                m.sites = vec!["intruder".into()];
+            }
         }
         assert_eq!(
             decode(&cfg, env.clone()),

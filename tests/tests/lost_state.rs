@@ -60,8 +60,9 @@ async fn a_witness_without_its_state_file_votes_only_once_it_has_caught_up() {
     assert!(c.log("witness").contains("lost its state file"), "no warning at start:\n{}", c.log_tail("witness"));
 
     // Site-a comes back (its own file intact): it takes its role back in
-    // place, its lease renewed by the witness, which grants renewals while
-    // recovering; and its answer ends the witness's recovery.
+    // place, its lease renewed by site-b (the witness grants nothing while
+    // recovering, renewals included); and its answer ends the witness's
+    // recovery.
     c.spawn("site-a");
     let caught_up = |c: &TestCluster| c.status_doc("witness").is_some_and(|d| d.recovering.is_none());
     assert!(c.wait_for(LONG, caught_up).await, "the witness never caught up:\n{}", c.log_tail("witness"));

@@ -215,10 +215,7 @@ impl Node {
     /// The election timer fired: decide whether to run, wait, or propose.
     pub(super) fn consider_election(&mut self, now: Instant) {
         self.arm_election_retry(now);
-        if !self.can_be_active()
-            || self.is_recovering()
-            || matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. })
-        {
+        if !self.can_be_active() || matches!(self.role, RoleState::Leader(_) | RoleState::HandingOff { .. }) {
             return;
         }
         let lease = self.cfg.timers.lease_duration;
@@ -359,8 +356,14 @@ impl Node {
         }
         self.follow(now, from, hb.term, renewal);
         if self.is_voter() {
-            let bound_ms = self.bind_to(now, from);
-            let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted: true, bound_ms };
+            // A node that lost its state does not know the cluster's term:
+            // the site asking may have been elected in a term others have
+            // long left (a restart in place of a site cut off since), and a
+            // renewal from it would let that site act again under its old
+            // epoch.
+            let granted = !self.is_recovering();
+            let bound_ms = if granted { self.bind_to(now, from) } else { 0 };
+            let reply = HeartbeatReply { term: self.durable.term, seq: renewal.seq, granted, bound_ms };
             self.send(from, Message::HeartbeatReply(reply));
         }
     }
@@ -438,7 +441,7 @@ impl Node {
     /// Handoff step 1, at a voter: move the grant from the old active site to
     /// the target, then acknowledge.
     pub(super) fn on_release(&mut self, now: Instant, from: NodeId, term: Term, to: NodeId) {
-        if term < self.durable.term || !self.is_voter() {
+        if term < self.durable.term || !self.is_voter() || self.is_recovering() {
             return;
         }
         if term > self.durable.term {

@@ -6,9 +6,11 @@
 //! elect two sites in one term, or move the role without the approval manual
 //! mode asks for. So it starts `recovering` ([`DurableState::lost`]): every
 //! heartbeat interval it asks the other members what they hold
-//! ([`Message::StateQuery`]) and, until it has caught up, grants no vote or
-//! pre-vote and runs for nothing. Lease renewals it still grants: they bind
-//! it to the site already elected and elect nobody.
+//! ([`Message::StateQuery`]) and, until it has caught up, grants nothing
+//! (no vote, pre-vote, lease renewal or handoff release) and runs for
+//! nothing. Not even renewals: the site asking may have been elected in a
+//! term the others have long left (restarted in place after being cut
+//! off), and renewing it would let it act again under its old epoch.
 //!
 //! It has caught up once answers have come from every other site that can
 //! be elected and from members with a majority of votes. Any vote it may
@@ -20,10 +22,11 @@
 //! later term, and takes the newest chosen site heard.
 //!
 //! Invariant: while `durable.recovering`, no vote or pre-vote is granted
-//! (`election.rs` refuses with [`Refusal::Recovering`]), no election is
-//! started and no forced promotion accepted. The site reports itself
-//! unhealthy, so no switchover, failback or handoff picks it as a target,
-//! and the election a handoff asks it for fails its own grant check.
+//! (`election.rs` refuses with [`Refusal::Recovering`]), no lease renewal
+//! or release is granted, no forced promotion accepted, and no election
+//! started: the site reports itself unhealthy, so every election it would
+//! start (a timeout's pre-vote, a handoff's vote) fails its own grant
+//! check, and no switchover, failback or handoff picks it as a target.
 //!
 //! An answer is not tied to the query it answers: one delayed across a
 //! whole earlier recovery of the same node (a second loss of its file
@@ -102,7 +105,7 @@ impl Node {
         // the order the answers came in.
         c.chosen = c.chosen.into_iter().chain(answer.last_chosen).max_by_key(|chosen| (chosen.term, chosen.site));
         if self.caught_up() {
-            self.finish_recovery(now);
+            self.finish_recovery();
         }
     }
 
@@ -114,13 +117,13 @@ impl Node {
         sites_heard && heard.votes(&self.cfg) >= self.cfg.quorum()
     }
 
-    fn finish_recovery(&mut self, now: Instant) {
+    fn finish_recovery(&mut self) {
         let c = std::mem::take(&mut self.catch_up);
-        if c.term > self.durable.term {
-            self.adopt_term(now, c.term);
-        }
-        // A higher term may also have come meanwhile (a heartbeat): the
-        // vote in it may have been cast before the loss as well.
+        // A recovering node is a follower (it runs for nothing and no
+        // handoff targets it), so taking a term needs no step down. A
+        // higher term may also have come meanwhile (a heartbeat): the vote
+        // in it may have been cast before the loss as well.
+        self.durable.term = self.durable.term.max(c.term);
         self.durable.voted_for = Some(self.id);
         if let Some(chosen) = c.chosen {
             self.note_chosen(chosen.site, chosen.term);

@@ -50,6 +50,11 @@ fn a_lost_witness_asks_every_member_each_heartbeat_and_grants_no_vote_until_it_c
     assert_eq!(answer(&mut w), Some((false, Some(Refusal::Recovering))), "a vote while recovering");
     w.handle_message(later, b, Message::PreVote(VoteRequest { term: Term(2), ..vote_request() }));
     assert_eq!(answer(&mut w), Some((false, Some(Refusal::Recovering))), "a pre-vote while recovering");
+    // Nor a lease renewal, nor a handoff's release.
+    w.handle_message(later, a, lease_heartbeat(2, 0, PauseSetting::default()));
+    assert_eq!(heartbeat_replies(&mut w), vec![(2, false)], "a renewal granted while recovering");
+    w.handle_message(later, a, Message::ReleaseLease { term: Term(2), to: b });
+    assert!(!drain(&mut w).iter().any(|x| matches!(x, Action::Send { message: Message::ReleaseAck { .. }, .. })));
     // Site-b alone is a majority with the witness's own vote, not without it.
     w.handle_message(later, b, answer_of(6, Some((0, 6))));
     assert!(w.is_recovering(), "caught up on one answer");
@@ -76,6 +81,8 @@ fn a_lost_witness_asks_every_member_each_heartbeat_and_grants_no_vote_until_it_c
     assert_eq!(answer(&mut w), Some((false, Some(Refusal::AlreadyVoted))));
     w.handle_message(later, a, vote(8));
     assert_eq!(answer(&mut w), Some((true, None)));
+    w.handle_message(later, a, lease_heartbeat(8, 0, PauseSetting::default()));
+    assert_eq!(heartbeat_replies(&mut w), vec![(8, true)], "caught up, it renews again");
     assert_eq!(queries(&mut w), Vec::<NodeId>::new());
 }
 
@@ -177,4 +184,32 @@ fn a_witness_that_cannot_have_been_voted_for_need_not_answer() {
         c.handle_message(at(10), NodeId(id), answer_of(5, Some((0, 5))));
     }
     assert!(!c.is_recovering(), "waiting for {:?}", c.status(at(10)).recovering);
+}
+
+#[test]
+fn status_lists_only_the_members_whose_answer_is_still_needed() {
+    // Seven voters (quorum 4) and a site that neither votes nor runs.
+    let mut members = vec![
+        Member::site("site-a", 4),
+        Member::site("site-b", 3),
+        Member::site("site-c", 2),
+        Member::site("site-d", 1),
+        Member::witness("witness-1"),
+        Member::witness("witness-2"),
+        Member::witness("witness-3"),
+        Member::site("reader", 0),
+    ];
+    members[7].votes = 0;
+    let cfg = ClusterConfig { members, timers: Timers::default(), policy: Policy::default() };
+    let mut w3 = Node::new(Arc::new(cfg), NodeId(6), DurableState::lost(), at(0), 7).expect("valid");
+    let ids = |v: &[u8]| v.iter().map(|&i| NodeId(i)).collect::<Vec<_>>();
+    // Short of a majority: every site that can run, and every voter.
+    assert_eq!(w3.status(at(10)).recovering, Some(ids(&[0, 1, 2, 3, 4, 5])));
+    // Exactly a majority heard, site-a not among them: site-a alone.
+    for id in [1, 2, 3, 4] {
+        w3.handle_message(at(10), NodeId(id), answer_of(5, None));
+    }
+    assert_eq!(w3.status(at(10)).recovering, Some(ids(&[0])));
+    w3.handle_message(at(10), NodeId(0), answer_of(5, None));
+    assert_eq!(w3.status(at(10)).recovering, None);
 }
