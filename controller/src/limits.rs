@@ -217,8 +217,10 @@ mod tests {
 
     #[test]
     fn each_member_address_has_peer_slots_of_its_own_within_half_the_cap() {
-        let members: Vec<IpAddr> =
-            ["10.0.0.1", "10.0.0.2", "10.0.0.2", "0.0.0.0"].iter().map(|a| a.parse().expect("an address")).collect();
+        let members: Vec<IpAddr> = ["127.0.10.1", "127.0.10.2", "127.0.10.2", "0.0.0.0"]
+            .iter()
+            .map(|a| a.parse().expect("an address"))
+            .collect();
         let policy = ConnectionCaps::for_open_files(65_536).peer_slots(members.clone());
         assert_eq!(policy.reserved.len(), 2, "{policy:?}");
         assert_eq!(policy.per_reserved, PEER_CONNECTIONS_PER_MEMBER);

@@ -297,28 +297,32 @@ mod tests {
 
     #[test]
     fn strangers_cannot_take_the_reserved_slots() {
-        let policy =
-            SlotPolicy { total: 10, per_source: 10, reserved: vec![ip("10.0.0.1"), ip("10.0.0.2")], per_reserved: 3 };
+        let policy = SlotPolicy {
+            total: 10,
+            per_source: 10,
+            reserved: vec![ip("127.0.10.1"), ip("127.0.10.2")],
+            per_reserved: 3,
+        };
         assert_eq!(policy.shared_pool(), 4);
         let slots = ConnectionSlots::new(&policy);
         let strangers = take(&slots, "192.0.2.9", 10);
         assert_eq!(strangers.len(), 4, "a stranger took more than the shared pool");
         let mut members = Vec::new();
-        for member in ["10.0.0.1", "10.0.0.2"] {
+        for member in ["127.0.10.1", "127.0.10.2"] {
             let own = take(&slots, member, 3);
             assert_eq!(own.len(), 3, "{member} did not get its own slots");
             members.extend(own);
         }
-        assert_eq!(slots.admit(ip("10.0.0.1")).err(), Some(Refusal::Full));
+        assert_eq!(slots.admit(ip("127.0.10.1")).err(), Some(Refusal::Full));
     }
 
     #[test]
     fn a_reserved_address_beyond_its_own_slots_shares_the_pool_like_a_stranger() {
-        let policy = SlotPolicy { total: 6, per_source: 2, reserved: vec![ip("10.0.0.1")], per_reserved: 2 };
+        let policy = SlotPolicy { total: 6, per_source: 2, reserved: vec![ip("127.0.10.1")], per_reserved: 2 };
         let slots = ConnectionSlots::new(&policy);
-        let member = take(&slots, "10.0.0.1", 10);
+        let member = take(&slots, "127.0.10.1", 10);
         assert_eq!(member.len(), 4, "own slots, then its share of the pool");
-        assert_eq!(slots.admit(ip("10.0.0.1")).err(), Some(Refusal::SourceShare));
+        assert_eq!(slots.admit(ip("127.0.10.1")).err(), Some(Refusal::SourceShare));
         // Its own slots come back first when it drops one of them.
         drop(member);
         assert_eq!(slots.held(), 0);
@@ -327,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_reserved_address_listed_twice_has_its_slots_once() {
-        let policy = SlotPolicy { total: 10, per_source: 10, reserved: vec![ip("10.0.0.1"); 3], per_reserved: 2 };
+        let policy = SlotPolicy { total: 10, per_source: 10, reserved: vec![ip("127.0.10.1"); 3], per_reserved: 2 };
         assert_eq!(policy.shared_pool(), 8);
     }
 
@@ -344,8 +348,8 @@ mod tests {
 
     #[test]
     fn a_mapped_ipv4_member_gets_its_reserved_slots() {
-        let policy = SlotPolicy { total: 2, per_source: 0, reserved: vec![ip("10.0.0.1")], per_reserved: 1 };
+        let policy = SlotPolicy { total: 2, per_source: 0, reserved: vec![ip("127.0.10.1")], per_reserved: 1 };
         let slots = ConnectionSlots::new(&policy);
-        assert!(slots.admit(ip("::ffff:10.0.0.1")).is_ok());
+        assert!(slots.admit(ip("::ffff:127.0.10.1")).is_ok());
     }
 }
