@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The project's test command (README.md names it; .ci/run calls it).
-# Runs everything that must pass before a change lands, fastest first.
+# Installs what is missing (scripts/setup.sh: as root; otherwise it says
+# what to install and stops), then runs everything that must pass before a
+# change lands, fastest first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== set-up: the programs the tests start"
+source scripts/setup.sh
+echo "SecantusDB in $SECANTUS_VENV, moto in $MOTO_VENV"
+named -v
+haproxy -v | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
+cargo fmt --version
+cargo clippy --version
 
 SEEDS="${FAILOVER_SIM_SEEDS:-20000}"
 

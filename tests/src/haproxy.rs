@@ -72,7 +72,7 @@ impl Haproxy {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start haproxy (apt-get install haproxy, or run .ci/run)");
+            .expect("start haproxy (apt-get install haproxy, or run scripts/setup.sh as root)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.command("show info").is_none() {

@@ -1,7 +1,7 @@
 //! moto, an AWS emulator (the PyPI package `moto[server]`, written
 //! independently of this project; it is not AWS), as a real process for
 //! tests: `moto_server` on a loopback port, started from the virtualenv
-//! that `.ci/run` installs, with a Route 53 hosted zone made through its
+//! that `scripts/setup.sh` installs, with a Route 53 hosted zone made through its
 //! API. Dropping it kills the process.
 //!
 //! The virtualenv is `$MOTO_VENV`, by default `moto-venv` in the cargo
@@ -21,7 +21,7 @@ use crate::cluster::free_port;
 
 /// The environment variable naming the virtualenv.
 pub const VENV_VAR: &str = "MOTO_VENV";
-/// The version `.ci/run` installs.
+/// The version `scripts/setup.sh` installs.
 pub const VERSION: &str = "5.2.5";
 /// The `Authorization` header of the harness's own requests (the emulator
 /// reads the service from its credential scope).
@@ -38,7 +38,7 @@ fn server() -> PathBuf {
     let bin = venv().join("bin").join("moto_server");
     assert!(
         bin.exists(),
-        "moto (an AWS emulator) is not installed: {} is missing. Run .ci/run, or: python3 -m venv {v} && \
+        "moto (an AWS emulator) is not installed: {} is missing. Run scripts/setup.sh as root, or: python3 -m venv {v} && \
          {v}/bin/pip install 'moto[server]=={VERSION}' (or set {VENV_VAR} to a virtualenv that has it)",
         bin.display(),
         v = venv().display(),

@@ -31,7 +31,7 @@ pub struct Named {
 fn require(tool: &str) {
     let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
         || Path::new("/usr/sbin").join(tool).exists();
-    assert!(found, "{tool} is not installed: run .ci/run, or apt-get install bind9 bind9-dnsutils");
+    assert!(found, "{tool} is not installed: run scripts/setup.sh as root, or apt-get install bind9 bind9-dnsutils");
 }
 
 impl Named {

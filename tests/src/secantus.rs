@@ -1,7 +1,7 @@
 //! SecantusDB, an independent MongoDB-wire-compatible server (the PyPI
 //! package `secantusdb`), as a real process for tests: a one-member replica
 //! set named `secantus` on a loopback port with its own data directory,
-//! started from the virtualenv that `.ci/run` installs, and stopped,
+//! started from the virtualenv that `scripts/setup.sh` installs, and stopped,
 //! killed or restarted (same port, same data) by the test. It is not
 //! MongoDB. Dropping it kills the process.
 //!
@@ -18,7 +18,7 @@ use crate::cluster::free_port;
 
 /// The environment variable naming the virtualenv.
 pub const VENV_VAR: &str = "SECANTUS_VENV";
-/// The version `.ci/run` installs.
+/// The version `scripts/setup.sh` installs.
 pub const VERSION: &str = "0.7.0b3";
 /// The replica set name the server advertises.
 pub const SET_NAME: &str = "secantus";
@@ -33,7 +33,7 @@ fn daemon() -> PathBuf {
     assert!(
         bin.exists(),
         "SecantusDB (an independent MongoDB-wire-compatible server) is not installed: {} is missing. \
-         Run .ci/run, or: python3 -m venv {v} && {v}/bin/pip install secantusdb=={VERSION} \
+         Run scripts/setup.sh as root, or: python3 -m venv {v} && {v}/bin/pip install secantusdb=={VERSION} \
          (or set {VENV_VAR} to a virtualenv that has it)",
         bin.display(),
         v = venv().display(),

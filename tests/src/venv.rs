@@ -1,4 +1,4 @@
-//! Where the Python virtualenvs that `.ci/run` installs for the tests are:
+//! Where the Python virtualenvs that `scripts/setup.sh` installs for the tests are:
 //! the directory an environment variable names, else one of the cargo
 //! target directory's.
 

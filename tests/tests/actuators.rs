@@ -1,5 +1,5 @@
 //! Actuator tests against real BIND9 (`named`) and real HAProxy, both
-//! installed by `.ci/run`: the real binaries as a three-node cluster point
+//! installed by `scripts/setup.sh`: the real binaries as a three-node cluster point
 //! DNS and HAProxy at whichever site is active, through election, failover
 //! and switchover; the fence holds against a deposed site; broken targets
 //! are reported and never hold up the election; targets changed behind the
@@ -495,7 +495,7 @@ fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The key file tsig-keygen writes, as the named.conf example includes it.
     let keygen = std::process::Command::new("tsig-keygen").args(["-a", "hmac-sha256", "failover-key"]).output();
-    let keygen = keygen.expect("tsig-keygen (bind9) is installed by .ci/run");
+    let keygen = keygen.expect("tsig-keygen (bind9) is installed by scripts/setup.sh");
     assert!(keygen.status.success(), "{}", String::from_utf8_lossy(&keygen.stderr));
     std::fs::write(dir.path().join("failover-key.conf"), &keygen.stdout).expect("key file");
     // The operations guide's one-liner takes the secret out of it.

@@ -1,5 +1,5 @@
 //! The Route 53 actuator against moto, an AWS emulator (PyPI `moto[server]`,
-//! written independently of this project; not AWS), installed by `.ci/run`
+//! written independently of this project; not AWS), installed by `scripts/setup.sh`
 //! and started on loopback: records created and moved, the fence checked
 //! before every write and after a refused batch, credentials from the
 //! environment and from a shared credentials file, errors naming the

@@ -1,5 +1,5 @@
 //! The status page in a real browser: headless Chromium (Debian's
-//! `chromium` and `chromium-driver`, installed by `.ci/run`) driven over
+//! `chromium` and `chromium-driver`, installed by `scripts/setup.sh`) driven over
 //! WebDriver loads the witness's `GET /` against a running cluster, shows
 //! the active site and each member's role, and, after a kill -9 of the
 //! active site, shows the new active site without a reload. Screenshots go
@@ -82,7 +82,7 @@ async fn the_status_page_shows_roles_and_follows_a_failover_without_reload() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start chromedriver (apt-get install chromium chromium-driver, or run .ci/run)"),
+            .expect("start chromedriver (apt-get install chromium chromium-driver, or run scripts/setup.sh as root)"),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
