@@ -5,10 +5,30 @@
 
 use failover_core::{ClusterConfig, CommandError, Event, NodeId};
 
+use crate::reports::MongoReport;
 use crate::{clock, hooks, member_name};
 
+/// Why a site's data is not caught up, in this node's view of the data
+/// store (no data member mapped to it, none up, how far behind); `None`
+/// when the node has no such view. The protocol only carries "not caught
+/// up", so this is what turns it into the real cause.
+pub type DataCause<'a> = &'a dyn Fn(NodeId) -> Option<String>;
+
+/// A `DataCause` with nothing to say: the node reads no data store.
+pub fn no_data_cause(_: NodeId) -> Option<String> {
+    None
+}
+
+/// The `DataCause` of the last replica set view read, if any.
+pub fn data_cause_of<'a>(
+    cfg: &'a ClusterConfig,
+    mongo: Option<&'a MongoReport>,
+) -> impl Fn(NodeId) -> Option<String> + 'a {
+    move |site| mongo?.why_not_caught_up(&member_name::of(cfg, site))
+}
+
 /// An event in words, with member names.
-pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
+pub fn event(cfg: &ClusterConfig, e: &Event, data: DataCause) -> String {
     let n = |id: NodeId| member_name::of(cfg, id);
     match *e {
         Event::ElectionStarted { term, approved, handoff } => {
@@ -43,13 +63,13 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
             format!("{} is active with epoch {} ({})", n(site), epoch.0, hooks::activation_reason(cause))
         }
         Event::FailoverProposed { target, reason } => {
-            format!("failover to {} proposed, waiting for approval: {reason:?}", n(target))
+            format!("failover to {} proposed, waiting for approval: {}", n(target), proposal(reason, target, data))
         }
         Event::FailoverApproved { target } => format!("failover to {} approved", n(target)),
         Event::HandoffStarted { to, why } => format!("handing over to {}: {why:?}", n(to)),
         Event::SwitchoverScheduled { to, at } => format!("switchover to {} scheduled for {}", n(to), clock::wall(at)),
         Event::SwitchoverCancelled { to, reason } => {
-            format!("scheduled switchover to {} cancelled: {}", n(to), cancel_reason(cfg, reason))
+            format!("scheduled switchover to {} cancelled: {}", n(to), cancel_reason(cfg, reason, data))
         }
         Event::Paused { by } => format!("paused (by {})", n(by)),
         Event::Resumed { by } => format!("resumed (by {})", n(by)),
@@ -75,21 +95,30 @@ pub fn event(cfg: &ClusterConfig, e: &Event) -> String {
 }
 
 /// Why a scheduled switchover was dropped, in words.
-pub fn cancel_reason(cfg: &ClusterConfig, reason: failover_core::SwitchoverCancelReason) -> String {
+pub fn cancel_reason(cfg: &ClusterConfig, reason: failover_core::SwitchoverCancelReason, data: DataCause) -> String {
     use failover_core::SwitchoverCancelReason as R;
     match reason {
         R::Operator => "an operator cancelled it".into(),
         R::Replaced => "another switchover replaced it".into(),
         R::LostRole => "this site no longer holds the active role".into(),
         R::NotActive => "this site was not acting as active when it was due".into(),
-        R::TargetIneligible(e) => format!("when it was due, {}", refusal(cfg, &e)),
+        R::TargetIneligible(e) => format!("when it was due, {}", refusal(cfg, &e, data)),
         R::NotResumedAfterRestart => {
             "this site restarted and did not take its active role back, so the schedule it held cannot run".into()
         }
     }
 }
 
-/// A proposal's reason in words.
+/// Why failing over to `target` waits for approval, in words: the data
+/// store's own cause when the target's data is what holds it.
+pub fn proposal(r: failover_core::ProposalReason, target: NodeId, data: DataCause) -> String {
+    match (r, data(target)) {
+        (failover_core::ProposalReason::TargetLagging, Some(cause)) => format!("the target is not caught up: {cause}"),
+        _ => proposal_reason(r).to_owned(),
+    }
+}
+
+/// A proposal's reason in words, without the data store's cause.
 pub fn proposal_reason(r: failover_core::ProposalReason) -> &'static str {
     use failover_core::ProposalReason as R;
     match r {
@@ -108,7 +137,7 @@ pub fn proposal_reason(r: failover_core::ProposalReason) -> &'static str {
 }
 
 /// A refusal in words, with member names.
-pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
+pub fn refusal(cfg: &ClusterConfig, e: &CommandError, data: DataCause) -> String {
     let n = |id: NodeId| member_name::of(cfg, id);
     match *e {
         CommandError::NotActive { active } => {
@@ -118,6 +147,11 @@ pub fn refusal(cfg: &ClusterConfig, e: &CommandError) -> String {
         CommandError::NotElectable(id) => format!("{} cannot become active (witness or priority 0)", n(id)),
         CommandError::AlreadyActive(id) => format!("{} is already the active site", n(id)),
         CommandError::TargetNotEligible { target, why } => format!("{} is not eligible: {why}", n(target)),
+        CommandError::TargetLagging { target } => format!(
+            "{} is not eligible: {}",
+            n(target),
+            data(target).unwrap_or_else(|| "its data lags beyond max_lag_on_failover".into())
+        ),
         CommandError::LeaseMayBeHeld { holder, remaining } => format!(
             "{} may still hold a lease for {remaining:?}; wait, or restore the majority",
             holder.map_or_else(|| "a site (this node restarted recently)".into(), n)
@@ -168,11 +202,52 @@ mod tests {
     fn a_switchover_at_any_instant_is_described() {
         let cfg = crate::test_node::cluster();
         for ms in [0, 1, i64::MAX as u64, u64::MAX - 1, u64::MAX] {
-            let text = event(&cfg, &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(ms) });
+            let text = event(
+                &cfg,
+                &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(ms) },
+                &no_data_cause,
+            );
             let when = text.strip_prefix("switchover to a scheduled for ").unwrap_or_default();
             assert!(humantime::parse_rfc3339(when).is_ok() || when.starts_with("(no date: "), "{ms}: {text}");
         }
-        let far = event(&cfg, &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(u64::MAX) });
+        let far = event(
+            &cfg,
+            &Event::SwitchoverScheduled { to: NodeId(0), at: Instant::from_millis(u64::MAX) },
+            &no_data_cause,
+        );
         assert!(far.contains("later than 9999-12-31T23:59:59Z"), "{far}");
+    }
+
+    /// "Not caught up" reaches operators as the data store's own cause
+    /// (here: no data member mapped to the target) in the proposal, the
+    /// refusal and the logged or stored event; without a cause it falls
+    /// back to the lag bound.
+    #[test]
+    fn a_target_that_is_not_caught_up_is_described_by_the_data_store_s_cause() {
+        let cfg = crate::test_node::cluster();
+        let b = NodeId(0);
+        let cause = |site: NodeId| (site == b).then(|| "no data member of the replica set is mapped to a".to_owned());
+        let lagging = CommandError::TargetLagging { target: b };
+        assert_eq!(
+            refusal(&cfg, &lagging, &cause),
+            "a is not eligible: no data member of the replica set is mapped to a"
+        );
+        assert_eq!(
+            refusal(&cfg, &lagging, &no_data_cause),
+            "a is not eligible: its data lags beyond max_lag_on_failover"
+        );
+        let proposed = Event::FailoverProposed { target: b, reason: failover_core::ProposalReason::TargetLagging };
+        assert_eq!(
+            event(&cfg, &proposed, &cause),
+            "failover to a proposed, waiting for approval: the target is not caught up: no data member of the replica \
+             set is mapped to a"
+        );
+        let manual = Event::FailoverProposed { target: b, reason: failover_core::ProposalReason::ManualMode };
+        assert_eq!(
+            event(&cfg, &manual, &cause),
+            "failover to a proposed, waiting for approval: manual mode: failovers wait for approval"
+        );
+        let cancelled = failover_core::SwitchoverCancelReason::TargetIneligible(lagging);
+        assert!(cancel_reason(&cfg, cancelled, &cause).ends_with("mapped to a"));
     }
 }

@@ -342,6 +342,8 @@ async fn admin(
     if matches!(cmd, Command::Maintenance { .. }) && result.is_err() {
         s.notes.unstage();
     }
+    let mongo = s.snapshot.read(|p| p.mongodb.clone());
+    let refusal = |e: &CommandError| describe::refusal(&s.cfg, e, &describe::data_cause_of(&s.cfg, mongo.as_ref()));
     let forward_to = match result {
         Ok(()) => {
             let answer = json!({ "ok": true, "node": name(&s.cfg, s.me), "before": before });
@@ -352,9 +354,9 @@ async fn admin(
         // ago, or is cut off): another node may know, so say "unavailable
         // here" rather than "refused".
         Err(e @ CommandError::NotActive { active: None }) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, describe::refusal(&s.cfg, &e))
+            return error(StatusCode::SERVICE_UNAVAILABLE, refusal(&e))
         }
-        Err(e) => return error(StatusCode::CONFLICT, describe::refusal(&s.cfg, &e)),
+        Err(e) => return error(StatusCode::CONFLICT, refusal(&e)),
     };
     forward(&s, forward_to, &command, &headers, &body).await
 }

@@ -107,7 +107,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
             .collect(),
         pending_failover: st.pending_failover.map(|p| PendingFailoverDoc {
             target: name(cfg, p.target),
-            reason: describe::proposal_reason(p.reason).to_owned(),
+            reason: describe::proposal(p.reason, p.target, &describe::data_cause_of(cfg, published.mongodb.as_ref())),
             since: wall(&inputs, p.since),
         }),
         lease_remaining_ms,
@@ -134,6 +134,7 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
 /// Every member this node can say something about, in config order.
 fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
     let (cfg, st) = (inputs.cfg, &inputs.published.status);
+    let data = describe::data_cause_of(cfg, inputs.published.mongodb.as_ref());
     let mut sites = Vec::new();
     for id in cfg.ids() {
         let http_address = inputs.http_addresses.get(id.index()).map(ToString::to_string);
@@ -170,7 +171,7 @@ fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
                 checks: None,
                 switchover: Some(SwitchoverVerdict {
                     switchover_target: p.switchover_target.is_ok(),
-                    switchover_refused_because: p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
+                    switchover_refused_because: p.switchover_target.err().map(|e| describe::refusal(cfg, &e, &data)),
                 }),
                 pause_agrees: Some(p.pause_agrees),
                 in_maintenance: st.maintenance.contains(id),

@@ -164,6 +164,20 @@ pub struct MongoReport {
     pub not_caught_up_because: Option<String>,
     /// Reads that failed in a row.
     pub consecutive_failures: u32,
+    /// The configured `max_lag_on_failover`, in milliseconds, that the
+    /// verdicts are made against.
+    #[serde(default)]
+    pub max_lag_on_failover_ms: u64,
+}
+
+impl MongoReport {
+    /// Why `site`'s data is not caught up in the last view read (no data
+    /// member mapped to it, none up, how far behind), or `None` if it is
+    /// or nothing was read.
+    pub fn why_not_caught_up(&self, site: &str) -> Option<String> {
+        let max_lag = std::time::Duration::from_millis(self.max_lag_on_failover_ms);
+        self.view.as_ref()?.site_caught_up(site, max_lag).err()
+    }
 }
 
 /// What one check looks like now.

@@ -147,7 +147,19 @@ impl Runtime {
                             }
                             self.local.healthy = healthy;
                         }
-                        HealthInput::Data(caught_up) => self.local.caught_up = caught_up,
+                        HealthInput::Data(caught_up) => {
+                            // The replica set changed under an active site
+                            // (unreadable, or readable again): its actuators
+                            // look now rather than at the next reassertion,
+                            // so the MongoDB actuator's report keeps up with
+                            // what `/status` says of the set.
+                            if caught_up != self.local.caught_up && self.node.is_active(now) {
+                                if let Some(epoch) = self.node.status(now).epoch {
+                                    self.actuation.reassert(epoch.0);
+                                }
+                            }
+                            self.local.caught_up = caught_up;
+                        }
                     }
                     self.node.set_health(now, self.local);
                 }
@@ -268,10 +280,7 @@ impl Runtime {
                     tracing::info!(epoch = epoch.0, %to, "draining before handoff");
                     traffic.push(Traffic::Drain(epoch.0, to));
                 }
-                Action::Event(e) => {
-                    log_event(&self.cfg, &e);
-                    events.push(e);
-                }
+                Action::Event(e) => events.push(e),
             }
         }
         // The notes that explain the maintenance setting follow it: the
@@ -298,10 +307,13 @@ impl Runtime {
         } else {
             None
         };
+        let mongo = self.snapshot.read(|p| p.mongodb.clone());
+        let data = describe::data_cause_of(&self.cfg, mongo.as_ref());
         let events = events
             .iter()
             .map(|e| {
-                let text = describe::event(&self.cfg, e);
+                let text = describe::event(&self.cfg, e, &data);
+                log_event(e, &text);
                 if let Some(log) = &self.event_log {
                     // Full queue (database away for long): the node's own
                     // history still has it.
@@ -324,8 +336,7 @@ impl Runtime {
     }
 }
 
-fn log_event(cfg: &ClusterConfig, e: &Event) {
-    let text = describe::event(cfg, e);
+fn log_event(e: &Event, text: &str) {
     match e {
         Event::VoteRefused { .. } | Event::ElectionStarted { .. } => tracing::debug!("{text}"),
         Event::SteppedDown { .. } | Event::ForcedPromotion { .. } | Event::UnhealthyWithoutSuccessor => {

@@ -55,9 +55,14 @@ pub enum CommandError {
     /// The target is this node's own active role.
     #[error("{0} is already the active site")]
     AlreadyActive(NodeId),
-    /// The target is unreachable, unhealthy or lagging.
+    /// The target is unreachable, unhealthy or cannot reach a majority.
     #[error("{target} is not eligible: {why}")]
     TargetNotEligible { target: NodeId, why: &'static str },
+    /// The target reports its data not caught up (lagging beyond
+    /// `max_lag_on_failover`, or no data member of its own up): the driver,
+    /// which reads the data store, can say which.
+    #[error("{target} is not eligible: its data is not caught up (max_lag_on_failover)")]
+    TargetLagging { target: NodeId },
     /// No eligible site to hand over to.
     #[error("no eligible site to hand over to")]
     NoEligibleTarget,

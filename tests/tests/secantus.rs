@@ -266,12 +266,17 @@ async fn actuator_reaches(c: &TestCluster, state: &str, words: &str) {
     );
 }
 
+/// A `[[mongodb.members]]` host that the set does not have (a name other
+/// than the set's own for its member).
+const NOT_IN_SET: &str = "db-b.invalid:27017";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secantusdb_backs_a_clusters_state_store_and_its_loss_leaves_the_site_active() {
     let mut server = Secantus::start();
     let section = format!(
         "[mongodb]\nuri = \"{}\"\nstate_store = \"mongodb\"\ndatabase = \"ops\"\nprimary_follows = false\n\
-         poll_interval = \"200ms\"\ntimeout = \"1s\"\n\n[[mongodb.members]]\nhost = \"{}\"\nsite = \"site-a\"\n",
+         poll_interval = \"200ms\"\ntimeout = \"1s\"\n\n[[mongodb.members]]\nhost = \"{}\"\nsite = \"site-a\"\n\n\
+         [[mongodb.members]]\nhost = \"{NOT_IN_SET}\"\nsite = \"site-b\"\n",
         server.uri(),
         server.host()
     );
@@ -295,6 +300,21 @@ async fn secantusdb_backs_a_clusters_state_store_and_its_loss_leaves_the_site_ac
     assert_eq!(status["mongodb"]["view"]["members"][0]["state"], "PRIMARY", "{}", status["mongodb"]);
     assert_eq!(status["mongodb"]["caught_up"], true, "{}", status["mongodb"]);
     actuator_reaches(&c, "converged", "placement disabled").await;
+    // Site-b's only configured member is not in the set: a switchover to
+    // it is refused with that cause in words (not "lags"), and the status
+    // names the host and the hosts the set has.
+    let missing = format!(
+        "no data member of the replica set is mapped to site-b: configured member {NOT_IN_SET} of site-b is not in \
+         the set (the set has {})",
+        server.host()
+    );
+    let refused = c.ctl("site-a", &["switchover", "--to", "site-b"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&refused.stdout), String::from_utf8_lossy(&refused.stderr));
+    assert!(!refused.status.success() && said.contains(&format!("site-b is not eligible: {missing}")), "{said}");
+    let shown = c.ctl("site-a", &["status"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains(&format!("CONFIG: configured member {NOT_IN_SET} of site-b is not in the set")), "{shown}");
+    assert!(shown.contains("read at "), "{shown}");
     // The pause reaches the record.
     assert!(c.ctl("site-a", &["pause"]).status.success());
     assert!(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{doc, Document};
 
 use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::describe;
 use crate::mongo::answer::CommandRefusal;
 use crate::mongo::placement::{self, Priorities, VoteChange};
 use crate::mongo::store::{Claim, StoreError};
@@ -157,9 +158,10 @@ impl MongoActuator {
                 failover_core::FailoverMode::Automatic => "automatic",
                 failover_core::FailoverMode::Manual => "manual",
             };
+            let data = |id| published.mongodb.as_ref()?.why_not_caught_up(&name(id));
             let pending = st
                 .pending_failover
-                .map(|p| format!("to {}: {}", name(p.target), crate::describe::proposal_reason(p.reason)));
+                .map(|p| format!("to {}: {}", name(p.target), describe::proposal(p.reason, p.target, &data)));
             (mode.to_owned(), st.paused, pending)
         });
         Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }

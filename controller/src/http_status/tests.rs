@@ -47,7 +47,7 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
                 "reachable": p.reachable, "last_seen_ms": p.last_seen_ago.map(|d| d.as_millis() as u64),
                 "checks": null,
                 "switchover_target": p.switchover_target.is_ok(),
-                "switchover_refused_because": p.switchover_target.err().map(|e| describe::refusal(cfg, &e)),
+                "switchover_refused_because": p.switchover_target.err().map(|e| describe::refusal(cfg, &e, &describe::no_data_cause)),
                 "pause_agrees": p.pause_agrees,
                 "in_maintenance": st.maintenance.contains(id),
                 "maintenance_agrees": p.maintenance_agrees,

@@ -346,7 +346,12 @@ pub fn describe_error(e: &mongodb::error::Error) -> String {
     use mongodb::error::{ErrorKind, WriteFailure};
     match e.kind.as_ref() {
         ErrorKind::Authentication { message, .. } => format!("authentication failed: {message}"),
-        ErrorKind::ServerSelection { message, .. } => format!("no suitable member reachable: {message}"),
+        // The driver appends its whole topology (every server, with its
+        // last error) to the message: the log has it; shown, the first
+        // sentence says it.
+        ErrorKind::ServerSelection { message, .. } => {
+            format!("no suitable member reachable: {}", without_topology(message))
+        }
         ErrorKind::Io(io) => format!("connection: {io}"),
         ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
         ErrorKind::Write(WriteFailure::WriteConcernError(w)) => {
@@ -357,9 +362,23 @@ pub fn describe_error(e: &mongodb::error::Error) -> String {
     }
 }
 
+/// A server selection message without the topology the driver appends.
+fn without_topology(message: &str) -> &str {
+    message.split(" Topology: ").next().unwrap_or(message).trim_end_matches(['.', ',', ' '])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_selection_error_is_shown_without_the_driver_s_topology() {
+        let message = "Server selection timeout: No available servers. Topology: { Type: ReplicaSetNoPrimary, Set \
+                       Name: rs0, Servers: [ { Address: 127.0.0.1:27017, Type: Unknown, Error: Kind: I/O error: \
+                       Connection refused (os error 111), labels: {} } ] }";
+        assert_eq!(without_topology(message), "Server selection timeout: No available servers");
+        assert_eq!(without_topology("no servers."), "no servers");
+    }
 
     #[test]
     fn text_shown_never_carries_the_connection_string_or_its_password() {

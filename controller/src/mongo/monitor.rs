@@ -46,6 +46,7 @@ pub fn spawn(
         let mut failures = 0u32;
         let mut last_verdict = None;
         let mut placement_warned = false;
+        let mut missing_warned = 0;
         loop {
             if links.has_changed().unwrap_or(false) {
                 link = links.borrow_and_update().clone();
@@ -59,6 +60,11 @@ pub fn spawn(
                         tracing::warn!(why = disabled.as_deref().unwrap_or_default(), "MongoDB placement disabled");
                     }
                     placement_warned = disabled.is_some();
+                    let typos = view.configured_not_in_set(None);
+                    if typos.len() > missing_warned {
+                        tracing::warn!(members = ?typos, "[[mongodb.members]] names hosts the replica set does not have");
+                    }
+                    missing_warned = typos.len();
                     failures = 0;
                     backoff = retry(&link).build();
                     reference = view.reference_optime_ms.or(reference);
@@ -85,13 +91,15 @@ pub fn spawn(
                         r.consecutive_failures = failures;
                     });
                     let delay = backoff.next().unwrap_or(Duration::from_secs(30));
-                    (Err(format!("the replica set cannot be read from this site: {e}")), delay)
+                    // The error itself is in the report once, beside this.
+                    (Err("the replica set cannot be read from this site".to_owned()), delay)
                 }
             };
             let caught_up = verdict.is_ok();
             snapshot.publish_mongo(|r| {
                 r.caught_up = caught_up;
                 r.not_caught_up_because = verdict.as_ref().err().cloned();
+                r.max_lag_on_failover_ms = u64::try_from(max_lag.as_millis()).unwrap_or(u64::MAX);
             });
             if last_verdict != Some(caught_up) {
                 match &verdict {

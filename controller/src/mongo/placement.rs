@@ -173,6 +173,7 @@ mod tests {
             majority_needs_every_data_member: needs_every,
             majority_writes_available: writes,
             members,
+            configured_not_in_set: Default::default(),
             reference_optime_ms: None,
         }
     }

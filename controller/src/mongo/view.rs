@@ -72,6 +72,10 @@ pub struct ReplicaSetView {
     pub majority_writes_available: bool,
     /// Every member, in config order.
     pub members: Vec<MemberView>,
+    /// Hosts of `[[mongodb.members]]` that the set does not have (a typo,
+    /// or a name other than the set's own), with their sites.
+    #[serde(default)]
+    pub configured_not_in_set: BTreeMap<String, String>,
     /// The optime lag is measured against (wall-clock ms).
     #[serde(skip)]
     pub reference_optime_ms: Option<i64>,
@@ -163,8 +167,14 @@ pub fn build(
     // and the number of voting data members.
     let write_majority = usize::try_from(votes / 2 + 1).unwrap_or(usize::MAX).min(voting_data);
     let voting_data_up = out.iter().filter(|m| !m.arbiter && m.votes_now() && m.is_usable_data_member()).count();
+    let configured_not_in_set = sites
+        .iter()
+        .filter(|(host, _)| !out.iter().any(|m| &m.host == *host))
+        .map(|(h, s)| (h.clone(), s.clone()))
+        .collect();
     Ok(ReplicaSetView {
         set,
+        configured_not_in_set,
         config_version: config.map(|c| number(c, "version", 0.0) as i64),
         primary: primary.map(|m| m.host.clone()),
         primary_site: primary.and_then(|m| m.site.clone()),
@@ -177,13 +187,29 @@ pub fn build(
 }
 
 impl ReplicaSetView {
+    /// Each configured member the set does not have (of `site` only, if
+    /// given), in words that name the hosts the set has, as
+    /// `rs.status().members[].name` gives them.
+    pub fn configured_not_in_set(&self, site: Option<&str>) -> Vec<String> {
+        let has: Vec<&str> = self.members.iter().map(|m| m.host.as_str()).collect();
+        self.configured_not_in_set
+            .iter()
+            .filter(|(_, s)| site.is_none_or(|site| site == *s))
+            .map(|(host, s)| {
+                format!("configured member {host} of {s} is not in the set (the set has {})", has.join(", "))
+            })
+            .collect()
+    }
+
     /// Rule 5 for data: `site` may take over automatically only if one of
     /// its data members is up and lags at most `max_lag`. `Err` says why
     /// not, for status.
     pub fn site_caught_up(&self, site: &str, max_lag: Duration) -> Result<(), String> {
         let mine: Vec<&MemberView> = self.members.iter().filter(|m| m.site.as_deref() == Some(site)).collect();
         if mine.iter().all(|m| m.arbiter) {
-            return Err(format!("no data member of the replica set is mapped to {site}"));
+            let why = format!("no data member of the replica set is mapped to {site}");
+            let typos = self.configured_not_in_set(Some(site));
+            return Err(if typos.is_empty() { why } else { format!("{why}: {}", typos.join("; ")) });
         }
         let usable: Vec<&&MemberView> = mine.iter().filter(|m| m.is_usable_data_member()).collect();
         if usable.is_empty() {
@@ -242,6 +268,32 @@ mod tests {
         let why = v.site_caught_up("site-b", Duration::from_secs(10)).unwrap_err();
         assert!(why.contains("12.0 s"), "{why}");
         assert!(v.site_caught_up("site-b", Duration::from_secs(15)).is_ok());
+    }
+
+    /// A `[[mongodb.members]]` host the set does not have is named, with
+    /// the hosts the set does have, both in the list `/status` shows and in
+    /// the reason the site is not caught up.
+    #[test]
+    fn a_configured_member_the_set_lacks_is_named_with_the_hosts_it_has() {
+        let status = doc! { "set": "rs0", "members": [
+            member("a:27017", "PRIMARY", 1.0, 100_000),
+            member("b:27017", "SECONDARY", 1.0, 100_000),
+            member("c:27017", "SECONDARY", 1.0, 100_000),
+        ] };
+        let mut mapped = sites();
+        mapped.remove("b:27017");
+        mapped.insert("b.example:27017".into(), "site-b".into());
+        let v = build(&status, None, &mapped, None).unwrap();
+        let expected = "configured member b.example:27017 of site-b is not in the set (the set has a:27017, b:27017, \
+                        c:27017)";
+        assert_eq!(v.configured_not_in_set(None), vec![expected.to_owned()]);
+        assert!(v.configured_not_in_set(Some("site-a")).is_empty());
+        let why = v.site_caught_up("site-b", Duration::from_secs(10)).unwrap_err();
+        assert_eq!(why, format!("no data member of the replica set is mapped to site-b: {expected}"));
+        let unmapped = build(&status, None, &sites().into_iter().filter(|(_, s)| s != "site-b").collect(), None);
+        let why = unmapped.unwrap().site_caught_up("site-b", Duration::from_secs(10)).unwrap_err();
+        assert_eq!(why, "no data member of the replica set is mapped to site-b");
+        assert!(v.site_caught_up("site-a", Duration::from_secs(10)).is_ok());
     }
 
     #[test]

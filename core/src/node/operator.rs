@@ -70,9 +70,7 @@ impl Node {
         }
         match self.peers[to.index()].report {
             Some(r) if !r.healthy => Err(CommandError::TargetNotEligible { target: to, why: "its health checks fail" }),
-            Some(r) if !r.caught_up => {
-                Err(CommandError::TargetNotEligible { target: to, why: "its data lags beyond max_lag_on_failover" })
-            }
+            Some(r) if !r.caught_up => Err(CommandError::TargetLagging { target: to }),
             Some(r) if !r.sees_quorum => {
                 Err(CommandError::TargetNotEligible { target: to, why: "it cannot reach a majority" })
             }

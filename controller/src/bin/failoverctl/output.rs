@@ -262,8 +262,17 @@ fn print_mongodb(m: &MongoReport, node: &str) {
     if view.is_some_and(|v| v.majority_needs_every_data_member) {
         say!("  losing one data member stops majority writes (primary-secondary-arbiter)");
     }
+    for missing in view.map(|v| v.configured_not_in_set(None)).unwrap_or_default() {
+        say!("  CONFIG: {missing}; [[mongodb.members]] hosts must be written as rs.status().members[].name shows them");
+    }
     if let Some(e) = &m.error {
-        say!("  cannot read the set: {e}");
+        say!("  cannot read the set ({} failed reads in a row): {e}", m.consecutive_failures);
+    }
+    let read_at = m.updated_at.as_deref().unwrap_or("never");
+    if view.is_some() && m.error.is_some() {
+        say!("  the members below are as read at {read_at}, before the reads failed: they may no longer hold");
+    } else if view.is_some() {
+        say!("  read at {read_at}");
     }
     match &m.not_caught_up_because {
         Some(why) => say!("  {node} is NOT eligible for automatic failover: {why}"),

@@ -69,15 +69,21 @@ fn a_switchover_goes_only_to_a_site_that_could_take_over_and_waits_for_its_time(
     use crate::command::{Command, CommandError};
     let (b, w) = (NodeId(1), NodeId(2));
     let switch = |to, at| Command::Switchover { to: Some(to), at };
-    for (report, why) in [
-        (SiteReport { healthy: false, ..report() }, "its health checks fail"),
-        (SiteReport { caught_up: false, ..report() }, "its data lags beyond max_lag_on_failover"),
-        (SiteReport { sees_quorum: false, ..report() }, "it cannot reach a majority"),
+    for (report, refusal) in [
+        (
+            SiteReport { healthy: false, ..report() },
+            CommandError::TargetNotEligible { target: b, why: "its health checks fail" },
+        ),
+        (SiteReport { caught_up: false, ..report() }, CommandError::TargetLagging { target: b }),
+        (
+            SiteReport { sees_quorum: false, ..report() },
+            CommandError::TargetNotEligible { target: b, why: "it cannot reach a majority" },
+        ),
     ] {
         let (mut a, now, term) = active_site_a();
         let hb = heartbeat(term, report);
         a.handle_message(now, b, Message::Heartbeat(hb));
-        let refused = Err(CommandError::TargetNotEligible { target: b, why });
+        let refused = Err(refusal);
         let shown = a.status(now).peers.iter().find(|p| p.id == b).map(|p| p.switchover_target);
         assert_eq!(shown, Some(refused), "the status says what the command would answer");
         assert_eq!(a.command(now, switch(b, None)), refused);
