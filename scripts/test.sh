@@ -50,6 +50,9 @@ cargo run --release -q -p failover-tests --bin failover-sim -- --seeds "${SEEDS}
 echo "== README walkthrough, as written, against a local cluster"
 bash scripts/walkthrough.sh
 
+echo "== docs/mongodb.md's SecantusDB block, as written, against a local cluster"
+bash scripts/try-secantus.sh
+
 echo "== docs/operations.md, every command block as written, on three hosts with mutual TLS"
 bash scripts/runbook.sh
 

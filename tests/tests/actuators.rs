@@ -491,7 +491,10 @@ fn doc_files() -> Vec<(String, String)> {
 fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
     let files = doc_files();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["named.conf", "db.example.com", "site-a.toml", "haproxy.cfg", "haproxy-pull.cfg"]);
+    assert_eq!(
+        names,
+        ["named.conf", "db.example.com", "named-try.conf", "site-a.toml", "haproxy.cfg", "haproxy-pull.cfg"]
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     // The key file tsig-keygen writes, as the named.conf example includes it.
     let keygen = std::process::Command::new("tsig-keygen").args(["-a", "hmac-sha256", "failover-key"]).output();
@@ -512,11 +515,15 @@ fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
         // Paths under /etc/failover/ and /etc/bind/ move to a scratch
         // directory.
         let scratch = format!("{}/", dir.path().display());
-        let text = text.replace("/etc/failover/", &scratch).replace("/etc/bind/", &scratch);
+        let text = text
+            .replace("/etc/failover/", &scratch)
+            .replace("/etc/bind/", &scratch)
+            .replace("/tmp/failover-bind/", &scratch)
+            .replace("/tmp/failover-bind", &dir.path().display().to_string());
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write example");
         let (program, args): (std::path::PathBuf, Vec<&str>) = match name.as_str() {
-            "named.conf" => ("named-checkconf".into(), vec![]),
+            "named.conf" | "named-try.conf" => ("named-checkconf".into(), vec![]),
             "db.example.com" => ("named-checkzone".into(), vec!["example.com"]),
             n if n.ends_with(".cfg") => ("haproxy".into(), vec!["-c", "-f"]),
             _ => {
@@ -544,6 +551,61 @@ fn the_configuration_examples_in_the_docs_pass_their_own_checkers() {
             assert!(said.contains("actuators: public-dns, edge-lb, cloud-lb"), "{said}");
         }
     }
+    standalone_named_answers_and_takes_signed_updates(dir.path(), &secret);
+}
+
+/// The standalone `named-try.conf` of docs/actuators.md (written into
+/// `dir` with the key and zone files beside it) runs as the doc says,
+/// serves the zone and takes an update signed with the key. Its port is
+/// the documented 5300 when it is free, another free one otherwise.
+fn standalone_named_answers_and_takes_signed_updates(dir: &std::path::Path, secret: &str) {
+    use std::process::{Command, Stdio};
+    let port = if std::net::TcpListener::bind("127.0.0.1:5300").is_ok() { 5300 } else { free_port() };
+    let conf = std::fs::read_to_string(dir.join("named-try.conf")).expect("named-try.conf");
+    std::fs::write(dir.join("named-try.conf"), conf.replace("port 5300", &format!("port {port}"))).expect("write");
+    let log = std::fs::File::create(dir.join("named-try.log")).expect("log");
+    let mut named = Command::new("named")
+        .args(["-g", "-4", "-n", "1", "-c"])
+        .arg(dir.join("named-try.conf"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start named");
+    let dig = |name: &str| {
+        let out = Command::new("dig")
+            .args(["+short", "+time=2", "+tries=1", "-p", &port.to_string(), "@127.0.0.1", name, "A"])
+            .output()
+            .expect("dig");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dig("www.example.com") != "192.0.2.10" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered = dig("www.example.com");
+    let update = format!(
+        "server 127.0.0.1 {port}\nzone example.com\nupdate delete www.example.com A\n\
+         update add www.example.com 60 A 192.0.2.20\nsend\n"
+    );
+    let mut child = Command::new("nsupdate")
+        .args(["-y", &format!("hmac-sha256:failover-key:{}", secret.trim())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nsupdate");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(update.as_bytes()).expect("write nsupdate script");
+    }
+    let nsupdate = child.wait_with_output().expect("nsupdate");
+    let updated = dig("www.example.com");
+    let _ = named.kill();
+    let _ = named.wait();
+    let log = std::fs::read_to_string(dir.join("named-try.log")).unwrap_or_default();
+    assert_eq!(answered, "192.0.2.10", "the standalone named never answered:\n{log}");
+    assert!(nsupdate.status.success(), "signed update refused: {}", String::from_utf8_lossy(&nsupdate.stderr));
+    assert_eq!(updated, "192.0.2.20", "the update did not take:\n{log}");
 }
 
 #[test]
