@@ -266,6 +266,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         snapshot: snapshot.clone(),
         actuation,
         probes: probe_rx,
+        recorded: None,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let peer_stop = {

@@ -55,7 +55,14 @@ pub struct Runtime {
     pub actuation: Actuation,
     /// Liveness probes (the systemd watchdog), answered between steps.
     pub probes: mpsc::Receiver<crate::systemd::Probe>,
+    /// Mode, pause and pending approval as the active site's actuators
+    /// last saw them: the MongoDB state store's record carries them, so a
+    /// change starts a pass rather than waiting for the next reassertion.
+    pub recorded: Option<Recorded>,
 }
+
+/// What the state store's record shows besides the claim itself.
+pub type Recorded = (failover_core::FailoverMode, bool, Option<(NodeId, failover_core::ProposalReason)>);
 
 /// What the actuators are told after a step, once the snapshot they read
 /// holds the new lease.
@@ -301,6 +308,12 @@ impl Runtime {
         }
         if let Some(epoch) = status.epoch {
             self.actuation.observe_epoch(epoch.0);
+        }
+        let recorded = (status.mode, status.paused, status.pending_failover.map(|p| (p.target, p.reason)));
+        if self.recorded.replace(recorded).is_some_and(|before| before != recorded) && self.node.is_active(now) {
+            if let Some(epoch) = status.epoch {
+                traffic.push(Traffic::Reassert(epoch.0));
+            }
         }
         let active_until = if self.node.is_active(now) {
             Some(status.lease_remaining.map_or(Instant::from_millis(u64::MAX), |r| now + r))

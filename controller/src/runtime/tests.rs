@@ -78,6 +78,7 @@ fn one_site_loop(state: StateFile) -> OneSite {
         snapshot: snapshot.clone(),
         actuation: Actuation::start(Vec::new(), snapshot.clone(), fenced_by),
         probes,
+        recorded: None,
     };
     OneSite { runtime, snapshot, inputs: (inbound_tx, commands_tx, health_tx, fenced_tx, probes_tx, fenced_rx) }
 }
