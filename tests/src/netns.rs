@@ -25,13 +25,15 @@ pub fn sh(program: &str, args: &[&str]) -> io::Result<()> {
 pub struct Net {
     prefix: String,
     hosts: Vec<(String, Ipv4Addr)>,
+    /// The network namespace the run was made from (the machine's own).
+    home: u64,
 }
 
 impl Net {
     /// Creates the hub (a bridge) and one namespace per `(host, address)`,
     /// each address a /24 on the host's `eth0`.
     pub fn create(prefix: &str, hosts: &[(&str, Ipv4Addr)]) -> io::Result<Net> {
-        let net = Net { prefix: prefix.to_owned(), hosts: Vec::new() };
+        let net = Net { prefix: prefix.to_owned(), hosts: Vec::new(), home: net_namespace_inode(THIS_THREAD)? };
         let hub = net.ns("hub");
         sh("ip", &["netns", "add", &hub])?;
         sh("ip", &["-n", &hub, "link", "add", "br0", "type", "bridge"])?;
@@ -83,12 +85,41 @@ impl Net {
     }
 
     /// Moves the calling thread into `host`'s namespace. Threads it starts
-    /// afterwards are in that namespace too.
+    /// afterwards are in that namespace too. Fails unless the thread is
+    /// then in that namespace, and in neither the one it was made from nor
+    /// init's: the benchmark sends to its own addresses (198.18.0.0/15,
+    /// the range set aside for benchmarks) only from inside namespaces it
+    /// made, and never onto a real network.
     pub fn enter(&self, host: &str) -> io::Result<()> {
-        let file = std::fs::File::open(format!("/run/netns/{}", self.ns(host)))?;
+        let path = format!("/run/netns/{}", self.ns(host));
+        let file = std::fs::File::open(&path)?;
         rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
-            .map_err(io::Error::from)
+            .map_err(io::Error::from)?;
+        let now = net_namespace_inode(THIS_THREAD)?;
+        // Init's namespace may not be readable (a sandbox): the one this
+        // run was made from stands for the machine's then.
+        let init = net_namespace_inode("/proc/1/ns/net").ok();
+        entered(now, net_namespace_inode(&path)?, self.home, init).map_err(|e| io::Error::other(format!("{path}: {e}")))
     }
+}
+
+const THIS_THREAD: &str = "/proc/thread-self/ns/net";
+
+fn net_namespace_inode(path: &str) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).map_err(|e| io::Error::other(format!("{path}: {e}")))
+}
+
+/// Whether a thread whose network namespace is `now` is where it should
+/// be: in `wanted`, and not in `home` (where the run started) or `init`'s.
+fn entered(now: u64, wanted: u64, home: u64, init: Option<u64>) -> Result<(), String> {
+    if now == home || Some(now) == init {
+        return Err("refusing to send: this thread is still in the machine's own network namespace".into());
+    }
+    if now != wanted {
+        return Err(format!("this thread is in network namespace {now}, not the one entered ({wanted})"));
+    }
+    Ok(())
 }
 
 impl Drop for Net {
@@ -111,5 +142,23 @@ pub fn remove_stale(prefix: &str) {
         if !alive {
             let _ = sh("ip", &["netns", "del", name]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entered;
+
+    #[test]
+    fn only_the_entered_namespace_passes_and_the_machine_s_own_never() {
+        assert_eq!(entered(7, 7, 1, Some(2)), Ok(()));
+        assert_eq!(entered(7, 7, 1, None), Ok(()));
+        let home = entered(1, 1, 1, None).expect_err("the run's own namespace");
+        assert!(home.contains("machine's own network namespace"), "{home}");
+        assert!(entered(2, 2, 1, Some(2)).is_err(), "init's namespace");
+        assert_eq!(
+            entered(8, 7, 1, Some(2)),
+            Err("this thread is in network namespace 8, not the one entered (7)".into())
+        );
     }
 }

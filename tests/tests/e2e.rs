@@ -806,6 +806,11 @@ async fn hooks_see_the_documented_reasons_and_the_site_names() {
     assert!(ok(&c.ctl("site-a", &["switchover", "--to", "site-b"])));
     assert!(c.wait_active("site-b").await);
     let second = c.epoch("site-b").expect("epoch");
+    // Site-a has heard site-b as active (so site-b is the last site chosen
+    // that it knows) before site-b dies: its election is then a failover,
+    // not a reclaim of its own role.
+    let heard = c.wait_for(LONG, |c| c.status("site-a").is_some_and(|s| s["active_site"] == "site-b")).await;
+    assert!(heard, "site-a never heard site-b as active: {:?}", c.status("site-a"));
     c.kill9("site-b");
     assert!(c.wait_active("site-a").await);
     let third = c.epoch("site-a").expect("epoch");

@@ -17,12 +17,12 @@ use failover_tests::http_client::HttpClient;
 use failover_tests::netns::{self, Net};
 use failover_tests::status::NodeStatus;
 
-pub const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-pub const B: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-pub const W: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
-pub const PROBE: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
-pub const SVC: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 20);
-pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+pub const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+pub const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+pub const W: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
+pub const PROBE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+pub const SVC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
+pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const TOKEN: &str = "bench-token";
 const TSIG: &str = "9mSKd6eDzg2GqPBvdxHjlKqFiEoVLhq1p4JpHaz35kU=";
 /// Production-like timers, the same for both systems.
@@ -174,7 +174,7 @@ impl Lab {
         )?;
         std::fs::write(
             self.dir.as_path().join("example.test.zone"),
-            "$TTL 5\n@ IN SOA ns1.example.test. admin.example.test. 1 60 60 600 5\n@ IN NS ns1.example.test.\nns1 IN A 10.77.0.20\n",
+            format!("$TTL 5\n@ IN SOA ns1.example.test. admin.example.test. 1 60 60 600 5\n@ IN NS ns1.example.test.\nns1 IN A {SVC}\n"),
         )?;
         std::fs::write(
             self.dir.as_path().join("haproxy.cfg"),
