@@ -23,9 +23,10 @@
 //! Each refusal is logged (and recorded in the event history) with the
 //! source's socket address, at most once per source per [`LOG_EVERY`], with
 //! the number left unlogged since then: a stranger cannot flood the log or
-//! push the operators' calls out of the bounded history. At most [`MAX_SOURCES`] sources are remembered; when the map
-//! is full, sources whose window and log interval are over go first, then
-//! the one whose window started earliest.
+//! push the operators' calls out of the bounded history. At most
+//! [`MAX_SOURCES`] sources are remembered; when the map is full, sources
+//! whose window and log interval are over go first, then the one whose
+//! window started earliest.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
