@@ -1,5 +1,11 @@
-//! Who may make admin calls: the bearer token, compared in constant time,
-//! and a limit on refused attempts per source address.
+//! Who may make admin calls: the operator whose bearer token a call
+//! carries (each operator has a name and a token, perhaps a read-only one),
+//! compared in constant time, and a limit on refused attempts per source
+//! address.
+//!
+//! A read-only operator may make the calls of [`READ_ONLY_COMMANDS`]; any
+//! other call of theirs is refused with 403 naming them. Such a refusal is
+//! not counted against the source: the caller holds a valid token.
 //!
 //! Both tokens are hashed with SHA-256 and the digests compared with
 //! [`subtle::ConstantTimeEq`], so the time a comparison takes says nothing
@@ -14,11 +20,13 @@
 //! every further bad call until that window has passed. The limit bounds
 //! the log lines and the work a stranger causes; what makes guessing
 //! hopeless is the token's length (32 random bytes in the examples).
-//! Each refusal is logged with the source's socket address, at most one line
-//! per source per [`LOG_EVERY`], with the number left unlogged since the
-//! last line. At most [`MAX_SOURCES`] sources are remembered; when the map
-//! is full, sources whose window and log interval are over go first, then
-//! the one whose window started earliest.
+//! Each refusal is logged (and recorded in the event history) with the
+//! source's socket address, at most once per source per [`LOG_EVERY`], with
+//! the number left unlogged since then: a stranger cannot flood the log or
+//! push the operators' calls out of the bounded history. At most
+//! [`MAX_SOURCES`] sources are remembered; when the map is full, sources
+//! whose window and log interval are over go first, then the one whose
+//! window started earliest.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -155,34 +163,106 @@ impl Refusals {
     }
 }
 
-/// The admin gate: the token (None: admin calls need none), which a reload
-/// replaces, and the refusals.
+/// The admin calls a read-only operator may make.
+pub const READ_ONLY_COMMANDS: [&str; 1] = ["whoami"];
+
+/// The operator of calls to a node that needs no token.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// One operator: a name for the audit history and a token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// Shown in the history and the log.
+    pub name: String,
+    /// The bearer token.
+    pub token: String,
+    /// Whether only [`READ_ONLY_COMMANDS`] are let through.
+    pub read_only: bool,
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator").field("name", &self.name).field("read_only", &self.read_only).finish()
+    }
+}
+
+/// Who made a call that was let through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The operator's name ([`ANONYMOUS`] when no token is needed).
+    pub operator: String,
+    /// Whether the operator's token is read-only.
+    pub read_only: bool,
+}
+
+impl Caller {
+    /// Why `command` is refused to this caller, if it is.
+    pub fn forbidden(&self, command: &str) -> Option<String> {
+        (self.read_only && !READ_ONLY_COMMANDS.contains(&command)).then(|| {
+            format!(
+                "operator {:?} has a read-only token (read_only = true): {command:?} would change the cluster; \
+                 use a token without read_only",
+                self.operator
+            )
+        })
+    }
+}
+
+/// A call that is not let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub refusal: Refusal,
+    /// Some(n): log and record this refusal; n earlier ones were not.
+    pub record: Option<u32>,
+}
+
+/// The admin gate: the operators (none: admin calls need no token), which
+/// a reload replaces, and the refusals.
 #[derive(Debug)]
 pub struct AdminGate {
-    token: std::sync::RwLock<Option<String>>,
+    operators: std::sync::RwLock<Vec<Operator>>,
     refusals: Refusals,
 }
 
 impl AdminGate {
-    /// A gate for `token`, counting refusals over `window`.
-    pub fn new(token: Option<String>, window: Duration) -> AdminGate {
-        AdminGate { token: std::sync::RwLock::new(token), refusals: Refusals::new(window) }
+    /// A gate for `operators`, counting refusals over `window`.
+    pub fn new(operators: Vec<Operator>, window: Duration) -> AdminGate {
+        AdminGate { operators: std::sync::RwLock::new(operators), refusals: Refusals::new(window) }
     }
 
-    /// From now on calls need `token` (a reload); the old one is refused.
-    pub fn set_token(&self, token: Option<String>) {
-        *self.token.write().unwrap_or_else(PoisonError::into_inner) = token;
+    /// From now on calls need one of `operators`' tokens (a reload); a
+    /// token no longer among them is refused.
+    pub fn set_operators(&self, operators: Vec<Operator>) {
+        *self.operators.write().unwrap_or_else(PoisonError::into_inner) = operators;
     }
 
-    /// Whether a call with `headers` from `peer` may go on; logs refusals
-    /// (at most one line per source per [`LOG_EVERY`]).
-    pub fn check(&self, headers: &HeaderMap, peer: SocketAddr, command: &str) -> Result<(), Refusal> {
-        let guard = self.token.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(token) = guard.as_ref() else { return Ok(()) };
-        let token_ok = bearer(headers).is_some_and(|given| token_matches(token, given));
+    /// The operator whose token `given` is: every token is compared, so
+    /// the time taken does not say which matched.
+    fn identify(operators: &[Operator], given: &str) -> Option<Caller> {
+        let mut found = None;
+        for o in operators {
+            if token_matches(&o.token, given) && found.is_none() {
+                found = Some(Caller { operator: o.name.clone(), read_only: o.read_only });
+            }
+        }
+        found
+    }
+
+    /// Who makes a call with `headers` from `peer`, if it may go on; logs
+    /// refusals (at most one line per source per [`LOG_EVERY`]).
+    pub fn check(&self, headers: &HeaderMap, peer: SocketAddr, command: &str) -> Result<Caller, Refused> {
+        let guard = self.operators.read().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_empty() {
+            return Ok(Caller { operator: ANONYMOUS.to_owned(), read_only: false });
+        }
+        let caller = bearer(headers).and_then(|given| Self::identify(&guard, given));
         drop(guard);
-        let judgement = self.refusals.judge(peer.ip(), token_ok, Instant::now());
-        let Some(refusal) = judgement.refusal else { return Ok(()) };
+        let judgement = self.refusals.judge(peer.ip(), caller.is_some(), Instant::now());
+        let Some(refusal) = judgement.refusal else {
+            return caller.ok_or(Refused { refusal: Refusal::BadToken, record: None });
+        };
         if let Some(unlogged) = judgement.log {
             let why = match refusal {
                 Refusal::BadToken => "missing or wrong token",
@@ -195,7 +275,7 @@ impl AdminGate {
                 "admin call refused: {why}"
             );
         }
-        Err(refusal)
+        Err(Refused { refusal, record: judgement.log })
     }
 }
 
@@ -259,18 +339,53 @@ mod tests {
 
     #[test]
     fn the_gate_lets_the_right_token_through_from_an_address_that_sent_many_wrong_ones() {
-        let gate = AdminGate::new(Some("s3cret-token".into()), WINDOW);
+        let gate = AdminGate::new(vec![operator("admin", "s3cret-token", false)], WINDOW);
         let peer = SocketAddr::new(IP, 40_000);
         let mut wrong = HeaderMap::new();
         wrong.insert("authorization", "Bearer guess".parse().expect("header"));
         for _ in 0..(REFUSALS_ALLOWED * 4) {
             assert!(gate.check(&wrong, peer, "pause").is_err());
         }
-        assert!(matches!(gate.check(&wrong, peer, "pause"), Err(Refusal::TooMany { .. })));
-        assert!(matches!(gate.check(&HeaderMap::new(), peer, "pause"), Err(Refusal::TooMany { .. })));
-        let mut right = HeaderMap::new();
-        right.insert("authorization", "Bearer s3cret-token".parse().expect("header"));
-        assert_eq!(gate.check(&right, peer, "pause"), Ok(()));
+        let too_many = |r: Result<Caller, Refused>| matches!(r, Err(Refused { refusal: Refusal::TooMany { .. }, .. }));
+        assert!(too_many(gate.check(&wrong, peer, "pause")));
+        assert!(too_many(gate.check(&HeaderMap::new(), peer, "pause")));
+        let right = bearing("s3cret-token");
+        assert_eq!(gate.check(&right, peer, "pause").map(|c| c.operator), Ok("admin".to_owned()));
+    }
+
+    fn operator(name: &str, token: &str, read_only: bool) -> Operator {
+        Operator { name: name.into(), token: token.into(), read_only }
+    }
+
+    fn bearing(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().expect("header"));
+        h
+    }
+
+    #[test]
+    fn each_token_names_its_operator_and_a_read_only_one_may_only_read() {
+        let gate = AdminGate::new(
+            vec![operator("alice", "alice-token", false), operator("auditor", "auditor-token", true)],
+            WINDOW,
+        );
+        let peer = SocketAddr::new(IP, 40_000);
+        let alice = gate.check(&bearing("alice-token"), peer, "pause").expect("alice let through");
+        assert_eq!(alice, Caller { operator: "alice".into(), read_only: false });
+        assert_eq!(alice.forbidden("pause"), None);
+        let auditor = gate.check(&bearing("auditor-token"), peer, "pause").expect("auditor let through");
+        assert_eq!(auditor.operator, "auditor");
+        assert_eq!(auditor.forbidden("whoami"), None);
+        let why = auditor.forbidden("switchover").expect("a read-only token switched over");
+        assert!(why.contains("\"auditor\"") && why.contains("read-only") && why.contains("\"switchover\""), "{why}");
+        let refused = gate.check(&bearing("alice-token "), peer, "pause").expect_err("a wrong token let through");
+        assert_eq!(refused, Refused { refusal: Refusal::BadToken, record: Some(0) });
+        // A reload that drops alice's token refuses it from then on.
+        gate.set_operators(vec![operator("auditor", "auditor-token", true)]);
+        assert!(gate.check(&bearing("alice-token"), peer, "pause").is_err());
+        // No operator at all: anyone, as the anonymous operator.
+        gate.set_operators(Vec::new());
+        assert_eq!(gate.check(&HeaderMap::new(), peer, "pause").map(|c| c.operator), Ok(ANONYMOUS.to_owned()));
     }
 
     #[test]

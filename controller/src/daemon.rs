@@ -153,6 +153,8 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let (names, owner) = state_owner(&loaded);
     let state = StateFile::open(&loaded.settings.node.state_dir, names, owner)?;
     let stored = state.load()?;
+    // Opened under the state directory's lock, like the state file.
+    let history = crate::event_history::History::open(&loaded.settings.node.state_dir, &my.name);
     let pinned = crate::repair::at_ceiling(&stored.state, state.notebook().current().version);
     if !pinned.is_empty() {
         tracing::error!(
@@ -261,6 +263,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         local,
         fenced: fenced_rx,
         event_log,
+        history: history.clone(),
         hooks: loaded.settings.hooks.clone(),
         hook_updates: hooks_rx,
         snapshot: snapshot.clone(),
@@ -290,7 +293,8 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         peer_tls.as_ref().map(watch::Sender::subscribe),
         peer_stop,
     ));
-    let admin = Arc::new(crate::admin_auth::AdminGate::new(loaded.token.clone(), loaded.settings.admin.refusal_window));
+    let admin =
+        Arc::new(crate::admin_auth::AdminGate::new(loaded.operators.clone(), loaded.settings.admin.refusal_window));
     let (reload_tx, mut reload_rx) = mpsc::channel::<oneshot::Sender<ReloadReport>>(4);
     let node_client =
         watch::channel(crate::http_tls::node_client(loaded.http_tls.as_ref()).map_err(DaemonError::HttpClient)?).0;
@@ -311,6 +315,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         http_scheme: if loaded.http_tls.is_some() { "https" } else { "http" },
         agreement,
         notes,
+        history: history.clone(),
     };
     let http_stop = {
         let mut rx = stop_rx.clone();
@@ -405,6 +410,10 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let _ = http_task.await;
     let _ = peer_task.await;
     loop_task.abort();
+    let synced = tokio::task::spawn_blocking(move || history.sync(Duration::from_secs(5))).await;
+    if !matches!(synced, Ok(true)) {
+        tracing::warn!("the newest events may not have reached the history file");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,7 +9,11 @@
 //! carry out is forwarded to the node that can, unless it carries a token
 //! and `admin.forward_token_over_http` is off: then the answer is 421 with
 //! that node's name and HTTP address, for the caller to call it there.
-//! Who may make admin calls is [`crate::admin_auth`]'s to say.
+//! Who may make admin calls is [`crate::admin_auth`]'s to say. Every admin
+//! call, accepted or refused, is logged and recorded in the node's event
+//! history ([`crate::event_history`]) with its operator, source, command,
+//! target and result (refusals of bad tokens at most once per source per
+//! [`crate::admin_auth::LOG_EVERY`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,13 +30,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::admin_auth::{AdminGate, Refusal};
+use crate::admin_auth::{AdminGate, Caller, Refusal, Refused};
 use crate::command_channel::CommandRequest;
 use crate::describe;
+use crate::event_history::History;
 use crate::http_status::StatusInputs;
 use crate::maintenance_notes::{Notebook, SiteNote};
 use crate::member_name::of as name;
 use crate::metrics::Metrics;
+use crate::reports::{AdminCall, HistoryDoc, UNKNOWN_OPERATOR};
 use crate::snapshot::NodeSnapshot;
 use crate::status_doc::StatusDoc;
 use crate::{clock, http_status, serving};
@@ -78,6 +84,8 @@ pub struct AppState {
     pub agreement: Arc<crate::agreement::Agreement>,
     /// Who put each site in maintenance, when and why.
     pub notes: Arc<Notebook>,
+    /// The node's event history, admin calls included.
+    pub history: History,
 }
 
 /// All routes.
@@ -187,9 +195,9 @@ async fn active_actuators(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn history(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let events = s.snapshot.events();
-    Json(json!({ "events": events }))
+/// The node's history, oldest first.
+async fn history(State(s): State<AppState>) -> Json<HistoryDoc> {
+    Json(HistoryDoc { node: name(&s.cfg, s.me), events: s.history.events() })
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
@@ -240,8 +248,86 @@ async fn admin_body(request: Request, s: &AppState) -> Result<AdminBody, Respons
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the admin call's body is not the JSON expected: {e}")))
 }
 
+/// What an answer says went wrong, for the history: carried beside the
+/// response, never sent.
+#[derive(Clone, Debug)]
+struct Outcome(String);
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "ok": false, "error": message.into() }))).into_response()
+    let message = message.into();
+    let mut response = (status, Json(json!({ "ok": false, "error": message.clone() }))).into_response();
+    response.extensions_mut().insert(Outcome(message));
+    response
+}
+
+/// The 401 or 429 of a call without a valid token.
+fn refusal(refusal: Refusal, peer: SocketAddr) -> Response {
+    match refusal {
+        Refusal::BadToken => {
+            error(StatusCode::UNAUTHORIZED, "admin calls need a valid token (--token or FAILOVERCTL_TOKEN)")
+        }
+        Refusal::TooMany { retry_after } => {
+            // Whole seconds, rounded up, so a client that waits that long
+            // finds the window over.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut refused = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many refused admin calls from {}; try again in {secs} s", peer.ip()),
+            );
+            refused.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+            refused
+        }
+    }
+}
+
+/// A caller's word (the command in the path, a target in the body) as the
+/// log and the history show it: as it is when it is short and plain, else
+/// quoted, escaped and cut, so a stranger's path cannot fill either.
+fn shown(word: &str) -> String {
+    const MAX: usize = 64;
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.@".contains(c);
+    if word.len() <= MAX && word.chars().all(plain) {
+        return word.to_owned();
+    }
+    let cut: String = word.chars().take(MAX).collect();
+    if cut.len() < word.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// Logs an admin call (unless the gate has: `gate_logged` is then the
+/// number of refusals from its source it did not log before it) and
+/// records it in the history, with what `response` says came of it.
+fn audit(s: &AppState, call: (&str, SocketAddr, &str, Option<&str>), response: &Response, gate_logged: Option<u32>) {
+    let (operator, peer, command, target) = call;
+    let (command, target) = (shown(command), target.map(shown));
+    let status = response.status();
+    let mut result = match response.extensions().get::<Outcome>() {
+        Some(Outcome(why)) => format!("{}: {why}", status.as_u16()),
+        None if status.is_success() => "ok".to_owned(),
+        None => status.to_string(),
+    };
+    match gate_logged {
+        None if status.is_success() => {
+            tracing::info!(operator, source = %peer, command, target = ?target, "admin call: {result}")
+        }
+        None => tracing::warn!(operator, source = %peer, command, target = ?target, "admin call refused: {result}"),
+        Some(0) => {}
+        Some(unrecorded) => result.push_str(&format!(" ({unrecorded} more refused from this address, not recorded)")),
+    }
+    let to = target.as_deref().map_or_else(String::new, |t| format!(" {t}"));
+    let text = format!("admin {command}{to} by {operator} from {peer}: {result}");
+    let call = AdminCall {
+        operator: operator.to_owned(),
+        source: peer.to_string(),
+        command,
+        target,
+        status: status.as_u16(),
+        result,
+    };
+    s.snapshot.publish_event(s.history.record(text, Some(call)));
 }
 
 async fn admin(
@@ -253,28 +339,39 @@ async fn admin(
 ) -> Response {
     // The token first: a caller without it gets 401 (or 429) whatever it
     // sent, and its body is never read.
-    match s.admin.check(&headers, peer, &command) {
-        Ok(()) => {}
-        Err(Refusal::BadToken) => {
-            return error(StatusCode::UNAUTHORIZED, "admin calls need a valid token (--token or FAILOVERCTL_TOKEN)")
+    let caller = match s.admin.check(&headers, peer, &command) {
+        Ok(caller) => caller,
+        Err(Refused { refusal: why, record }) => {
+            let response = refusal(why, peer);
+            if record.is_some() {
+                audit(&s, (UNKNOWN_OPERATOR, peer, &command, None), &response, record);
+            }
+            return response;
         }
-        Err(Refusal::TooMany { retry_after }) => {
-            // Whole seconds, rounded up, so a client that waits that long
-            // finds the window over.
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let mut refused = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many refused admin calls from {}; try again in {secs} s", peer.ip()),
-            );
-            refused.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
-            return refused;
-        }
-    }
-    tracing::debug!(source = %peer, command = %command, "admin call accepted");
-    let body = match admin_body(request, &s).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
     };
+    let (target, response) = match admin_body(request, &s).await {
+        Ok(body) => {
+            let target = body.to.clone().or_else(|| body.site.clone());
+            let response = match caller.forbidden(&command) {
+                Some(why) => error(StatusCode::FORBIDDEN, why),
+                None => carry_out(&s, &caller, &command, &headers, &body).await,
+            };
+            (target, response)
+        }
+        Err(refused) => (None, refused),
+    };
+    audit(&s, (&caller.operator, peer, &command, target.as_deref()), &response, None);
+    response
+}
+
+/// Carries out an admin call `caller` may make, or sends it on.
+async fn carry_out(s: &AppState, caller: &Caller, command: &str, headers: &HeaderMap, body: &AdminBody) -> Response {
+    if command == "whoami" {
+        let answer = json!({
+            "ok": true, "node": name(&s.cfg, s.me), "operator": caller.operator, "read_only": caller.read_only,
+        });
+        return (StatusCode::OK, Json(answer)).into_response();
+    }
     let to = match &body.to {
         None => None,
         Some(n) => match s.cfg.id_of(n) {
@@ -282,11 +379,11 @@ async fn admin(
             None => return error(StatusCode::BAD_REQUEST, format!("unknown site {n:?}")),
         },
     };
-    let cmd = match command.as_str() {
+    let cmd = match command {
         // Each node reloads its own file: go to the named node.
         "reload" => match to {
-            Some(t) if t != s.me => return forward(&s, t, &command, &headers, &body).await,
-            _ => return reload(&s).await,
+            Some(t) if t != s.me => return forward(s, t, command, headers, body).await,
+            _ => return reload(s).await,
         },
         "switchover" => {
             // The operator's wall-clock time becomes a deadline on this
@@ -304,7 +401,7 @@ async fn admin(
         "approve" => Command::Approve { to },
         // Forced promotion acts on the node that runs it: go to the named site.
         "force-promote" => match to {
-            Some(t) if t != s.me => return forward(&s, t, &command, &headers, &body).await,
+            Some(t) if t != s.me => return forward(s, t, command, headers, body).await,
             _ => Command::ForcePromote,
         },
         "pause" => Command::Pause,
@@ -330,7 +427,7 @@ async fn admin(
         }
         other => return error(StatusCode::NOT_FOUND, format!("unknown admin command {other:?}")),
     };
-    let before = before_command(&s);
+    let before = before_command(s);
     let (tx, rx) = oneshot::channel();
     if s.commands.send((cmd, tx)).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the protocol loop is not running");
@@ -358,7 +455,7 @@ async fn admin(
         }
         Err(e) => return error(StatusCode::CONFLICT, refusal(&e)),
     };
-    forward(&s, forward_to, &command, &headers, &body).await
+    forward(s, forward_to, command, headers, body).await
 }
 
 /// Reloads this node's configuration file: 200 with what changed, or 409
@@ -415,7 +512,9 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
             "error": message,
             "carried_out_by": { "node": node, "http_address": addr.to_string() },
         });
-        return (StatusCode::MISDIRECTED_REQUEST, Json(answer)).into_response();
+        let mut misdirected = (StatusCode::MISDIRECTED_REQUEST, Json(answer)).into_response();
+        misdirected.extensions_mut().insert(Outcome(format!("to be called at {node}")));
+        return misdirected;
     }
     let client = s.client.borrow().clone();
     let mut req = client
@@ -431,7 +530,14 @@ async fn forward(s: &AppState, forward_to: NodeId, command: &str, headers: &Head
             let code = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
             let value =
                 resp.json::<serde_json::Value>().await.unwrap_or_else(|e| json!({"ok": false, "error": e.to_string()}));
-            (code, Json(value)).into_response()
+            let node = name(&s.cfg, forward_to);
+            let outcome = match value.get("error").and_then(serde_json::Value::as_str) {
+                Some(why) => format!("sent on to {node}, which answered: {why}"),
+                None => format!("sent on to {node}"),
+            };
+            let mut relayed = (code, Json(value)).into_response();
+            relayed.extensions_mut().insert(Outcome(outcome));
+            relayed
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, format!("forwarding to {}: {e}", name(&s.cfg, forward_to))),
     }

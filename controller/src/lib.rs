@@ -22,7 +22,7 @@
 //!   [`command_channel`];
 //! - components: [`actuate`], [`mongo`], [`health`], [`hooks`], [`peer`],
 //!   [`persist`], [`http`] and [`http_status`], [`metrics`], [`systemd`],
-//!   [`agreement`], [`admin_auth`], [`settings`] and the rest; each
+//!   [`agreement`], [`admin_auth`], [`event_history`], [`settings`] and the rest; each
 //!   publishes through the snapshot and never names the protocol loop;
 //! - [`runtime`]: the protocol loop, which feeds the core and drives the
 //!   components;
@@ -38,6 +38,7 @@ pub mod clock;
 pub mod command_channel;
 pub mod daemon;
 pub mod describe;
+pub mod event_history;
 pub mod health;
 pub mod hook_triggers;
 pub mod hooks;

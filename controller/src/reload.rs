@@ -9,7 +9,7 @@
 //! whole cluster to agree or that this build reads only at start: such a
 //! reload is refused as a whole, naming every key and why. Applied live:
 //! the hooks, the health checks, the actuators, the MongoDB link, the admin
-//! token, the TLS files (read again on every reload, so a certificate
+//! tokens and their operators, the TLS files (read again on every reload, so a certificate
 //! renewed under the same name is put in use), the log level and format,
 //! and what a stop does.
 
@@ -32,7 +32,7 @@ use crate::settings::Loaded;
 use crate::snapshot::NodeSnapshot;
 
 /// Keys whose changes this build applies live, by prefix.
-const LIVE: [&str; 14] = [
+const LIVE: [&str; 15] = [
     "hooks",
     "checks",
     "actuators",
@@ -40,6 +40,7 @@ const LIVE: [&str; 14] = [
     "tls",
     "admin.token",
     "admin.token_file",
+    "admin.tokens",
     "admin.allow_without_token",
     "admin.tls_cert_file",
     "admin.tls_key_file",
@@ -128,7 +129,14 @@ pub fn named_files(settings: &crate::settings::Settings) -> Vec<(&'static str, O
         ("admin.tls_ca_file", admin.tls_ca_file.as_deref()),
         ("admin.token_file", admin.token_file.as_deref()),
     ];
-    files.into_iter().filter_map(|(key, path)| path.map(|p| (key, std::fs::read(p).ok()))).collect()
+    let mut named: Vec<_> =
+        files.into_iter().filter_map(|(key, path)| path.map(|p| (key, std::fs::read(p).ok()))).collect();
+    // The operators' token files as one: any new token among them shows.
+    if !admin.tokens.is_empty() {
+        let tokens: Option<Vec<Vec<u8>>> = admin.tokens.iter().map(|t| std::fs::read(&t.token_file).ok()).collect();
+        named.push(("admin.tokens", tokens.map(|t| t.join(&b'\n'))));
+    }
+    named
 }
 
 /// The keys of `new` whose file holds other content than in `old`, under
@@ -174,7 +182,7 @@ pub fn judge(old_text: &str, new_text: &str) -> Result<Vec<String>, Vec<String>>
 
 /// The parts of the running daemon a reload changes.
 pub struct LiveParts {
-    /// The admin token.
+    /// The admin operators.
     pub admin: Arc<AdminGate>,
     /// The hooks the protocol loop runs.
     pub hooks: mpsc::Sender<HooksSection>,
@@ -284,7 +292,7 @@ impl Reloader {
         live.log.apply(new.log_format, new.settings.node.log_level.as_deref())?;
         let client = crate::http_tls::node_client(new.http_tls.as_ref())
             .map_err(|e| format!("admin.tls_ca_file: cannot build the client for the other nodes: {e}"))?;
-        live.admin.set_token(new.token.clone());
+        live.admin.set_operators(new.operators.clone());
         if live.hooks.send(new.settings.hooks.clone()).await.is_err() {
             return Err("hooks: the protocol loop has stopped".into());
         }

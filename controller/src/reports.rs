@@ -30,13 +30,70 @@ pub struct ReloadReport {
     pub refused_total: u64,
 }
 
-/// One recorded protocol event.
+/// One recorded event: a protocol event, or an admin call ([`AdminCall`]).
+/// `node` and `seq` are its identity: each node numbers its own events
+/// 1, 2, 3... across restarts (its history file keeps the count).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
     /// Wall-clock time, for people (RFC 3339).
     pub at: String,
     /// The event, as text.
     pub event: String,
+    /// The node that recorded it.
+    #[serde(default)]
+    pub node: String,
+    /// Its number among that node's events.
+    #[serde(default)]
+    pub seq: u64,
+    /// Wall-clock time in milliseconds since the Unix epoch: the order in
+    /// which a history merged from several nodes is shown.
+    #[serde(default)]
+    pub at_unix_ms: u64,
+    /// Who asked what, when it is an admin call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminCall>,
+}
+
+/// An admin call as the audit history keeps it, accepted or refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminCall {
+    /// The operator whose token it carried; `unknown` without a valid one,
+    /// `anonymous` on a node that needs no token.
+    pub operator: String,
+    /// The caller's socket address.
+    pub source: String,
+    /// The command (`switchover`, `pause`, `whoami`...).
+    pub command: String,
+    /// The site or node it named, if any.
+    pub target: Option<String>,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// What came of it, in words.
+    pub result: String,
+}
+
+/// The `/history` answer: one node's events, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryDoc {
+    /// The node that answered.
+    #[serde(default)]
+    pub node: String,
+    /// Its events, oldest first.
+    pub events: Vec<EventRecord>,
+}
+
+/// The operator of a call with no valid token.
+pub const UNKNOWN_OPERATOR: &str = "unknown";
+
+/// The events of several nodes' histories as one: each event once (by its
+/// node and number), newest first (by wall-clock time, then node and
+/// number, so equal times keep a stable order).
+pub fn merge_histories(histories: impl IntoIterator<Item = Vec<EventRecord>>) -> Vec<EventRecord> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all: Vec<EventRecord> =
+        histories.into_iter().flatten().filter(|e| seen.insert((e.node.clone(), e.seq))).collect();
+    all.sort_by(|a, b| (b.at_unix_ms, &b.node, b.seq).cmp(&(a.at_unix_ms, &a.node, a.seq)));
+    all
 }
 
 /// Where an actuator stands.
@@ -196,4 +253,40 @@ pub struct CheckState {
     /// part of the document (it reads back as 0).
     #[serde(skip)]
     pub generation: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(node: &str, seq: u64, at_unix_ms: u64) -> EventRecord {
+        EventRecord {
+            at: String::new(),
+            event: format!("{node}#{seq}"),
+            node: node.into(),
+            seq,
+            at_unix_ms,
+            admin: None,
+        }
+    }
+
+    fn ids(events: &[EventRecord]) -> Vec<String> {
+        events.iter().map(|e| e.event.clone()).collect()
+    }
+
+    #[test]
+    fn histories_merge_newest_first_with_each_event_once() {
+        let a = vec![event("site-a", 1, 100), event("site-a", 2, 300), event("site-a", 3, 500)];
+        let b = vec![event("site-b", 1, 200), event("site-b", 2, 500)];
+        // The same node read twice (two endpoints) adds nothing.
+        let merged = merge_histories([a.clone(), b, a]);
+        assert_eq!(ids(&merged), ["site-b#2", "site-a#3", "site-a#2", "site-b#1", "site-a#1"]);
+    }
+
+    #[test]
+    fn the_same_number_on_two_nodes_is_two_events_and_equal_times_keep_a_stable_order() {
+        let merged = merge_histories([vec![event("w", 7, 10)], vec![event("site-a", 7, 10), event("site-a", 6, 10)]]);
+        assert_eq!(ids(&merged), ["w#7", "site-a#7", "site-a#6"]);
+        assert!(merge_histories(Vec::<Vec<EventRecord>>::new()).is_empty());
+    }
 }

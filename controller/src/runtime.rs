@@ -19,7 +19,6 @@ use crate::hook_triggers::{Due, Triggers};
 use crate::hooks::{self, HookKind, HookOutcome, HooksSection};
 use crate::peer::Senders;
 use crate::persist::StateFile;
-use crate::reports::EventRecord;
 use crate::snapshot::{Lease, NodeSnapshot, Step};
 use crate::{clock, describe, member_name};
 
@@ -45,6 +44,8 @@ pub struct Runtime {
     pub fenced: mpsc::Receiver<u64>,
     /// Events for the MongoDB state store, if it is the store.
     pub event_log: Option<mpsc::Sender<String>>,
+    /// The node's event history (numbers the events, keeps them on disk).
+    pub history: crate::event_history::History,
     /// Hooks to run (empty for a witness).
     pub hooks: HooksSection,
     /// New hooks from a reload, for the hooks that start from then on.
@@ -332,7 +333,7 @@ impl Runtime {
                     // history still has it.
                     let _ = log.try_send(text.clone());
                 }
-                EventRecord { at: clock::wall(now), event: text }
+                self.history.record(text, None)
             })
             .collect();
         self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events });

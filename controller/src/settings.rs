@@ -14,12 +14,14 @@ mod choice;
 mod commands;
 mod location;
 mod members;
+mod operators;
 #[cfg(test)]
 mod tests;
 
 pub use bad_setting::BadSetting;
 pub use choice::Choice;
 pub use commands::MAX_DURATION;
+pub use operators::{TokenSection, SINGLE_TOKEN_OPERATOR};
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -253,6 +255,9 @@ pub struct AdminSection {
     pub token: Option<String>,
     /// File holding the admin token.
     pub token_file: Option<PathBuf>,
+    /// Named operators, each with a token file of their own.
+    #[serde(default)]
+    pub tokens: Vec<TokenSection>,
     /// Must be set to `true` to run mutating admin calls without a token.
     #[serde(default)]
     pub allow_without_token: bool,
@@ -287,6 +292,7 @@ impl Default for AdminSection {
         AdminSection {
             token: None,
             token_file: None,
+            tokens: Vec::new(),
             allow_without_token: false,
             refusal_window: default_refusal_window(),
             forward_token_over_http: false,
@@ -351,8 +357,8 @@ pub struct Loaded {
     pub on_stop: OnStop,
     /// The local health checks, checked.
     pub checks: Vec<crate::health::Check>,
-    /// The admin token, if one is configured.
-    pub token: Option<String>,
+    /// The operators and their tokens (none: admin calls need no token).
+    pub operators: Vec<crate::admin_auth::Operator>,
     /// Mutual TLS material, if configured.
     pub tls: Option<crate::peer_tls::TlsFiles>,
     /// TLS for the HTTP port, if configured.
@@ -415,7 +421,7 @@ fn validate(settings: Settings, path: &Path) -> Result<Loaded, SettingsError> {
         errors.push(invalid(file, "tls", UNAUTHENTICATED_PEERS));
     }
     match (cluster, rules, admin, tls) {
-        (Ok((cluster, me)), Ok((log_format, on_stop, checks, run_as)), Ok((token, http_tls)), Ok(tls))
+        (Ok((cluster, me)), Ok((log_format, on_stop, checks, run_as)), Ok((admin_operators, http_tls)), Ok(tls))
             if errors.is_empty() =>
         {
             let mut settings = settings;
@@ -428,7 +434,7 @@ fn validate(settings: Settings, path: &Path) -> Result<Loaded, SettingsError> {
                 log_format,
                 on_stop,
                 checks,
-                token,
+                operators: admin_operators,
                 tls,
                 http_tls,
             })
@@ -505,28 +511,21 @@ fn node_rules(settings: &Settings) -> Result<NodeRules, BadSetting> {
     Ok((log_format, on_stop, checks, run_as))
 }
 
-/// The admin token and TLS on the HTTP port.
-fn admin_of(
-    settings: &Settings,
-    file: &str,
-) -> Result<(Option<String>, Option<crate::http_tls::HttpTls>), SettingsError> {
-    let token = match &settings.admin.token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| invalid(file, "admin.token_file", format!("cannot read {}: {e}", path.display())))?;
-            let token = text.trim().to_owned();
-            if token.is_empty() {
-                return Err(invalid(file, "admin.token_file", format!("{} is empty", path.display())));
-            }
-            Some(token)
-        }
+/// The operators and TLS on the HTTP port.
+type AdminRules = (Vec<crate::admin_auth::Operator>, Option<crate::http_tls::HttpTls>);
+
+fn admin_of(settings: &Settings, file: &str) -> Result<AdminRules, SettingsError> {
+    let single = match &settings.admin.token_file {
+        Some(path) => Some(operators::token_of(path, "admin.token_file").map_err(refused(file))?),
         None => settings.admin.token.clone().filter(|t| !t.is_empty()),
     };
-    if token.is_none() && !settings.admin.allow_without_token {
+    let operators = operators::operators(single, &settings.admin.tokens).map_err(refused(file))?;
+    if operators.is_empty() && !settings.admin.allow_without_token {
         return Err(invalid(
             file,
             "admin.token_file",
-            "no admin token: set admin.token_file or FAILOVER_ADMIN__TOKEN, or admin.allow_without_token = true",
+            "no admin token: set admin.token_file, [[admin.tokens]] or FAILOVER_ADMIN__TOKEN, or \
+             admin.allow_without_token = true",
         ));
     }
     commands::duration(settings.admin.refusal_window)
@@ -545,5 +544,5 @@ fn admin_of(
             return Err(invalid(file, "admin.tls_cert_file", "admin.tls_key_file needs its certificate"))
         }
     };
-    Ok((token, http_tls))
+    Ok((operators, http_tls))
 }

@@ -30,7 +30,8 @@ use failover_core::{Instant, RoleName, Status};
 use crate::clock;
 use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
 
-/// How many events `/status` and `history` keep.
+/// How many events `/status` shows from (the history keeps more:
+/// [`crate::event_history`]).
 pub const EVENTS_KEPT: usize = 200;
 
 /// The lease authority: while the clock is before `until`, this site acts
@@ -74,6 +75,15 @@ pub struct Published {
     pub last_known_epoch: Option<u64>,
     /// The last reload of the configuration file.
     pub reload: Option<crate::reports::ReloadReport>,
+}
+
+impl Published {
+    /// Adds `events`, dropping the oldest beyond [`EVENTS_KEPT`].
+    fn keep_events(&mut self, events: impl IntoIterator<Item = EventRecord>) {
+        self.events.extend(events);
+        let excess = self.events.len().saturating_sub(EVENTS_KEPT);
+        self.events.drain(..excess);
+    }
 }
 
 /// What one protocol step publishes.
@@ -127,12 +137,16 @@ impl NodeSnapshot {
     /// dropped beyond [`EVENTS_KEPT`]).
     pub fn publish_step(&self, step: Step) {
         let mut p = self.lock();
-        p.events.extend(step.events);
-        let excess = p.events.len().saturating_sub(EVENTS_KEPT);
-        p.events.drain(..excess);
+        p.keep_events(step.events);
         p.last_known_epoch = p.last_known_epoch.max(step.status.epoch.map(|e| e.0));
         p.status = step.status;
         p.lease = step.lease;
+    }
+
+    /// Publishes one event recorded outside a protocol step (an admin
+    /// call), as [`NodeSnapshot::publish_step`] publishes a step's.
+    pub fn publish_event(&self, event: EventRecord) {
+        self.lock().keep_events([event]);
     }
 
     /// Records a hook's outcome, replacing that hook's previous one.
@@ -186,11 +200,6 @@ impl NodeSnapshot {
         self.lock().actuators.clone()
     }
 
-    /// The events kept, oldest first.
-    pub fn events(&self) -> Vec<EventRecord> {
-        self.lock().events.iter().cloned().collect()
-    }
-
     /// Whether this node still acts as active or is handing over: what a
     /// graceful shutdown waits out.
     pub fn active_or_handing_over(&self) -> bool {
@@ -209,7 +218,7 @@ mod tests {
     }
 
     fn event(n: usize) -> EventRecord {
-        EventRecord { at: String::new(), event: n.to_string() }
+        EventRecord { at: String::new(), event: n.to_string(), node: String::new(), seq: 0, at_unix_ms: 0, admin: None }
     }
 
     #[test]
@@ -229,7 +238,7 @@ mod tests {
         let snap = NodeSnapshot::new(status());
         let events = (0..EVENTS_KEPT + 5).map(event).collect();
         snap.publish_step(Step { status: status(), lease: Lease::default(), events });
-        let kept = snap.events();
+        let kept: Vec<EventRecord> = snap.read(|p| p.events.iter().cloned().collect());
         assert_eq!(kept.len(), EVENTS_KEPT);
         assert_eq!(kept.first(), Some(&event(5)));
         assert_eq!(kept.last(), Some(&event(EVENTS_KEPT + 4)));

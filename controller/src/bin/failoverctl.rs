@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 
@@ -116,8 +116,17 @@ enum Cmd {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Recent events.
-    History,
+    /// Who did what: the events and admin calls of every node that
+    /// answers (the endpoints and the members they name), newest first,
+    /// each once.
+    History {
+        /// Print one JSON document: {"events": [...], "nodes": [...],
+        /// "unreachable": [{"node", "error"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which operator the token names, and whether it is read-only.
+    Whoami,
     /// Wait until a condition holds (for scripts and runbooks); exits
     /// non-zero if it does not within --timeout.
     #[command(group(clap::ArgGroup::new("until").required(true).multiple(false)))]
@@ -458,6 +467,33 @@ fn pause_held(status: &StatusDoc, paused: bool) -> Result<Vec<String>, String> {
     echoed(status, |site| site.pause_agrees)
 }
 
+/// `failoverctl history`: every reachable node's history merged, newest
+/// first, as a table or one JSON document; the nodes not read are named on
+/// stderr (and in the document), and none read at all is an error.
+async fn history(cli: &Cli, json: bool) -> anyhow::Result<()> {
+    let histories = conn(cli)?.histories().await;
+    if histories.read.is_empty() {
+        let why: Vec<String> = histories.unread.iter().map(|(n, why)| format!("{n}: {why}")).collect();
+        bail!(
+            "no node's history could be read: {}",
+            if why.is_empty() { "no --endpoint given".into() } else { why.join("; ") }
+        );
+    }
+    let nodes: Vec<String> = histories.read.iter().map(|h| h.node.clone()).collect();
+    let events = failover_controller::reports::merge_histories(histories.read.into_iter().map(|h| h.events));
+    if json {
+        let unreachable: Vec<_> = histories.unread.iter().map(|(n, why)| json!({ "node": n, "error": why })).collect();
+        let doc = json!({ "events": events, "nodes": nodes, "unreachable": unreachable });
+        say!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    for (node, why) in &histories.unread {
+        eprintln!("failoverctl: the history of {node} is not included: {why}");
+    }
+    output::print_history(&events);
+    Ok(())
+}
+
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Cmd::Status { json } => {
@@ -531,17 +567,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 say!("wrote {}", file.display());
             }
         }
-        Cmd::History => {
-            /// The `/history` answer.
-            #[derive(serde::Deserialize)]
-            struct History {
-                events: Vec<failover_controller::reports::EventRecord>,
-            }
-            let v = conn(cli)?.get("/history").await?;
-            let history: History = serde_json::from_value(v).context("the node's /history answer")?;
-            for e in history.events {
-                say!("{}  {}", e.at, e.event);
-            }
+        Cmd::History { json } => history(cli, *json).await?,
+        Cmd::Whoami => {
+            let answer = conn(cli)?.admin("whoami", json!({})).await?;
+            say!("{}", output::whoami(&answer));
         }
     }
     Ok(())

@@ -69,7 +69,13 @@ fn site_with_token(token: Option<&str>) -> Site {
         http_addresses: Arc::new(addresses.iter().filter_map(|a| a.parse().ok()).collect()),
         snapshot: snapshot.clone(),
         commands,
-        admin: Arc::new(AdminGate::new(token.map(str::to_owned), Duration::from_secs(60))),
+        admin: Arc::new(AdminGate::new(
+            token
+                .map(|t| crate::admin_auth::Operator { name: "admin".into(), token: t.into(), read_only: false })
+                .into_iter()
+                .collect(),
+            Duration::from_secs(60),
+        )),
         forward_token_over_http: false,
         peer_authentication: "none",
         reload: tokio::sync::mpsc::channel(1).0,
@@ -77,6 +83,7 @@ fn site_with_token(token: Option<&str>) -> Site {
         client: tokio::sync::watch::channel(reqwest::Client::new()).1,
         http_scheme: "http",
         notes: Arc::default(),
+        history: crate::event_history::History::in_memory("site-a"),
     };
     let caller = SocketAddr::from(([127, 0, 0, 1], 40_000));
     Site { app: router(state).layer(MockConnectInfo(caller)), snapshot, given }
@@ -260,4 +267,45 @@ where
     I::Item: Send,
 {
     futures_util::stream::iter(items)
+}
+
+#[tokio::test]
+async fn every_admin_call_accepted_or_refused_is_in_the_history_with_its_operator() {
+    let site = site_with_token(Some(TOKEN));
+    assert_eq!(pause_with(&site.app, Some(TOKEN), "{}").await.0, StatusCode::OK);
+    // Two bad tokens from one source within the log interval: the first is
+    // recorded, the second only counted (as it is only counted in the log).
+    assert_eq!(pause_with(&site.app, Some("wrong"), "{}").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(pause_with(&site.app, Some("wrong"), "{}").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(pause_with(&site.app, Some(TOKEN), "{not json").await.0, StatusCode::BAD_REQUEST);
+    let (code, answer) = call(&site.app, Request::get("/history").body(Body::empty()).expect("a request")).await;
+    assert_eq!(code, StatusCode::OK);
+    let doc: HistoryDoc = serde_json::from_value(answer).expect("a history document");
+    assert_eq!(doc.node, "a");
+    let calls: Vec<(u64, String, String, String, u16)> = doc
+        .events
+        .iter()
+        .filter_map(|e| {
+            e.admin.as_ref().map(|a| (e.seq, a.operator.clone(), a.source.clone(), a.command.clone(), a.status))
+        })
+        .collect();
+    let call = |seq, operator: &str, status| {
+        (seq, operator.to_owned(), "127.0.0.1:40000".to_owned(), "pause".to_owned(), status)
+    };
+    assert_eq!(calls, [call(1, "admin", 200), call(2, "unknown", 401), call(3, "admin", 400)]);
+    let results: Vec<&str> = doc.events.iter().filter_map(|e| e.admin.as_ref().map(|a| a.result.as_str())).collect();
+    assert_eq!(results[0], "ok");
+    assert!(results[1].starts_with("401: admin calls need a valid token"), "{results:?}");
+    assert!(results[2].starts_with("400: the admin call's body is not the JSON expected"), "{results:?}");
+    assert!(doc.events[0].event.starts_with("admin pause by admin from 127.0.0.1:40000: ok"), "{:?}", doc.events[0]);
+}
+
+#[test]
+fn a_callers_words_are_shown_plain_only_when_short_and_plain() {
+    assert_eq!(shown("switchover"), "switchover");
+    assert_eq!(shown("site-b"), "site-b");
+    assert_eq!(shown("a b\n"), "\"a b\\n\"");
+    let long = "x".repeat(65);
+    assert_eq!(shown(&long), format!("\"{}\"…", "x".repeat(64)));
+    assert_eq!(shown(&"é".repeat(64)), format!("{:?}", "é".repeat(64)));
 }

@@ -180,7 +180,16 @@ fn an_active_node_with_reports_is_the_same_document() {
         haproxy.detail = "fenced: HAProxy 127.0.0.1:9999 variable proc.failover_epoch holds ...".into();
         p.actuators = vec![dns, haproxy, ActuatorReport::idle("hook", "webhook")];
         p.mongodb = Some(MongoReport { state_store: "embedded".into(), ..MongoReport::default() });
-        p.events = (0..25).map(|i| EventRecord { at: format!("t{i}"), event: format!("e{i}") }).collect();
+        p.events = (0..25)
+            .map(|i| EventRecord {
+                at: format!("t{i}"),
+                event: format!("e{i}"),
+                node: "site-a".into(),
+                seq: i,
+                at_unix_ms: i,
+                admin: None,
+            })
+            .collect();
     });
     let checks =
         vec![CheckState { name: "http".into(), healthy: true, last: "ok".into(), joining: false, generation: 0 }];

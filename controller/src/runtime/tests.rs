@@ -73,6 +73,7 @@ fn one_site_loop(state: StateFile) -> OneSite {
         local,
         fenced,
         event_log: None,
+        history: crate::event_history::History::in_memory("site-a"),
         hooks: Default::default(),
         hook_updates: mpsc::channel(1).1,
         snapshot: snapshot.clone(),

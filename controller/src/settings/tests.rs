@@ -366,3 +366,73 @@ fn run_as_is_resolved_for_hooks_and_command_checks_and_a_missing_user_is_refused
         assert_refused(what, &format!("{GOOD}[hooks]\nrun_as = {run_as:?}\n"), "hooks.run_as");
     }
 }
+
+/// `GOOD` with `[[admin.tokens]]` entries, one a line: (name, token file, read_only).
+fn with_tokens(entries: &[(&str, &Path, bool)]) -> String {
+    let mut text = GOOD.to_owned();
+    for (name, file, read_only) in entries {
+        text.push_str(&format!(
+            "[[admin.tokens]]\nname = {name:?}\ntoken_file = {:?}\nread_only = {read_only}\n",
+            file.display()
+        ));
+    }
+    text
+}
+
+#[test]
+fn named_operators_each_with_a_token_file_and_the_single_token_as_admin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (alice, auditor) = (dir.path().join("alice"), dir.path().join("auditor"));
+    std::fs::write(&alice, "alice-token\n").expect("write");
+    std::fs::write(&auditor, "  auditor-token ").expect("write");
+    let text = with_tokens(&[("alice", &alice, false), ("auditor", &auditor, true)])
+        .replace("allow_without_token = true\n", "token = \"shared-token\"\n");
+    let loaded = load_text(&text).expect("accepted");
+    let seen: Vec<(&str, &str, bool)> =
+        loaded.operators.iter().map(|o| (o.name.as_str(), o.token.as_str(), o.read_only)).collect();
+    assert_eq!(
+        seen,
+        [("admin", "shared-token", false), ("alice", "alice-token", false), ("auditor", "auditor-token", true)]
+    );
+    // Named tokens alone are enough: no admin.token needed.
+    let only_named = with_tokens(&[("alice", &alice, false)]).replace("allow_without_token = true\n", "");
+    assert_eq!(load_text(&only_named).expect("accepted").operators.len(), 1);
+    // And no token at all, with allow_without_token: no operator.
+    assert!(load_text(GOOD).expect("accepted").operators.is_empty());
+    // The token never shows in a debug print.
+    assert!(!format!("{:?}", loaded.operators).contains("alice-token"));
+}
+
+#[test]
+fn operator_names_and_tokens_are_each_used_once_and_their_files_must_hold_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b, empty) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("empty"));
+    std::fs::write(&a, "token-a").expect("write");
+    std::fs::write(&b, "token-b").expect("write");
+    std::fs::write(&empty, " \n").expect("write");
+    let missing = dir.path().join("missing");
+    assert_refused(
+        "same name twice",
+        &with_tokens(&[("alice", &a, false), ("alice", &b, true)]),
+        "admin.tokens[1].name",
+    );
+    assert_refused(
+        "same token twice",
+        &with_tokens(&[("alice", &a, false), ("bob", &a, true)]),
+        "admin.tokens[1].token_file",
+    );
+    assert_refused("empty file", &with_tokens(&[("alice", &empty, false)]), "admin.tokens[0].token_file");
+    assert_refused("unreadable file", &with_tokens(&[("alice", &missing, false)]), "admin.tokens[0].token_file");
+    assert_refused("no name", &with_tokens(&[("", &a, false)]), "admin.tokens[0].name");
+    assert_refused("a space in the name", &with_tokens(&[("al ice", &a, false)]), "admin.tokens[0].name");
+    assert_refused("a reserved name", &with_tokens(&[("unknown", &a, false)]), "admin.tokens[0].name");
+    let single = |t: &str| with_tokens(&[("admin", &a, false)]).replace("allow_without_token = true\n", t);
+    assert_refused("the single token's name taken", &single("token = \"other\"\n"), "admin.tokens[0].name");
+    let shared = with_tokens(&[("alice", &a, false)]).replace("allow_without_token = true\n", "token = \"token-a\"\n");
+    assert_refused("the single token's token reused", &shared, "admin.tokens[0].token_file");
+    let Err(e) = load_text(&with_tokens(&[("alice", &a, false), ("bob", &a, true)])) else { panic!("accepted") };
+    assert!(!e.to_string().contains("token-a"), "the token shows in the error: {e}");
+    assert!(e.to_string().contains("admin.tokens[0] (alice)"), "names the first holder: {e}");
+    let unknown_key = format!("{}bogus = 1\n", with_tokens(&[("alice", &a, false)]));
+    assert!(load_text(&unknown_key).is_err_and(|e| e.to_string().contains("bogus")));
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use failover_controller::reports::HistoryDoc;
 use failover_controller::status_doc::StatusDoc;
 use serde_json::{json, Value};
 
@@ -386,6 +387,58 @@ impl Conn {
             }
         }
         Err(last)
+    }
+}
+
+/// The histories `failoverctl history` merges: each node's, and why the
+/// others could not be read.
+pub struct Histories {
+    /// The history of each node that answered.
+    pub read: Vec<HistoryDoc>,
+    /// The nodes (or endpoints) that did not answer, and why.
+    pub unread: Vec<(String, String)>,
+}
+
+impl Conn {
+    /// The `/history` of every node that answers: each `--endpoint`, and
+    /// every member a node's `/status` gives an HTTP address for (called
+    /// with the scheme that node answered on), each node once.
+    pub async fn histories(&self) -> Histories {
+        let limit = Some(Duration::from_secs(5));
+        let mut out = Histories { read: Vec::new(), unread: Vec::new() };
+        let mut members: Option<(StatusDoc, String)> = None;
+        for e in &self.endpoints {
+            match self.read(e, "/history", limit).await {
+                Ok((v, base)) => match serde_json::from_value::<HistoryDoc>(v) {
+                    Ok(doc) if out.read.iter().any(|h| h.node == doc.node) => {}
+                    Ok(doc) => out.read.push(doc),
+                    Err(why) => out.unread.push((base, format!("bad /history answer: {why}"))),
+                },
+                Err(why) => out.unread.push((e.rest.clone(), why)),
+            }
+            if members.is_none() {
+                members = self.status_at(e).await.ok();
+            }
+        }
+        let Some((status, base)) = members else { return out };
+        let scheme = if base.starts_with("https://") { "https" } else { "http" };
+        for site in &status.sites {
+            if out.read.iter().any(|h| h.node == site.id) {
+                continue;
+            }
+            let Some(address) = &site.http_address else {
+                out.unread.push((site.id.clone(), "no HTTP address known".into()));
+                continue;
+            };
+            let read = self.get_at(&format!("{scheme}://{address}"), "/history", limit).await;
+            match read
+                .and_then(|v| serde_json::from_value::<HistoryDoc>(v).map_err(|e| format!("bad /history answer: {e}")))
+            {
+                Ok(doc) => out.read.push(doc),
+                Err(why) => out.unread.push((site.id.clone(), why)),
+            }
+        }
+        out
     }
 }
 

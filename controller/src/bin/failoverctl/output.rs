@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use failover_controller::reports::MongoReport;
+use failover_controller::reports::{EventRecord, MongoReport};
 use failover_controller::status_doc::{ScheduledSwitchoverDoc, StatusDoc};
 use serde::Serialize;
 use serde_json::Value;
@@ -78,6 +78,33 @@ pub fn done(command: &str, to: Option<&str>, at: Option<&str>, answer: &Value) -
         }
         "force-promote" => format!("forced {to} active without a majority{by}"),
         other => format!("{other}: done{by}"),
+    }
+}
+
+/// `failoverctl whoami`: the operator, from a `whoami` answer.
+pub fn whoami(answer: &Value) -> String {
+    let operator = answer.get("operator").and_then(Value::as_str).unwrap_or("?");
+    let node = answer.get("node").and_then(Value::as_str).unwrap_or("?");
+    let access = if answer.get("read_only") == Some(&Value::Bool(true)) { "read-only" } else { "read-write" };
+    format!("operator {operator} ({access}), as {node} knows the token")
+}
+
+/// `failoverctl history`: a table, newest first; the operator column is
+/// `-` for protocol events.
+pub fn print_history(events: &[EventRecord]) {
+    let rows: Vec<[String; 3]> = events
+        .iter()
+        .map(|e| {
+            let operator = e.admin.as_ref().map_or("-", |a| a.operator.as_str());
+            [e.at.clone(), format!("{}#{}", e.node, e.seq), operator.to_owned()]
+        })
+        .collect();
+    let titles = ["AT", "EVENT", "OPERATOR"];
+    let w: Vec<usize> =
+        (0..3).map(|i| rows.iter().map(|r| r[i].len()).chain([titles[i].len()]).max().unwrap_or(0)).collect();
+    say!("{:w0$}  {:w1$}  {:w2$}  WHAT", titles[0], titles[1], titles[2], w0 = w[0], w1 = w[1], w2 = w[2]);
+    for (r, e) in rows.iter().zip(events) {
+        say!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], e.event, w0 = w[0], w1 = w[1], w2 = w[2]);
     }
 }
 
