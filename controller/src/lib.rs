@@ -41,6 +41,7 @@ pub mod describe;
 pub mod health;
 pub mod hook_triggers;
 pub mod hooks;
+pub mod host_port;
 pub mod http;
 pub mod http_server;
 pub mod http_status;
@@ -69,6 +70,7 @@ pub mod status_doc;
 pub mod systemd;
 #[cfg(test)]
 mod test_node;
+pub mod unresolved;
 pub mod wire;
 
 /// Makes ring the process's TLS crypto provider. rustls picks one by itself

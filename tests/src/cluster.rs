@@ -61,6 +61,10 @@ pub struct Spec {
     /// directory is made that user's and the scratch directory may be
     /// passed through (mode 0711). The test must run as root.
     pub daemon_user: Option<(&'static str, u32, u32)>,
+    /// Every member address written as `localhost:PORT` (a host name),
+    /// each node binding its own ports on 127.0.0.1 through
+    /// `node.listen_peer_address` and `node.listen_http_address`.
+    pub host_names: bool,
 }
 
 /// The directory holding the built binaries (next to the test executable).
