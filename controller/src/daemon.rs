@@ -71,7 +71,7 @@ pub enum DaemonError {
     Bind {
         /// `peer address` or `HTTP address`.
         what: &'static str,
-        /// The address, and the key it comes from.
+        /// The address (with the name it was resolved from, if any).
         address: String,
         /// The OS error.
         source: std::io::Error,

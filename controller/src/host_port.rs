@@ -22,7 +22,7 @@ pub struct HostPort {
 
 /// The host part of a [`HostPort`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Host {
+enum Host {
     /// An IP literal: used as it is.
     Ip(IpAddr),
     /// A DNS name: resolved each time it is used.
@@ -66,16 +66,6 @@ pub struct Unresolvable {
 }
 
 impl HostPort {
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The host.
-    pub fn host(&self) -> &Host {
-        &self.host
-    }
-
     /// The socket address, when the host is an IP literal.
     pub fn ip_literal(&self) -> Option<SocketAddr> {
         match self.host {
@@ -126,12 +116,6 @@ impl HostPort {
             return Err(unresolvable("the resolver gave no address".into()));
         }
         Ok(found)
-    }
-}
-
-impl From<SocketAddr> for HostPort {
-    fn from(address: SocketAddr) -> Self {
-        HostPort { host: Host::Ip(address.ip()), port: address.port() }
     }
 }
 
@@ -226,8 +210,8 @@ mod tests {
         }
         assert_eq!(parsed("127.0.0.1:7400").ip_literal(), Some(SocketAddr::from(([127, 0, 0, 1], 7400))));
         assert_eq!(parsed("[::1]:7").ip_literal(), Some("[::1]:7".parse().expect("literal")));
-        assert_eq!(parsed("site-b.example.:7400").host(), &Host::Name("site-b.example.".into()));
-        assert_eq!(parsed("my_host-1.example:80").port(), 80);
+        assert_eq!(parsed("site-b.example.:7400").host, Host::Name("site-b.example.".into()));
+        assert_eq!(parsed("my_host-1.example:80").port, 80);
         assert_eq!(parsed("localhost:7400").ip_literal(), None);
     }
 

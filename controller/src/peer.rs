@@ -233,7 +233,7 @@ impl Resolution {
 
     /// After a call that went through: the name resolved.
     fn reached(&self, addr: &HostPort) {
-        if self.unresolved.record(&self.member, Ok(())) {
+        if addr.ip_literal().is_none() && self.unresolved.record(&self.member, Ok(())) {
             tracing::info!(peer = %self.member, address = %addr, "peer-address resolves again");
         }
     }
@@ -293,7 +293,8 @@ impl Senders {
                             resolution.reached(&addr);
                             tracing::info!(peer = %addr, "peer reachable again");
                         }
-                        Ok(_) => {}
+                        // Also clears a failure seen at start, before any call.
+                        Ok(_) => resolution.reached(&addr),
                         // Refused for another cluster or a differing config:
                         // the link works.
                         Err(e) if e.code() == tonic::Code::FailedPrecondition => {

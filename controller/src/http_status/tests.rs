@@ -224,36 +224,29 @@ fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
     }
 }
 
+/// The witness `w`, never heard from.
+fn unheard_peer() -> PeerStatus {
+    PeerStatus {
+        id: NodeId(1),
+        reachable: false,
+        last_seen_ago: None,
+        report: None,
+        switchover_target: Ok(()),
+        pause_agrees: true,
+        maintenance_agrees: false,
+    }
+}
+
 #[test]
 fn an_unheard_peer_has_unknown_health() {
-    let p = published(|p| {
-        p.status.peers = vec![PeerStatus {
-            id: NodeId(1),
-            reachable: false,
-            last_seen_ago: None,
-            report: None,
-            switchover_target: Ok(()),
-            pause_agrees: true,
-            maintenance_agrees: false,
-        }];
-    });
+    let p = published(|p| p.status.peers = vec![unheard_peer()]);
     assert_same(&p, Vec::new(), Vec::new());
 }
 
 #[test]
 fn a_peer_whose_address_does_not_resolve_says_so_and_the_node_itself_never_does() {
     let cfg = crate::test_node::cluster();
-    let p = published(|p| {
-        p.status.peers = vec![PeerStatus {
-            id: NodeId(1),
-            reachable: false,
-            last_seen_ago: None,
-            report: None,
-            switchover_target: Ok(()),
-            pause_agrees: true,
-            maintenance_agrees: true,
-        }];
-    });
+    let p = published(|p| p.status.peers = vec![unheard_peer()]);
     let unresolved = Unresolved::default();
     let failure = crate::host_port::Unresolvable {
         address: "w.invalid:7000".parse().expect("address"),
