@@ -3,8 +3,11 @@
 //! connects; each node binds its own ports on 127.0.0.1 through its listen
 //! addresses, so the test does not depend on what else `localhost` may
 //! resolve to. A name that does not resolve is a warning at check-config
-//! and shows in `/status` and the log of the node that cannot reach it.
+//! and shows in `/status` and the log of the node that cannot reach it;
+//! once the name is added to the hosts file, the next connection uses it,
+//! without an edit or a restart.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -79,4 +82,41 @@ async fn a_peer_name_that_does_not_resolve_is_a_check_config_warning_and_shown_i
     assert!(status.sites.iter().filter(|s| s.id != "witness").all(|s| s.address_problem.is_none()), "{status:?}");
     // site-a still holds the role through the witness.
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_name_added_to_the_hosts_file_is_used_at_the_next_connection_without_a_restart() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let hosts: PathBuf = scratch.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").expect("hosts file");
+    // site-b names the witness witness.test, which its hosts file does not
+    // have yet; the others use localhost.
+    let witness = "name = \"witness\"\nkind = \"witness\"\npeer_address = \"localhost:";
+    let renamed = "name = \"witness\"\nkind = \"witness\"\npeer_address = \"witness.test:";
+    let spec = Spec { hosts_file: Some(hosts.clone()), edits: vec![("site-b", witness, renamed)], ..named() };
+    let c = TestCluster::start_with_site_a_active(spec).await;
+    let problem = |c: &TestCluster| {
+        c.status_doc("site-b")
+            .and_then(|s| s.sites.into_iter().find(|s| s.id == "witness"))
+            .and_then(|s| s.address_problem)
+    };
+    let heard_from_b = |c: &TestCluster| {
+        c.status_doc("witness").and_then(|s| s.sites.into_iter().find(|s| s.id == "site-b")).map(|s| s.reachable)
+    };
+    assert!(
+        c.wait_for(LONG, |c| problem(c).is_some_and(|p| p.starts_with("peer-address witness.test:"))).await,
+        "site-b does not say witness.test does not resolve: {:?}",
+        c.status("site-b")
+    );
+    assert_eq!(heard_from_b(&c), Some(false), "the witness hears site-b through a name that does not resolve");
+
+    // The same file, rewritten in place: what a DNS change does.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 witness.test\n").expect("hosts file");
+    assert!(
+        c.wait_for(LONG, |c| heard_from_b(c) == Some(true) && problem(c).is_none()).await,
+        "site-b did not reach the witness once its name resolved: {:?}\n{}",
+        c.status("site-b"),
+        c.log_tail("site-b")
+    );
+    assert!(c.log("site-b").contains("peer-address resolves again"), "{}", c.log_tail("site-b"));
 }
