@@ -6,8 +6,8 @@
 # Each host of the document (site-a, site-b, the witness, and "ops": the
 # trusted machine that makes the secrets) is a mount namespace in which
 # /etc, /usr, /var and this checkout are overlays of the real ones, so
-# `sudo install ... /usr/local/bin/`, `systemd-sysusers` and /etc/failover
-# are the host's own and vanish afterwards. The document's addresses
+# `sudo install ... /usr/local/bin/`, `systemd-sysusers`, /etc/failover and
+# /etc/hosts (the members' names) are the host's own and vanish afterwards. The document's addresses
 # 10.N.0.M become 127.0.N.M (everything stays on loopback). `sudo` runs the
 # command as root (the script is root), or with -u as that user, and
 # `systemctl` is a stand-in that starts a unit the way systemd would from its

@@ -71,8 +71,8 @@ pub enum DaemonError {
     Bind {
         /// `peer address` or `HTTP address`.
         what: &'static str,
-        /// The address.
-        address: std::net::SocketAddr,
+        /// The address (with the name it was resolved from, if any).
+        address: String,
         /// The OS error.
         source: std::io::Error,
     },
@@ -139,7 +139,8 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         "open-files limit and connection caps"
     );
     let http_slots = ConnectionSlots::new(&caps.http_slots());
-    let peer_policy = caps.peer_slots(loaded.settings.members.iter().map(|m| m.peer_address.ip()));
+    let unresolved = crate::unresolved::Unresolved::default();
+    let peer_policy = caps.peer_slots(member_ips(&loaded, &unresolved).await);
     tracing::info!(
         member_addresses = ?peer_policy.reserved,
         peer_connections_per_member = peer_policy.per_reserved,
@@ -204,11 +205,9 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         );
     }
 
-    let bind = |what, address| move |source| DaemonError::Bind { what, address, source };
-    let peer_listener =
-        tokio::net::TcpListener::bind(my.peer_address).await.map_err(bind("peer address", my.peer_address))?;
-    let http_listener =
-        tokio::net::TcpListener::bind(my.http_address).await.map_err(bind("HTTP address", my.http_address))?;
+    let listen = &loaded.settings.node;
+    let peer_listener = bind("peer address", listen.listen_peer_address, &my.peer_address).await?;
+    let http_listener = bind("HTTP address", listen.listen_http_address, &my.http_address).await?;
 
     let (inbound_tx, inbound_rx) = mpsc::channel(1024);
     let (command_tx, command_rx) = mpsc::channel(16);
@@ -219,7 +218,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != me.index())
-        .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address)))
+        .filter_map(|(i, m)| u8::try_from(i).ok().map(|i| (failover_core::NodeId(i), m.peer_address.clone())))
         .collect();
     let rpc_timeout = cfg.timers.heartbeat_interval.max(Duration::from_millis(200));
     let agreement = Arc::new(crate::agreement::Agreement::new(&cfg, &loaded.settings.cluster.name));
@@ -236,6 +235,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         rpc_timeout,
         peer_tls.as_ref().map(watch::Sender::subscribe),
         agreement.clone(),
+        unresolved.clone(),
     )?
     .with_notes(notes.clone());
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
@@ -301,7 +301,8 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let app = AppState {
         cfg: cfg.clone(),
         me,
-        http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address).collect()),
+        http_addresses: Arc::new(loaded.settings.members.iter().map(|m| m.http_address.clone()).collect()),
+        unresolved,
         snapshot: snapshot.clone(),
         commands: command_tx.clone(),
         admin: admin.clone(),
@@ -418,6 +419,47 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     Ok(())
 }
 
+/// The IP addresses of every member's peer address, for the slots the peer
+/// port reserves: each name resolved now, every address it has (a name
+/// with several reserves slots for each). A name that does not resolve
+/// reserves nothing; its members' connections share the pool like any
+/// other source until the daemon restarts.
+async fn member_ips(loaded: &Loaded, unresolved: &crate::unresolved::Unresolved) -> Vec<std::net::IpAddr> {
+    let mut ips = Vec::new();
+    for m in &loaded.settings.members {
+        match m.peer_address.resolve().await {
+            Ok(found) => ips.extend(found.iter().map(std::net::SocketAddr::ip)),
+            Err(e) => {
+                tracing::warn!(member = %m.name, "peer-address {e}; no peer connections are reserved for it");
+                unresolved.record(&m.name, Err(&e));
+            }
+        }
+    }
+    ips
+}
+
+/// Binds `listen` when given, else the first address `own` resolves to
+/// (an IP literal: itself).
+async fn bind(
+    what: &'static str,
+    listen: Option<std::net::SocketAddr>,
+    own: &crate::host_port::HostPort,
+) -> Result<tokio::net::TcpListener, DaemonError> {
+    let address = match listen {
+        Some(address) => address,
+        None => match own.resolve().await {
+            Ok(found) => found[0],
+            Err(e) => {
+                let source = std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string());
+                return Err(DaemonError::Bind { what, address: own.to_string(), source });
+            }
+        },
+    };
+    let shown =
+        if listen.is_some() || own.ip_literal().is_some() { address.to_string() } else { format!("{address} ({own})") };
+    tokio::net::TcpListener::bind(address).await.map_err(|source| DaemonError::Bind { what, address: shown, source })
+}
+
 #[derive(Parser)]
 struct DaemonCli {
     #[command(subcommand)]
@@ -493,6 +535,9 @@ pub fn cli_main(kind: Kind) -> ExitCode {
     };
     let result = match cli.command {
         DaemonCommand::CheckConfig { config } => load(&config, kind).map(|(l, targets)| {
+            for bad in l.unresolved_addresses() {
+                eprintln!("{name}: warning: {} (the daemon resolves it again at each connection)", l.refusal(bad));
+            }
             let actuators: Vec<&str> = targets.actuators.iter().map(|a| a.name()).collect();
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)

@@ -34,6 +34,7 @@ use crate::admin_auth::{AdminGate, Caller, Refusal, Refused};
 use crate::command_channel::CommandRequest;
 use crate::describe;
 use crate::event_history::History;
+use crate::host_port::HostPort;
 use crate::http_status::StatusInputs;
 use crate::maintenance_notes::{Notebook, SiteNote};
 use crate::member_name::of as name;
@@ -41,6 +42,7 @@ use crate::metrics::Metrics;
 use crate::reports::{AdminCall, HistoryDoc, UNKNOWN_OPERATOR};
 use crate::snapshot::NodeSnapshot;
 use crate::status_doc::StatusDoc;
+use crate::unresolved::Unresolved;
 use crate::{clock, http_status, serving};
 
 /// The status page for people: one self-contained file (no external assets)
@@ -58,7 +60,9 @@ pub struct AppState {
     /// This node.
     pub me: NodeId,
     /// HTTP address of every member, by id.
-    pub http_addresses: Arc<Vec<SocketAddr>>,
+    pub http_addresses: Arc<Vec<HostPort>>,
+    /// Which peers' addresses do not resolve.
+    pub unresolved: Unresolved,
     /// What the node publishes.
     pub snapshot: NodeSnapshot,
     /// Commands to the loop.
@@ -152,6 +156,7 @@ pub async fn status_doc(s: &AppState) -> StatusDoc {
         http_status::build(StatusInputs {
             cfg: &s.cfg,
             http_addresses: &s.http_addresses,
+            unresolved: &s.unresolved,
             published,
             checks: published.checks.clone(),
             fingerprint: s.agreement.ours(),

@@ -4,13 +4,13 @@
 //! it must never take a lock, call the network or judge the lease against
 //! anything but the `now` it is handed.
 
-use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 
 use crate::agreement::Mismatch;
 use crate::describe;
+use crate::host_port::HostPort;
 use crate::maintenance_notes::Notes;
 use crate::member_name::of as name;
 use crate::reports::CheckState;
@@ -18,6 +18,7 @@ use crate::snapshot::Published;
 use crate::status_doc::{
     MaintenanceDoc, PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc,
 };
+use crate::unresolved::Unresolved;
 
 /// How many of the newest events `/status` carries.
 const EVENTS_SHOWN: usize = 20;
@@ -27,7 +28,9 @@ pub struct StatusInputs<'a> {
     /// The cluster.
     pub cfg: &'a ClusterConfig,
     /// HTTP address of every member, by id.
-    pub http_addresses: &'a [SocketAddr],
+    pub http_addresses: &'a [HostPort],
+    /// Which peers' addresses do not resolve.
+    pub unresolved: &'a Unresolved,
     /// What the node published.
     pub published: &'a Published,
     /// This node's health checks.
@@ -158,6 +161,7 @@ fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
                 in_maintenance: st.maintenance.contains(id),
                 maintenance_agrees: None,
                 http_address,
+                address_problem: None,
             });
         } else if let Some(p) = st.peers.iter().find(|p| p.id == id) {
             sites.push(SiteDoc {
@@ -177,6 +181,7 @@ fn sites(inputs: &StatusInputs) -> Vec<SiteDoc> {
                 in_maintenance: st.maintenance.contains(id),
                 maintenance_agrees: Some(p.maintenance_agrees),
                 http_address,
+                address_problem: inputs.unresolved.problem(&name(cfg, id)),
             });
         }
     }

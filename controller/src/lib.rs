@@ -42,6 +42,7 @@ pub mod event_history;
 pub mod health;
 pub mod hook_triggers;
 pub mod hooks;
+pub mod host_port;
 pub mod http;
 pub mod http_server;
 pub mod http_status;
@@ -70,6 +71,7 @@ pub mod status_doc;
 pub mod systemd;
 #[cfg(test)]
 mod test_node;
+pub mod unresolved;
 pub mod wire;
 
 /// Makes ring the process's TLS crypto provider. rustls picks one by itself

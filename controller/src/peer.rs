@@ -7,7 +7,6 @@
 //! cluster CA, and a message is accepted only from the name it was issued for.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +18,10 @@ use tonic::{Request, Response, Status};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::agreement::Agreement;
+use crate::host_port::HostPort;
 use crate::maintenance_notes::Notebook;
 use crate::peer_tls::{LiveTls, TlsFiles};
+use crate::unresolved::Unresolved;
 use crate::wire;
 
 /// Metadata key of a refusal for a differing config or cluster: the
@@ -174,9 +175,11 @@ pub async fn serve(
 
 /// How a sender reaches one peer: scheme and, with TLS, this node's
 /// certificate and the CA of the files in use, the peer's certificate
-/// required to name the peer.
+/// required to name the peer (its member name, whatever its address). A
+/// host name in `addr` is resolved by the system resolver at each new
+/// connection, never kept.
 fn peer_endpoint(
-    addr: SocketAddr,
+    addr: &HostPort,
     name: String,
     rpc_timeout: Duration,
     tls: Option<&TlsFiles>,
@@ -197,6 +200,45 @@ fn peer_endpoint(
     }
 }
 
+/// How a sender keeps `/status` told whether its peer's name resolves.
+struct Resolution {
+    member: String,
+    unresolved: Unresolved,
+    /// Bounds each lookup, so a resolver that does not answer holds the
+    /// sender no longer than a call would.
+    timeout: Duration,
+}
+
+impl Resolution {
+    /// After a failed call: resolves a name again (an IP literal needs
+    /// nothing) and records and logs the outcome when it changed.
+    async fn check(&self, addr: &HostPort) {
+        if addr.ip_literal().is_some() {
+            return;
+        }
+        let outcome = match tokio::time::timeout(self.timeout, addr.resolve()).await {
+            Ok(outcome) => outcome.map(drop),
+            Err(_) => Err(crate::host_port::Unresolvable {
+                address: addr.clone(),
+                detail: format!("no answer from the resolver within {:?}", self.timeout),
+            }),
+        };
+        if self.unresolved.record(&self.member, outcome.as_ref().map(|_| ())) {
+            match outcome {
+                Err(e) => tracing::warn!(peer = %self.member, "peer-address {e}"),
+                Ok(()) => tracing::info!(peer = %self.member, address = %addr, "peer-address resolves again"),
+            }
+        }
+    }
+
+    /// After a call that went through: the name resolved.
+    fn reached(&self, addr: &HostPort) {
+        if addr.ip_literal().is_none() && self.unresolved.record(&self.member, Ok(())) {
+            tracing::info!(peer = %self.member, address = %addr, "peer-address resolves again");
+        }
+    }
+}
+
 /// Outgoing side: one queue and task per peer.
 pub struct Senders {
     cfg: Arc<ClusterConfig>,
@@ -208,14 +250,17 @@ pub struct Senders {
 
 impl Senders {
     /// Starts a sender task for each peer address. `rpc_timeout` bounds each
-    /// call so a hung peer cannot hold its queue forever.
+    /// call so a hung peer cannot hold its queue forever. After a failed
+    /// call to a peer whose address is a name, the name is resolved again
+    /// and the outcome recorded in `unresolved` (and logged when it changes).
     pub fn start(
         cfg: Arc<ClusterConfig>,
         me: NodeId,
-        peers: Vec<(NodeId, SocketAddr)>,
+        peers: Vec<(NodeId, HostPort)>,
         rpc_timeout: Duration,
         tls: Option<LiveTls>,
         agreement: Arc<Agreement>,
+        unresolved: Unresolved,
     ) -> Result<Senders, tonic::transport::Error> {
         let mut queues = HashMap::new();
         for (id, addr) in peers {
@@ -223,9 +268,10 @@ impl Senders {
             let name = cfg.member(id).map(|m| m.name.clone()).unwrap_or_default();
             let mut tls = tls.clone();
             let files = tls.as_mut().map(|t| t.borrow_and_update().clone());
-            let mut endpoint = peer_endpoint(addr, name.clone(), rpc_timeout, files.as_ref())?;
+            let mut endpoint = peer_endpoint(&addr, name.clone(), rpc_timeout, files.as_ref())?;
             let (tx, mut rx) = mpsc::channel::<pb::Envelope>(QUEUE);
             let agreement = agreement.clone();
+            let resolution = Resolution { member: name.clone(), unresolved: unresolved.clone(), timeout: rpc_timeout };
             tokio::spawn(async move {
                 let mut client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
                 let mut failing = false;
@@ -233,7 +279,7 @@ impl Senders {
                     // New TLS files from a reload: a new connection with them.
                     if let Some(t) = tls.as_mut().filter(|t| t.has_changed().unwrap_or(false)) {
                         let files = t.borrow_and_update().clone();
-                        match peer_endpoint(addr, name.clone(), rpc_timeout, Some(&files)) {
+                        match peer_endpoint(&addr, name.clone(), rpc_timeout, Some(&files)) {
                             Ok(e) => {
                                 endpoint = e;
                                 client = pb::peer_client::PeerClient::new(endpoint.connect_lazy());
@@ -244,9 +290,11 @@ impl Senders {
                     match client.deliver(env).await {
                         Ok(_) if failing => {
                             failing = false;
+                            resolution.reached(&addr);
                             tracing::info!(peer = %addr, "peer reachable again");
                         }
-                        Ok(_) => {}
+                        // Also clears a failure seen at start, before any call.
+                        Ok(_) => resolution.reached(&addr),
                         // Refused for another cluster or a differing config:
                         // the link works.
                         Err(e) if e.code() == tonic::Code::FailedPrecondition => {
@@ -262,6 +310,7 @@ impl Senders {
                                 failing = true;
                                 tracing::warn!(peer = %addr, error = %e.message(), "peer unreachable");
                             }
+                            resolution.check(&addr).await;
                             // What queued up meanwhile is stale (the protocol
                             // sends afresh), and a connection whose packets
                             // were lost may sit in TCP retransmission backoff

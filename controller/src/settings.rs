@@ -9,6 +9,8 @@ use std::time::Duration;
 use failover_core::{ClusterConfig, FailbackPolicy, FailoverMode, Member, MemberKind, Policy, Timers};
 use serde::Deserialize;
 
+use crate::host_port::HostPort;
+
 mod bad_setting;
 mod choice;
 mod commands;
@@ -72,6 +74,15 @@ pub struct NodeSection {
     /// Without it, `RUST_LOG` (else `info`).
     #[serde(default)]
     pub log_level: Option<String>,
+    /// Where this node binds its gRPC port, `ip:port` (e.g. `0.0.0.0:7400`).
+    /// Without it: the address its own `peer_address` resolves to (the
+    /// first, when a name resolves to several).
+    #[serde(default)]
+    pub listen_peer_address: Option<SocketAddr>,
+    /// Where this node binds its HTTP port, `ip:port`. Without it: the
+    /// address its own `http_address` resolves to (the first, when several).
+    #[serde(default)]
+    pub listen_http_address: Option<SocketAddr>,
 }
 
 fn default_log_format() -> Choice<LogFormat> {
@@ -222,7 +233,9 @@ fn default_declined() -> Duration {
 /// `[[members]]`. The name must be a valid member name
 /// ([`crate::member_name`]); the addresses must be ones the other nodes can
 /// connect to (no `0.0.0.0`, `[::]` or port 0), each used once in the
-/// cluster. The node binds its own two addresses.
+/// cluster. An address is `host:port` ([`HostPort`]): a host name is
+/// resolved each time a connection is made. The node binds its own two
+/// addresses (what they resolve to) unless `[node]` gives listen addresses.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberSection {
@@ -237,9 +250,9 @@ pub struct MemberSection {
     #[serde(default = "one")]
     pub votes: u8,
     /// gRPC address peers use to reach it.
-    pub peer_address: SocketAddr,
+    pub peer_address: HostPort,
     /// HTTP address of its status and admin endpoints.
-    pub http_address: SocketAddr,
+    pub http_address: HostPort,
 }
 
 fn one() -> u8 {
@@ -371,6 +384,21 @@ impl Loaded {
         &self.settings.members[self.me.index()]
     }
 
+    /// The members' addresses whose names do not resolve now, each with its
+    /// key: for `check-config` to warn of (not refuse: DNS may be down at
+    /// install time, and the daemon resolves them again at each connection).
+    pub fn unresolved_addresses(&self) -> Vec<BadSetting> {
+        let mut found = Vec::new();
+        for (i, m) in self.settings.members.iter().enumerate() {
+            for (field, address) in [("peer_address", &m.peer_address), ("http_address", &m.http_address)] {
+                if let Err(e) = address.resolve_blocking() {
+                    found.push(BadSetting::new(format!("members[{i}] ({}).{field}", m.name), e.to_string()));
+                }
+            }
+        }
+        found
+    }
+
     /// `bad` as check-config reports it: the file, and the line of the key
     /// when the file has it.
     pub fn refusal(&self, bad: BadSetting) -> SettingsError {
@@ -452,6 +480,7 @@ fn cluster_of(settings: &Settings, file: &str) -> Result<(ClusterConfig, failove
     let failback = c.failback.checked().map_err(|p| invalid(file, "cluster.failback", p))?.into();
     crate::member_name::check(&settings.cluster.name).map_err(|e| invalid(file, "cluster.name", e.to_string()))?;
     members::check(&settings.members).map_err(refused(file))?;
+    members::check_listen(&settings.node).map_err(refused(file))?;
     let mut members = Vec::new();
     for (i, m) in settings.members.iter().enumerate() {
         let key = format!("members[{i}] ({})", m.name);

@@ -185,6 +185,11 @@ pub struct SiteDoc {
     pub maintenance_agrees: Option<bool>,
     /// Its HTTP address.
     pub http_address: Option<String>,
+    /// For peers only, when its peer address is a name that did not
+    /// resolve the last time this node tried (`peer-address NAME:PORT does
+    /// not resolve: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_problem: Option<String>,
 }
 
 /// Whether a switchover to a peer would be accepted now (absent from the

@@ -61,6 +61,14 @@ pub struct Spec {
     /// directory is made that user's and the scratch directory may be
     /// passed through (mode 0711). The test must run as root.
     pub daemon_user: Option<(&'static str, u32, u32)>,
+    /// Every member address written as `localhost:PORT` (a host name),
+    /// each node binding its own ports on 127.0.0.1 through
+    /// `node.listen_peer_address` and `node.listen_http_address`.
+    pub host_names: bool,
+    /// Run every daemon in a mount namespace of its own whose `/etc/hosts`
+    /// is this file, bind-mounted: a test that rewrites the file in place
+    /// changes what the daemons' next lookups find. Needs root.
+    pub hosts_file: Option<PathBuf>,
 }
 
 /// The directory holding the built binaries (next to the test executable).
@@ -211,14 +219,20 @@ impl TestCluster {
         let bin = if node == "witness" { "failover-witness" } else { "failover-controller" };
         // `prlimit` sets the limit on itself and then executes the daemon, so
         // the child's id is the daemon's and `kill9` still reaches it.
-        let mut cmd = match open_files {
-            Some(n) => {
-                let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}")).arg(self.bins.join(bin));
-                c
-            }
-            None => Command::new(self.bins.join(bin)),
-        };
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(n) = open_files {
+            argv.extend(["prlimit".into(), format!("--nofile={n}:{n}").into()]);
+        }
+        // `unshare` and `sh` execute what follows in place, so the child's
+        // id is still the daemon's.
+        if let Some(hosts) = &self.spec.hosts_file {
+            let mount = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"];
+            argv.extend(mount.map(Into::into));
+            argv.extend(["mount --bind \"$0\" /etc/hosts && exec \"$@\"".into(), hosts.into()]);
+        }
+        argv.push(self.bins.join(bin).into());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
         for (_, name, value) in self.spec.env.iter().filter(|(n, _, _)| *n == node) {
             cmd.env(name, value);
         }

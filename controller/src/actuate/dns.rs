@@ -31,6 +31,8 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use serde::Deserialize;
 
+use crate::host_port::HostPort;
+
 use super::fence::{self, FenceValueError};
 use super::{ActuateError, Applied, Goal, LeaseGuard};
 
@@ -42,8 +44,9 @@ mod verify;
 pub struct DnsSection {
     /// Name in status and metrics (default `dns:<zone>`).
     pub name: Option<String>,
-    /// The primary server that accepts updates, `ip:port` (TCP is used).
-    pub server: SocketAddr,
+    /// The primary server that accepts updates, `host:port` (TCP is used;
+    /// a name is resolved at each pass, its first address used).
+    pub server: HostPort,
     /// The zone, e.g. `example.com.`.
     pub zone: String,
     /// Service names in the zone that must point at the active site.
@@ -67,9 +70,10 @@ pub struct DnsSection {
     /// File holding the TSIG secret (base64).
     pub tsig_secret_file: Option<PathBuf>,
     /// Authoritative servers that must answer the new data before the pass
-    /// counts as converged (default: `server`).
+    /// counts as converged (default: `server`), `host:port` each; a name is
+    /// resolved at each pass, and every address it has must answer.
     #[serde(default)]
-    pub verify_servers: Vec<SocketAddr>,
+    pub verify_servers: Vec<HostPort>,
     /// Time limit of each request.
     #[serde(with = "humantime_serde", default = "default_timeout")]
     pub timeout: Duration,
@@ -99,14 +103,14 @@ pub type Pointing = super::pointing::Pointing<Name>;
 pub struct DnsActuator {
     /// Unique name.
     pub name: String,
-    server: SocketAddr,
+    server: HostPort,
     zone: Name,
     names: Vec<Name>,
     pointing: Pointing,
     ttl: u32,
     fence: Name,
     signer: TSigner,
-    verify: Vec<SocketAddr>,
+    verify: Vec<HostPort>,
     site: String,
     /// Time limit of each request.
     pub timeout: Duration,
@@ -223,14 +227,14 @@ impl DnsActuator {
         }
         Ok(DnsActuator {
             name: s.name.clone().unwrap_or_else(|| format!("dns:{zone}")),
-            server: s.server,
+            server: s.server.clone(),
             zone,
             names,
             pointing,
             ttl,
             fence,
             signer,
-            verify: if s.verify_servers.is_empty() { vec![s.server] } else { s.verify_servers.clone() },
+            verify: if s.verify_servers.is_empty() { vec![s.server.clone()] } else { s.verify_servers.clone() },
             site: me.to_owned(),
             timeout: s.timeout,
             propagation_timeout: s.propagation_timeout,
@@ -241,9 +245,19 @@ impl DnsActuator {
         ActuateError::Unreachable { target: format!("DNS server {}", self.server), detail: detail.to_string() }
     }
 
+    /// The primary's address now: its name resolved afresh (the first
+    /// address it has), or its IP literal.
+    async fn server_address(&self) -> Result<SocketAddr, ActuateError> {
+        match tokio::time::timeout(self.timeout, self.server.resolve()).await {
+            Ok(Ok(found)) => Ok(found[0]),
+            Ok(Err(e)) => Err(self.unreachable(e)),
+            Err(_) => Err(self.unreachable(format!("{} did not resolve within {:?}", self.server, self.timeout))),
+        }
+    }
+
     async fn client(&self) -> Result<Client<TokioRuntimeProvider>, ActuateError> {
-        let (connect, handle) =
-            TcpClientStream::new(self.server, None, Some(self.timeout), TokioRuntimeProvider::default());
+        let server = self.server_address().await?;
+        let (connect, handle) = TcpClientStream::new(server, None, Some(self.timeout), TokioRuntimeProvider::default());
         let stream = match tokio::time::timeout(self.timeout, connect).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(self.unreachable(e)),
@@ -268,7 +282,8 @@ impl DnsActuator {
             // be read: a signed query of the zone's SOA learns which.
             Ok(Some(Err(e))) if signed && !matches!(e, NetError::Io(_) | NetError::Timeout) => {
                 use super::signed_query::{query, SignedQueryError};
-                let why = match query(self.server, &self.signer, &self.zone, RecordType::SOA, self.timeout).await {
+                let server = self.server_address().await?;
+                let why = match query(server, &self.signer, &self.zone, RecordType::SOA, self.timeout).await {
                     Err(SignedQueryError::Unverified { detail, .. }) => detail,
                     _ => format!("the server most likely rejected the key (wrong name, secret or algorithm?): {e}"),
                 };
@@ -314,7 +329,8 @@ impl DnsActuator {
     async fn read_fence(&self) -> Result<Vec<String>, ActuateError> {
         use super::signed_query::{query, SignedQueryError};
         let target = || format!("DNS server {}", self.server);
-        let answer = match query(self.server, &self.signer, &self.fence, RecordType::TXT, self.timeout).await {
+        let server = self.server_address().await?;
+        let answer = match query(server, &self.signer, &self.fence, RecordType::TXT, self.timeout).await {
             Ok(answer) => answer.into_message(),
             Err(SignedQueryError::TimedOut(after)) => {
                 return Err(ActuateError::TimedOut { what: format!("fence query to {}", self.server), after })

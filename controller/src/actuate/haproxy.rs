@@ -16,12 +16,13 @@
 //! next pass of the active site writes it again.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use failover_core::{ClusterConfig, MemberKind};
 use serde::Deserialize;
+
+use crate::host_port::HostPort;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::fence::{self, FenceValueError};
@@ -33,7 +34,8 @@ use super::{ActuateError, Applied, Goal, LeaseGuard};
 pub struct HaproxySection {
     /// Name in status and metrics (default `haproxy:<address>`).
     pub name: Option<String>,
-    /// Runtime API: `ip:port` or the absolute path of a unix socket.
+    /// Runtime API: `host:port` (a name is resolved at each connection) or
+    /// the absolute path of a unix socket.
     pub address: String,
     /// Backends whose servers are switched.
     pub backends: Vec<String>,
@@ -59,7 +61,7 @@ fn default_epoch_variable() -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuntimeApi {
     /// `stats socket ipv4@...`
-    Tcp(SocketAddr),
+    Tcp(HostPort),
     /// `stats socket /path`
     Unix(PathBuf),
 }
@@ -246,9 +248,11 @@ impl HaproxyActuator {
         let api = if s.address.starts_with('/') {
             RuntimeApi::Unix(PathBuf::from(&s.address))
         } else {
-            RuntimeApi::Tcp(s.address.parse().map_err(|e| {
-                err("address", format!("{:?} is neither ip:port nor an absolute socket path: {e}", s.address))
-            })?)
+            RuntimeApi::Tcp(
+                s.address
+                    .parse()
+                    .map_err(|e| err("address", format!("neither host:port nor an absolute socket path: {e}")))?,
+            )
         };
         if s.backends.is_empty() {
             return Err(err("backends", "list at least one backend".into()));
@@ -291,7 +295,10 @@ impl HaproxyActuator {
         let target = format!("HAProxy runtime API {}", self.api);
         let run = async {
             match &self.api {
-                RuntimeApi::Tcp(a) => exchange(tokio::net::TcpStream::connect(a).await?, line).await,
+                RuntimeApi::Tcp(a) => {
+                    let found = a.resolve().await.map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+                    exchange(tokio::net::TcpStream::connect(&found[..]).await?, line).await
+                }
                 RuntimeApi::Unix(p) => exchange(tokio::net::UnixStream::connect(p).await?, line).await,
             }
         };

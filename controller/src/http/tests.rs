@@ -67,6 +67,7 @@ fn site_with_token(token: Option<&str>) -> Site {
         cfg,
         me: NodeId(0),
         http_addresses: Arc::new(addresses.iter().filter_map(|a| a.parse().ok()).collect()),
+        unresolved: crate::unresolved::Unresolved::default(),
         snapshot: snapshot.clone(),
         commands,
         admin: Arc::new(AdminGate::new(

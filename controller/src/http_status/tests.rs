@@ -133,10 +133,12 @@ fn published(change: impl FnOnce(&mut Published)) -> Published {
 /// key order counts too), and checks it reads back as itself.
 fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<Mismatch>) {
     let cfg = crate::test_node::cluster();
-    let addresses: Vec<SocketAddr> = vec!["127.0.0.1:8080".parse().unwrap(), "127.0.0.1:8081".parse().unwrap()];
+    let addresses: Vec<HostPort> = vec!["127.0.0.1:8080".parse().unwrap(), "localhost:8081".parse().unwrap()];
+    let unresolved = Unresolved::default();
     let inputs = |checks: Vec<CheckState>, mismatches: Vec<Mismatch>| StatusInputs {
         cfg: &cfg,
         http_addresses: &addresses,
+        unresolved: &unresolved,
         published,
         checks,
         fingerprint: "f1ngerprint",
@@ -231,20 +233,58 @@ fn a_standby_with_peers_and_a_pending_failover_is_the_same_document() {
     }
 }
 
+/// The witness `w`, never heard from.
+fn unheard_peer() -> PeerStatus {
+    PeerStatus {
+        id: NodeId(1),
+        reachable: false,
+        last_seen_ago: None,
+        report: None,
+        switchover_target: Ok(()),
+        pause_agrees: true,
+        maintenance_agrees: false,
+    }
+}
+
 #[test]
 fn an_unheard_peer_has_unknown_health() {
-    let p = published(|p| {
-        p.status.peers = vec![PeerStatus {
-            id: NodeId(1),
-            reachable: false,
-            last_seen_ago: None,
-            report: None,
-            switchover_target: Ok(()),
-            pause_agrees: true,
-            maintenance_agrees: false,
-        }];
-    });
+    let p = published(|p| p.status.peers = vec![unheard_peer()]);
     assert_same(&p, Vec::new(), Vec::new());
+}
+
+#[test]
+fn a_peer_whose_address_does_not_resolve_says_so_and_the_node_itself_never_does() {
+    let cfg = crate::test_node::cluster();
+    let p = published(|p| p.status.peers = vec![unheard_peer()]);
+    let unresolved = Unresolved::default();
+    let failure = crate::host_port::Unresolvable {
+        address: "w.invalid:7000".parse().expect("address"),
+        detail: "Name or service not known".into(),
+    };
+    for member in ["a", "w"] {
+        unresolved.record(member, Err(&failure));
+    }
+    let doc = build(StatusInputs {
+        cfg: &cfg,
+        http_addresses: &[],
+        unresolved: &unresolved,
+        published: &p,
+        checks: Vec::new(),
+        fingerprint: "f1ngerprint",
+        cluster_name: "prod",
+        mismatches: Vec::new(),
+        peer_authentication: "none",
+        now: Instant::from_millis(0),
+        wall_now: SystemTime::UNIX_EPOCH,
+        maintenance_notes: Notes::default(),
+    });
+    let problem = |id: &str| doc.sites.iter().find(|s| s.id == id).map(|s| s.address_problem.clone());
+    let shown = "peer-address w.invalid:7000 does not resolve: Name or service not known";
+    assert_eq!(problem("w"), Some(Some(shown.to_owned())));
+    assert_eq!(problem("a"), Some(None), "the node's own entry");
+    let json = serde_json::to_value(&doc).expect("json");
+    assert_eq!(json["sites"][1]["address_problem"], shown);
+    assert!(json["sites"][0].get("address_problem").is_none(), "absent when there is none: {json}");
 }
 
 /// The schedule that took the status page down: 9999-12-31T23:59:59.6Z,
@@ -268,6 +308,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
             let inputs = StatusInputs {
                 cfg: &cfg,
                 http_addresses: &[],
+                unresolved: &Unresolved::default(),
                 published: &p,
                 checks: Vec::new(),
                 fingerprint: "f1ngerprint",
@@ -293,6 +334,7 @@ fn a_time_no_date_can_show_still_builds_the_document() {
     let doc = build(StatusInputs {
         cfg: &cfg,
         http_addresses: &[],
+        unresolved: &Unresolved::default(),
         published: &p,
         checks: Vec::new(),
         fingerprint: "f1ngerprint",

@@ -55,7 +55,15 @@ fn one_site_loop(state: StateFile) -> OneSite {
     node.set_health(clock::now(), local);
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
     let agreement = Arc::new(Agreement::new(&cfg, "test"));
-    let senders = Senders::start(cfg.clone(), NodeId(0), Vec::new(), Duration::from_millis(100), None, agreement);
+    let senders = Senders::start(
+        cfg.clone(),
+        NodeId(0),
+        Vec::new(),
+        Duration::from_millis(100),
+        None,
+        agreement,
+        Default::default(),
+    );
     let (inbound_tx, inbound) = mpsc::channel(1);
     let (commands_tx, commands) = mpsc::channel(1);
     let (health_tx, health) = mpsc::channel(1);

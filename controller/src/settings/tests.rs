@@ -113,12 +113,61 @@ fn member_addresses_must_be_connectable_and_unique() {
         ("http_address is its own peer", GOOD.replace("127.0.0.1:4", "127.0.0.1:3"), "members[1].http_address"),
         ("unspecified http_address", GOOD.replace("127.0.0.1:2", "0.0.0.0:2"), "members[0].http_address"),
         ("unspecified IPv6 peer_address", GOOD.replace("127.0.0.1:3", "[::]:3"), "members[1].peer_address"),
-        ("port 0", GOOD.replace("127.0.0.1:4", "127.0.0.1:0"), "members[1].http_address"),
     ];
     for (what, text, key) in cases {
         assert_refused(what, &text, key);
     }
     assert!(load_text(&GOOD.replace("127.0.0.1:4", "127.0.0.2:2")).is_ok(), "same port on another host must pass");
+}
+
+#[test]
+fn member_addresses_take_host_names_and_a_bad_one_is_refused_naming_key_and_value() {
+    let named = GOOD.replace("127.0.0.1:3", "localhost:3").replace("127.0.0.1:1", "[::1]:1");
+    let loaded = load_text(&named).expect("names and IPv6 literals are accepted");
+    assert_eq!(loaded.settings.members[1].peer_address.to_string(), "localhost:3");
+    assert!(loaded.unresolved_addresses().is_empty(), "{:?}", loaded.unresolved_addresses());
+    let cases = [
+        ("127.0.0.1:0", "is not a port"),
+        ("witness.example", "has no port"),
+        ("wit ness:4", "only letters, digits"),
+        ("::1:4", "in brackets"),
+    ];
+    for (bad, problem) in cases {
+        let error = load_text(&GOOD.replace("127.0.0.1:4", bad)).expect_err(bad).to_string();
+        assert!(
+            error.contains("members[1].http_address") && error.contains(&format!("{bad:?}")) && error.contains(problem),
+            "{bad}: {error}"
+        );
+    }
+    let twice = GOOD.replace("127.0.0.1:1", "Witness.Example:3").replace("127.0.0.1:3", "witness.example.:3");
+    assert_refused("one name twice, in another case", &twice, "members[1].peer_address");
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_loaded_and_listed_for_a_warning_with_its_key() {
+    // `.invalid` never resolves (RFC 6761).
+    let loaded = load_text(&GOOD.replace("127.0.0.1:3", "witness.invalid:3")).expect("refused");
+    let warnings = loaded.unresolved_addresses();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].key, "members[1] (witness).peer_address");
+    assert!(warnings[0].problem.starts_with("witness.invalid:3 does not resolve: "), "{}", warnings[0].problem);
+    let shown = loaded.refusal(warnings[0].clone()).to_string();
+    assert!(shown.contains("settings.toml:") && shown.contains("members[1] (witness).peer_address: "), "{shown}");
+}
+
+#[test]
+fn listen_addresses_bind_any_address_but_need_a_port_and_two_ports() {
+    let listen = |peer: &str, http: &str| {
+        GOOD.replace(
+            "state_dir = \"/tmp/x\"\n",
+            &format!("state_dir = \"/tmp/x\"\nlisten_peer_address = \"{peer}\"\nlisten_http_address = \"{http}\"\n"),
+        )
+    };
+    let loaded = load_text(&listen("0.0.0.0:7400", "127.0.0.1:8400")).expect("listen addresses");
+    assert_eq!(loaded.settings.node.listen_peer_address, Some("0.0.0.0:7400".parse().expect("addr")));
+    assert_refused("port 0", &listen("0.0.0.0:0", "127.0.0.1:8400"), "node.listen_peer_address");
+    assert_refused("one port twice", &listen("0.0.0.0:7400", "127.0.0.1:7400"), "node.listen_http_address");
+    assert!(load_text(&listen("127.0.0.1:7400", "127.0.0.2:7400")).is_ok(), "one port on two addresses");
 }
 
 #[test]

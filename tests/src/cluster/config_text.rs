@@ -18,6 +18,13 @@ impl TestCluster {
              declined_backoff = \"3s\"\n\n",
             self.token
         );
+        if self.spec.host_names {
+            let listen = format!(
+                "listen_peer_address = \"{}\"\nlisten_http_address = \"{}\"\n\n[admin]\n",
+                self.peer[node], self.http[node]
+            );
+            text = text.replace("\n[admin]\n", &listen);
+        }
         if let Some(drain) = self.spec.drain {
             text = text.replace("[cluster]\n", &format!("[cluster]\ndrain = \"{drain}\"\n"));
         }
@@ -68,9 +75,14 @@ impl TestCluster {
                 _ => ("witness", ""),
             };
             let peer = if m == node { self.peer[m] } else { self.proxies[&(node, m)].local_addr() };
+            let http = self.http[m];
+            let (peer, http) = if self.spec.host_names {
+                (format!("localhost:{}", peer.port()), format!("localhost:{}", http.port()))
+            } else {
+                (peer.to_string(), http.to_string())
+            };
             text.push_str(&format!(
-                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{priority}peer_address = \"{peer}\"\nhttp_address = \"{}\"\n\n",
-                self.http[m]
+                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{priority}peer_address = \"{peer}\"\nhttp_address = \"{http}\"\n\n"
             ));
         }
         let owned = self.spec.owned_edits.iter().map(|(n, from, to)| (*n, from.as_str(), to.as_str()));

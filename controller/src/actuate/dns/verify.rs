@@ -15,11 +15,22 @@ use super::{txt_strings, DnsActuator};
 use crate::actuate::ActuateError;
 
 impl DnsActuator {
-    /// Asks every verify server until each answers the new data.
+    /// Asks every verify server (each address of a name, resolved now)
+    /// until each answers the new data.
     pub(super) async fn verify(&self, fence: &str, wanted: &BTreeSet<String>) -> Result<(), ActuateError> {
         let deadline = tokio::time::Instant::now() + self.propagation_timeout;
+        let mut servers = Vec::new();
         for server in &self.verify {
-            let resolver = self.resolver(*server)?;
+            let unreachable =
+                |detail: String| ActuateError::Unreachable { target: format!("verify server {server}"), detail };
+            match tokio::time::timeout(self.timeout, server.resolve()).await {
+                Ok(Ok(found)) => servers.extend(found),
+                Ok(Err(e)) => return Err(unreachable(e.to_string())),
+                Err(_) => return Err(unreachable(format!("{server} did not resolve within {:?}", self.timeout))),
+            }
+        }
+        for server in servers {
+            let resolver = self.resolver(server)?;
             loop {
                 let Err(last) = self.answers(&resolver, fence, wanted).await else { break };
                 if tokio::time::Instant::now() >= deadline {

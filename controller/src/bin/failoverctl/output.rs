@@ -214,6 +214,9 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
     for m in &v.config_mismatches {
         say!("{}", mismatch(v, m));
     }
+    for (site, problem) in v.sites.iter().filter_map(|s| s.address_problem.as_ref().map(|p| (&s.id, p))) {
+        say!("UNRESOLVED: {node} cannot reach {site}: {problem}");
+    }
     print_sites(v);
     if !v.actuators.is_empty() {
         say!("actuators of {node}:");
