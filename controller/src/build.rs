@@ -28,7 +28,12 @@ pub fn targets(loaded: &Loaded) -> Result<Targets, SettingsError> {
     let mongodb = match &settings.mongodb {
         Some(section) => {
             let link = MongoLink::build(section, &names).map_err(|e| loaded.refusal(e.under("mongodb")))?;
-            actuators.push(Actuator::Mongodb(MongoActuator::new(link.clone(), me, names)));
+            let global = crate::actuate::observe::global(settings.actuators.actuation.as_ref())
+                .map_err(|e| loaded.refusal(e.under("actuators")))?;
+            let mode = crate::actuate::observe::resolve(global, section.actuation.as_ref())
+                .map_err(|e| loaded.refusal(e.under("mongodb")))?;
+            let actuator = Actuator::Mongodb(MongoActuator::new(link.clone(), me, names)).with_actuation(mode);
+            actuators.push(actuator);
             Some(link)
         }
         None => None,

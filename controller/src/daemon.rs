@@ -538,7 +538,12 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             for bad in l.unresolved_addresses() {
                 eprintln!("{name}: warning: {} (the daemon resolves it again at each connection)", l.refusal(bad));
             }
-            let actuators: Vec<&str> = targets.actuators.iter().map(|a| a.name()).collect();
+            let observing = |a: &crate::actuate::Actuator| a.actuation() == crate::actuation_mode::ActuationMode::Observe;
+            let actuators: Vec<String> = targets
+                .actuators
+                .iter()
+                .map(|a| if observing(a) { format!("{} (observe)", a.name()) } else { a.name().to_owned() })
+                .collect();
             let actuators = if actuators.is_empty() { "none".to_owned() } else { actuators.join(", ") };
             println!("{}: ok ({} as {role}; actuators: {actuators})", config.display(), l.my_member().name)
         }),

@@ -30,6 +30,7 @@
 //!   [`runtime`]).
 
 pub mod actuate;
+pub mod actuation_mode;
 pub mod admin_auth;
 pub mod agreement;
 pub mod build;

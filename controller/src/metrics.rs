@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 
 use failover_core::{ClusterConfig, NodeId, Status};
 
+use crate::actuation_mode::ActuationMode;
 use crate::agreement::Mismatch;
 use crate::reports::{ActuatorReport, ActuatorState, MongoReport};
 use crate::slots::{ConnectionSlots, Refusal, Refused};
@@ -42,7 +43,7 @@ pub struct ActuatorLabel {
 pub struct ActuatorStateLabel {
     /// Actuator name.
     pub actuator: String,
-    /// `idle`, `pending`, `converged` or `failed`.
+    /// `idle`, `pending`, `converged`, `failed` or `would_change`.
     pub state: String,
 }
 
@@ -97,6 +98,7 @@ pub struct Metrics {
     config_mismatch: Family<PeerLabel, Gauge>,
     actuator_state: Family<ActuatorStateLabel, Gauge>,
     actuator_failures: Family<ActuatorLabel, Gauge>,
+    actuator_observe: Family<ActuatorLabel, Gauge>,
     actuator_converge: Family<ActuatorLabel, Gauge>,
     actuator_propagation: Family<ActuatorLabel, Gauge>,
     mongo_reachable: Family<MongoSetLabel, Gauge>,
@@ -131,6 +133,7 @@ impl Default for Metrics {
             config_mismatch: Family::default(),
             actuator_state: Family::default(),
             actuator_failures: Family::default(),
+            actuator_observe: Family::default(),
             actuator_converge: Family::default(),
             actuator_propagation: Family::default(),
             mongo_reachable: Family::default(),
@@ -180,8 +183,13 @@ impl Default for Metrics {
         );
         registry.register(
             "actuator_state",
-            "1 for the state each actuator is in (idle, pending, converged, failed)",
+            "1 for the state each actuator is in (idle, pending, converged, failed, would_change: observe mode found something to change)",
             m.actuator_state.clone(),
+        );
+        registry.register(
+            "actuator_observe",
+            "1 while the actuator is in observe mode: it reads its target and changes nothing",
+            m.actuator_observe.clone(),
         );
         registry.register(
             "actuator_consecutive_failures",
@@ -308,6 +316,7 @@ impl Metrics {
             }
             let label = ActuatorLabel { actuator: r.name.clone(), kind: r.kind.clone() };
             self.actuator_failures.get_or_create(&label).set(i64::from(r.consecutive_failures));
+            self.actuator_observe.get_or_create(&label).set(i64::from(r.actuation == ActuationMode::Observe));
             if let Some(ms) = r.converge_ms {
                 self.actuator_converge.get_or_create(&label).set(ms as i64);
             }

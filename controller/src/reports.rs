@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::actuation_mode::ActuationMode;
 use crate::hooks::HookOutcome;
 use crate::mongo::view::ReplicaSetView;
 
@@ -108,12 +109,20 @@ pub enum ActuatorState {
     Converged,
     /// The last pass failed; it is retried with backoff.
     Failed,
+    /// Observe mode: the last pass found something to change and changed
+    /// nothing (`would_change` in the report says what).
+    WouldChange,
 }
 
 impl ActuatorState {
     /// Every state, for metrics.
-    pub const ALL: [ActuatorState; 4] =
-        [ActuatorState::Idle, ActuatorState::Pending, ActuatorState::Converged, ActuatorState::Failed];
+    pub const ALL: [ActuatorState; 5] = [
+        ActuatorState::Idle,
+        ActuatorState::Pending,
+        ActuatorState::Converged,
+        ActuatorState::Failed,
+        ActuatorState::WouldChange,
+    ];
 
     /// Its name in status and metrics.
     pub fn as_str(self) -> &'static str {
@@ -122,6 +131,7 @@ impl ActuatorState {
             ActuatorState::Pending => "pending",
             ActuatorState::Converged => "converged",
             ActuatorState::Failed => "failed",
+            ActuatorState::WouldChange => "would_change",
         }
     }
 }
@@ -159,11 +169,24 @@ pub struct ActuatorReport {
     /// pass that goes through.
     #[serde(default)]
     pub fence_unreadable: bool,
+    /// `act`, or `observe`: the actuator reads its target and reports what
+    /// it would change without changing it.
+    #[serde(default)]
+    pub actuation: ActuationMode,
+    /// Observe mode: each change the last pass would have made, in words
+    /// (`would update app.example.com. A 192.0.2.1 -> 192.0.2.2`); empty
+    /// when it found nothing to change.
+    #[serde(default)]
+    pub would_change: Vec<String>,
+    /// Passes that ran to an end (converged, waiting, failed or observed)
+    /// since the actuator was started.
+    #[serde(default)]
+    pub passes: u64,
 }
 
 impl ActuatorReport {
     /// The report of an actuator that has not been asked to do anything.
-    pub fn idle(name: &str, kind: &str) -> Self {
+    pub fn idle(name: &str, kind: &str, actuation: ActuationMode) -> Self {
         ActuatorReport {
             name: name.to_owned(),
             kind: kind.to_owned(),
@@ -177,6 +200,9 @@ impl ActuatorReport {
             propagation_ms: None,
             fenced_by: None,
             fence_unreadable: false,
+            actuation,
+            would_change: Vec::new(),
+            passes: 0,
         }
     }
 }

@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn a_poisoned_lock_keeps_serving_the_last_state() {
         let snap = NodeSnapshot::new(status());
-        snap.set_actuators(vec![ActuatorReport::idle("dns", "dns")]);
+        snap.set_actuators(vec![ActuatorReport::idle("dns", "dns", crate::actuation_mode::ActuationMode::Act)]);
         let poisoner = snap.clone();
         let panicked = std::thread::spawn(move || {
             poisoner.report_actuator("dns", |r| {

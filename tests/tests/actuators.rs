@@ -221,6 +221,107 @@ async fn dns_and_haproxy_follow_the_active_site_and_the_fence_holds() {
     assert_eq!(c.role("site-a").as_deref(), Some("active"));
 }
 
+/// `node`'s report of actuator `name`: its state, `would_change` and passes.
+fn observed(c: &TestCluster, node: &str, name: &str) -> (String, Vec<String>, u64) {
+    let report = actuator(c, node, name).unwrap_or_default();
+    let changes = report["would_change"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    (report["state"].as_str().unwrap_or_default().to_owned(), changes, report["passes"].as_u64().unwrap_or(0))
+}
+
+/// Adopting failover beside existing tooling: with `actuation = "observe"`
+/// the active site reads DNS and HAProxy on every pass, reports in
+/// `/status`, `/metrics` and its log what it would change, and changes
+/// nothing (named still answers the old record after several passes;
+/// HAProxy keeps the other site's server ready). A reload to `act` then
+/// points both at the active site, with the same epoch.
+#[tokio::test(flavor = "multi_thread")]
+async fn observe_mode_reports_what_it_would_change_and_changes_nothing_until_a_reload_to_act() {
+    let named = Named::start();
+    let (app_a, app_b) = (app("site-a").await, app("site-b").await);
+    // What the existing tooling set up: app.example.test at 192.0.2.99,
+    // HAProxy serving site-b with site-a in maintenance.
+    let haproxy = Haproxy::start(&[("site-a", app_a), ("site-b", app_b)], &["site-a"]);
+    let observing = |site| {
+        site_actuators(site, &named, &haproxy).replacen("[actuators]\n", "[actuators]\nactuation = \"observe\"\n", 1)
+    };
+    let spec =
+        Spec { extra: vec![("site-a", observing("site-a")), ("site-b", observing("site-b"))], ..Spec::default() };
+    let c = TestCluster::start_with_site_a_active(spec).await;
+    let epoch = c.epoch("site-a").expect("epoch");
+    let several = |c: &TestCluster| {
+        ["dns", "haproxy"].iter().all(|a| {
+            let (state, _, passes) = observed(c, "site-a", a);
+            state == "would_change" && passes >= 3
+        })
+    };
+    assert!(
+        c.wait_for(LONG, several).await,
+        "no three observed passes: {:?}\n{}",
+        c.status("site-a").map(|s| s["actuators"].clone()),
+        c.log_tail("site-a")
+    );
+    let (_, dns, _) = observed(&c, "site-a", "dns");
+    let fence = fence_text(epoch, "site-a");
+    for change in [
+        "would update app.example.test. A 192.0.2.99 -> 127.0.0.10".to_owned(),
+        "would update www.example.test. A (none) -> 127.0.0.10".to_owned(),
+        format!("would update _failover.example.test. TXT (none) -> \"{fence}\""),
+    ] {
+        assert!(dns.contains(&change), "{change:?} not in {dns:?}");
+    }
+    let (_, lb, _) = observed(&c, "site-a", "haproxy");
+    for change in ["would set app/site-a maint -> ready", "would set app/site-b ready -> maint"] {
+        assert!(lb.iter().any(|c| c == change), "{change:?} not in {lb:?}");
+    }
+    assert!(lb.iter().any(|c| c.starts_with("would set proc.failover_epoch unset -> ")), "{lb:?}");
+    // Nothing changed, as a real DNS query and HAProxy's runtime API show.
+    assert_eq!(named.dig("app", "A"), ["192.0.2.99"]);
+    assert!(named.dig("www", "A").is_empty() && named.dig("_failover", "TXT").is_empty());
+    assert!(haproxy.only_ready("site-b"), "HAProxy changed: {:?}", haproxy.states());
+    assert_eq!(
+        haproxy.command("experimental-mode on; get var proc.failover_epoch").map(|a| a.contains("not found")),
+        Some(true)
+    );
+    // The log says exactly what it would change, and the metrics say the
+    // actuators observe and would change something.
+    let logged = "would update app.example.test. A 192.0.2.99 -> 127.0.0.10 (observe mode: not changed)";
+    assert!(c.log("site-a").contains(logged), "{logged:?} not logged:\n{}", c.log_tail("site-a"));
+    let (_, metrics) = c.http_get("site-a", "/metrics").await.expect("metrics");
+    for line in [
+        "failover_actuator_observe{actuator=\"dns\",kind=\"dns\"} 1",
+        "failover_actuator_state{actuator=\"haproxy\",state=\"would_change\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line:?} not in /metrics");
+    }
+
+    // Switching to act is a reload: the same epoch, and the next passes
+    // point DNS and HAProxy at site-a.
+    let path = c.config_path("site-a");
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, text.replace("actuation = \"observe\"", "actuation = \"act\"")).expect("write config");
+    assert!(c.signal("site-a", "HUP"), "SIGHUP not delivered");
+    assert!(
+        c.wait_for(LONG, |_| dns_points_at(&named, "site-a", epoch) && haproxy.only_ready("site-a")).await,
+        "not acted on after the reload: {:?} {:?}\n{}",
+        named.dig("app", "A"),
+        haproxy.states(),
+        c.log_tail("site-a")
+    );
+    let acting = |c: &TestCluster| {
+        ["dns", "haproxy"].iter().all(|a| {
+            let report = actuator(c, "site-a", a).unwrap_or_default();
+            report["actuation"] == "act"
+                && report["state"] == "converged"
+                && report["would_change"] == serde_json::json!([])
+        })
+    };
+    assert!(c.wait_for(LONG, acting).await, "{:?}", c.status("site-a").map(|s| s["actuators"].clone()));
+    assert_eq!(c.epoch("site-a"), Some(epoch), "the reload moved the role");
+}
+
 fn fence_ahead(c: &TestCluster, node: &str) -> Option<u64> {
     c.status(node)?["fence_ahead"].as_u64()
 }
@@ -617,7 +718,7 @@ fn actuator_config_errors_name_the_key() {
     let haproxy = "[[actuators.haproxy]]\naddress = \"127.0.0.1:9999\"\nbackends = [\"app\"]\n\
         servers = { \"site-a\" = \"a\", \"site-b\" = \"b\" }\n";
     let hook = "[[actuators.webhook]]\nurl = \"http://127.0.0.1:9/hook\"\n";
-    let cases: [(&str, String, &str); 8] = [
+    let cases: [(&str, String, &str); 10] = [
         (
             "no TSIG secret",
             format!("{base}{}", dns.replace("tsig_secret = \"c2VjcmV0\"\n", "")),
@@ -646,6 +747,16 @@ fn actuator_config_errors_name_the_key() {
             "actuators.webhook[0].url",
         ),
         ("two with one name", format!("{base}{hook}{hook}"), "two actuators are named"),
+        (
+            "bad global actuation",
+            format!("{base}actuation = \"observing\"\n{hook}"),
+            "actuators.actuation: unknown value `observing`",
+        ),
+        (
+            "bad actuation of one actuator",
+            format!("{base}{hook}actuation = \"dry-run\"\n"),
+            "actuators.webhook[0].actuation: unknown value `dry-run`, expected `act` or `observe`",
+        ),
     ];
     assert_configs_refused("failover-controller", dir.path(), &cases);
     // A witness never touches traffic.

@@ -190,6 +190,40 @@ async fn records_are_created_then_moved_and_a_stale_batch_is_refused() {
     assert_eq!(zone_state(&moto, &zone), points_at("site-a", 3));
 }
 
+/// Observe mode against the emulator: a site whose records and fence are
+/// another's reads them, reports the batch it would send in words, and
+/// sends none; the zone is as the other site left it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_observing_actuator_reads_the_zone_and_sends_no_batch() {
+    let moto = Moto::start();
+    let zone = moto.create_zone(ZONE);
+    let endpoint = moto.endpoint();
+    let lease = held_lease();
+    let a = actuator("site-a", &endpoint, &zone, env_keys("AKIDSITEA"));
+    converged(&a, &active(1), &lease).await;
+    let (before, batches) = (zone_state(&moto, &zone), batches_sent(&moto));
+    assert_eq!(before, points_at("site-a", 1));
+    let mut b = actuator("site-b", &endpoint, &zone, env_keys("AKIDSITEB"));
+    b.actuation = failover_controller::actuation_mode::ActuationMode::Observe;
+    for _ in 0..3 {
+        match b.apply(&active(2), &lease).await {
+            Ok(Outcome::WouldChange { read, changes }) => {
+                assert_eq!(
+                    changes,
+                    [
+                        format!("would update {APP} A 127.0.0.10 -> 127.0.0.20"),
+                        format!("would update {FENCE} TXT \"epoch=1 site=site-a\" -> \"epoch=2 site=site-b\""),
+                    ]
+                );
+                assert!(read.contains(&format!("{APP} A 127.0.0.10")), "{read}");
+            }
+            other => panic!("an observing pass: {other:?}"),
+        }
+    }
+    assert_eq!(zone_state(&moto, &zone), before, "the zone changed");
+    assert_eq!(batches_sent(&moto), batches, "a change batch was sent");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn what_the_emulator_checks_of_a_delete() {
     let moto = Moto::start();

@@ -67,6 +67,27 @@ pub enum Outcome {
     /// failure, so it counts as none and the driver looks again soon. What
     /// it waits for, in words.
     InProgress(String),
+    /// Observe mode: the pass read the target (`read`, in words) and found
+    /// `changes` to make, which it did not make.
+    WouldChange {
+        /// What the pass read, in words.
+        read: String,
+        /// Each change it would have made, in words.
+        changes: Vec<String>,
+    },
+}
+
+impl Outcome {
+    /// `converged`, `in_progress` or `observe` (a pass that found nothing
+    /// to change is `converged` in either mode): the outcome label of a
+    /// pass in metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Converged(_) => "converged",
+            Outcome::InProgress(_) => "in_progress",
+            Outcome::WouldChange { .. } => "observe",
+        }
+    }
 }
 
 /// Why a pass did not converge.

@@ -34,7 +34,9 @@ use serde::Deserialize;
 use crate::host_port::HostPort;
 
 use super::fence::{self, FenceValueError};
-use super::{ActuateError, Applied, Goal, LeaseGuard};
+use super::observe;
+use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::actuation_mode::ActuationMode;
 
 mod verify;
 
@@ -42,6 +44,9 @@ mod verify;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSection {
+    /// `act` or `observe` (default: `[actuators].actuation`, else `act`).
+    #[serde(default)]
+    pub actuation: Option<crate::settings::Choice<ActuationMode>>,
     /// Name in status and metrics (default `dns:<zone>`).
     pub name: Option<String>,
     /// The primary server that accepts updates, `host:port` (TCP is used;
@@ -101,6 +106,8 @@ pub type Pointing = super::pointing::Pointing<Name>;
 /// A configured, checked DNS actuator.
 #[derive(Clone)]
 pub struct DnsActuator {
+    /// `act`, or `observe`: read the target, report, change nothing.
+    pub actuation: ActuationMode,
     /// Unique name.
     pub name: String,
     server: HostPort,
@@ -226,6 +233,7 @@ impl DnsActuator {
             return Err(err("timeout", "must be above zero".into()));
         }
         Ok(DnsActuator {
+            actuation: ActuationMode::Act,
             name: s.name.clone().unwrap_or_else(|| format!("dns:{zone}")),
             server: s.server.clone(),
             zone,
@@ -446,11 +454,15 @@ impl DnsActuator {
         }
     }
 
-    /// One pass: read, fence-check, write if anything differs, verify.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
+    /// One pass: read, fence-check, write if anything differs, verify. In
+    /// observe mode it reads every name and the fence and reports what it
+    /// would write instead of writing.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
         // While draining, the names keep pointing here: only the site that
         // takes over knows its own addresses, and it writes them next.
-        let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
+        let Some(epoch) = goal.epoch() else {
+            return Ok(Outcome::Converged(Applied { detail: "standby".into(), propagation: None }));
+        };
         let current_fence = self.read_fence().await?;
         let client = self.client().await?;
         let mine = fence_text(epoch, &self.site);
@@ -475,29 +487,54 @@ impl DnsActuator {
             }
         }
         let wanted: BTreeSet<String> = self.wanted().iter().map(|d| d.to_string()).collect();
-        let mut in_place = current_fence == [mine.clone()];
+        let observing = self.actuation == ActuationMode::Observe;
+        let typed = |data: &[RData]| -> Vec<observe::Rr> {
+            data.iter().map(|d| (d.record_type().to_string(), d.to_string())).collect()
+        };
+        let wanted_records = typed(&self.wanted());
+        let fence_in_place = current_fence == [mine.clone()];
+        let mut in_place = fence_in_place;
+        // What observe mode reports: what it read, what it would change.
+        let (mut read, mut changes) = (Vec::new(), Vec::new());
         for name in &self.names {
-            if !in_place {
+            if !in_place && !observing {
                 break;
             }
-            let mut seen = BTreeSet::new();
+            let mut seen = Vec::new();
             for rtype in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
-                seen.extend(self.read(&client, name, rtype).await?.iter().map(|d| d.to_string()));
+                seen.extend(typed(&self.read(&client, name, rtype).await?));
             }
-            in_place = seen == wanted;
+            let (name, data): (String, BTreeSet<String>) =
+                (name.to_string(), seen.iter().map(|(_, d)| d.clone()).collect());
+            if data != wanted {
+                in_place = false;
+                changes.push(observe::would_update(&name, &seen, &wanted_records));
+            }
+            read.push(observe::read_at(&name, &seen));
         }
         if in_place {
-            return Ok(Applied {
+            return Ok(Outcome::Converged(Applied {
                 detail: format!("{} name(s) already point here; fence epoch {epoch}", self.names.len()),
                 propagation: None,
-            });
+            }));
+        }
+        if observing {
+            let txt = |texts: &[String]| -> Vec<observe::Rr> {
+                texts.iter().map(|t| ("TXT".to_owned(), format!("{t:?}"))).collect()
+            };
+            let fence = self.fence.to_string();
+            if !fence_in_place {
+                changes.push(observe::would_update(&fence, &txt(&current_fence), &txt(std::slice::from_ref(&mine))));
+            }
+            read.push(observe::read_at(&fence, &txt(&current_fence)));
+            return Ok(Outcome::WouldChange { read: read.join("; "), changes });
         }
         lease.check()?;
         let written = std::time::Instant::now();
         self.send_update(&client, &current_fence, epoch).await?;
         self.verify(&mine, &wanted).await?;
         let took = written.elapsed();
-        Ok(Applied {
+        Ok(Outcome::Converged(Applied {
             detail: format!(
                 "updated {} name(s) and fence to epoch {epoch}; {} verify server(s) answered in {} ms",
                 self.names.len(),
@@ -505,7 +542,7 @@ impl DnsActuator {
                 took.as_millis()
             ),
             propagation: Some(took),
-        })
+        }))
     }
 }
 

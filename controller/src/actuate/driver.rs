@@ -75,7 +75,10 @@ impl ActuatorSet {
                 .iter()
                 .map(|a| {
                     let kept = before.iter().find(|r| r.name == a.name() && r.kind == a.kind());
-                    kept.cloned().unwrap_or_else(|| ActuatorReport::idle(a.name(), a.kind()))
+                    let mut report =
+                        kept.cloned().unwrap_or_else(|| ActuatorReport::idle(a.name(), a.kind(), a.actuation()));
+                    report.actuation = a.actuation();
+                    report
                 })
                 .collect(),
         );
@@ -123,6 +126,9 @@ async fn drive(
     // The unreadable fence last logged as an alarm, so that it is logged
     // once per value found, not once per retry.
     let mut unreadable_alarm: Option<String> = None;
+    // The changes an observing actuator last logged, so that the same
+    // changes are logged once, not once per pass.
+    let mut logged_changes: Vec<String> = Vec::new();
     loop {
         let want = desired.borrow_and_update().clone();
         let Some(epoch) = want.goal.epoch() else {
@@ -162,7 +168,33 @@ async fn drive(
             Ok(r) => r,
             Err(_) => Err(ActuateError::TimedOut { what: "actuation pass".into(), after: limit }),
         };
+        snapshot.report_actuator(&name, |r| {
+            r.passes += 1;
+            r.would_change.clear();
+        });
         match result {
+            Ok(Outcome::WouldChange { read, changes }) => {
+                if changes != logged_changes {
+                    for change in &changes {
+                        tracing::info!(actuator = %name, epoch, actuation = "observe", "{change} (observe mode: not changed)");
+                    }
+                    logged_changes = changes.clone();
+                }
+                failures = 0;
+                backoff = retry.build();
+                unreadable_alarm = None;
+                snapshot.report_actuator(&name, |r| {
+                    r.state = ActuatorState::WouldChange;
+                    r.detail = format!("observe mode, nothing changed: {}; read {read}", changes.join("; "));
+                    r.would_change = changes;
+                    r.consecutive_failures = 0;
+                    r.fenced_by = None;
+                    r.fence_unreadable = false;
+                });
+                if desired.changed().await.is_err() {
+                    return;
+                }
+            }
             Ok(Outcome::InProgress(waiting)) => {
                 tracing::info!(actuator = %name, epoch, "{waiting}");
                 snapshot.report_actuator(&name, |r| {
@@ -184,6 +216,7 @@ async fn drive(
                 failures = 0;
                 backoff = retry.build();
                 unreadable_alarm = None;
+                logged_changes.clear();
                 snapshot.report_actuator(&name, |r| {
                     r.state = ActuatorState::Converged;
                     r.detail = applied.detail;

@@ -26,12 +26,16 @@ use crate::host_port::HostPort;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::fence::{self, FenceValueError};
-use super::{ActuateError, Applied, Goal, LeaseGuard};
+use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::actuation_mode::ActuationMode;
 
 /// `[[actuators.haproxy]]`: one HAProxy instance.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HaproxySection {
+    /// `act` or `observe` (default: `[actuators].actuation`, else `act`).
+    #[serde(default)]
+    pub actuation: Option<crate::settings::Choice<ActuationMode>>,
     /// Name in status and metrics (default `haproxy:<address>`).
     pub name: Option<String>,
     /// Runtime API: `host:port` (a name is resolved at each connection) or
@@ -100,6 +104,8 @@ impl ServerState {
 /// A configured, checked HAProxy actuator.
 #[derive(Clone, Debug)]
 pub struct HaproxyActuator {
+    /// `act`, or `observe`: read the target, report, change nothing.
+    pub actuation: ActuationMode,
     /// Unique name.
     pub name: String,
     api: RuntimeApi,
@@ -279,6 +285,7 @@ impl HaproxyActuator {
             return Err(err("timeout", "must be above zero".into()));
         }
         Ok(HaproxyActuator {
+            actuation: ActuationMode::Act,
             name: s.name.clone().unwrap_or_else(|| format!("haproxy:{}", s.address)),
             api,
             backends: s.backends.clone(),
@@ -362,9 +369,15 @@ impl HaproxyActuator {
         out
     }
 
-    /// One pass: fence-check, read, change what differs, confirm.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
-        let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
+    /// One pass: fence-check, read, change what differs, confirm. In
+    /// observe mode it reports what differs instead of changing it.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
+        let Some(epoch) = goal.epoch() else {
+            return Ok(Outcome::Converged(Applied { detail: "standby".into(), propagation: None }));
+        };
+        let observing = self.actuation == ActuationMode::Observe;
+        // What observe mode reports: what it read, what it would change.
+        let (mut read, mut would) = (Vec::new(), Vec::new());
         let held = match &self.epoch_variable {
             Some(v) => self.held_epoch(v, epoch).await?,
             None => None,
@@ -379,8 +392,18 @@ impl HaproxyActuator {
         let mut changes = 0;
         for backend in &self.backends {
             let states = self.states(backend).await?;
+            let shown: Vec<String> = wanted
+                .iter()
+                .map(|(s, _)| format!("{s} {}", states.get(s).map_or("absent", |st| st.as_str())))
+                .collect();
+            read.push(format!("{backend}: {}", shown.join(", ")));
             for (server, state) in &wanted {
                 if states.get(server) == Some(state) {
+                    continue;
+                }
+                if observing {
+                    let from = states.get(server).map_or("absent", |s| s.as_str());
+                    would.push(format!("would set {backend}/{server} {from} -> {}", state.as_str()));
                     continue;
                 }
                 lease.check()?;
@@ -402,13 +425,25 @@ impl HaproxyActuator {
                 changes += 1;
             }
         }
+        let was = held.map_or_else(|| "unset".to_owned(), |h| h.to_string());
+        if let Some(v) = &self.epoch_variable {
+            read.push(format!("{v} {was}"));
+        }
+        if observing {
+            if let Some(v) = self.epoch_variable.as_ref().filter(|_| held != Some(epoch)) {
+                would.push(format!("would set {v} {was} -> {epoch}"));
+            }
+            if !would.is_empty() {
+                let read = format!("HAProxy {}: {}", self.api, read.join("; "));
+                return Ok(Outcome::WouldChange { read, changes: would });
+            }
+        }
         if let Some(v) = self.epoch_variable.as_ref().filter(|_| held != Some(epoch)) {
             lease.check()?;
             let answer = self.command(&format!("experimental-mode on; set var {v} int({epoch})")).await?;
             if !answer.trim().is_empty() {
                 return Err(self.bad_answer(format!("set var {v}: {}", answer.trim())));
             }
-            let was = held.map_or_else(|| "unset".to_owned(), |h| h.to_string());
             tracing::info!(actuator = %self.name, epoch, "HAProxy {}: set {v} from {was} to {epoch}", self.api);
         }
         for backend in &self.backends {
@@ -422,7 +457,7 @@ impl HaproxyActuator {
             }
         }
         let summary: Vec<String> = wanted.iter().map(|(s, w)| format!("{s} {}", w.as_str())).collect();
-        Ok(Applied {
+        Ok(Outcome::Converged(Applied {
             detail: format!(
                 "{} ({}): {} with epoch {epoch}; {changes} change(s)",
                 self.backends.join(", "),
@@ -430,7 +465,7 @@ impl HaproxyActuator {
                 summary.join(", ")
             ),
             propagation: None,
-        })
+        }))
     }
 }
 

@@ -15,7 +15,10 @@
 //!   cancelled;
 //! - one actuator's failure or hang never blocks another, nor the protocol
 //!   loop: each runs in its own task with a time limit per pass, and its
-//!   state is reported in `/status` and `/metrics`.
+//!   state is reported in `/status` and `/metrics`;
+//! - an actuator in observe mode ([`observe`]) reads its target as in `act`
+//!   mode and writes nothing: where it would write, its pass reports the
+//!   change instead.
 
 mod contract;
 pub mod dns;
@@ -23,6 +26,7 @@ mod driver;
 pub mod fence;
 pub mod haproxy;
 pub mod mongodb;
+pub mod observe;
 pub mod pointing;
 pub mod route53;
 pub mod signed_query;
@@ -38,13 +42,19 @@ use tokio::sync::watch;
 pub use contract::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
 pub use driver::ActuatorSet;
 
-use crate::settings::BadSetting;
+use crate::actuation_mode::ActuationMode;
+use crate::settings::{BadSetting, Choice};
 use crate::snapshot::NodeSnapshot;
 
 /// `[actuators]`: what this site does to traffic while it is active.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActuatorsSection {
+    /// `act` (default) or `observe`: every actuator of this site (the
+    /// MongoDB one too) reads its target and reports what it would change
+    /// without changing it, unless its own `actuation` key says otherwise.
+    #[serde(default)]
+    pub actuation: Option<Choice<ActuationMode>>,
     /// This site's service addresses: the A/AAAA data of DNS records (unless
     /// a DNS actuator names its own) and `addresses` in webhook bodies.
     #[serde(default)]
@@ -97,6 +107,17 @@ impl Actuator {
         }
     }
 
+    /// `act` or `observe`.
+    pub fn actuation(&self) -> ActuationMode {
+        match self {
+            Actuator::Dns(a) => a.actuation,
+            Actuator::Route53(a) => a.actuation,
+            Actuator::Haproxy(a) => a.actuation,
+            Actuator::Webhook(a) => a.actuation,
+            Actuator::Mongodb(a) => a.actuation,
+        }
+    }
+
     /// `dns`, `route53`, `haproxy`, `webhook` or `mongodb`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -120,6 +141,18 @@ impl Actuator {
         }
     }
 
+    /// The same actuator in mode `mode`.
+    pub fn with_actuation(mut self, mode: ActuationMode) -> Self {
+        match &mut self {
+            Actuator::Dns(a) => a.actuation = mode,
+            Actuator::Route53(a) => a.actuation = mode,
+            Actuator::Haproxy(a) => a.actuation = mode,
+            Actuator::Webhook(a) => a.actuation = mode,
+            Actuator::Mongodb(a) => a.actuation = mode,
+        }
+        self
+    }
+
     /// Upper bound on one pass (each step has its own, shorter, limit).
     fn pass_limit(&self) -> Duration {
         match self {
@@ -134,10 +167,10 @@ impl Actuator {
     /// Brings the target to `goal`, or says why not.
     pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
         match self {
-            Actuator::Dns(a) => a.apply(goal, lease).await.map(Outcome::Converged),
+            Actuator::Dns(a) => a.apply(goal, lease).await,
             Actuator::Route53(a) => a.apply(goal, lease).await,
-            Actuator::Haproxy(a) => a.apply(goal, lease).await.map(Outcome::Converged),
-            Actuator::Webhook(a) => a.apply(goal, lease).await.map(Outcome::Converged),
+            Actuator::Haproxy(a) => a.apply(goal, lease).await,
+            Actuator::Webhook(a) => a.apply(goal, lease).await,
             Actuator::Mongodb(a) => a.apply(goal, lease).await,
         }
     }
@@ -146,24 +179,28 @@ impl Actuator {
 /// Builds every configured actuator for site `me`, or names the key that
 /// is wrong (relative to `actuators.`) and why.
 pub fn build(section: &ActuatorsSection, me: &str, cluster: &ClusterConfig) -> Result<Vec<Actuator>, BadSetting> {
+    let global = observe::global(section.actuation.as_ref())?;
+    // Builds one actuator and sets its mode; errors name the key under `at`.
+    let each = |at: String, own: Option<&Choice<ActuationMode>>, built: Result<Actuator, BadSetting>| {
+        let mode = observe::resolve(global, own).map_err(|e| e.under(&at))?;
+        built.map(|a| a.with_actuation(mode)).map_err(|e| e.under(&at))
+    };
     let mut out = Vec::new();
     for (i, s) in section.dns.iter().enumerate() {
-        let a = dns::DnsActuator::build(s, me, &section.addresses).map_err(|e| e.under(&format!("dns[{i}]")))?;
-        out.push(Actuator::Dns(a));
+        let a = dns::DnsActuator::build(s, me, &section.addresses).map(Actuator::Dns);
+        out.push(each(format!("dns[{i}]"), s.actuation.as_ref(), a)?);
     }
     for (i, s) in section.route53.iter().enumerate() {
-        let a = route53::Route53Actuator::build(s, me, &section.addresses)
-            .map_err(|e| e.under(&format!("route53[{i}]")))?;
-        out.push(Actuator::Route53(a));
+        let a = route53::Route53Actuator::build(s, me, &section.addresses).map(Actuator::Route53);
+        out.push(each(format!("route53[{i}]"), s.actuation.as_ref(), a)?);
     }
     for (i, s) in section.haproxy.iter().enumerate() {
-        let a = haproxy::HaproxyActuator::build(s, me, cluster).map_err(|e| e.under(&format!("haproxy[{i}]")))?;
-        out.push(Actuator::Haproxy(a));
+        let a = haproxy::HaproxyActuator::build(s, me, cluster).map(Actuator::Haproxy);
+        out.push(each(format!("haproxy[{i}]"), s.actuation.as_ref(), a)?);
     }
     for (i, s) in section.webhook.iter().enumerate() {
-        let a = webhook::WebhookActuator::build(s, me, &section.addresses)
-            .map_err(|e| e.under(&format!("webhook[{i}]")))?;
-        out.push(Actuator::Webhook(a));
+        let a = webhook::WebhookActuator::build(s, me, &section.addresses).map(Actuator::Webhook);
+        out.push(each(format!("webhook[{i}]"), s.actuation.as_ref(), a)?);
     }
     for (i, a) in out.iter().enumerate() {
         if out[..i].iter().any(|b| b.name() == a.name()) {
@@ -351,6 +388,66 @@ mod tests {
             .expect("the new actuator's pass reached its target")
             .expect("accept");
         assert_eq!(snap.actuators()[0].epoch, Some(1));
+    }
+
+    #[test]
+    fn the_global_mode_applies_to_every_actuator_that_does_not_set_its_own() {
+        let text = "actuation = \"observe\"\n\
+            [[webhook]]\nname = \"inherits\"\nurl = \"http://127.0.0.1:9/a\"\n\
+            [[webhook]]\nname = \"acts\"\nurl = \"http://127.0.0.1:9/b\"\nactuation = \"act\"\n";
+        let section: ActuatorsSection = toml::from_str(text).expect("section");
+        let built = build(&section, "a", &crate::test_node::cluster()).expect("built");
+        let modes: Vec<(&str, ActuationMode)> = built.iter().map(|a| (a.name(), a.actuation())).collect();
+        assert_eq!(modes, [("inherits", ActuationMode::Observe), ("acts", ActuationMode::Act)]);
+        let acting: ActuatorsSection = toml::from_str(&text.replacen("observe", "act", 1)).expect("section");
+        let built = build(&acting, "a", &crate::test_node::cluster()).expect("built");
+        assert!(built.iter().all(|a| a.actuation() == ActuationMode::Act));
+    }
+
+    #[test]
+    fn a_bad_mode_names_its_key_globally_and_per_actuator() {
+        let hook = "[[webhook]]\nurl = \"http://127.0.0.1:9/a\"\n";
+        for (text, key) in [
+            (format!("actuation = \"dry-run\"\n{hook}"), "actuation"),
+            (format!("{hook}actuation = \"observing\"\n"), "webhook[0].actuation"),
+        ] {
+            let section: ActuatorsSection = toml::from_str(&text).expect("section");
+            let e = build(&section, "a", &crate::test_node::cluster()).expect_err("refused");
+            assert_eq!(e.key, key);
+            assert!(e.problem.contains("`observe`"), "{}", e.problem);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observing_webhook_reports_the_call_it_would_make_and_makes_none() {
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", target.local_addr().expect("address"));
+        let snap = snapshot();
+        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
+        snap.publish_step(crate::snapshot::Step { status: snap.status(), lease, events: Vec::new() });
+        let hook = webhook("hook", &url).with_actuation(ActuationMode::Observe);
+        let mut act = Actuation::start(vec![hook], snap.clone(), tokio::sync::mpsc::channel(1).0);
+        act.activate(4, "elected");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while snap.actuators()[0].passes < 3 {
+            assert!(std::time::Instant::now() < deadline, "no three passes: {:?}", snap.actuators());
+            act.reassert(4);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = snap.actuators().remove(0);
+        assert_eq!(report.state, crate::reports::ActuatorState::WouldChange);
+        assert_eq!(report.actuation, ActuationMode::Observe);
+        assert_eq!(report.would_change.len(), 1, "{report:?}");
+        let said = &report.would_change[0];
+        assert!(said.starts_with("would call POST http://127.0.0.1:") && said.contains("epoch 4 (active)"), "{said}");
+        // Nothing ever connected to the endpoint: the kernel would hold a
+        // connection made, and a non-blocking accept would take it now.
+        let target = target.into_std().expect("std listener");
+        let connected = target.accept().map(|(_, from)| from);
+        assert!(
+            matches!(&connected, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the observing webhook called its endpoint: {connected:?}"
+        );
     }
 
     #[test]

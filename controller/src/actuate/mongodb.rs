@@ -4,6 +4,9 @@
 //! by `replSetReconfig`, a misplaced primary stepped down after the grace);
 //! while draining it hands the primary over to the target. Every write
 //! waits for nothing but its own time limit and checks the lease first.
+//! In observe mode it reads the same, still claims the epoch in the state
+//! store (the cluster's own record, which the fence needs), and only
+//! reports the reconfigurations and step-downs it would make.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{doc, Document};
 
 use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::actuation_mode::ActuationMode;
 use crate::describe;
 use crate::mongo::answer::CommandRefusal;
 use crate::mongo::placement::{self, Priorities, VoteChange};
@@ -23,6 +27,8 @@ use crate::mongo::{describe_error, MongoLink, Reading};
 /// claim and the PSA mitigation, in that order of dependence).
 #[derive(Clone, Debug)]
 pub struct MongoActuator {
+    /// `act`, or `observe`: read the target, report, change nothing.
+    pub actuation: ActuationMode,
     /// Its name in status.
     pub name: String,
     /// The replica set.
@@ -44,6 +50,7 @@ impl MongoActuator {
     /// The actuator of site `me` in a cluster of members `names`.
     pub fn new(link: MongoLink, me: &str, names: Vec<String>) -> Self {
         MongoActuator {
+            actuation: ActuationMode::Act,
             name: "mongodb".into(),
             link,
             me: me.to_owned(),
@@ -99,11 +106,26 @@ impl MongoActuator {
             }),
             Err(_) => None,
         };
+        let observing = self.actuation == ActuationMode::Observe;
+        // Observe mode: what the replica set config and the primary would
+        // be changed to (the claim is still made: see docs/mongodb.md).
+        let mut would = Vec::new();
         if let (Ok(config), Some(VoteChange::Remove(_))) = (&config, &vote) {
-            // The mitigation first: until it is in, majority writes (the
-            // claim among them) cannot succeed.
-            done.push(self.reconfig(config, &view, &target, vote.as_ref(), lease).await?);
-            return Ok(Outcome::InProgress(format!("{}; reading the set again", done.join("; "))));
+            if observing {
+                would.extend(self.would_reconfig(config, &view, &target, vote.as_ref()));
+            } else {
+                // The mitigation first: until it is in, majority writes (the
+                // claim among them) cannot succeed.
+                done.push(self.reconfig(config, &view, &target, vote.as_ref(), lease).await?);
+                return Ok(Outcome::InProgress(format!("{}; reading the set again", done.join("; "))));
+            }
+        }
+        if observing {
+            done.push(match (&view.primary, &view.primary_site) {
+                (Some(primary), Some(site)) => format!("primary {primary} is on {site}"),
+                (Some(primary), None) => format!("primary {primary} is on no site"),
+                (None, _) => "the replica set has no primary".into(),
+            });
         }
         let reason = match goal {
             Goal::Active { reason, .. } => reason.clone(),
@@ -118,7 +140,7 @@ impl MongoActuator {
             Ok(c) => c,
             Err(missing) if !s.primary_follows => {
                 done.push(format!("{missing}; primary_follows is off"));
-                return Ok(converged(done.join("; ")));
+                return Ok(finish(&done, would));
             }
             Err(missing) => {
                 done.push(format!(
@@ -129,7 +151,18 @@ impl MongoActuator {
         };
         if !s.primary_follows {
             done.push("primary_follows is off".into());
-            return Ok(converged(done.join("; ")));
+            return Ok(finish(&done, would));
+        }
+        if observing {
+            would.extend(self.would_reconfig(&config, &view, &target, vote.as_ref()));
+            if view.primary.is_some() && view.primary_site.as_deref() != Some(target.as_str()) {
+                would.push(format!(
+                    "would step the primary down, after {} for MongoDB's priority takeover unless draining, \
+                     for a member of {target} to take over",
+                    humantime::format_duration(s.priority_takeover_grace)
+                ));
+            }
+            return Ok(finish(&done, would));
         }
         if placement::next_config(&config, &view, &target, self.priorities(), vote.as_ref()).is_some() {
             done.push(self.reconfig(&config, &view, &target, vote.as_ref(), lease).await?);
@@ -145,6 +178,7 @@ impl MongoActuator {
                 done.push(waiting);
                 Outcome::InProgress(done.join("; "))
             }
+            observed @ Outcome::WouldChange { .. } => observed,
         })
     }
 
@@ -165,6 +199,18 @@ impl MongoActuator {
             (mode.to_owned(), st.paused, pending)
         });
         Claim { epoch, site: self.me.clone(), state: state.into(), cause, mode, paused, pending }
+    }
+
+    /// Observe mode: the reconfiguration `reconfig` would make, in words.
+    fn would_reconfig(
+        &self,
+        config: &Document,
+        view: &ReplicaSetView,
+        target: &str,
+        vote: Option<&VoteChange>,
+    ) -> Option<String> {
+        placement::next_config(config, view, target, self.priorities(), vote)
+            .map(|change| format!("would reconfigure the replica set: {}", change.detail))
     }
 
     fn priorities(&self) -> Priorities {
@@ -241,6 +287,17 @@ impl MongoActuator {
             *m = None;
         }
         Ok(Outcome::InProgress(format!("stepped primary {primary} down; waiting for {target} to take over")))
+    }
+}
+
+/// The end of a pass that changed nothing: what it found (`done`), or,
+/// in observe mode, what it would have changed.
+fn finish(done: &[String], would: Vec<String>) -> Outcome {
+    let read = done.join("; ");
+    if would.is_empty() {
+        Outcome::Converged(Applied { detail: read, propagation: None })
+    } else {
+        Outcome::WouldChange { read, changes: would }
     }
 }
 

@@ -32,8 +32,9 @@ use serde::Deserialize;
 use self::api::{Api, ApiError, ChangeInfo};
 use self::batch::{RecordSet, SERVICE_TYPES};
 use self::credentials::{Credentials, Environment};
-use super::fence;
+use super::{fence, observe};
 use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::actuation_mode::ActuationMode;
 use crate::settings::BadSetting;
 
 /// Route 53's endpoint in the AWS partition.
@@ -44,6 +45,9 @@ pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route53Section {
+    /// `act` or `observe` (default: `[actuators].actuation`, else `act`).
+    #[serde(default)]
+    pub actuation: Option<crate::settings::Choice<ActuationMode>>,
     /// Name in status and metrics (default `route53:<hosted_zone_id>`).
     pub name: Option<String>,
     /// The hosted zone's id, e.g. `Z0123456789ABCDEFGHIJ`.
@@ -107,6 +111,8 @@ struct Pending {
 /// A configured, checked Route 53 actuator.
 #[derive(Clone, Debug)]
 pub struct Route53Actuator {
+    /// `act`, or `observe`: read the target, report, change nothing.
+    pub actuation: ActuationMode,
     /// Unique name.
     pub name: String,
     zone: String,
@@ -220,6 +226,7 @@ impl Route53Actuator {
             .map_err(|e| err("endpoint", format!("cannot build an HTTP client: {e}")))?;
         let api = Api::new(endpoint, s.region.clone(), zone.to_owned(), client, s.timeout);
         Ok(Route53Actuator {
+            actuation: ActuationMode::Act,
             name: s.name.clone().unwrap_or_else(|| format!("route53:{zone}")),
             zone: zone.to_owned(),
             names,
@@ -329,6 +336,31 @@ impl Route53Actuator {
             .await
             .map_err(|e| self.failed("reading the fence", creds, e))?;
         Ok(sets.into_iter().filter(|s| s.rtype == "TXT").collect())
+    }
+
+    /// Observe mode: what a pass that read `found` service record sets and
+    /// the fence `fence_read` would change (`wanted` and the fence of
+    /// `epoch`), sorted as `apply` sorts them.
+    fn would_change(&self, found: &[RecordSet], wanted: &[RecordSet], fence_read: &[RecordSet], epoch: u64) -> Outcome {
+        let at = |sets: &[RecordSet], name: &str| -> (Vec<observe::Rr>, Vec<u32>) {
+            let here: Vec<&RecordSet> = sets.iter().filter(|s| s.name == name).collect();
+            let records = here.iter().flat_map(|s| s.values.iter().map(|v| (s.rtype.clone(), v.clone()))).collect();
+            (records, here.iter().map(|s| s.ttl).collect())
+        };
+        let fence = [self.fence_set(epoch)];
+        let (mut read, mut changes) = (Vec::new(), Vec::new());
+        for (name, sets, want) in
+            self.names.iter().map(|n| (n, found, wanted)).chain(std::iter::once((&self.fence, fence_read, &fence[..])))
+        {
+            let ((before, ttl_before), (after, ttl_after)) = (at(sets, name), at(want, name));
+            if before != after {
+                changes.push(observe::would_update(name, &before, &after));
+            } else if ttl_before != ttl_after {
+                changes.push(format!("would update {name} TTL {ttl_before:?} -> {ttl_after:?}"));
+            }
+            read.push(observe::read_at(name, &before));
+        }
+        Outcome::WouldChange { read: format!("hosted zone {}: {}", self.zone, read.join("; ")), changes }
     }
 
     /// `Err(Fenced)` if `read` holds a newer epoch than `epoch` (or
@@ -465,6 +497,9 @@ impl Route53Actuator {
                 },
                 propagation: synced,
             }));
+        }
+        if self.actuation == ActuationMode::Observe {
+            return Ok(self.would_change(&found, &wanted, &fence_read, epoch));
         }
         lease.check()?;
         let sent = Instant::now();

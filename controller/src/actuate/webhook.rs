@@ -22,13 +22,17 @@ use std::time::Duration;
 use minijinja::{AutoEscape, Environment};
 use serde::Deserialize;
 
-use super::{ActuateError, Applied, Goal, LeaseGuard};
+use super::{ActuateError, Applied, Goal, LeaseGuard, Outcome};
+use crate::actuation_mode::ActuationMode;
 use crate::redact;
 
 /// `[[actuators.webhook]]`: one endpoint.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSection {
+    /// `act` or `observe` (default: `[actuators].actuation`, else `act`).
+    #[serde(default)]
+    pub actuation: Option<crate::settings::Choice<ActuationMode>>,
     /// Name in status and metrics (default `webhook:<host>`).
     pub name: Option<String>,
     /// The endpoint (`http://` or `https://`).
@@ -69,6 +73,8 @@ pub const DEFAULT_BODY: &str = r#"{"site": {{ site }}, "epoch": {{ epoch }}, "st
 /// A configured, checked webhook.
 #[derive(Clone, Debug)]
 pub struct WebhookActuator {
+    /// `act`, or `observe`: read the target, report, change nothing.
+    pub actuation: ActuationMode,
     /// Unique name.
     pub name: String,
     url: reqwest::Url,
@@ -140,6 +146,7 @@ impl WebhookActuator {
         }
         let client = client.build().map_err(|e| err("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(WebhookActuator {
+            actuation: ActuationMode::Act,
             name: s.name.clone().unwrap_or_else(|| format!("webhook:{}", url.host_str().unwrap_or("?"))),
             url,
             method,
@@ -154,17 +161,21 @@ impl WebhookActuator {
         })
     }
 
-    /// One pass: call once per epoch and goal, until it answers 2xx.
-    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Applied, ActuateError> {
-        let Some(epoch) = goal.epoch() else { return Ok(Applied { detail: "standby".into(), propagation: None }) };
+    /// One pass: call once per epoch and goal, until it answers 2xx. In
+    /// observe mode there is nothing to read: the pass reports the call it
+    /// would make (the body left out: a template may hold a secret) and
+    /// makes none.
+    pub async fn apply(&self, goal: &Goal, lease: &LeaseGuard) -> Result<Outcome, ActuateError> {
+        let converged = |detail: String| Ok(Outcome::Converged(Applied { detail, propagation: None }));
+        let Some(epoch) = goal.epoch() else { return converged("standby".into()) };
         let state = goal.state_name();
         if !self.events.iter().any(|e| e == state) {
-            return Ok(Applied { detail: format!("not called while {state}"), propagation: None });
+            return converged(format!("not called while {state}"));
         }
         if *self.delivered.lock().map_err(|_| ActuateError::NotConverged("state lock poisoned".into()))?
             == Some((epoch, state))
         {
-            return Ok(Applied { detail: format!("delivered for epoch {epoch} ({state})"), propagation: None });
+            return converged(format!("delivered for epoch {epoch} ({state})"));
         }
         let reason = match goal {
             Goal::Active { reason, .. } => reason.clone(),
@@ -173,12 +184,22 @@ impl WebhookActuator {
         };
         let body = render(&self.body, &self.site, epoch, state, &self.addresses, &reason)
             .map_err(|p| ActuateError::NotConverged(format!("body: {p}")))?;
+        if self.actuation == ActuationMode::Observe {
+            let call = format!(
+                "would call {} {} for epoch {epoch} ({state}) with a body of {} bytes",
+                self.method,
+                redact::url_for_display(&self.url),
+                body.len()
+            );
+            let read = "nothing (a webhook endpoint has no state to read)".to_owned();
+            return Ok(Outcome::WouldChange { read, changes: vec![call] });
+        }
         lease.check()?;
         let status = self.call(epoch, state, body).await?;
         if let Ok(mut d) = self.delivered.lock() {
             *d = Some((epoch, state));
         }
-        Ok(Applied { detail: format!("called for epoch {epoch} ({state}): HTTP {status}"), propagation: None })
+        converged(format!("called for epoch {epoch} ({state}): HTTP {status}"))
     }
 
     /// One call; `Ok` with a 2xx status, else why not.
@@ -247,6 +268,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             events: default_events(),
             ca_file: None,
+            actuation: None,
         };
         assert_eq!(WebhookActuator::build(&s, "a", &[]).unwrap_err().key, "body");
         s.body = Some("epoch {{ epoch }}".into());
@@ -342,6 +364,7 @@ mod tests {
             timeout: Duration::from_secs(30),
             events: default_events(),
             ca_file,
+            actuation: None,
         }
     }
 

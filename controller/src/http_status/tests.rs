@@ -174,13 +174,14 @@ fn an_active_node_with_reports_is_the_same_document() {
         p.lease = Lease::until(Some(Instant::from_millis(51_500)));
         p.last_known_epoch = Some(7);
         p.hooks = vec![HookReport { hook: "post_promote".into(), epoch: 7, ok: true, detail: "exit 0".into() }];
-        let mut dns = ActuatorReport::idle("dns-1", "dns");
+        let mut dns = ActuatorReport::idle("dns-1", "dns", crate::actuation_mode::ActuationMode::Act);
         dns.fenced_by = Some(9);
         dns.last_converged_at = Some("2026-11-27T00:00:00.000Z".into());
-        let mut haproxy = ActuatorReport::idle("lb", "haproxy");
+        let mut haproxy = ActuatorReport::idle("lb", "haproxy", crate::actuation_mode::ActuationMode::Act);
         haproxy.fence_unreadable = true;
         haproxy.detail = "fenced: HAProxy 127.0.0.1:9999 variable proc.failover_epoch holds ...".into();
-        p.actuators = vec![dns, haproxy, ActuatorReport::idle("hook", "webhook")];
+        p.actuators =
+            vec![dns, haproxy, ActuatorReport::idle("hook", "webhook", crate::actuation_mode::ActuationMode::Act)];
         p.mongodb = Some(MongoReport { state_store: "embedded".into(), ..MongoReport::default() });
         p.events = (0..25)
             .map(|i| EventRecord {

@@ -41,6 +41,9 @@ use view::ReplicaSetView;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MongoSection {
+    /// `act` or `observe` (default: `[actuators].actuation`, else `act`).
+    #[serde(default)]
+    pub actuation: Option<Choice<crate::actuation_mode::ActuationMode>>,
     /// Connection string (`mongodb://` or `mongodb+srv://`) naming the
     /// replica set; better given as `FAILOVER_MONGODB__URI` or in
     /// `uri_file` when it holds a password.

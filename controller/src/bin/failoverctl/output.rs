@@ -220,9 +220,10 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
     print_sites(v);
     if !v.actuators.is_empty() {
         say!("actuators of {node}:");
-        say!("  {:<20} {:<8} {:<10} {:>6}  DETAIL", "NAME", "KIND", "STATE", "EPOCH");
+        say!("  {:<20} {:<8} {:<7} {:<12} {:>6}  DETAIL", "NAME", "KIND", "MODE", "STATE", "EPOCH");
         for a in &v.actuators {
-            say!("  {:<20} {:<8} {:<10} {:>6}  {}", a.name, a.kind, a.state.as_str(), cell(&a.epoch), a.detail);
+            let (mode, state) = (a.actuation.as_str(), a.state.as_str());
+            say!("  {:<20} {:<8} {mode:<7} {state:<12} {:>6}  {}", a.name, a.kind, cell(&a.epoch), a.detail);
         }
     }
     if let Some(m) = &v.mongodb {
