@@ -298,7 +298,7 @@ impl Runtime {
         } else {
             None
         };
-        let events = events
+        let records = events
             .iter()
             .map(|e| {
                 let text = describe::event(&self.cfg, e);
@@ -310,7 +310,7 @@ impl Runtime {
                 EventRecord { at: clock::wall(now), event: text }
             })
             .collect();
-        self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events });
+        self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events: records, raised: events });
         // Only now, with the lease in the snapshot the actuators read.
         for t in traffic {
             match t {

@@ -187,6 +187,9 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
     for m in &v.config_mismatches {
         say!("{}", mismatch(v, m));
     }
+    for warning in v.certificates.iter().filter_map(|c| c.warning.as_deref()) {
+        say!("CERTIFICATE: {node}'s {warning}");
+    }
     print_sites(v);
     if !v.actuators.is_empty() {
         say!("actuators of {node}:");
