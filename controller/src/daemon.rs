@@ -239,6 +239,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     )?
     .with_notes(notes.clone());
     let snapshot = NodeSnapshot::new(node.status(clock::now()));
+    crate::cert_expiry::publish(&loaded, &snapshot);
     let mut event_log = None;
     if let Some(links) = &mongo_links {
         crate::mongo::monitor::spawn(links.subscribe(), my.name.clone(), snapshot.clone(), health_tx.clone());

@@ -160,6 +160,39 @@ pub struct HookLimits<'a> {
     pub run_as: Option<&'a RunAs>,
 }
 
+/// Every way a site becomes active, for the words of each.
+pub const ACTIVATION_CAUSES: [ActivationCause; 5] = [
+    ActivationCause::Reclaim,
+    ActivationCause::AutomaticFailover,
+    ActivationCause::ApprovedFailover,
+    ActivationCause::Handoff,
+    ActivationCause::Forced,
+];
+
+/// Everything that starts a handoff.
+pub const HANDOFF_REASONS: [HandoffReason; 6] = [
+    HandoffReason::Switchover,
+    HandoffReason::Failback,
+    HandoffReason::Unhealthy,
+    HandoffReason::Shutdown,
+    HandoffReason::PromotionDeclined,
+    HandoffReason::Approved,
+];
+
+/// One step-down reason of each kind, for the words of each (the epoch and
+/// the site they name are placeholders).
+pub fn step_down_reasons() -> impl Iterator<Item = StepDownReason> {
+    [
+        StepDownReason::LeaseExpired,
+        StepDownReason::HigherTerm,
+        StepDownReason::PromotionDeclined,
+        StepDownReason::ShutdownWithoutSuccessor,
+        StepDownReason::Fenced { by: failover_core::Epoch(0) },
+    ]
+    .into_iter()
+    .chain(HANDOFF_REASONS.map(|why| StepDownReason::Handoff { to: NodeId(0), why }))
+}
+
 /// `FAILOVER_REASON` of `pre_promote` and `post_promote`: how the site was
 /// elected. Also the words of events and `/status`.
 pub fn activation_reason(cause: ActivationCause) -> &'static str {
@@ -181,17 +214,19 @@ pub fn demotion_reason(reason: StepDownReason) -> (&'static str, Option<NodeId>)
         StepDownReason::PromotionDeclined => ("promotion_declined", None),
         StepDownReason::ShutdownWithoutSuccessor => ("shutdown", None),
         StepDownReason::Fenced { .. } => ("fenced", None),
-        StepDownReason::Handoff { to, why } => {
-            let why = match why {
-                HandoffReason::Switchover => "switchover",
-                HandoffReason::Failback => "failback",
-                HandoffReason::Unhealthy => "unhealthy",
-                HandoffReason::Shutdown => "shutdown",
-                HandoffReason::PromotionDeclined => "promotion_declined",
-                HandoffReason::Approved => "approved_failover",
-            };
-            (why, Some(to))
-        }
+        StepDownReason::Handoff { to, why } => (handoff_reason(why), Some(to)),
+    }
+}
+
+/// What started a handoff, in the words of `FAILOVER_REASON` and metrics.
+pub fn handoff_reason(why: HandoffReason) -> &'static str {
+    match why {
+        HandoffReason::Switchover => "switchover",
+        HandoffReason::Failback => "failback",
+        HandoffReason::Unhealthy => "unhealthy",
+        HandoffReason::Shutdown => "shutdown",
+        HandoffReason::PromotionDeclined => "promotion_declined",
+        HandoffReason::Approved => "approved_failover",
     }
 }
 
@@ -288,7 +323,6 @@ mod tests {
     /// guide, and no other.
     #[test]
     fn the_documented_reasons_are_the_ones_given() {
-        use failover_core::Epoch;
         let doc = include_str!("../../docs/configuration.md");
         let row = |var: &str| {
             let line = doc.lines().find(|l| l.starts_with(&format!("| `{var}`"))).unwrap_or_default().to_owned();
@@ -298,31 +332,8 @@ mod tests {
             words.dedup();
             words
         };
-        let causes = [
-            ActivationCause::Reclaim,
-            ActivationCause::AutomaticFailover,
-            ActivationCause::ApprovedFailover,
-            ActivationCause::Handoff,
-            ActivationCause::Forced,
-        ];
-        let whys = [
-            HandoffReason::Switchover,
-            HandoffReason::Failback,
-            HandoffReason::Unhealthy,
-            HandoffReason::Shutdown,
-            HandoffReason::PromotionDeclined,
-            HandoffReason::Approved,
-        ];
-        let mut downs = vec![
-            StepDownReason::LeaseExpired,
-            StepDownReason::HigherTerm,
-            StepDownReason::PromotionDeclined,
-            StepDownReason::ShutdownWithoutSuccessor,
-            StepDownReason::Fenced { by: Epoch(2) },
-        ];
-        downs.extend(whys.map(|why| StepDownReason::Handoff { to: NodeId(1), why }));
-        let mut given: Vec<String> = causes.map(|c| activation_reason(c).to_owned()).into();
-        given.extend(downs.iter().map(|d| demotion_reason(*d).0.to_owned()));
+        let mut given: Vec<String> = ACTIVATION_CAUSES.map(|c| activation_reason(c).to_owned()).into();
+        given.extend(step_down_reasons().map(|d| demotion_reason(d).0.to_owned()));
         let left =
             [RoleName::Active, RoleName::HandingOff, RoleName::Promoting, RoleName::Resuming, RoleName::Candidate];
         given.push(standby_reason(None).to_owned());

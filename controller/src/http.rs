@@ -213,6 +213,8 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.observe_actuators(&published.actuators);
         s.metrics.observe_reloads(published.reload.as_ref());
         s.metrics.observe_connections();
+        s.metrics.observe_counts(&published.counts);
+        s.metrics.observe_certificates(&published.certificates, std::time::SystemTime::now());
         if let Some(m) = &published.mongodb {
             s.metrics.observe_mongodb(m);
         }

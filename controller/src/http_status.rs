@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use failover_core::{ClusterConfig, FailoverMode, Instant, MemberKind, RoleName};
 
 use crate::agreement::Mismatch;
+use crate::cert_expiry;
 use crate::describe;
 use crate::host_port::HostPort;
 use crate::maintenance_notes::Notes;
@@ -16,7 +17,8 @@ use crate::member_name::of as name;
 use crate::reports::CheckState;
 use crate::snapshot::Published;
 use crate::status_doc::{
-    MaintenanceDoc, PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict, TimersDoc,
+    CertificateDoc, MaintenanceDoc, PendingFailoverDoc, ScheduledSwitchoverDoc, SiteDoc, StatusDoc, SwitchoverVerdict,
+    TimersDoc,
 };
 use crate::unresolved::Unresolved;
 
@@ -131,6 +133,18 @@ pub fn build(inputs: StatusInputs) -> StatusDoc {
         sites: sites(&inputs),
         events: published.events.iter().rev().take(EVENTS_SHOWN).cloned().collect(),
         reload: published.reload.clone(),
+        certificates: published
+            .certificates
+            .iter()
+            .map(|c| CertificateDoc {
+                certificate: c.certificate.to_owned(),
+                key: c.key.to_owned(),
+                file: c.file.clone(),
+                expires_at: cert_expiry::expires_at(c),
+                expires_in_s: cert_expiry::seconds_left(c, inputs.wall_now),
+                warning: cert_expiry::warning(c, inputs.wall_now),
+            })
+            .collect(),
     }
 }
 

@@ -19,7 +19,7 @@
 //! says who owns what):
 //! - bottom: [`snapshot`] (the node's published state behind one handle),
 //!   [`reports`], [`status_doc`], [`clock`], [`describe`], [`member_name`],
-//!   [`command_channel`];
+//!   [`command_channel`], [`counts`];
 //! - components: [`actuate`], [`mongo`], [`health`], [`hooks`], [`peer`],
 //!   [`persist`], [`http`] and [`http_status`], [`metrics`], [`systemd`],
 //!   [`agreement`], [`admin_auth`], [`event_history`], [`settings`] and the rest; each
@@ -34,9 +34,11 @@ pub mod actuation_mode;
 pub mod admin_auth;
 pub mod agreement;
 pub mod build;
+pub mod cert_expiry;
 pub mod certs;
 pub mod clock;
 pub mod command_channel;
+pub mod counts;
 pub mod daemon;
 pub mod describe;
 pub mod event_history;

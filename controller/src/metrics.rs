@@ -7,7 +7,8 @@ use failover_core::{ClusterConfig, NodeId, Status};
 
 use crate::actuation_mode::ActuationMode;
 use crate::agreement::Mismatch;
-use crate::reports::{ActuatorReport, ActuatorState, MongoReport};
+use crate::counts::Counts;
+use crate::reports::{ActuatorReport, ActuatorState, CertificateReport, MongoReport};
 use crate::slots::{ConnectionSlots, Refusal, Refused};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -79,6 +80,49 @@ pub struct MongoMemberLabel {
     pub site: String,
 }
 
+/// Label naming the role a node took.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    /// `active`, `standby`, `candidate`, ... (as `/status` says it).
+    pub role: String,
+}
+
+/// Label naming what made this site active.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CauseLabel {
+    /// `reclaim`, `automatic_failover`, `approved_failover`, `handoff` or
+    /// `forced`.
+    pub cause: String,
+}
+
+/// Label naming why a handoff started or a site stepped down.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// As `FAILOVER_REASON` of `on_demote` says it.
+    pub reason: String,
+}
+
+/// Labels naming an actuator and what became of one of its passes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PassLabel {
+    /// Actuator name.
+    pub actuator: String,
+    /// `converged`, `in_progress`, `failed` or `lease_lost`.
+    pub outcome: String,
+}
+
+/// Labels naming a certificate file in use.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabel {
+    /// `peer`, `ca`, `http` or `http_ca`.
+    pub certificate: String,
+    /// The file.
+    pub file: String,
+}
+
+/// A counter whose total is kept elsewhere and copied in at each scrape.
+type Total = Counter<u64, AtomicU64>;
+
 /// Every metric this node exports.
 pub struct Metrics {
     registry: Registry,
@@ -109,6 +153,14 @@ pub struct Metrics {
     mongo_lag: Family<MongoMemberLabel, Gauge>,
     config_reloads: Family<ReloadLabel, Counter<u64, AtomicU64>>,
     connections_refused: Family<RefusedLabel, Counter<u64, AtomicU64>>,
+    elections_started: Total,
+    elections_won: Total,
+    role_changes: Family<RoleLabel, Total>,
+    activations: Family<CauseLabel, Total>,
+    handoffs: Family<ReasonLabel, Total>,
+    step_downs: Family<ReasonLabel, Total>,
+    actuator_passes: Family<PassLabel, Total>,
+    certificate_expiry: Family<CertificateLabel, Gauge>,
     /// The listening ports whose refusals are counted, by name.
     ports: Vec<(&'static str, ConnectionSlots)>,
 }
@@ -144,6 +196,14 @@ impl Default for Metrics {
             mongo_lag: Family::default(),
             config_reloads: Family::default(),
             connections_refused: Family::default(),
+            elections_started: Total::default(),
+            elections_won: Total::default(),
+            role_changes: Family::default(),
+            activations: Family::default(),
+            handoffs: Family::default(),
+            step_downs: Family::default(),
+            actuator_passes: Family::default(),
+            certificate_expiry: Family::default(),
             ports: Vec::new(),
             registry: Registry::default(),
         };
@@ -238,6 +298,38 @@ impl Default for Metrics {
             "connections closed at accept since start, by port (http, peer) and reason (cap: no free slot; per_source: the source held its share)",
             m.connections_refused.clone(),
         );
+        registry.register("elections_started", "elections this node started since start", m.elections_started.clone());
+        registry.register("elections_won", "elections this node won since start", m.elections_won.clone());
+        registry.register(
+            "role_changes",
+            "changes of this node's role since start, by the role it took (active, standby, candidate, promoting, handing_off, resuming)",
+            m.role_changes.clone(),
+        );
+        registry.register(
+            "activations",
+            "times this site took the active role since start, by cause (reclaim, automatic_failover, approved_failover, handoff, forced)",
+            m.activations.clone(),
+        );
+        registry.register(
+            "handoffs",
+            "handoffs this active site started since start, by reason (switchover, failback, unhealthy, shutdown, promotion_declined, approved_failover)",
+            m.handoffs.clone(),
+        );
+        registry.register(
+            "step_downs",
+            "times this site stopped acting as active since start, by reason (lease_expired, higher_term, a handoff's reason, ...)",
+            m.step_downs.clone(),
+        );
+        registry.register(
+            "actuator_passes",
+            "actuator passes that ended since start, by actuator and outcome (converged, in_progress, failed, lease_lost)",
+            m.actuator_passes.clone(),
+        );
+        registry.register(
+            "certificate_expiry_seconds",
+            "seconds until the certificate file in use expires (negative once it has), by which one (peer, ca, http, http_ca) and file",
+            m.certificate_expiry.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -292,6 +384,38 @@ impl Metrics {
         for p in &status.peers {
             let peer = cfg.member(p.id).map(|m| m.name.clone()).unwrap_or_default();
             self.reachable.get_or_create(&PeerLabel { peer }).set(i64::from(p.reachable));
+        }
+    }
+
+    /// Sets the `_total` counters from the running totals.
+    pub fn observe_counts(&self, counts: &Counts) {
+        let set = |counter: &Total, total: u64| counter.inner().store(total, std::sync::atomic::Ordering::Relaxed);
+        set(&self.elections_started, counts.elections_started);
+        set(&self.elections_won, counts.elections_won);
+        for (&role, &total) in &counts.role_changes {
+            set(&self.role_changes.get_or_create(&RoleLabel { role: role.to_owned() }), total);
+        }
+        for (&cause, &total) in &counts.activations {
+            set(&self.activations.get_or_create(&CauseLabel { cause: cause.to_owned() }), total);
+        }
+        for (family, totals) in [(&self.handoffs, &counts.handoffs), (&self.step_downs, &counts.step_downs)] {
+            for (&reason, &total) in totals {
+                set(&family.get_or_create(&ReasonLabel { reason: reason.to_owned() }), total);
+            }
+        }
+        for ((actuator, outcome), &total) in &counts.actuator_passes {
+            let label = PassLabel { actuator: actuator.clone(), outcome: outcome.clone() };
+            set(&self.actuator_passes.get_or_create(&label), total);
+        }
+    }
+
+    /// Sets the certificate expiry gauge of each certificate in use at
+    /// `now` (the files a reload replaced are dropped).
+    pub fn observe_certificates(&self, certificates: &[CertificateReport], now: std::time::SystemTime) {
+        self.certificate_expiry.clear();
+        for c in certificates {
+            let label = CertificateLabel { certificate: c.certificate.to_owned(), file: c.file.clone() };
+            self.certificate_expiry.get_or_create(&label).set(crate::cert_expiry::seconds_left(c, now));
         }
     }
 
@@ -383,5 +507,50 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn running_totals_are_the_documented_total_counters() {
+        use failover_core::{ActivationCause, Epoch, Event, RoleName, Term};
+        let mut counts = Counts::new();
+        let events = [
+            Event::ElectionStarted { term: Term(2), approved: false, handoff: false },
+            Event::Elected { epoch: Epoch(2), cause: ActivationCause::AutomaticFailover },
+            Event::BecameActive { epoch: Epoch(2), cause: ActivationCause::AutomaticFailover },
+        ];
+        counts.count_step(RoleName::Standby, RoleName::Active, &events);
+        counts.count_pass("dns", crate::counts::outcome::CONVERGED);
+        let metrics = Metrics::default();
+        metrics.observe_counts(&counts);
+        let text = metrics.encode();
+        for line in [
+            "failover_elections_started_total 1",
+            "failover_elections_won_total 1",
+            "failover_role_changes_total{role=\"active\"} 1",
+            "failover_activations_total{cause=\"automatic_failover\"} 1",
+            "failover_actuator_passes_total{actuator=\"dns\",outcome=\"converged\"} 1",
+            "failover_handoffs_total{reason=\"switchover\"} 0",
+            "failover_step_downs_total{reason=\"lease_expired\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_certificate_gauge_shows_only_the_files_in_use() {
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let cert = |file: &str, not_after_unix| CertificateReport {
+            certificate: "peer",
+            key: "tls.cert_file",
+            file: file.into(),
+            not_after_unix,
+        };
+        let metrics = Metrics::default();
+        metrics.observe_certificates(&[cert("/old.pem", 1_000_100)], now);
+        metrics.observe_certificates(&[cert("/new.pem", 999_000)], now);
+        let text = metrics.encode();
+        let line = "failover_certificate_expiry_seconds{certificate=\"peer\",file=\"/new.pem\"} -1000";
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        assert!(!text.contains("/old.pem"), "a replaced file is still shown:\n{text}");
     }
 }

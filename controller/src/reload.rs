@@ -10,8 +10,8 @@
 //! reload is refused as a whole, naming every key and why. Applied live:
 //! the hooks, the health checks, the actuators, the MongoDB link, the admin
 //! tokens and their operators, the TLS files (read again on every reload, so a certificate
-//! renewed under the same name is put in use), the log level and format,
-//! and what a stop does.
+//! renewed under the same name is put in use, and its expiry shown), the
+//! log level and format, and what a stop does.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -243,6 +243,7 @@ impl Reloader {
                 match judge(&self.text, &text) {
                     Ok(mut changed) => match self.apply(&new, targets).await {
                         Ok(()) => {
+                            crate::cert_expiry::publish(&new, &self.live.snapshot);
                             let files = named_files(&new.settings);
                             changed.extend(new_content(&self.files, &files, &changed));
                             (self.text, self.files, self.running) = (text, files, new);

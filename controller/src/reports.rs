@@ -281,6 +281,20 @@ pub struct CheckState {
     pub generation: u64,
 }
 
+/// A certificate file this node uses, and when it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateReport {
+    /// Which one: `peer`, `ca`, `http` or `http_ca`.
+    pub certificate: &'static str,
+    /// The setting that names the file (`tls.cert_file`, ...).
+    pub key: &'static str,
+    /// The file.
+    pub file: String,
+    /// The earliest end of validity of the certificates the file holds, in
+    /// seconds since the Unix epoch.
+    pub not_after_unix: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,7 +323,7 @@ impl Runtime {
         };
         let mongo = self.snapshot.read(|p| p.mongodb.clone());
         let data = describe::data_cause_of(&self.cfg, mongo.as_ref());
-        let events = events
+        let records = events
             .iter()
             .map(|e| {
                 let text = describe::event(&self.cfg, e, &data);
@@ -336,7 +336,7 @@ impl Runtime {
                 self.history.record(text, None)
             })
             .collect();
-        self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events });
+        self.snapshot.publish_step(Step { status, lease: Lease::until(active_until), events: records, raised: events });
         // Only now, with the lease in the snapshot the actuators read.
         for t in traffic {
             match t {

@@ -1,9 +1,10 @@
 //! The node's published state: the core's status after the last step, the
-//! lease end that makes this site active, and the reports of its hooks,
-//! actuators and MongoDB monitor. The protocol loop publishes into it after
-//! every step; `/status`, `/active`, `/metrics`, the actuators' lease checks
-//! and systemd read from it. [`NodeSnapshot`] is the only way in: a small
-//! typed handle whose methods each take the lock once, briefly.
+//! lease end that makes this site active, the reports of its hooks,
+//! actuators and MongoDB monitor, its running totals and the certificates
+//! it uses. The protocol loop publishes into it after every step;
+//! `/status`, `/active`, `/metrics`, the actuators' lease checks and systemd
+//! read from it. [`NodeSnapshot`] is the only way in: a small typed handle
+//! whose methods each take the lock once, briefly.
 //!
 //! It must never decide anything, and must never hand out its lock: a
 //! caller gets values (clones) or runs a short closure, so no lock can be
@@ -25,10 +26,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use failover_core::{Instant, RoleName, Status};
+use failover_core::{Event, Instant, RoleName, Status};
 
 use crate::clock;
-use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+use crate::counts::Counts;
+use crate::reports::{ActuatorReport, CertificateReport, EventRecord, HookReport, MongoReport};
 
 /// How many events `/status` shows from (the history keeps more:
 /// [`crate::event_history`]).
@@ -75,6 +77,10 @@ pub struct Published {
     pub last_known_epoch: Option<u64>,
     /// The last reload of the configuration file.
     pub reload: Option<crate::reports::ReloadReport>,
+    /// Running totals since start, for the `_total` counters.
+    pub counts: Counts,
+    /// The certificates in use and when each expires.
+    pub certificates: Vec<CertificateReport>,
 }
 
 impl Published {
@@ -93,8 +99,10 @@ pub struct Step {
     pub status: Status,
     /// The lease after the step.
     pub lease: Lease,
-    /// The events of the step, oldest first.
+    /// The events of the step, oldest first, as recorded.
     pub events: Vec<EventRecord>,
+    /// The same events as the core raised them, for the counters.
+    pub raised: Vec<Event>,
 }
 
 /// The handle to the node's published state; clones share it.
@@ -116,6 +124,8 @@ impl NodeSnapshot {
             mongodb: None,
             last_known_epoch: None,
             reload: None,
+            counts: Counts::new(),
+            certificates: Vec::new(),
         };
         NodeSnapshot { inner: Arc::new(Mutex::new(published)) }
     }
@@ -134,9 +144,11 @@ impl NodeSnapshot {
     }
 
     /// Publishes a step: its status, its lease and its events (the oldest
-    /// dropped beyond [`EVENTS_KEPT`]).
+    /// dropped beyond [`EVENTS_KEPT`]), and counts its role change and events.
     pub fn publish_step(&self, step: Step) {
         let mut p = self.lock();
+        let before = p.status.role;
+        p.counts.count_step(before, step.status.role, &step.raised);
         p.keep_events(step.events);
         p.last_known_epoch = p.last_known_epoch.max(step.status.epoch.map(|e| e.0));
         p.status = step.status;
@@ -178,6 +190,16 @@ impl NodeSnapshot {
     /// Updates the MongoDB report, creating it first if need be.
     pub fn publish_mongo(&self, update: impl FnOnce(&mut MongoReport)) {
         update(self.lock().mongodb.get_or_insert_with(MongoReport::default));
+    }
+
+    /// Counts one finished pass of the actuator named `actuator`.
+    pub fn count_pass(&self, actuator: &str, outcome: &str) {
+        self.lock().counts.count_pass(actuator, outcome);
+    }
+
+    /// Sets the certificates in use (at start and after each applied reload).
+    pub fn set_certificates(&self, certificates: Vec<CertificateReport>) {
+        self.lock().certificates = certificates;
     }
 
     /// Records what a reload of the configuration file did.
@@ -226,10 +248,10 @@ mod tests {
         let snap = NodeSnapshot::new(status());
         assert!(!snap.lease_valid_now());
         let lease = Lease::until(Some(clock::now() + Duration::from_secs(60)));
-        snap.publish_step(Step { status: status(), lease, events: Vec::new() });
+        snap.publish_step(Step { status: status(), lease, events: Vec::new(), raised: Vec::new() });
         assert!(snap.lease_valid_now());
         let ended = Lease::until(Some(clock::now()));
-        snap.publish_step(Step { status: status(), lease: ended, events: Vec::new() });
+        snap.publish_step(Step { status: status(), lease: ended, events: Vec::new(), raised: Vec::new() });
         assert!(!snap.lease_valid_now());
     }
 
@@ -237,7 +259,7 @@ mod tests {
     fn only_the_newest_events_are_kept() {
         let snap = NodeSnapshot::new(status());
         let events = (0..EVENTS_KEPT + 5).map(event).collect();
-        snap.publish_step(Step { status: status(), lease: Lease::default(), events });
+        snap.publish_step(Step { status: status(), lease: Lease::default(), events, raised: Vec::new() });
         let kept: Vec<EventRecord> = snap.read(|p| p.events.iter().cloned().collect());
         assert_eq!(kept.len(), EVENTS_KEPT);
         assert_eq!(kept.first(), Some(&event(5)));
@@ -270,7 +292,7 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(snap.actuators()[0].detail, "half");
         let lease = Lease::until(Some(clock::now() + Duration::from_secs(60)));
-        snap.publish_step(Step { status: status(), lease, events: Vec::new() });
+        snap.publish_step(Step { status: status(), lease, events: Vec::new(), raised: Vec::new() });
         assert!(snap.lease_valid_now());
     }
 }

@@ -95,6 +95,10 @@ pub struct StatusDoc {
     /// The last reload of the configuration file, if any since start.
     #[serde(default)]
     pub reload: Option<ReloadReport>,
+    /// The certificate files this node uses and when each expires (empty
+    /// without TLS, and from a build that does not know it).
+    #[serde(default)]
+    pub certificates: Vec<CertificateDoc>,
 }
 
 impl StatusDoc {
@@ -102,6 +106,25 @@ impl StatusDoc {
     pub fn site(&self, name: &str) -> Option<&SiteDoc> {
         self.sites.iter().find(|s| s.id == name)
     }
+}
+
+/// A certificate file in use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDoc {
+    /// `peer`, `ca`, `http` or `http_ca`.
+    pub certificate: String,
+    /// The setting that names the file (`tls.cert_file`, ...).
+    pub key: String,
+    /// The file.
+    pub file: String,
+    /// When it expires (RFC 3339; the earliest end of the certificates it
+    /// holds).
+    pub expires_at: String,
+    /// Seconds left until then (negative once it has expired).
+    pub expires_in_s: i64,
+    /// Set when it expires within 30 days or has expired: which
+    /// certificate, which file, when, and what to do.
+    pub warning: Option<String>,
 }
 
 /// A failover waiting for approval.

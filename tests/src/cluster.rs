@@ -42,6 +42,9 @@ pub struct Spec {
     /// `failoverctl certs init` (issued for 127.0.0.1 too); `ctl` and so
     /// `status` call it over HTTPS with the CA as `--ca-file`.
     pub https: bool,
+    /// `--days` of `failoverctl certs init` for the node certificates
+    /// (its default when unset).
+    pub cert_days: Option<u32>,
     /// `cluster.drain`, e.g. `"1s"` (none when unset).
     pub drain: Option<&'static str>,
     /// Text appended to a node's config (e.g. its `[actuators]`).
@@ -149,6 +152,7 @@ impl TestCluster {
                 .args(["certs", "init", "--nodes", "site-a,site-b,witness,intruder", "--out"])
                 .arg(c.certs_dir())
                 .args(NODES.iter().flat_map(|n| ["--http-name".to_owned(), format!("{n}=127.0.0.1")]))
+                .args(c.spec.cert_days.iter().flat_map(|d| ["--days".to_owned(), d.to_string()]))
                 .output()
                 .expect("run failoverctl certs init");
             assert!(out.status.success(), "certs init failed: {}", String::from_utf8_lossy(&out.stderr));

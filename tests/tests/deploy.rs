@@ -2,9 +2,9 @@
 //! `systemd-analyze verify`, every example config passes `check-config`
 //! (with certificates made by `failoverctl certs init`), the compose demo's
 //! BIND9 and HAProxy files pass their own checkers, the alert rules pass
-//! `promtool check rules`, every metric the rules and the Grafana dashboard
-//! use is one a running node exports, and `failoverctl` prints its man page
-//! and completions.
+//! `promtool check rules` and their unit tests (`promtool test rules`),
+//! every metric the rules and the Grafana dashboard use is one a running
+//! node exports, and `failoverctl` prints its man page and completions.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -142,7 +142,8 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
         hook.url,
         rs.controller_section(&["site-a", "site-b", "witness"], "")
     );
-    let c = TestCluster::start(Spec { extra: vec![("site-a", section)], ..Spec::default() }).await;
+    // With mutual TLS, so the certificate expiry gauge has samples.
+    let c = TestCluster::start(Spec { extra: vec![("site-a", section)], tls: true, ..Spec::default() }).await;
     assert!(c.wait_active("site-a").await, "site-a never became active:\n{}", c.log_tail("site-a"));
     let converged = c
         .wait_for(Duration::from_secs(60), |c| {
@@ -152,12 +153,16 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
         .await;
     assert!(converged, "actuators did not converge: {:?}", c.status("site-a").map(|s| s["actuators"].clone()));
     let (_, exported) = c.http_get("site-a", "/metrics").await.expect("metrics");
-    // Every family the node registers, with or without samples yet.
+    // Every family the node registers, with or without samples yet; a
+    // counter's samples are named with `_total`.
     let exported: Vec<String> = exported
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split(' ').next())
-        .map(str::to_owned)
+        .flat_map(|l| match l.split_once(' ') {
+            Some((name, "counter")) => vec![name.to_owned(), format!("{name}_total")],
+            Some((name, _)) => vec![name.to_owned()],
+            None => Vec::new(),
+        })
         .collect();
     for file in ["deploy/monitoring/alerts.yml", "deploy/monitoring/grafana-dashboard.json"] {
         let text = std::fs::read_to_string(repo().join(file)).expect("read");
@@ -172,6 +177,19 @@ async fn alert_rules_and_dashboard_use_only_exported_metrics() {
     )
     .expect("dashboard is JSON");
     assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() >= 5));
+}
+
+/// The alert rules' own tests: each new rule has a case that fires it.
+#[test]
+fn alert_rules_pass_their_promtool_tests() {
+    let tests = repo().join("deploy/monitoring/alerts.test.yml");
+    let out = run("promtool", &["test", "rules"], &tests);
+    assert_ok(&out, "promtool test rules");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"), "{out:?}");
+    let cases = std::fs::read_to_string(&tests).expect("read the rule tests");
+    for alert in ["FailoverCertificateExpiresSoon", "FailoverCertificateExpiresVerySoon", "FailoverUnplannedFailover"] {
+        assert!(cases.contains(&format!("alertname: {alert}")), "no promtool case fires {alert}");
+    }
 }
 
 #[test]

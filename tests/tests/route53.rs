@@ -73,7 +73,12 @@ fn actuator(site: &str, endpoint: &str, zone: &str, env: Environment) -> Route53
 fn held_lease() -> LeaseGuard {
     let guard = no_lease();
     let until = failover_controller::clock::now() + Duration::from_secs(600);
-    guard.0.publish_step(Step { status: guard.0.status(), lease: Lease::until(Some(until)), events: Vec::new() });
+    guard.0.publish_step(Step {
+        status: guard.0.status(),
+        lease: Lease::until(Some(until)),
+        events: Vec::new(),
+        raised: Vec::new(),
+    });
     guard
 }
 

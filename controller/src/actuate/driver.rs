@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use super::{ActuateError, Actuator, Desired, FencedBy, Goal, LeaseGuard, Outcome};
 use crate::clock;
+use crate::counts::outcome;
 use crate::reports::{ActuatorReport, ActuatorState};
 use crate::snapshot::NodeSnapshot;
 
@@ -174,6 +175,7 @@ async fn drive(
         });
         match result {
             Ok(Outcome::WouldChange { read, changes }) => {
+                snapshot.count_pass(&name, outcome::OBSERVE);
                 if changes != logged_changes {
                     for change in &changes {
                         tracing::info!(actuator = %name, epoch, actuation = "observe", "{change} (observe mode: not changed)");
@@ -196,6 +198,7 @@ async fn drive(
                 }
             }
             Ok(Outcome::InProgress(waiting)) => {
+                snapshot.count_pass(&name, outcome::IN_PROGRESS);
                 tracing::info!(actuator = %name, epoch, "{waiting}");
                 snapshot.report_actuator(&name, |r| {
                     r.state = ActuatorState::Pending;
@@ -207,6 +210,7 @@ async fn drive(
                 }
             }
             Ok(Outcome::Converged(applied)) => {
+                snapshot.count_pass(&name, outcome::CONVERGED);
                 let took = started.elapsed();
                 if failures > 0 || applied.propagation.is_some() {
                     tracing::info!(actuator = %name, epoch, took_ms = took.as_millis() as u64, "{}", applied.detail);
@@ -243,6 +247,7 @@ async fn drive(
                     }
                 }
                 let lost = matches!(e, ActuateError::LeaseLost);
+                snapshot.count_pass(&name, if lost { outcome::LEASE_LOST } else { outcome::FAILED });
                 let fenced_by = match e {
                     ActuateError::Fenced { by, .. } => by,
                     _ => None,

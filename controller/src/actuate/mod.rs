@@ -367,7 +367,12 @@ mod tests {
         let url = format!("http://{}/hook", target.local_addr().expect("address"));
         let snap = snapshot();
         let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
-        snap.publish_step(crate::snapshot::Step { status: snap.status(), lease, events: Vec::new() });
+        snap.publish_step(crate::snapshot::Step {
+            status: snap.status(),
+            lease,
+            events: Vec::new(),
+            raised: Vec::new(),
+        });
         let mut act = Actuation::start(vec![webhook("old", &url)], snap.clone(), tokio::sync::mpsc::channel(1).0);
         act.activate(1, "elected");
         let (mut held, _) = tokio::time::timeout(Duration::from_secs(30), target.accept())
@@ -424,7 +429,12 @@ mod tests {
         let url = format!("http://{}/hook", target.local_addr().expect("address"));
         let snap = snapshot();
         let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
-        snap.publish_step(crate::snapshot::Step { status: snap.status(), lease, events: Vec::new() });
+        snap.publish_step(crate::snapshot::Step {
+            status: snap.status(),
+            lease,
+            events: Vec::new(),
+            raised: Vec::new(),
+        });
         let hook = webhook("hook", &url).with_actuation(ActuationMode::Observe);
         let mut act = Actuation::start(vec![hook], snap.clone(), tokio::sync::mpsc::channel(1).0);
         act.activate(4, "elected");
@@ -456,7 +466,7 @@ mod tests {
         assert!(matches!(guard.check(), Err(ActuateError::LeaseLost)));
         let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(60)));
         let status = guard.0.status();
-        guard.0.publish_step(crate::snapshot::Step { status, lease, events: Vec::new() });
+        guard.0.publish_step(crate::snapshot::Step { status, lease, events: Vec::new(), raised: Vec::new() });
         assert!(guard.check().is_ok());
     }
 }

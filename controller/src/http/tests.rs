@@ -55,7 +55,12 @@ fn site_with_token(token: Option<&str>) -> Site {
             if let Command::Switchover { to: Some(to), at: Some(at) } = command {
                 let mut status = published.status();
                 status.scheduled_switchover = Some((to, at));
-                published.publish_step(Step { status, lease: Lease::default(), events: Vec::new() });
+                published.publish_step(Step {
+                    status,
+                    lease: Lease::default(),
+                    events: Vec::new(),
+                    raised: Vec::new(),
+                });
             }
             let _ = given_tx.send(command);
             let _ = reply.send(Ok(()));
@@ -169,7 +174,12 @@ async fn status_answers_whatever_instant_was_published() {
         reason: ProposalReason::ManualMode,
         since: failover_core::Instant::from_millis(0),
     });
-    site.snapshot.publish_step(Step { status: status_now, lease: Lease::default(), events: Vec::new() });
+    site.snapshot.publish_step(Step {
+        status: status_now,
+        lease: Lease::default(),
+        events: Vec::new(),
+        raised: Vec::new(),
+    });
     let doc = status(&site.app).await;
     let scheduled = doc.scheduled_switchover.expect("the schedule is shown");
     assert!(scheduled.at.starts_with("(no date: ") && scheduled.at.contains("9999"), "{}", scheduled.at);

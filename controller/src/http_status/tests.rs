@@ -11,7 +11,7 @@ use failover_core::{
 use serde_json::json;
 
 use super::*;
-use crate::reports::{ActuatorReport, EventRecord, HookReport, MongoReport};
+use crate::reports::{ActuatorReport, CertificateReport, EventRecord, HookReport, MongoReport};
 use crate::snapshot::{Lease, NodeSnapshot};
 
 /// Today's `/status` as the `json!` builder wrote it.
@@ -107,6 +107,15 @@ fn reference(inputs: &StatusInputs) -> serde_json::Value {
         "sites": sites,
         "events": snap.events.iter().rev().take(20).collect::<Vec<_>>(),
         "reload": snap.reload,
+        "certificates": snap.certificates.iter().map(|c| json!({
+            "certificate": c.certificate,
+            "key": c.key,
+            "file": c.file,
+            "expires_at": humantime::format_rfc3339_millis(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(c.not_after_unix as u64)).to_string(),
+            "expires_in_s": c.not_after_unix - 1_790_000_000,
+            "warning": crate::cert_expiry::warning(c, inputs.wall_now),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -155,6 +164,10 @@ fn assert_same(published: &Published, checks: Vec<CheckState>, mismatches: Vec<M
     assert_eq!(serde_json::to_string_pretty(&got).unwrap(), serde_json::to_string_pretty(&want).unwrap());
     let back: StatusDoc = serde_json::from_value(got).unwrap();
     assert_eq!(back, doc);
+    // Only a certificate with fewer than 30 days left carries a warning.
+    let warned: Vec<&str> = doc.certificates.iter().filter(|c| c.warning.is_some()).map(|c| c.file.as_str()).collect();
+    let soon = published.certificates.iter().filter(|c| c.not_after_unix < 1_790_000_000 + 30 * 86_400);
+    assert_eq!(warned, soon.map(|c| c.file.as_str()).collect::<Vec<_>>());
 }
 
 #[test]
@@ -193,6 +206,16 @@ fn an_active_node_with_reports_is_the_same_document() {
                 admin: None,
             })
             .collect();
+        let certificate = |certificate, key, file: &str, days: i64| CertificateReport {
+            certificate,
+            key,
+            file: file.into(),
+            not_after_unix: 1_790_000_000 + days * 86_400,
+        };
+        p.certificates = vec![
+            certificate("peer", "tls.cert_file", "/tls/a.pem", 10),
+            certificate("ca", "tls.ca_file", "/tls/ca.pem", 3000),
+        ];
     });
     let checks =
         vec![CheckState { name: "http".into(), healthy: true, last: "ok".into(), joining: false, generation: 0 }];

@@ -217,6 +217,9 @@ pub fn print_status(v: &StatusDoc, active_view: Option<&StatusDoc>) {
     for (site, problem) in v.sites.iter().filter_map(|s| s.address_problem.as_ref().map(|p| (&s.id, p))) {
         say!("UNRESOLVED: {node} cannot reach {site}: {problem}");
     }
+    for warning in v.certificates.iter().filter_map(|c| c.warning.as_deref()) {
+        say!("CERTIFICATE: {node}'s {warning}");
+    }
     print_sites(v);
     if !v.actuators.is_empty() {
         say!("actuators of {node}:");
