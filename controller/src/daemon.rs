@@ -318,6 +318,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
         agreement,
         notes,
         history: history.clone(),
+        mongo: mongo_links.as_ref().map(watch::Sender::subscribe),
     };
     let http_stop = {
         let mut rx = stop_rx.clone();

@@ -90,6 +90,9 @@ pub struct AppState {
     pub notes: Arc<Notebook>,
     /// The node's event history, admin calls included.
     pub history: History,
+    /// The `[mongodb]` section in use, if any: `/history/store` reads the
+    /// state store's event log with it.
+    pub mongo: Option<tokio::sync::watch::Receiver<crate::mongo::MongoLink>>,
 }
 
 /// All routes.
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/history", get(history))
+        .route("/history/store", get(stored_history))
         .route("/admin/{command}", post(admin))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::limits::HTTP_CONCURRENT_REQUESTS));
     // `/active`, `/standby`, `/readyz` and `/healthz` stay outside it: a
@@ -203,6 +207,34 @@ async fn active_actuators(State(s): State<AppState>) -> Response {
 /// The node's history, oldest first.
 async fn history(State(s): State<AppState>) -> Json<HistoryDoc> {
     Json(HistoryDoc { node: name(&s.cfg, s.me), events: s.history.events() })
+}
+
+/// How many of the newest events of the state store's log `/history/store`
+/// answers with.
+const STORED_EVENTS_SHOWN: u16 = 200;
+
+/// The MongoDB state store's event log (`<database>.events`), newest first:
+/// every site's events, written as they happened, kept by the database
+/// beyond any node's own history.
+async fn stored_history(State(s): State<AppState>) -> Response {
+    let link = s.mongo.as_ref().map(|links| links.borrow().clone());
+    let Some(link) = link.filter(|l| l.state_store == crate::mongo::StateStoreKind::Mongodb) else {
+        let why = format!(
+            "{} keeps no event log in MongoDB: its [mongodb] section is absent or state_store is not \"mongodb\"",
+            name(&s.cfg, s.me)
+        );
+        return error(StatusCode::NOT_FOUND, why);
+    };
+    match crate::mongo::store::read_event_log(&link, STORED_EVENTS_SHOWN).await {
+        Ok(events) => {
+            let answer = json!({ "node": name(&s.cfg, s.me), "database": link.section.database, "events": events });
+            (StatusCode::OK, Json(answer)).into_response()
+        }
+        Err(e) => {
+            let why = link.scrub(&e.to_string());
+            error(StatusCode::SERVICE_UNAVAILABLE, format!("the MongoDB state store cannot be read: {why}"))
+        }
+    }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -332,6 +332,22 @@ async fn secantusdb_backs_a_clusters_state_store_and_its_loss_leaves_the_site_ac
     let events = read_back(&server, "events").await;
     let claimed = format!("site-a active with epoch {epoch}");
     assert!(events.iter().any(|e| e.get_str("event").is_ok_and(|t| t.starts_with(&claimed))), "{events:?}");
+    // The same log through failoverctl, as a table and as JSON; the
+    // witness keeps no store and says so.
+    let shown = c.ctl("site-a", &["history", "--store"]);
+    let table = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success() && table.contains("event log of the MongoDB state store (database ops"), "{table}");
+    assert!(table.lines().any(|l| l.contains(" site-a ") && l.contains(&claimed)), "{table}");
+    let shown = c.ctl("site-a", &["history", "--store", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("history --store --json parses");
+    let listed = doc["events"].as_array().cloned().unwrap_or_default();
+    assert!(listed
+        .iter()
+        .any(|e| e["node"] == "site-a" && e["event"].as_str().is_some_and(|t| t.starts_with(&claimed))));
+    assert!(listed.len() >= events.len().min(200), "{} of {} events listed", listed.len(), events.len());
+    let witness = c.ctl("witness", &["history", "--store"]);
+    let said = String::from_utf8_lossy(&witness.stderr);
+    assert!(!witness.status.success() && said.contains("witness keeps no event log in MongoDB"), "{said}");
     // The server dies while site-a is active: reported, and site-a stays
     // active (its lease, not the store, makes it active). The actuator does
     // not go on saying "converged": losing the set starts a pass at once.

@@ -121,9 +121,15 @@ enum Cmd {
     /// each once.
     History {
         /// Print one JSON document: {"events": [...], "nodes": [...],
-        /// "unreachable": [{"node", "error"}]}.
+        /// "unreachable": [{"node", "error"}]} (with --store: {"node",
+        /// "database", "events": [{"at", "node", "event"}]}).
         #[arg(long)]
         json: bool,
+        /// Read the MongoDB state store's event log instead (the newest
+        /// 200 events of every site, kept by the database), through the
+        /// first site that uses that store.
+        #[arg(long)]
+        store: bool,
     },
     /// Which operator the token names, and whether it is read-only.
     Whoami,
@@ -567,7 +573,15 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 say!("wrote {}", file.display());
             }
         }
-        Cmd::History { json } => history(cli, *json).await?,
+        Cmd::History { json, store: false } => history(cli, *json).await?,
+        Cmd::History { json, store: true } => {
+            let answer = conn(cli)?.get_answered("/history/store").await?;
+            if *json {
+                say!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                output::print_stored_history(&answer)?;
+            }
+        }
         Cmd::Whoami => {
             let answer = conn(cli)?.admin("whoami", json!({})).await?;
             say!("{}", output::whoami(&answer));

@@ -90,6 +90,7 @@ fn site_with_token(token: Option<&str>) -> Site {
         http_scheme: "http",
         notes: Arc::default(),
         history: crate::event_history::History::in_memory("site-a"),
+        mongo: None,
     };
     let caller = SocketAddr::from(([127, 0, 0, 1], 40_000));
     Site { app: router(state).layer(MockConnectInfo(caller)), snapshot, given }

@@ -246,6 +246,51 @@ impl MongoStore {
         let doc = doc! { "at": DateTime::now(), "node": node, "event": event };
         self.events.insert_one(doc).await.map(|_| ()).map_err(|e| unavailable("appending an event", &e))
     }
+
+    /// The newest `limit` events of the log, newest first. A document
+    /// that is not one the nodes wrote (a field missing or of another
+    /// type) is shown with what it lacks, never skipped in silence.
+    pub async fn newest_events(&self, limit: u16) -> Result<Vec<StoredEvent>, StoreError> {
+        use futures_util::TryStreamExt;
+        let cursor = self
+            .events
+            .find(doc! {})
+            .sort(doc! { "at": -1, "_id": -1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(|e| unavailable("reading the event log", &e))?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(|e| unavailable("reading the event log", &e))?;
+        Ok(docs.iter().map(StoredEvent::from_document).collect())
+    }
+}
+
+/// One event of the MongoDB state store's log (`<database>.events`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredEvent {
+    /// When it was written (RFC 3339).
+    pub at: String,
+    /// The node it happened on.
+    pub node: String,
+    /// What happened, in words.
+    pub event: String,
+}
+
+impl StoredEvent {
+    fn from_document(d: &Document) -> StoredEvent {
+        let text = |key: &str| d.get_str(key).map(str::to_owned).unwrap_or_else(|_| format!("(no {key})"));
+        let at = match d.get_datetime("at") {
+            Ok(at) => at.try_to_rfc3339_string().unwrap_or_else(|_| at.timestamp_millis().to_string()),
+            Err(_) => "(no at)".to_owned(),
+        };
+        StoredEvent { at, node: text("node"), event: text("event") }
+    }
+}
+
+/// The newest `limit` events of the store's log, read with the link's
+/// settings now.
+pub async fn read_event_log(link: &super::MongoLink, limit: u16) -> Result<Vec<StoredEvent>, StoreError> {
+    let client = link.client().await.map_err(StoreError::Unavailable)?;
+    MongoStore::new(&client, &link.section.database, link.section.timeout).newest_events(limit).await
 }
 
 /// Appends every event of this node to the MongoDB store's `events`, in

@@ -181,6 +181,26 @@ impl Conn {
         Err(last)
     }
 
+    /// GET `path` on each endpoint in turn until one answers with no
+    /// `error` (a witness, say, has no state store to read); otherwise what
+    /// each said.
+    pub async fn get_answered(&self, path: &str) -> anyhow::Result<Value> {
+        let mut said = Vec::new();
+        for e in &self.endpoints {
+            match self.read(e, path, None).await {
+                Ok((v, at)) => match v.get("error").and_then(Value::as_str) {
+                    Some(why) => said.push(format!("{at}: {why}")),
+                    None => return Ok(v),
+                },
+                Err(why) => said.push(why),
+            }
+        }
+        if said.is_empty() {
+            return Err(Self::none_given());
+        }
+        Err(anyhow!("{}", said.join("; ")))
+    }
+
     /// GET `path` (a call without a token) at an endpoint: at its own
     /// scheme; without one, over HTTPS, then over plain HTTP if HTTPS got
     /// no answer that plain HTTP could not do better on. The answer, and

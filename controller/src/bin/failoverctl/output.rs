@@ -108,6 +108,27 @@ pub fn print_history(events: &[EventRecord]) {
     }
 }
 
+/// The MongoDB state store's event log as a node answered it, newest
+/// first.
+pub fn print_stored_history(answer: &Value) -> anyhow::Result<()> {
+    use failover_controller::mongo::store::StoredEvent;
+    let events: Vec<StoredEvent> = serde_json::from_value(answer.get("events").cloned().unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("the event log's answer is not a list of events: {e}"))?;
+    let from = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or("?").to_owned();
+    say!(
+        "event log of the MongoDB state store (database {}, read by {}), newest first:",
+        from("database"),
+        from("node")
+    );
+    let w0 = events.iter().map(|e| e.at.len()).chain(["AT".len()]).max().unwrap_or(0);
+    let w1 = events.iter().map(|e| e.node.len()).chain(["NODE".len()]).max().unwrap_or(0);
+    say!("{:w0$}  {:w1$}  WHAT", "AT", "NODE");
+    for e in &events {
+        say!("{:w0$}  {:w1$}  {}", e.at, e.node, e.event);
+    }
+    Ok(())
+}
+
 /// One line saying what `maintenance on|off` did.
 pub fn maintenance_done(site: &str, on: bool, answer: &Value) -> String {
     let by = answer.get("node").and_then(Value::as_str).map_or_else(String::new, |n| format!(" (by {n})"));
