@@ -352,6 +352,15 @@ mod tests {
         assert_eq!(act.desired.borrow().goal, Goal::Standby);
     }
 
+    /// A snapshot whose lease runs ten minutes from now.
+    fn leased_snapshot() -> NodeSnapshot {
+        let snap = snapshot();
+        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
+        let step = crate::snapshot::Step { status: snap.status(), lease, events: Vec::new(), raised: Vec::new() };
+        snap.publish_step(step);
+        snap
+    }
+
     fn webhook(name: &str, url: &str) -> Actuator {
         let section: webhook::WebhookSection =
             toml::from_str(&format!("name = \"{name}\"\nurl = \"{url}\"\ntimeout = \"60s\"")).expect("section");
@@ -365,14 +374,7 @@ mod tests {
         // hangs there (its own limit is a minute away).
         let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", target.local_addr().expect("address"));
-        let snap = snapshot();
-        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
-        snap.publish_step(crate::snapshot::Step {
-            status: snap.status(),
-            lease,
-            events: Vec::new(),
-            raised: Vec::new(),
-        });
+        let snap = leased_snapshot();
         let mut act = Actuation::start(vec![webhook("old", &url)], snap.clone(), tokio::sync::mpsc::channel(1).0);
         act.activate(1, "elected");
         let (mut held, _) = tokio::time::timeout(Duration::from_secs(30), target.accept())
@@ -427,14 +429,7 @@ mod tests {
     async fn an_observing_webhook_reports_the_call_it_would_make_and_makes_none() {
         let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hook", target.local_addr().expect("address"));
-        let snap = snapshot();
-        let lease = crate::snapshot::Lease::until(Some(clock::now() + Duration::from_secs(600)));
-        snap.publish_step(crate::snapshot::Step {
-            status: snap.status(),
-            lease,
-            events: Vec::new(),
-            raised: Vec::new(),
-        });
+        let snap = leased_snapshot();
         let hook = webhook("hook", &url).with_actuation(ActuationMode::Observe);
         let mut act = Actuation::start(vec![hook], snap.clone(), tokio::sync::mpsc::channel(1).0);
         act.activate(4, "elected");
