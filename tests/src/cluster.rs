@@ -449,6 +449,18 @@ impl TestCluster {
         .await
     }
 
+    /// Kills site-a (the active site) with kill -9 and asserts that site-b
+    /// takes over with a newer epoch and that no two sites were ever seen
+    /// active meanwhile.
+    pub async fn assert_kill9_of_site_a_fails_over_to_site_b(&mut self) {
+        let prober = self.prober();
+        let epoch = self.epoch("site-b").expect("epoch");
+        self.kill9("site-a");
+        assert!(self.wait_active("site-b").await, "site-b did not take over:\n{}", self.log_tail("site-b"));
+        assert!(self.epoch("site-b").expect("epoch") > epoch);
+        prober.stop().await.assert_never_two_active();
+    }
+
     /// GET `path` on `node`'s HTTP endpoint: (status, body).
     pub async fn http_get(&self, node: &str, path: &str) -> Option<(u16, String)> {
         let url = format!("http://{}{path}", self.http[node]);

@@ -31,12 +31,7 @@ fn soon(secs: u64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill9_of_the_active_site_fails_over_to_the_other() {
     let mut c = TestCluster::start_with_site_a_active(Spec::default()).await;
-    let prober = c.prober();
-    let epoch = c.epoch("site-b").expect("epoch");
-    c.kill9("site-a");
-    assert!(c.wait_active("site-b").await, "site-b did not take over:\n{}", c.log_tail("site-b"));
-    assert!(c.epoch("site-b").expect("epoch") > epoch);
-    prober.stop().await.assert_never_two_active();
+    c.assert_kill9_of_site_a_fails_over_to_site_b().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
