@@ -16,18 +16,22 @@
 # to check it independently) and HAProxy. None is used as a service: the
 # tests start their own instances on loopback ports. Chromium and
 # chromedriver load the status page; promtool checks the alert rules;
-# systemd-analyze verifies the units; keepalived, iptables and iproute2
-# serve the benchmark's short run on network namespaces; the real
+# systemd-analyze verifies the units; keepalived, etcd (with protoc and
+# protobuf's .proto files, to build the etcd elector), stress-ng, iptables
+# and iproute2 serve the benchmark's short run on network namespaces; the real
 # systemd-sysusers creates the daemons' user on each of the runbook's hosts.
 failover_setup() {
     local need=() tool_package tool package
     for tool_package in named:bind9 dig:bind9-dnsutils haproxy:haproxy chromium:chromium \
         chromedriver:chromium-driver promtool:prometheus systemd-analyze:systemd \
         systemd-sysusers:systemd keepalived:keepalived iptables:iptables ip:iproute2 \
-        curl:curl python3:python3; do
+        etcd:etcd-server stress-ng:stress-ng protoc:protobuf-compiler curl:curl python3:python3; do
         tool="${tool_package%%:*}" package="${tool_package#*:}"
         command -v "$tool" >/dev/null || need+=("$package")
     done
+    # etcd-client's build compiles etcd's .proto files, which import
+    # protobuf's well-known types.
+    [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
     if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         need+=(python3-venv)
     fi
@@ -66,7 +70,7 @@ failover_setup() {
     # Mutation testing of the core (scripts/mutants.sh), from crates.io.
     command -v cargo-mutants >/dev/null || cargo install --locked --quiet cargo-mutants@27.1.0
     # Installing the packages may start their services; the tests use their own.
-    systemctl stop named haproxy prometheus keepalived >/dev/null 2>&1 || true
+    systemctl stop named haproxy prometheus keepalived etcd >/dev/null 2>&1 || true
 }
 
 # pip_venv DIR PACKAGE VERSION REQUIREMENT: a virtualenv at DIR holding

@@ -1,5 +1,5 @@
-//! The hosts of one system under test on network namespaces: their
-//! addresses, configuration files, daemons and helper processes, and the
+//! The hosts of one system under test, at one timer set, on network
+//! namespaces: their addresses, daemons and helper processes, and the
 //! faults a scenario puts on them (kill -9, iptables partitions).
 //!
 //! A lab must never outlive its run: dropping it kills every process it
@@ -17,17 +17,15 @@ use failover_tests::http_client::HttpClient;
 use failover_tests::netns::{self, Net};
 use failover_tests::status::NodeStatus;
 
+use crate::configs::{self, host_addr, TOKEN};
+use crate::timers::TimerSet;
+
 pub const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const W: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
 pub const PROBE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 pub const SVC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const TOKEN: &str = "bench-token";
-const TSIG: &str = "9mSKd6eDzg2GqPBvdxHjlKqFiEoVLhq1p4JpHaz35kU=";
-/// Production-like timers, the same for both systems.
-pub const HEARTBEAT: &str = "1s";
-pub const LEASE: &str = "3s";
 
 /// The address of a site's host.
 pub fn site_addr(site: &str) -> Ipv4Addr {
@@ -45,6 +43,8 @@ pub enum System {
     Failover,
     /// keepalived's VRRP, for comparison.
     Keepalived,
+    /// A leader election on etcd (`etcd-elector`), for comparison.
+    Etcd,
 }
 
 impl System {
@@ -53,12 +53,24 @@ impl System {
         match self {
             System::Failover => "failover",
             System::Keepalived => "keepalived",
+            System::Etcd => "etcd",
+        }
+    }
+
+    /// Its daemons, in the order they start. An etcd site runs two: the
+    /// elector (named for the site) and its etcd member (`etcd@site`); the
+    /// witness runs an etcd member.
+    pub fn daemons(self) -> &'static [&'static str] {
+        match self {
+            System::Failover => &["witness", "site-a", "site-b"],
+            System::Keepalived => &["site-a", "site-b"],
+            System::Etcd => &["witness", "etcd@site-a", "etcd@site-b", "site-a", "site-b"],
         }
     }
 
     /// The system called `name`.
     pub fn from_name(name: &str) -> Option<System> {
-        [System::Failover, System::Keepalived].into_iter().find(|s| s.name() == name)
+        [System::Failover, System::Keepalived, System::Etcd].into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -75,6 +87,7 @@ pub struct Lab {
     dir: PathBuf,
     bins: PathBuf,
     pub system: System,
+    pub timers: TimerSet,
     procs: BTreeMap<&'static str, Child>,
     helpers: Vec<Child>,
     /// When a daemon was last (re)started: a restarted voter grants nothing
@@ -103,12 +116,13 @@ fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
 }
 
 impl Lab {
-    /// Sets up the namespaces and services for `system` and starts its daemons.
-    pub fn create(system: System, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
+    /// Sets up the namespaces and services for `system` at `timers` and
+    /// starts its daemons.
+    pub fn create(system: System, timers: TimerSet, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
         let prefix = format!("fbn{}", std::process::id());
         let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
             .context("creating network namespaces (root and iproute2 needed)")?;
-        let dir = logs.join(system.name());
+        let dir = logs.join(format!("{}-{}", system.name(), timers.name()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -119,6 +133,7 @@ impl Lab {
             dir: std::fs::canonicalize(&dir)?,
             bins: bins.to_path_buf(),
             system,
+            timers,
             procs: BTreeMap::new(),
             helpers: Vec::new(),
             last_start: Instant::now(),
@@ -132,11 +147,17 @@ impl Lab {
             for (host, addr) in [("site-a", A), ("site-b", B)] {
                 let listen = format!("{addr}:8400");
                 lab.helper(host, &me, &["vip-agent", "--listen", &listen, "--vip", &VIP.to_string()], "vip")?;
+            }
+        }
+        if system != System::Failover {
+            for host in system.daemons() {
                 lab.start(host)?;
             }
             return Ok(lab);
         }
-        lab.write_services_config()?;
+        for (file, text) in configs::services(&lab.dir) {
+            std::fs::write(lab.dir.join(file), text)?;
+        }
         let d = lab.dir.as_path().display().to_string();
         let conf = format!("{d}/named.conf");
         lab.helper("svc", "named", &["-g", "-4", "-n", "1", "-c", &conf], "named")?;
@@ -153,37 +174,10 @@ impl Lab {
     /// its config and its initial state.
     fn init(&mut self, host: &'static str) -> anyhow::Result<()> {
         let conf = self.dir.join(format!("{host}.toml"));
-        std::fs::write(&conf, self.site_config(host))?;
+        std::fs::write(&conf, configs::node(&self.dir, host, self.timers))?;
         let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
         let out = std::process::Command::new(self.bins.join(bin)).arg("init").arg("--config").arg(&conf).output()?;
         anyhow::ensure!(out.status.success(), "init of {host}: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(())
-    }
-
-    /// BIND9's and HAProxy's configuration on the services host.
-    fn write_services_config(&self) -> anyhow::Result<()> {
-        let d = self.dir.as_path().display().to_string();
-        std::fs::write(
-            self.dir.as_path().join("named.conf"),
-            format!(
-                "options {{ directory \"{d}\"; listen-on port 53 {{ {SVC}; }}; listen-on-v6 {{ none; }};\n\
-                 pid-file \"{d}/named.pid\"; session-keyfile \"{d}/session.key\"; recursion no; dnssec-validation no; notify no; }};\n\
-                 controls {{ }};\nkey \"failover-key\" {{ algorithm hmac-sha256; secret \"{TSIG}\"; }};\n\
-                 zone \"example.test\" {{ type primary; file \"{d}/example.test.zone\"; allow-update {{ key \"failover-key\"; }}; }};\n"
-            ),
-        )?;
-        std::fs::write(
-            self.dir.as_path().join("example.test.zone"),
-            format!("$TTL 5\n@ IN SOA ns1.example.test. admin.example.test. 1 60 60 600 5\n@ IN NS ns1.example.test.\nns1 IN A {SVC}\n"),
-        )?;
-        std::fs::write(
-            self.dir.as_path().join("haproxy.cfg"),
-            format!(
-                "global\n    stats socket ipv4@{SVC}:9999 level admin\ndefaults\n    mode http\n    timeout connect 2s\n\
-                 \x20   timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind {SVC}:80\n    default_backend app\n\
-                 backend app\n    server site-a {A}:8080\n    server site-b {B}:8080\n"
-            ),
-        )?;
         Ok(())
     }
 
@@ -200,54 +194,27 @@ impl Lab {
         Ok(())
     }
 
-    fn site_config(&self, name: &str) -> String {
-        let addr = |h: &str| match h {
-            "site-a" => A,
-            "site-b" => B,
-            _ => W,
-        };
-        let mut t = format!(
-            "[node]\nname = \"{name}\"\nstate_dir = \"{}/state-{name}\"\n[admin]\ntoken = \"{TOKEN}\"\n\
-             [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nfailover_mode = \"automatic\"\nfailback = \"manual\"\nheartbeat_interval = \"{HEARTBEAT}\"\n\
-             lease = \"{LEASE}\"\nactuation_interval = \"10s\"\nfailover_cooldown = \"1s\"\n\n",
-            self.dir.as_path().display()
-        );
-        for (m, p) in [("site-a", Some(2)), ("site-b", Some(1)), ("witness", None)] {
-            let kind = if p.is_some() { "site" } else { "witness" };
-            let pr = p.map(|p| format!("priority = {p}\n")).unwrap_or_default();
-            t.push_str(&format!(
-                "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{pr}peer_address = \"{}:7400\"\nhttp_address = \"{}:8400\"\n\n",
-                addr(m),
-                addr(m)
-            ));
-        }
-        if name != "witness" {
-            t.push_str(&format!(
-                "[actuators]\naddresses = [\"{}\"]\n[[actuators.dns]]\nname = \"dns\"\nserver = \"{SVC}:53\"\n\
-                 zone = \"example.test\"\nnames = [\"app.example.test\"]\nttl = \"5s\"\ntsig_key_name = \"failover-key\"\n\
-                 tsig_secret = \"{TSIG}\"\n[[actuators.haproxy]]\nname = \"haproxy\"\naddress = \"{SVC}:9999\"\n\
-                 backends = [\"app\"]\nservers = {{ \"site-a\" = \"site-a\", \"site-b\" = \"site-b\" }}\n",
-                addr(name)
-            ));
-        }
-        t
-    }
-
-    fn keepalived_config(&self, name: &str) -> String {
-        let (me, peer, priority) = if name == "site-a" { (A, B, 150) } else { (B, A, 100) };
-        format!(
-            "global_defs {{\n  router_id {name}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
-             virtual_router_id 51\n  priority {priority}\n  advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  \
-             virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n"
-        )
-    }
-
-    /// Starts (or restarts) the daemon of `host`.
+    /// Starts (or restarts) the daemon `host` (one of [`System::daemons`]).
     pub fn start(&mut self, host: &'static str) -> anyhow::Result<()> {
         let dir = self.dir.clone();
-        let child = if self.system == System::Keepalived {
+        let child = if self.system == System::Etcd {
+            let ns_host = host.strip_prefix("etcd@").unwrap_or(host);
+            let (program, args, log) = if host == ns_host && host != "witness" {
+                let elector = self.bins.join("etcd-elector").display().to_string();
+                (elector, configs::etcd_elector(host, self.timers), host.to_owned())
+            } else {
+                ("etcd".to_owned(), configs::etcd_member(&dir, ns_host, self.timers), format!("etcd-{ns_host}"))
+            };
+            self.net
+                .command(ns_host, &program)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(log_file(&dir, &log)?)
+                .spawn()
+                .with_context(|| format!("starting {program} in {ns_host}"))?
+        } else if self.system == System::Keepalived {
             let conf = dir.join(format!("{host}.keepalived.conf"));
-            std::fs::write(&conf, self.keepalived_config(host))?;
+            std::fs::write(&conf, configs::keepalived(host, self.timers))?;
             let _ = netns::sh("ip", &["-n", &self.net.ns(host), "addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
             let pid = |k: &str| dir.join(format!("{host}.{k}.pid")).display().to_string();
             self.net
@@ -260,7 +227,7 @@ impl Lab {
                 .spawn()?
         } else {
             let conf = dir.join(format!("{host}.toml"));
-            std::fs::write(&conf, self.site_config(host))?;
+            std::fs::write(&conf, configs::node(&dir, host, self.timers))?;
             let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
             self.net
                 .command(host, &self.bins.join(bin).display().to_string())
@@ -280,6 +247,15 @@ impl Lab {
         if let Some(mut c) = self.procs.remove(host) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// kill -9 of everything site `site` runs: its daemon, and for etcd its
+    /// member too.
+    pub fn kill_site(&mut self, site: &'static str) {
+        self.kill9(site);
+        if self.system == System::Etcd {
+            self.kill9(if site == "site-a" { "etcd@site-a" } else { "etcd@site-b" });
         }
     }
 
@@ -330,8 +306,42 @@ impl Lab {
         NodeStatus::parse(&response.body)
     }
 
-    /// Asks `from` to hand over to `to`; the status code, or None.
+    /// The body of `GET url` (an address inside the namespaces), if it
+    /// answered 200, from the calling thread's namespace.
+    pub fn get_ok(&self, url: &str) -> Option<String> {
+        let response = self.runtime.block_on(self.client.get(url, Duration::from_secs(2))).ok()?;
+        (response.status == 200).then_some(response.body)
+    }
+
+    /// Whether every etcd member answers healthy (it has a leader and a
+    /// quorum read goes through) and each elector holds a session: the
+    /// leader answers `/active` 200, the other `standby` (a 503 whose body
+    /// says it campaigns, not that it has no session).
+    pub fn etcd_steady(&self) -> bool {
+        let healthy = ["site-a", "site-b", "witness"].iter().all(|h| {
+            self.get_ok(&format!("http://{}:2379/health", host_addr(h)))
+                .is_some_and(|b| b.contains("\"health\":\"true\""))
+        });
+        healthy
+            && ["site-a", "site-b"].iter().all(|s| {
+                let url = format!("http://{}/active", SocketAddr::from((site_addr(s), 8400)));
+                self.runtime
+                    .block_on(self.client.get(&url, Duration::from_secs(2)))
+                    .is_ok_and(|r| r.status == 200 || r.body.starts_with("standby"))
+            })
+    }
+
+    /// Asks `from` to hand over to `to`; the status code, or None. The etcd
+    /// elector resigns (the other site, campaigning, then wins).
     pub fn switchover(&self, from: &str, to: &str) -> Option<u16> {
+        if self.system == System::Etcd {
+            let url = format!("http://{}/resign", SocketAddr::from((site_addr(from), 8400)));
+            return self
+                .runtime
+                .block_on(self.client.post_json(&url, None, "", Duration::from_secs(10)))
+                .ok()
+                .map(|r| r.status);
+        }
         let url = format!("http://{}/admin/switchover", SocketAddr::from((site_addr(from), 8400)));
         let body = format!("{{\"to\":\"{to}\"}}");
         let post = self.client.post_json(&url, Some(TOKEN), &body, Duration::from_secs(10));

@@ -1,6 +1,8 @@
 //! `failover-bench`: failover time, switchover time and split-brain
-//! exposure of the real binaries, side by side with keepalived, on a
-//! network of namespaces this process creates (and deletes when done).
+//! exposure of the real binaries, side by side with keepalived and with a
+//! leader election on etcd, at two timer sets, and false failovers in a
+//! soak under load and loss, on a network of namespaces this process
+//! creates (and deletes when done).
 //!
 //! Each host (site-a, site-b, witness, a services host with BIND9 and
 //! HAProxy, and the prober) gets its own network namespace with one veth
@@ -9,20 +11,26 @@
 //! Faults are kill -9 and iptables rules inside a host's namespace (which
 //! spare the prober, so it keeps seeing both sides). Every loop is bounded
 //! in count and time. Must run as root with `ip`, `iptables`, `named`,
-//! `haproxy` and `keepalived` installed.
+//! `haproxy`, `keepalived`, `etcd` and `stress-ng` installed, and the
+//! `etcd-elector` binary built beside this one.
 //!
-//! The pieces: [`lab`] (hosts, daemons, faults), [`watch`] (what the
-//! prober and the service watchers saw), [`scenario`] (each fault and one
-//! trial of it), [`resources`] (CPU and memory), [`report`] and [`tables`]
-//! (the figures and how they are written), [`helpers`] (the small servers
-//! this binary runs as inside the namespaces).
+//! The pieces: [`timers`] (the two timer sets), [`configs`] (what each
+//! daemon starts with), [`lab`] (hosts, daemons, faults), [`watch`] (what
+//! the prober and the service watchers saw), [`scenario`] (each fault and
+//! one trial of it), [`soak`] (load and loss, nothing should move),
+//! [`resources`] (CPU and memory), [`report`] and [`tables`] (the figures
+//! and how they are written), [`helpers`] (the small servers this binary
+//! runs as inside the namespaces).
 
+mod configs;
 mod helpers;
 mod lab;
 mod report;
 mod resources;
 mod scenario;
+mod soak;
 mod tables;
+mod timers;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -39,6 +47,7 @@ use crate::lab::{Lab, System};
 use crate::report::{Report, ScenarioResult};
 use crate::resources::Sample;
 use crate::scenario::Scenario;
+use crate::timers::TimerSet;
 use crate::watch::{Shared, Watchers};
 
 #[derive(Parser)]
@@ -58,9 +67,16 @@ enum Cmd {
         /// Where results.json, README tables and the chart go.
         #[arg(long, default_value = "docs/benchmarks")]
         out: PathBuf,
-        /// Systems to run: failover, keepalived.
-        #[arg(long, value_delimiter = ',', default_value = "failover,keepalived")]
+        /// Systems to run: failover, keepalived, etcd.
+        #[arg(long, value_delimiter = ',', default_value = "failover,keepalived,etcd")]
         systems: Vec<String>,
+        /// Timer sets to run each system at: default, fast.
+        #[arg(long, value_delimiter = ',', default_value = "default,fast")]
+        timers: Vec<String>,
+        /// Minutes of soak (load and loss, nothing should move) per system
+        /// and timer set, after its trials; 0 for none.
+        #[arg(long, default_value_t = 0.0)]
+        soak_minutes: f64,
         /// Scenarios to run (default: all of them).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
@@ -99,8 +115,9 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::App { listen, name } => helpers::app(listen, name),
         Cmd::VipAgent { listen, vip } => helpers::vip_agent(listen, vip),
-        Cmd::Run { trials, out, systems, scenarios, bins, strict } => {
-            run(trials, &out, &systems, &scenarios, bins, strict)
+        Cmd::Run { trials, out, systems, timers, soak_minutes, scenarios, bins, strict } => {
+            let chosen = Chosen::parse(&systems, &timers, &scenarios, soak_minutes);
+            chosen.and_then(|c| run(trials, &out, &c, bins, strict))
         }
     };
     match result {
@@ -121,56 +138,79 @@ fn parse_names<T>(
     names.iter().map(|n| parse(n).ok_or_else(|| anyhow::anyhow!(unknown(n)))).collect()
 }
 
+/// What a run covers, parsed from the command line.
+struct Chosen {
+    systems: Vec<System>,
+    timers: Vec<TimerSet>,
+    /// Empty: every scenario.
+    scenarios: Vec<Scenario>,
+    soak: Option<Duration>,
+}
+
+impl Chosen {
+    fn parse(systems: &[String], timers: &[String], scenarios: &[String], soak_minutes: f64) -> anyhow::Result<Chosen> {
+        if !(0.0..=24.0 * 60.0).contains(&soak_minutes) {
+            bail!("--soak-minutes {soak_minutes}: give 0 (no soak) up to 1440");
+        }
+        Ok(Chosen {
+            systems: parse_names(systems, System::from_name, |n| {
+                format!("unknown system {n:?}: use failover, keepalived and/or etcd")
+            })?,
+            timers: parse_names(timers, TimerSet::from_name, |n| {
+                format!("unknown timer set {n:?}: use default and/or fast")
+            })?,
+            scenarios: parse_names(scenarios, Scenario::from_name, |n| {
+                format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
+            })?,
+            soak: (soak_minutes > 0.0).then(|| Duration::from_secs_f64(soak_minutes * 60.0)),
+        })
+    }
+}
+
 /// Copies the binaries under test (and this one, which the helpers run)
 /// into `out/logs/bin`: a rebuild during a long run must not change what
 /// is measured. Returns that directory.
-fn freeze_binaries(bins: Option<PathBuf>, out: &Path) -> anyhow::Result<PathBuf> {
+fn freeze_binaries(bins: Option<PathBuf>, out: &Path, systems: &[System]) -> anyhow::Result<PathBuf> {
     let bins = match bins {
         Some(b) => b,
         None => std::env::current_exe()?.parent().context("binary directory")?.to_path_buf(),
     };
-    for b in ["failover-controller", "failover-witness"] {
+    let mut needed = vec!["failover-controller", "failover-witness"];
+    if systems.contains(&System::Etcd) {
+        needed.push("etcd-elector");
+    }
+    for b in &needed {
         if !bins.join(b).exists() {
-            bail!("{} is missing: cargo build --release --bins", bins.join(b).display());
+            bail!(
+                "{} is missing: cargo build --release --bins (and, for etcd, cargo build --release --manifest-path bench/etcd-elector/Cargo.toml)",
+                bins.join(b).display()
+            );
         }
     }
     let frozen = out.join("logs").join("bin");
     std::fs::create_dir_all(&frozen)?;
     let frozen = std::fs::canonicalize(&frozen)?;
-    for (from, name) in [
-        (bins.join("failover-controller"), "failover-controller"),
-        (bins.join("failover-witness"), "failover-witness"),
-        (std::env::current_exe()?, "failover-bench"),
-    ] {
+    for name in needed {
+        let from = bins.join(name);
         std::fs::copy(&from, frozen.join(name)).with_context(|| format!("copying {}", from.display()))?;
     }
+    let me = std::env::current_exe()?;
+    std::fs::copy(&me, frozen.join("failover-bench")).with_context(|| format!("copying {}", me.display()))?;
     Ok(frozen)
 }
 
-fn run(
-    trials: usize,
-    out: &Path,
-    systems: &[String],
-    scenarios: &[String],
-    bins: Option<PathBuf>,
-    strict: bool,
-) -> anyhow::Result<()> {
-    let chosen = parse_names(scenarios, Scenario::from_name, |n| {
-        format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
-    })?;
-    let systems =
-        parse_names(systems, System::from_name, |n| format!("unknown system {n:?}: use failover and/or keepalived"))?;
+fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyhow::Result<()> {
     if !rustix::process::geteuid().is_root() {
         bail!("needs root (network namespaces and iptables)");
     }
     netns::remove_stale("fbn");
-    let bins = freeze_binaries(bins, out)?;
+    let bins = freeze_binaries(bins, out, &chosen.systems)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut report = Report::new(command, started);
-    for system in systems {
-        eprintln!("== {}", system.name());
-        let mut lab = Lab::create(system, &bins, &out.join("logs"))?;
+    for (&system, &timers) in chosen.systems.iter().flat_map(|s| chosen.timers.iter().map(move |t| (s, t))) {
+        eprintln!("== {} at {} timers", system.name(), timers.name());
+        let mut lab = Lab::create(system, timers, &bins, &out.join("logs"))?;
         // From here on this thread (and threads it starts) is the prober,
         // inside the prober's namespace.
         lab.net.enter("probe").context("entering the prober's namespace")?;
@@ -186,11 +226,13 @@ fn run(
             let window = Duration::from_secs(10);
             let before = Sample::take(&lab);
             std::thread::sleep(window);
-            report.resources.insert("idle (heartbeats only)".into(), before.usage_since(&lab, window));
+            report
+                .resources
+                .insert(format!("idle (heartbeats only), {} timers", timers.name()), before.usage_since(&lab, window));
             watchers = Watchers::start(&seen, services, cap);
         }
         for scenario in Scenario::ALL {
-            if !scenario.runs_on(system) || (!chosen.is_empty() && !chosen.contains(&scenario)) {
+            if !scenario.runs_on(system) || (!chosen.scenarios.is_empty() && !chosen.scenarios.contains(&scenario)) {
                 continue;
             }
             let busy_before = (system == System::Failover && scenario == Scenario::PlannedSwitchover)
@@ -198,11 +240,23 @@ fn run(
             let got = run_trials(&mut lab, &seen, scenario, trials);
             if let Some((before, t_start)) = busy_before {
                 report.resources.insert(
-                    "busy (planned switchovers back to back, client loop, 100 Hz prober)".into(),
+                    format!(
+                        "busy (planned switchovers back to back, client loop, 100 Hz prober), {} timers",
+                        timers.name()
+                    ),
                     before.usage_since(&lab, t_start.elapsed()),
                 );
             }
-            report.results.push(ScenarioResult::of(system, scenario, trials, &got));
+            report.results.push(ScenarioResult::of(system, timers, scenario, trials, &got));
+            report.write(out)?;
+        }
+        if let Some(length) = chosen.soak {
+            let result = soak::soak(&mut lab, &seen, length).unwrap_or_else(|e| {
+                eprintln!("{} soak ({} timers): {e:#}", system.name(), timers.name());
+                soak::SoakResult::failed(system, timers, length)
+            });
+            eprintln!("{} soak ({} timers): {result:?}", system.name(), timers.name());
+            report.soaks.push(result);
             report.write(out)?;
         }
         drop(watchers);
@@ -221,7 +275,7 @@ fn run(
 
 /// Runs `trials` trials of `scenario`, logging each; the completed ones.
 fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -> Vec<scenario::Trial> {
-    let (system, name) = (lab.system.name(), scenario.name());
+    let (system, name) = (format!("{} ({} timers)", lab.system.name(), lab.timers.name()), scenario.name());
     let mut got = Vec::new();
     for i in 0..trials {
         match scenario::trial(lab, seen, scenario) {

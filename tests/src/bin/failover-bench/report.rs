@@ -1,5 +1,5 @@
-//! The report: per (system, scenario) figures over the trials, the
-//! daemons' resources, the machine and the command, written as
+//! The report: per (system, timer set, scenario) figures over the trials,
+//! the soaks, the daemons' resources, the machine and the command, written as
 //! `results.json`, `results.md` and the `failover-times.svg` chart.
 //!
 //! It only describes what was measured and must never measure anything
@@ -11,8 +11,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::lab::{System, HEARTBEAT, LEASE};
+use crate::lab::System;
 use crate::scenario::{Restart, Scenario, Trial};
+use crate::soak::SoakResult;
+use crate::timers::{TimerDescription, TimerSet};
 
 /// Everything a run wrote.
 #[derive(Clone, Debug, Serialize)]
@@ -22,8 +24,10 @@ pub struct Report {
     /// Load → node → usage.
     pub resources: BTreeMap<String, BTreeMap<String, Usage>>,
     pub results: Vec<ScenarioResult>,
+    pub soaks: Vec<SoakResult>,
     pub started: String,
-    pub timers: Timers,
+    /// Every timer set, each system's knobs in it.
+    pub timers: Vec<TimerDescription>,
 }
 
 /// Where the run ran.
@@ -33,14 +37,6 @@ pub struct Machine {
     pub cpu: Option<String>,
     pub kernel: String,
     pub memory: Option<String>,
-}
-
-/// The timers both systems ran with.
-#[derive(Clone, Debug, Serialize)]
-pub struct Timers {
-    pub heartbeat: &'static str,
-    pub keepalived_advert_int: &'static str,
-    pub lease: &'static str,
 }
 
 /// A daemon's CPU and memory under one load.
@@ -66,6 +62,7 @@ pub struct ScenarioResult {
     pub scenario: Scenario,
     pub split_brain_ms: Summary,
     pub system: System,
+    pub timers: TimerSet,
     pub trials: usize,
     pub trials_with_split_brain: usize,
 }
@@ -105,10 +102,11 @@ impl RestartResult {
 
 impl ScenarioResult {
     /// The figures of `trials` planned trials, of which `got` completed.
-    pub fn of(system: System, scenario: Scenario, trials: usize, got: &[Trial]) -> ScenarioResult {
+    pub fn of(system: System, timers: TimerSet, scenario: Scenario, trials: usize, got: &[Trial]) -> ScenarioResult {
         let pick = |f: fn(&Trial) -> Option<f64>| got.iter().filter_map(f).collect::<Vec<f64>>();
         ScenarioResult {
             system,
+            timers,
             scenario,
             trials,
             completed: got.len(),
@@ -146,7 +144,7 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 impl Summary {
-    fn of(values: &[f64]) -> Summary {
+    pub fn of(values: &[f64]) -> Summary {
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
         let round = |x: Option<f64>| x.map(|x| (x * 10.0).round() / 10.0);
@@ -168,8 +166,9 @@ impl Report {
             machine: machine(),
             resources: BTreeMap::new(),
             results: Vec::new(),
+            soaks: Vec::new(),
             started,
-            timers: Timers { heartbeat: HEARTBEAT, keepalived_advert_int: "1s", lease: LEASE },
+            timers: TimerSet::ALL.map(TimerSet::describe).to_vec(),
         }
     }
 
@@ -184,11 +183,13 @@ impl Report {
 
     /// What our system must always do, whatever the timing: finish every
     /// trial, never show two active sites, move exactly when its scenario
-    /// says it should, lose no request in a planned switchover.
+    /// says it should, lose no request in a planned switchover; and in a
+    /// soak, never show two active sites (a false failover is a figure,
+    /// not a broken promise: it says the lease is too short for the load).
     pub fn violations(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in self.results.iter().filter(|r| r.system == System::Failover) {
-            let scenario = r.scenario.name();
+            let scenario = format!("{} ({} timers)", r.scenario.name(), r.timers.name());
             if r.completed != r.trials {
                 out.push(format!("{scenario}: {} of {} trials completed", r.completed, r.trials));
             }
@@ -203,7 +204,7 @@ impl Report {
                 out.push(format!("{scenario}: moved in {} trials, expected {expected}", r.moved));
             }
             if r.scenario == Scenario::PlannedSwitchover && r.client_failures != 0 {
-                out.push(format!("planned-switchover: {} client requests failed", r.client_failures));
+                out.push(format!("{scenario}: {} client requests failed", r.client_failures));
             }
             if let Some(x) = &r.restart {
                 if x.not_back != 0 {
@@ -221,6 +222,15 @@ impl Report {
                 if x.epoch_unknown != 0 {
                     out.push(format!("{scenario}: the epoch was not read in {} trials", x.epoch_unknown));
                 }
+            }
+        }
+        for s in self.soaks.iter().filter(|s| s.system == System::Failover) {
+            if s.trials_with_split_brain != 0 || !s.completed {
+                out.push(format!(
+                    "soak ({} timers): {}",
+                    s.timers.name(),
+                    if s.completed { "two sites answered 200 at once" } else { "did not complete" }
+                ));
             }
         }
         out
@@ -264,7 +274,13 @@ mod tests {
     #[test]
     fn json_keys_are_sorted_as_in_the_committed_results() {
         let mut report = Report::new("cmd".into(), "now".into());
-        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &[trial(Some(1.0), 0.0)]));
+        report.results.push(ScenarioResult::of(
+            System::Failover,
+            TimerSet::Default,
+            Scenario::KillActive,
+            1,
+            &[trial(Some(1.0), 0.0)],
+        ));
         let json = serde_json::to_string(&report).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(json, serde_json::to_string(&value).unwrap(), "keys out of order");
@@ -276,17 +292,29 @@ mod tests {
     fn violations_follow_each_scenarios_expected_move() {
         let mut report = Report::new("cmd".into(), "now".into());
         let moved = [trial(Some(900.0), 0.0)];
-        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &moved));
+        report.results.push(ScenarioResult::of(System::Failover, TimerSet::Default, Scenario::KillActive, 1, &moved));
         assert!(report.violations().is_empty(), "{:?}", report.violations());
-        report.results.push(ScenarioResult::of(System::Failover, Scenario::CutAB, 1, &moved));
-        report.results.push(ScenarioResult::of(System::Keepalived, Scenario::CutAB, 1, &[trial(None, 5.0)]));
-        report.results.push(ScenarioResult::of(System::Failover, Scenario::KillWitness, 2, &[trial(None, 12.5)]));
+        report.results.push(ScenarioResult::of(System::Failover, TimerSet::Default, Scenario::CutAB, 1, &moved));
+        report.results.push(ScenarioResult::of(
+            System::Keepalived,
+            TimerSet::Default,
+            Scenario::CutAB,
+            1,
+            &[trial(None, 5.0)],
+        ));
+        report.results.push(ScenarioResult::of(
+            System::Failover,
+            TimerSet::Default,
+            Scenario::KillWitness,
+            2,
+            &[trial(None, 12.5)],
+        ));
         assert_eq!(
             report.violations(),
             [
-                "cut-a-b: moved in 1 trials, expected 0",
-                "kill-witness: 1 of 2 trials completed",
-                "kill-witness: two sites answered 200 at once (max 12.5 ms)",
+                "cut-a-b (default timers): moved in 1 trials, expected 0",
+                "kill-witness (default timers): 1 of 2 trials completed",
+                "kill-witness (default timers): two sites answered 200 at once (max 12.5 ms)",
             ]
         );
     }
@@ -301,7 +329,9 @@ mod tests {
             epoch_after: Some(4),
         };
         let restart = |r: Restart, moved: bool| Trial { moved, restart: Some(r), ..Trial::default() };
-        let of = |got: &[Trial]| ScenarioResult::of(System::Failover, Scenario::KillRestartActive, got.len(), got);
+        let of = |got: &[Trial]| {
+            ScenarioResult::of(System::Failover, TimerSet::Default, Scenario::KillRestartActive, got.len(), got)
+        };
         let mut report = Report::new("cmd".into(), "now".into());
         report.results.push(of(&[restart(kept.clone(), false)]));
         assert!(report.violations().is_empty(), "{:?}", report.violations());
@@ -318,19 +348,25 @@ mod tests {
         assert_eq!(
             report.violations(),
             [
-                "kill-restart-active: moved in 1 trials, expected 0",
-                "kill-restart-active: the restarted site did not take its role back in 1 trials",
-                "kill-restart-active: DNS or HAProxy pointed elsewhere in 1 trials",
-                "kill-restart-active: the epoch changed in 1 trials",
-                "kill-restart-active: the epoch was not read in 1 trials",
+                "kill-restart-active (default timers): moved in 1 trials, expected 0",
+                "kill-restart-active (default timers): the restarted site did not take its role back in 1 trials",
+                "kill-restart-active (default timers): DNS or HAProxy pointed elsewhere in 1 trials",
+                "kill-restart-active (default timers): the epoch changed in 1 trials",
+                "kill-restart-active (default timers): the epoch was not read in 1 trials",
             ]
         );
         // keepalived is reported, never held to our promises.
-        report.results =
-            vec![ScenarioResult::of(System::Keepalived, Scenario::KillRestartActive, 1, &[restart(kept, true)])];
+        report.results = vec![ScenarioResult::of(
+            System::Keepalived,
+            TimerSet::Default,
+            Scenario::KillRestartActive,
+            1,
+            &[restart(kept, true)],
+        )];
         assert!(report.violations().is_empty());
         // Other scenarios carry no restart figures at all.
-        let other = ScenarioResult::of(System::Failover, Scenario::KillActive, 1, &[trial(Some(1.0), 0.0)]);
+        let other =
+            ScenarioResult::of(System::Failover, TimerSet::Default, Scenario::KillActive, 1, &[trial(Some(1.0), 0.0)]);
         assert!(other.restart.is_none());
         assert!(!serde_json::to_string(&other).unwrap().contains("restart"));
     }

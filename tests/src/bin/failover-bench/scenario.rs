@@ -26,6 +26,10 @@ pub const RESTART_DELAY: Duration = Duration::from_millis(100);
 pub enum Scenario {
     /// kill -9 of the active site's daemon.
     KillActive,
+    /// kill -9 of everything the active site runs: for etcd, the elector
+    /// and the site's etcd member (only etcd runs it: everywhere else it is
+    /// `KillActive`).
+    KillActiveSite,
     /// kill -9 of the active site's daemon, started again
     /// [`RESTART_DELAY`] after it (and anything it ran) exited, with the
     /// same config and state directory.
@@ -45,8 +49,9 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::KillActive,
+        Scenario::KillActiveSite,
         Scenario::KillRestartActive,
         Scenario::IsolateActive,
         Scenario::CutAB,
@@ -59,6 +64,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::KillActive => "kill-active",
+            Scenario::KillActiveSite => "kill-active-site",
             Scenario::KillRestartActive => "kill-restart-active",
             Scenario::IsolateActive => "isolate-active",
             Scenario::CutAB => "cut-a-b",
@@ -74,24 +80,31 @@ impl Scenario {
     }
 
     /// Whether `system` runs this scenario (keepalived has no witness and
-    /// no switchover).
+    /// no switchover; only an etcd site runs more than one daemon).
     pub fn runs_on(self, system: System) -> bool {
-        system == System::Failover
-            || matches!(
+        match system {
+            System::Failover => self != Scenario::KillActiveSite,
+            System::Etcd => true,
+            System::Keepalived => matches!(
                 self,
                 Scenario::KillActive | Scenario::KillRestartActive | Scenario::IsolateActive | Scenario::CutAB
-            )
+            ),
+        }
     }
 
     /// Whether the active site should move to the other one: when a
     /// majority is left and the active site is lost or asked to move.
     /// keepalived has no majority, so a cut moves it too (both hold the VIP).
+    /// A restarted etcd elector starts a new session, whose campaign queues
+    /// behind the other site's, so a restart moves etcd.
     pub fn should_move(self, system: System) -> bool {
         match self {
-            Scenario::KillActive | Scenario::IsolateActive | Scenario::PlannedSwitchover => true,
+            Scenario::KillActive | Scenario::KillActiveSite | Scenario::IsolateActive | Scenario::PlannedSwitchover => {
+                true
+            }
             Scenario::CutAB => system == System::Keepalived,
             Scenario::KillWitness | Scenario::KillWitnessThenActive => false,
-            Scenario::KillRestartActive => system == System::Keepalived,
+            Scenario::KillRestartActive => system != System::Failover,
         }
     }
 
@@ -168,7 +181,7 @@ fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> a
 /// our system) DNS and HAProxy point at it; returns the active site.
 pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
     // Steady state: one lease and a heartbeat past the last restart.
-    let steady = lab.last_start + Duration::from_secs(4);
+    let steady = lab.last_start + lab.timers.steady_after_start();
     std::thread::sleep(steady.saturating_duration_since(Instant::now()));
     let active_now = || seen.lock().ok().and_then(|s| s.active_site());
     wait_until("one active site", PATIENCE, || active_now().is_some())?;
@@ -179,6 +192,12 @@ pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
         std::thread::sleep(Duration::from_secs(3));
         return Ok("site-a");
     }
+    if lab.system == System::Etcd {
+        // Every member serves and each elector holds a session, so the
+        // standby campaigns.
+        wait_until("every etcd member healthy and both electors in session", PATIENCE, || lab.etcd_steady())?;
+        return active_now().context("no active site once etcd was steady");
+    }
     // Every link carries traffic again, both ways: each node heard from
     // every other within the last heartbeat and a half. Right after a heal
     // a connection attempt made during the partition may still be waiting
@@ -186,7 +205,7 @@ pub fn settle(lab: &Lab, seen: &Shared) -> anyhow::Result<&'static str> {
     wait_until("every member to hear every other", PATIENCE, || {
         ["site-a", "site-b", "witness"]
             .iter()
-            .all(|host| lab.status(host).is_some_and(|s| s.heard_from_everyone_within(Duration::from_millis(1500))))
+            .all(|host| lab.status(host).is_some_and(|s| s.heard_from_everyone_within(lab.timers.heard_within())))
     })?;
     wait_until("DNS and HAProxy to point at the active site", PATIENCE, || {
         seen.lock().is_ok_and(|s| s.services_point_at(active))
@@ -203,6 +222,7 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
     let expect_move = scenario.should_move(lab.system);
     match scenario {
         Scenario::KillActive => lab.kill9(old),
+        Scenario::KillActiveSite => lab.kill_site(old),
         Scenario::KillRestartActive => lab.kill_and_restart(old, RESTART_DELAY)?,
         Scenario::IsolateActive => lab.isolate(old)?,
         Scenario::CutAB => lab.cut(old, new)?,
@@ -210,7 +230,7 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
         Scenario::KillWitnessThenActive => {
             lab.kill9("witness");
             std::thread::sleep(Duration::from_secs(2));
-            lab.kill9(old);
+            lab.kill_site(old);
         }
         Scenario::PlannedSwitchover => {
             let code = lab.switchover(old, new);
@@ -235,7 +255,8 @@ pub fn trial(lab: &mut Lab, seen: &Shared, scenario: Scenario) -> anyhow::Result
     }
     // Watch a further two leases (and, where nothing should move, that long
     // in all) for any split brain or late move.
-    std::thread::sleep(Duration::from_secs(if expect_move { 2 } else { 8 }));
+    let (after_move, no_move) = lab.timers.watch_windows();
+    std::thread::sleep(if expect_move { after_move } else { no_move });
     let end = Instant::now();
     let t = measure(seen, t0, end, old, new)?;
     restore(lab)?;
@@ -261,7 +282,8 @@ fn restart_trial(
     // Watch on for as long as the scenarios where nothing should move (a
     // resume that fails gives up within one lease, and the other site
     // takes over a lease later), and at least two seconds after the event.
-    let until = (t0 + Duration::from_secs(8)).max(Instant::now() + Duration::from_secs(2));
+    let (after_move, no_move) = lab.timers.watch_windows();
+    let until = (t0 + no_move).max(Instant::now() + after_move);
     std::thread::sleep(until.saturating_duration_since(Instant::now()));
     let end = Instant::now();
     let mut t = measure(seen, t0, end, old, new)?;
@@ -321,8 +343,8 @@ pub fn came_back(
 /// Heals every partition and starts every daemon a trial left stopped.
 pub fn restore(lab: &mut Lab) -> anyhow::Result<()> {
     lab.heal()?;
-    for host in ["site-a", "site-b", "witness"] {
-        if !lab.is_running(host) && (lab.system == System::Failover || host != "witness") {
+    for host in lab.system.daemons() {
+        if !lab.is_running(host) {
             lab.start(host)?;
         }
     }
@@ -369,14 +391,25 @@ mod tests {
 
     #[test]
     fn our_system_moves_only_when_a_majority_is_left_and_the_active_site_is_lost_or_asked() {
-        let moving: Vec<&str> =
-            Scenario::ALL.into_iter().filter(|s| s.should_move(System::Failover)).map(Scenario::name).collect();
+        let moving: Vec<&str> = Scenario::ALL
+            .into_iter()
+            .filter(|s| s.runs_on(System::Failover) && s.should_move(System::Failover))
+            .map(Scenario::name)
+            .collect();
         assert_eq!(moving, ["kill-active", "isolate-active", "planned-switchover"]);
         assert!(Scenario::CutAB.should_move(System::Keepalived));
         assert!(Scenario::KillRestartActive.should_move(System::Keepalived));
         let on_keepalived: Vec<&str> =
             Scenario::ALL.into_iter().filter(|s| s.runs_on(System::Keepalived)).map(Scenario::name).collect();
         assert_eq!(on_keepalived, ["kill-active", "kill-restart-active", "isolate-active", "cut-a-b"]);
+        assert!(!Scenario::KillActiveSite.runs_on(System::Failover));
+        let etcd_moving: Vec<&str> =
+            Scenario::ALL.into_iter().filter(|s| s.should_move(System::Etcd)).map(Scenario::name).collect();
+        assert_eq!(
+            etcd_moving,
+            ["kill-active", "kill-active-site", "kill-restart-active", "isolate-active", "planned-switchover"]
+        );
+        assert!(Scenario::ALL.into_iter().all(|s| s.runs_on(System::Etcd)));
         let restarting: Vec<&str> = Scenario::ALL.into_iter().filter(|s| s.restarts()).map(Scenario::name).collect();
         assert_eq!(restarting, ["kill-restart-active"]);
     }

@@ -17,16 +17,21 @@ fn three(s: &Summary) -> String {
     format!("{} / {} / {}", whole(s.p50), whole(s.p99), whole(s.max))
 }
 
-/// The results table and the resources table.
+fn count(v: Option<u64>) -> String {
+    v.map_or("–".into(), |n| n.to_string())
+}
+
+/// The results table, the restart and soak tables and the resources table.
 pub fn markdown(report: &Report) -> String {
     let mut t = String::from(
-        "| system | scenario | trials | moved | to new active p50 / p99 / max (ms) | DNS p50 / p99 / max | HAProxy p50 / p99 / max | longest split brain (ms) | trials with split brain | client failures |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+        "| system | timers | scenario | trials | moved | to new active p50 / p99 / max (ms) | DNS p50 / p99 / max | HAProxy p50 / p99 / max | longest split brain (ms) | trials with split brain | client failures |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &report.results {
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.system.name(),
+            r.timers.name(),
             r.scenario.name(),
             r.completed,
             r.moved,
@@ -42,15 +47,16 @@ pub fn markdown(report: &Report) -> String {
     if !restarts.is_empty() {
         t.push_str(
             "\nRestart in place (the active site's daemon killed and started again; \"other site active\" counts trials in which the other site answered 200 at any point; \"outage unseen\" those in which the prober stalled across the whole outage, whose gap is then an upper bound):\n\n\
-             | system | scenario | trials | restart gap p50 / p99 / max (ms) | outage unseen | not back | other site active | DNS or HAProxy moved | epoch changed | longest split brain (ms) | trials with split brain |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n",
+             | system | timers | scenario | trials | restart gap p50 / p99 / max (ms) | outage unseen | not back | other site active | DNS or HAProxy moved | epoch changed | longest split brain (ms) | trials with split brain |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for (r, x) in restarts {
-            // keepalived has neither services nor an epoch here.
+            // keepalived and etcd have neither services nor an epoch here.
             let ours = |n: usize| if r.system == System::Failover { n.to_string() } else { "–".into() };
             t.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.system.name(),
+                r.timers.name(),
                 r.scenario.name(),
                 r.completed,
                 three(&x.restart_gap_ms),
@@ -61,6 +67,31 @@ pub fn markdown(report: &Report) -> String {
                 ours(x.epoch_changed),
                 whole(r.split_brain_ms.max),
                 r.trials_with_split_brain,
+            ));
+        }
+    }
+    if !report.soaks.is_empty() {
+        t.push_str(
+            "\nSoaks (nothing should move; \"role changes\" as the sites counted them, keepalived's as the prober saw the VIP move; a near-miss is a renewal that landed with under a third of the lease left):\n\n\
+             | system | timers | minutes | load | loss % | jitter | role changes | prober changes | longest without an active site (ms) | longest split brain (ms) | renewals | near-misses |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for s in &report.soaks {
+            let done = |v: String| if s.completed { v } else { "did not complete".into() };
+            t.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                s.system.name(),
+                s.timers.name(),
+                json_number(s.minutes),
+                done(s.cpu_load.clone()),
+                s.loss_percent,
+                done(s.jitter.clone()),
+                s.role_changes,
+                s.prober_changes,
+                whole(Some(s.longest_without_active_ms)),
+                whole(Some(s.split_brain_ms)),
+                count(s.renewals),
+                count(s.near_misses),
             ));
         }
     }
@@ -81,7 +112,7 @@ pub fn chart(report: &Report) -> String {
     let rows: Vec<_> = report.results.iter().filter(|r| r.failover_ms.n > 0).collect();
     let max = rows.iter().filter_map(|r| r.failover_ms.max).fold(1000.0, f64::max);
     let scale = 10_000f64.max((max / 1000.0).ceil() * 1000.0);
-    let (left, width, row_h) = (300.0, 600.0, 34.0);
+    let (left, width, row_h) = (360.0, 600.0, 34.0);
     let height = 60.0 + row_h * rows.len() as f64;
     let x = |v: f64| left + v / scale * width;
     let mut svg = format!(
@@ -102,8 +133,13 @@ pub fn chart(report: &Report) -> String {
     }
     for (i, r) in rows.iter().enumerate() {
         let y = 45.0 + row_h * i as f64;
-        let color = if r.system == System::Failover { "#0969da" } else { "#cf222e" };
-        svg.push_str(&format!("<text x=\"10\" y=\"{}\">{} · {}</text>\n", y + 4.0, r.system.name(), r.scenario.name()));
+        let color = match r.system {
+            System::Failover => "#0969da",
+            System::Keepalived => "#cf222e",
+            System::Etcd => "#1a7f37",
+        };
+        let label = format!("{} · {} · {}", r.system.name(), r.timers.name(), r.scenario.name());
+        svg.push_str(&format!("<text x=\"10\" y=\"{}\">{label}</text>\n", y + 4.0));
         for v in &r.failover_ms.values {
             svg.push_str(&format!(
                 "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"3\" fill=\"{color}\" fill-opacity=\"0.5\"/>\n",

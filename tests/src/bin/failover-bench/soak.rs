@@ -1,0 +1,288 @@
+//! The soak: a steady cluster left alone for some minutes while stress-ng
+//! loads every core and every link between the hosts drops a share of its
+//! packets (and, where the kernel has `sch_netem`, delays them with
+//! jitter). Nothing should move; the soak counts what did, and how close
+//! each system came (its near-misses: renewals that landed with under a
+//! third of the lease left).
+//!
+//! The prober is spared by the loss rules, as by every fault. A soak must
+//! leave nothing behind: the load stops at its own timeout, and the rules
+//! and qdiscs go when it returns, whatever happened.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::lab::{site_addr, Lab, System, PROBE};
+use crate::timers::TimerSet;
+use crate::watch::{ms, Shared};
+
+/// Share of packets each link drops, in percent.
+pub const LOSS_PERCENT: u32 = 3;
+/// The delay and jitter netem adds, where it can (`delay 5ms 5ms`).
+const NETEM: [&str; 3] = ["delay", "5ms", "5ms"];
+
+/// What one soak saw.
+#[derive(Clone, Debug, Serialize)]
+pub struct SoakResult {
+    /// Whether it ran its whole length.
+    pub completed: bool,
+    /// What loaded the cores.
+    pub cpu_load: String,
+    /// Jitter added by netem, or why there was none.
+    pub jitter: String,
+    /// The longest stretch with no site answering 200, in ms.
+    pub longest_without_active_ms: f64,
+    pub loss_percent: u32,
+    pub minutes: f64,
+    /// Renewals that landed with under a third of the lease left, over both
+    /// sites (keepalived has no lease: none).
+    pub near_misses: Option<u64>,
+    /// Changes in which sites answered 200, as the prober saw them.
+    pub prober_changes: usize,
+    /// Renewals over both sites (none for keepalived).
+    pub renewals: Option<u64>,
+    /// Role changes the sites themselves counted (for keepalived, the
+    /// prober's changes of the site holding the VIP).
+    pub role_changes: u64,
+    pub split_brain_ms: f64,
+    pub system: System,
+    pub timers: TimerSet,
+    /// 1 if two sites answered 200 at once at any point, else 0.
+    pub trials_with_split_brain: usize,
+}
+
+impl SoakResult {
+    /// A soak that could not run or finish: nothing measured.
+    pub fn failed(system: System, timers: TimerSet, length: Duration) -> SoakResult {
+        SoakResult {
+            completed: false,
+            cpu_load: String::new(),
+            jitter: String::new(),
+            longest_without_active_ms: 0.0,
+            loss_percent: LOSS_PERCENT,
+            minutes: length.as_secs_f64() / 60.0,
+            near_misses: None,
+            prober_changes: 0,
+            renewals: None,
+            role_changes: 0,
+            split_brain_ms: 0.0,
+            system,
+            timers,
+            trials_with_split_brain: 0,
+        }
+    }
+}
+
+/// The sum of every sample of `family` (the lines `family{...} v` or
+/// `family v`) in a Prometheus text exposition.
+pub fn metric_sum(text: &str, family: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(family) else { continue };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// A JSON object's unsigned field, as the etcd elector's `/stats` writes it.
+fn json_u64(text: &str, key: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(text).ok()?.get(key)?.as_u64()
+}
+
+/// (role changes, renewals, near-misses) the two sites report now.
+fn counters(lab: &Lab) -> Option<(u64, u64, u64)> {
+    let mut total = (0, 0, 0);
+    for site in ["site-a", "site-b"] {
+        let base = format!("http://{}", SocketAddr::from((site_addr(site), 8400)));
+        let (roles, renewals, near) = match lab.system {
+            System::Failover => {
+                let m = lab.get_ok(&format!("{base}/metrics"))?;
+                (
+                    metric_sum(&m, "failover_role_changes_total")?,
+                    metric_sum(&m, "failover_lease_renewal_margin_seconds_count")?,
+                    metric_sum(&m, "failover_lease_near_misses_total")?,
+                )
+            }
+            System::Etcd => {
+                let s = lab.get_ok(&format!("{base}/stats"))?;
+                (json_u64(&s, "elected")? as f64, json_u64(&s, "renewals")? as f64, json_u64(&s, "near_misses")? as f64)
+            }
+            System::Keepalived => return None,
+        };
+        total = (total.0 + roles as u64, total.1 + renewals as u64, total.2 + near as u64);
+    }
+    Some(total)
+}
+
+/// Puts the loss (and jitter) on every host's link; returns what jitter
+/// was added, or why none.
+fn degrade(lab: &Lab) -> anyhow::Result<String> {
+    let probability = format!("{:.2}", f64::from(LOSS_PERCENT) / 100.0);
+    let probe = PROBE.to_string();
+    let mut jitter = format!("netem {}", NETEM.join(" "));
+    for host in ["site-a", "site-b", "witness", "svc"] {
+        lab.net.iptables(
+            host,
+            &[
+                "-I",
+                "INPUT",
+                "-i",
+                "eth0",
+                "!",
+                "-s",
+                &probe,
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                &probability,
+                "-j",
+                "DROP",
+            ],
+        )?;
+        let ns = lab.net.ns(host);
+        let mut args = vec!["-n", &ns, "qdisc", "add", "dev", "eth0", "root", "netem"];
+        args.extend(NETEM);
+        if let Err(e) = failover_tests::netns::sh("tc", &args) {
+            // Typically "Specified qdisc kind is unknown": no sch_netem.
+            let why = e.to_string();
+            jitter = format!("none (tc netem: {})", why.rsplit(": ").next().unwrap_or(&why).trim());
+        }
+    }
+    Ok(jitter)
+}
+
+/// Takes the loss and jitter off again.
+fn restore_links(lab: &Lab) {
+    let _ = lab.heal();
+    for host in ["site-a", "site-b", "witness", "svc"] {
+        let _ = failover_tests::netns::sh("tc", &["-n", &lab.net.ns(host), "qdisc", "del", "dev", "eth0", "root"]);
+    }
+}
+
+/// stress-ng on every core for `length` (and a little more), stopping by
+/// its own timeout.
+struct Load(Child);
+
+impl Load {
+    fn start(length: Duration) -> anyhow::Result<(Load, String)> {
+        let timeout = format!("{}s", length.as_secs() + 10);
+        let args = ["--cpu", "0", "--timeout", &timeout, "--quiet"];
+        let child = Command::new("stress-ng")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting stress-ng (scripts/setup.sh installs it)")?;
+        Ok((Load(child), format!("stress-ng {}", args.join(" "))))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Soaks the settled `lab` for `length` under load and loss.
+pub fn soak(lab: &mut Lab, seen: &Shared, length: Duration) -> anyhow::Result<SoakResult> {
+    let active = crate::scenario::settle(lab, seen)?;
+    let before = counters(lab);
+    let (load, cpu_load) = Load::start(length)?;
+    let degraded = degrade(lab);
+    let t0 = Instant::now();
+    let jitter = match degraded {
+        Ok(j) => j,
+        Err(e) => {
+            restore_links(lab);
+            return Err(e.context("putting loss on the links"));
+        }
+    };
+    eprintln!(
+        "{} soak ({} timers): {} min under {cpu_load}, {LOSS_PERCENT}% loss, jitter {jitter}",
+        lab.system.name(),
+        lab.timers.name(),
+        length.as_secs_f64() / 60.0
+    );
+    std::thread::sleep(length);
+    let end = Instant::now();
+    drop(load);
+    restore_links(lab);
+    let after = counters(lab);
+    let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+    let mut state = s.active.iter().rev().find(|c| c.0 <= t0).map_or((true, false), |&(_, a, b)| (a, b));
+    let mut changes = Vec::new();
+    for &(at, a, b) in s.active.iter().filter(|c| c.0 > t0 && c.0 <= end) {
+        changes.push((at, state, (a, b)));
+        state = (a, b);
+    }
+    let (mut split, mut without, mut moves) = (0f64, 0f64, 0u64);
+    let spans = changes.iter().enumerate().map(|(i, &(at, _, now))| (at, now, changes.get(i + 1).map_or(end, |c| c.0)));
+    for (at, (a, b), until) in spans {
+        let long = ms(until - at);
+        if a && b {
+            split = split.max(long);
+        } else if !a && !b {
+            without = without.max(long);
+        }
+    }
+    let mut holder = Some(active);
+    for &(_, _, (a, b)) in &changes {
+        let now = match (a, b) {
+            (true, false) => Some("site-a"),
+            (false, true) => Some("site-b"),
+            _ => None,
+        };
+        if now.is_some() && now != holder {
+            moves += 1;
+            holder = now;
+        }
+    }
+    let delta = |f: fn(&(u64, u64, u64)) -> u64| Some(f(&after?).saturating_sub(f(&before?)));
+    Ok(SoakResult {
+        completed: true,
+        cpu_load,
+        jitter,
+        longest_without_active_ms: (without * 10.0).round() / 10.0,
+        loss_percent: LOSS_PERCENT,
+        minutes: length.as_secs_f64() / 60.0,
+        near_misses: delta(|c| c.2),
+        prober_changes: changes.len(),
+        renewals: delta(|c| c.1),
+        role_changes: if lab.system == System::Keepalived { moves } else { delta(|c| c.0).unwrap_or(moves) },
+        split_brain_ms: (split * 10.0).round() / 10.0,
+        system: lab.system,
+        timers: lab.timers,
+        trials_with_split_brain: usize::from(split > 0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_sum_adds_every_labelled_sample_of_one_family_only() {
+        let text = "# HELP failover_role_changes_total x\n\
+                    failover_role_changes_total{role=\"active\"} 2\n\
+                    failover_role_changes_total{role=\"standby\"} 3\n\
+                    failover_role_changes_total_created 99\n\
+                    failover_lease_near_misses_total 0\n";
+        assert_eq!(metric_sum(text, "failover_role_changes_total"), Some(5.0));
+        assert_eq!(metric_sum(text, "failover_lease_near_misses_total"), Some(0.0));
+        assert_eq!(metric_sum(text, "failover_lease_renewal_margin_seconds_count"), None);
+        assert_eq!(json_u64("{\"near_misses\":4,\"renewals\":10}", "near_misses"), Some(4));
+        assert_eq!(json_u64("not json", "near_misses"), None);
+    }
+}
