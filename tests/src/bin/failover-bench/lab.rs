@@ -117,9 +117,10 @@ fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
 
 impl Lab {
     /// Sets up the namespaces and services for `system` at `timers` and
-    /// starts its daemons.
-    pub fn create(system: System, timers: TimerSet, bins: &Path, logs: &Path) -> anyhow::Result<Lab> {
-        let prefix = format!("fbn{}", std::process::id());
+    /// starts its daemons, logging under `logs`. `tag` (at most two
+    /// characters) sets apart labs that exist at the same time.
+    pub fn create(system: System, timers: TimerSet, bins: &Path, logs: &Path, tag: &str) -> anyhow::Result<Lab> {
+        let prefix = format!("fbn{}{tag}", std::process::id());
         let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
             .context("creating network namespaces (root and iproute2 needed)")?;
         let dir = logs.join(format!("{}-{}", system.name(), timers.name()));

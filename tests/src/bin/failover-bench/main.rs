@@ -148,6 +148,11 @@ struct Chosen {
 }
 
 impl Chosen {
+    /// Every (system, timer set) chosen, in the order they run.
+    fn combos(&self) -> impl Iterator<Item = (System, TimerSet)> + '_ {
+        self.systems.iter().flat_map(|&s| self.timers.iter().map(move |&t| (s, t)))
+    }
+
     fn parse(systems: &[String], timers: &[String], scenarios: &[String], soak_minutes: f64) -> anyhow::Result<Chosen> {
         if !(0.0..=24.0 * 60.0).contains(&soak_minutes) {
             bail!("--soak-minutes {soak_minutes}: give 0 (no soak) up to 1440");
@@ -208,9 +213,10 @@ fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut report = Report::new(command, started);
-    for (&system, &timers) in chosen.systems.iter().flat_map(|s| chosen.timers.iter().map(move |t| (s, t))) {
+    // `--trials 0`: the soaks alone.
+    for (system, timers) in chosen.combos().filter(|_| trials > 0) {
         eprintln!("== {} at {} timers", system.name(), timers.name());
-        let mut lab = Lab::create(system, timers, &bins, &out.join("logs"))?;
+        let mut lab = Lab::create(system, timers, &bins, &out.join("logs"), "")?;
         // From here on this thread (and threads it starts) is the prober,
         // inside the prober's namespace.
         lab.net.enter("probe").context("entering the prober's namespace")?;
@@ -250,19 +256,18 @@ fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict
             report.results.push(ScenarioResult::of(system, timers, scenario, trials, &got));
             report.write(out)?;
         }
-        if let Some(length) = chosen.soak {
-            let result = soak::soak(&mut lab, &seen, length).unwrap_or_else(|e| {
-                eprintln!("{} soak ({} timers): {e:#}", system.name(), timers.name());
-                soak::SoakResult::failed(system, timers, length)
-            });
-            eprintln!("{} soak ({} timers): {result:?}", system.name(), timers.name());
-            report.soaks.push(result);
-            report.write(out)?;
-        }
+
         drop(watchers);
         let rounds = seen.lock().map(|s| s.rounds).unwrap_or(0);
         eprintln!("{}: {rounds} prober rounds", system.name());
         drop(lab);
+    }
+    if let Some(length) = chosen.soak {
+        eprintln!("== soaks: every system at every timer set at once, {} min", length.as_secs_f64() / 60.0);
+        report.soaks = soak::soak_all(&chosen.combos().collect::<Vec<_>>(), &bins, &out.join("logs"), length);
+        for s in &report.soaks {
+            eprintln!("{s:?}");
+        }
     }
     report.write(out)?;
     eprintln!("wrote {}/results.json, results.md and failover-times.svg", out.display());

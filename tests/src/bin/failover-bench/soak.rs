@@ -10,7 +10,9 @@
 //! and qdiscs go when it returns, whatever happened.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,7 +20,7 @@ use serde::Serialize;
 
 use crate::lab::{site_addr, Lab, System, PROBE};
 use crate::timers::TimerSet;
-use crate::watch::{ms, Shared};
+use crate::watch::{ms, Shared, Watchers};
 
 /// Share of packets each link drops, in percent.
 pub const LOSS_PERCENT: u32 = 3;
@@ -174,17 +176,20 @@ fn restore_links(lab: &Lab) {
 /// its own timeout.
 struct Load(Child);
 
+/// How stress-ng is run, as the report states it (`{timeout}` filled in).
+const LOAD_ARGS: [&str; 3] = ["--cpu", "0", "--quiet"];
+
 impl Load {
-    fn start(length: Duration) -> anyhow::Result<(Load, String)> {
+    fn start(length: Duration) -> anyhow::Result<Load> {
         let timeout = format!("{}s", length.as_secs() + 10);
-        let args = ["--cpu", "0", "--timeout", &timeout, "--quiet"];
         let child = Command::new("stress-ng")
-            .args(args)
+            .args(LOAD_ARGS)
+            .args(["--timeout", &timeout])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("starting stress-ng (scripts/setup.sh installs it)")?;
-        Ok((Load(child), format!("stress-ng {}", args.join(" "))))
+        Ok(Load(child))
     }
 }
 
@@ -195,77 +200,153 @@ impl Drop for Load {
     }
 }
 
-/// Soaks the settled `lab` for `length` under load and loss.
-pub fn soak(lab: &mut Lab, seen: &Shared, length: Duration) -> anyhow::Result<SoakResult> {
-    let active = crate::scenario::settle(lab, seen)?;
-    let before = counters(lab);
-    let (load, cpu_load) = Load::start(length)?;
-    let degraded = degrade(lab);
-    let t0 = Instant::now();
-    let jitter = match degraded {
-        Ok(j) => j,
-        Err(e) => {
-            restore_links(lab);
-            return Err(e.context("putting loss on the links"));
-        }
-    };
-    eprintln!(
-        "{} soak ({} timers): {} min under {cpu_load}, {LOSS_PERCENT}% loss, jitter {jitter}",
-        lab.system.name(),
-        lab.timers.name(),
-        length.as_secs_f64() / 60.0
-    );
-    std::thread::sleep(length);
-    let end = Instant::now();
-    drop(load);
-    restore_links(lab);
-    let after = counters(lab);
-    let s = seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
-    let mut state = s.active.iter().rev().find(|c| c.0 <= t0).map_or((true, false), |&(_, a, b)| (a, b));
-    let mut changes = Vec::new();
-    for &(at, a, b) in s.active.iter().filter(|c| c.0 > t0 && c.0 <= end) {
-        changes.push((at, state, (a, b)));
-        state = (a, b);
-    }
-    let (mut split, mut without, mut moves) = (0f64, 0f64, 0u64);
-    let spans = changes.iter().enumerate().map(|(i, &(at, _, now))| (at, now, changes.get(i + 1).map_or(end, |c| c.0)));
-    for (at, (a, b), until) in spans {
-        let long = ms(until - at);
-        if a && b {
-            split = split.max(long);
-        } else if !a && !b {
-            without = without.max(long);
-        }
-    }
-    let mut holder = Some(active);
-    for &(_, _, (a, b)) in &changes {
-        let now = match (a, b) {
-            (true, false) => Some("site-a"),
-            (false, true) => Some("site-b"),
-            _ => None,
-        };
-        if now.is_some() && now != holder {
-            moves += 1;
-            holder = now;
-        }
-    }
-    let delta = |f: fn(&(u64, u64, u64)) -> u64| Some(f(&after?).saturating_sub(f(&before?)));
-    Ok(SoakResult {
-        completed: true,
-        cpu_load,
-        jitter,
-        longest_without_active_ms: (without * 10.0).round() / 10.0,
-        loss_percent: LOSS_PERCENT,
-        minutes: length.as_secs_f64() / 60.0,
-        near_misses: delta(|c| c.2),
-        prober_changes: changes.len(),
-        renewals: delta(|c| c.1),
-        role_changes: if lab.system == System::Keepalived { moves } else { delta(|c| c.0).unwrap_or(moves) },
-        split_brain_ms: (split * 10.0).round() / 10.0,
-        system: lab.system,
-        timers: lab.timers,
-        trials_with_split_brain: usize::from(split > 0.0),
+/// Soaks one lab per (system, timer set), all at once, for `length`:
+/// every cluster settles, then one stress-ng loads every core and each
+/// cluster's links lose packets for the same stretch, so every system
+/// meets the same load at the same time. Logs go under `logs/soak`.
+pub fn soak_all(combos: &[(System, TimerSet)], bins: &Path, logs: &Path, length: Duration) -> Vec<SoakResult> {
+    let settled = Barrier::new(combos.len() + 1);
+    let loaded = Barrier::new(combos.len() + 1);
+    let cpu_load = OnceLock::new();
+    std::thread::scope(|scope| {
+        let soakers: Vec<_> = combos
+            .iter()
+            .enumerate()
+            .map(|(i, &(system, timers))| {
+                let (settled, loaded, cpu_load) = (&settled, &loaded, &cpu_load);
+                scope.spawn(move || {
+                    let prepared = prepare(i, system, timers, bins, &logs.join("soak"), length);
+                    settled.wait();
+                    loaded.wait();
+                    let load = cpu_load.get().cloned().unwrap_or_default();
+                    match prepared {
+                        Ok(p) => p.soak(length, load),
+                        Err(e) => Err(e),
+                    }
+                    .unwrap_or_else(|e| {
+                        eprintln!("{} soak ({} timers): {e:#}", system.name(), timers.name());
+                        SoakResult::failed(system, timers, length)
+                    })
+                })
+            })
+            .collect();
+        settled.wait();
+        let load = Load::start(length);
+        let _ = cpu_load.set(match &load {
+            Ok(_) => format!("stress-ng {} --timeout {}s", LOAD_ARGS.join(" "), length.as_secs() + 10),
+            Err(e) => format!("none ({e:#})"),
+        });
+        loaded.wait();
+        let results = soakers
+            .into_iter()
+            .zip(combos)
+            .map(|(h, &(system, timers))| h.join().unwrap_or_else(|_| SoakResult::failed(system, timers, length)))
+            .collect();
+        drop(load);
+        results
     })
+}
+
+/// A settled lab, its watchers, and what it reported before the soak.
+struct Prepared {
+    lab: Lab,
+    seen: Shared,
+    _watchers: Watchers,
+    active: &'static str,
+    before: Option<(u64, u64, u64)>,
+}
+
+/// The `i`th soak's lab, created, watched from its prober's namespace
+/// (this thread enters it) and settled.
+fn prepare(
+    i: usize,
+    system: System,
+    timers: TimerSet,
+    bins: &Path,
+    logs: &Path,
+    length: Duration,
+) -> anyhow::Result<Prepared> {
+    let lab = Lab::create(system, timers, bins, logs, &format!("s{i}"))?;
+    lab.net.enter("probe").context("entering the prober's namespace")?;
+    let seen: Shared = Arc::default();
+    let watchers = Watchers::start(&seen, system == System::Failover, length + Duration::from_secs(600));
+    let active = crate::scenario::settle(&lab, &seen)?;
+    let before = counters(&lab);
+    Ok(Prepared { lab, seen, _watchers: watchers, active, before })
+}
+
+impl Prepared {
+    /// Puts loss on the links for `length` (the load already runs), then
+    /// reads what moved.
+    fn soak(self, length: Duration, cpu_load: String) -> anyhow::Result<SoakResult> {
+        let lab = &self.lab;
+        let degraded = degrade(lab);
+        let t0 = Instant::now();
+        let jitter = match degraded {
+            Ok(j) => j,
+            Err(e) => {
+                restore_links(lab);
+                return Err(e.context("putting loss on the links"));
+            }
+        };
+        eprintln!(
+            "{} soak ({} timers): {} min under {cpu_load}, {LOSS_PERCENT}% loss, jitter {jitter}",
+            lab.system.name(),
+            lab.timers.name(),
+            length.as_secs_f64() / 60.0
+        );
+        std::thread::sleep(length);
+        let end = Instant::now();
+        restore_links(lab);
+        let after = counters(lab);
+        let s = self.seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+        let mut state = s.active.iter().rev().find(|c| c.0 <= t0).map_or((true, false), |&(_, a, b)| (a, b));
+        let mut changes = Vec::new();
+        for &(at, a, b) in s.active.iter().filter(|c| c.0 > t0 && c.0 <= end) {
+            changes.push((at, state, (a, b)));
+            state = (a, b);
+        }
+        let (mut split, mut without, mut moves) = (0f64, 0f64, 0u64);
+        let spans =
+            changes.iter().enumerate().map(|(i, &(at, _, now))| (at, now, changes.get(i + 1).map_or(end, |c| c.0)));
+        for (at, (a, b), until) in spans {
+            let long = ms(until - at);
+            if a && b {
+                split = split.max(long);
+            } else if !a && !b {
+                without = without.max(long);
+            }
+        }
+        let mut holder = Some(self.active);
+        for &(_, _, (a, b)) in &changes {
+            let now = match (a, b) {
+                (true, false) => Some("site-a"),
+                (false, true) => Some("site-b"),
+                _ => None,
+            };
+            if now.is_some() && now != holder {
+                moves += 1;
+                holder = now;
+            }
+        }
+        let delta = |f: fn(&(u64, u64, u64)) -> u64| Some(f(&after?).saturating_sub(f(&self.before?)));
+        Ok(SoakResult {
+            completed: true,
+            cpu_load,
+            jitter,
+            longest_without_active_ms: (without * 10.0).round() / 10.0,
+            loss_percent: LOSS_PERCENT,
+            minutes: length.as_secs_f64() / 60.0,
+            near_misses: delta(|c| c.2),
+            prober_changes: changes.len(),
+            renewals: delta(|c| c.1),
+            role_changes: if lab.system == System::Keepalived { moves } else { delta(|c| c.0).unwrap_or(moves) },
+            split_brain_ms: (split * 10.0).round() / 10.0,
+            system: lab.system,
+            timers: lab.timers,
+            trials_with_split_brain: usize::from(split > 0.0),
+        })
+    }
 }
 
 #[cfg(test)]
