@@ -80,6 +80,12 @@ impl serde::Serialize for System {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for System {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::report::by_name(d, "system", System::from_name)
+    }
+}
+
 /// One system under test on the namespaces.
 pub struct Lab {
     pub net: Net,

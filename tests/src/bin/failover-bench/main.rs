@@ -61,9 +61,18 @@ struct Cli {
 enum Cmd {
     /// Run every scenario for each system and write the report.
     Run {
-        /// Trials per scenario and system.
+        /// Trials per scenario and system at the default timer set.
         #[arg(long, default_value_t = 30)]
         trials: usize,
+        /// Trials per scenario and system at the fast timer set (default:
+        /// as many as --trials).
+        #[arg(long)]
+        fast_trials: Option<usize>,
+        /// Read the report already in --out and run only what it lacks (a
+        /// scenario with fewer trials than asked, a soak not yet run), so a
+        /// run of many hours can be split.
+        #[arg(long)]
+        resume: bool,
         /// Where results.json, README tables and the chart go.
         #[arg(long, default_value = "docs/benchmarks")]
         out: PathBuf,
@@ -73,8 +82,8 @@ enum Cmd {
         /// Timer sets to run each system at: default, fast.
         #[arg(long, value_delimiter = ',', default_value = "default,fast")]
         timers: Vec<String>,
-        /// Minutes of soak (load and loss, nothing should move) per system
-        /// and timer set, after its trials; 0 for none.
+        /// Minutes of soak (load and loss, nothing should move), every
+        /// system at every timer set at once, after the trials; 0 for none.
         #[arg(long, default_value_t = 0.0)]
         soak_minutes: f64,
         /// Scenarios to run (default: all of them).
@@ -115,9 +124,13 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::App { listen, name } => helpers::app(listen, name),
         Cmd::VipAgent { listen, vip } => helpers::vip_agent(listen, vip),
-        Cmd::Run { trials, out, systems, timers, soak_minutes, scenarios, bins, strict } => {
+        Cmd::Run { trials, fast_trials, resume, out, systems, timers, soak_minutes, scenarios, bins, strict } => {
             let chosen = Chosen::parse(&systems, &timers, &scenarios, soak_minutes);
-            chosen.and_then(|c| run(trials, &out, &c, bins, strict))
+            chosen.and_then(|mut c| {
+                c.trials = [trials, fast_trials.unwrap_or(trials)];
+                c.resume = resume;
+                run(&out, &c, bins, strict)
+            })
         }
     };
     match result {
@@ -145,9 +158,23 @@ struct Chosen {
     /// Empty: every scenario.
     scenarios: Vec<Scenario>,
     soak: Option<Duration>,
+    /// Trials per scenario at the default and at the fast timer set.
+    trials: [usize; 2],
+    resume: bool,
 }
 
 impl Chosen {
+    fn trials(&self, timers: TimerSet) -> usize {
+        self.trials[usize::from(timers == TimerSet::Fast)]
+    }
+
+    /// The scenarios of `system` to run.
+    fn scenarios(&self, system: System) -> impl Iterator<Item = Scenario> + '_ {
+        Scenario::ALL
+            .into_iter()
+            .filter(move |s| s.runs_on(system) && (self.scenarios.is_empty() || self.scenarios.contains(s)))
+    }
+
     /// Every (system, timer set) chosen, in the order they run.
     fn combos(&self) -> impl Iterator<Item = (System, TimerSet)> + '_ {
         self.systems.iter().flat_map(|&s| self.timers.iter().map(move |&t| (s, t)))
@@ -168,6 +195,8 @@ impl Chosen {
                 format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
             })?,
             soak: (soak_minutes > 0.0).then(|| Duration::from_secs_f64(soak_minutes * 60.0)),
+            trials: [0, 0],
+            resume: false,
         })
     }
 }
@@ -204,17 +233,40 @@ fn freeze_binaries(bins: Option<PathBuf>, out: &Path, systems: &[System]) -> any
     Ok(frozen)
 }
 
-fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyhow::Result<()> {
+/// The report in `out` to go on with, or a new one.
+fn report_to_continue(out: &Path, resume: bool) -> anyhow::Result<Report> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let path = out.join("results.json");
+    if !resume || !path.exists() {
+        return Ok(Report::new(command, started));
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a report this benchmark wrote: run without --resume", path.display()))?;
+    report.resumed.push(format!("{started}: {command}"));
+    Ok(report)
+}
+
+fn run(out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyhow::Result<()> {
     if !rustix::process::geteuid().is_root() {
         bail!("needs root (network namespaces and iptables)");
     }
     netns::remove_stale("fbn");
     let bins = freeze_binaries(bins, out, &chosen.systems)?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let mut report = Report::new(command, started);
-    // `--trials 0`: the soaks alone.
-    for (system, timers) in chosen.combos().filter(|_| trials > 0) {
+    let mut report = report_to_continue(out, chosen.resume)?;
+    for (system, timers) in chosen.combos() {
+        let trials = chosen.trials(timers);
+        let done = |report: &Report, scenario: Scenario| {
+            report
+                .results
+                .iter()
+                .any(|r| (r.system, r.timers, r.scenario) == (system, timers, scenario) && r.trials >= trials)
+        };
+        let todo: Vec<Scenario> = chosen.scenarios(system).filter(|s| !done(&report, *s)).collect();
+        if trials == 0 || todo.is_empty() {
+            continue;
+        }
         eprintln!("== {} at {} timers", system.name(), timers.name());
         let mut lab = Lab::create(system, timers, &bins, &out.join("logs"), "")?;
         // From here on this thread (and threads it starts) is the prober,
@@ -237,10 +289,7 @@ fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict
                 .insert(format!("idle (heartbeats only), {} timers", timers.name()), before.usage_since(&lab, window));
             watchers = Watchers::start(&seen, services, cap);
         }
-        for scenario in Scenario::ALL {
-            if !scenario.runs_on(system) || (!chosen.scenarios.is_empty() && !chosen.scenarios.contains(&scenario)) {
-                continue;
-            }
+        for scenario in todo {
             let busy_before = (system == System::Failover && scenario == Scenario::PlannedSwitchover)
                 .then(|| (Sample::take(&lab), Instant::now()));
             let got = run_trials(&mut lab, &seen, scenario, trials);
@@ -253,6 +302,7 @@ fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict
                     before.usage_since(&lab, t_start.elapsed()),
                 );
             }
+            report.results.retain(|r| (r.system, r.timers, r.scenario) != (system, timers, scenario));
             report.results.push(ScenarioResult::of(system, timers, scenario, trials, &got));
             report.write(out)?;
         }
@@ -264,9 +314,15 @@ fn run(trials: usize, out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict
     }
     if let Some(length) = chosen.soak {
         eprintln!("== soaks: every system at every timer set at once, {} min", length.as_secs_f64() / 60.0);
-        report.soaks = soak::soak_all(&chosen.combos().collect::<Vec<_>>(), &bins, &out.join("logs"), length);
-        for s in &report.soaks {
+        let minutes = length.as_secs_f64() / 60.0;
+        let soaked = |r: &Report, (system, timers)| {
+            r.soaks.iter().any(|s| (s.system, s.timers) == (system, timers) && s.completed && s.minutes >= minutes)
+        };
+        let todo: Vec<_> = chosen.combos().filter(|&c| !soaked(&report, c)).collect();
+        for s in soak::soak_all(&todo, &bins, &out.join("logs"), length) {
             eprintln!("{s:?}");
+            report.soaks.retain(|r| (r.system, r.timers) != (s.system, s.timers));
+            report.soaks.push(s);
         }
     }
     report.write(out)?;

@@ -9,29 +9,50 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lab::System;
 use crate::scenario::{Restart, Scenario, Trial};
 use crate::soak::SoakResult;
 use crate::timers::{TimerDescription, TimerSet};
 
-/// Everything a run wrote.
-#[derive(Clone, Debug, Serialize)]
+/// Everything a run wrote. A resumed run (`--resume`) reads it back and
+/// adds what is missing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub command: String,
     pub machine: Machine,
     /// Load → node → usage.
     pub resources: BTreeMap<String, BTreeMap<String, Usage>>,
+    /// The runs that resumed this one: when each started, its command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
     pub results: Vec<ScenarioResult>,
+    #[serde(default)]
     pub soaks: Vec<SoakResult>,
     pub started: String,
-    /// Every timer set, each system's knobs in it.
+    /// Every timer set, each system's knobs in it (constants: not read back).
+    #[serde(skip_deserializing, default = "all_timers")]
     pub timers: Vec<TimerDescription>,
 }
 
+fn all_timers() -> Vec<TimerDescription> {
+    TimerSet::ALL.map(TimerSet::describe).to_vec()
+}
+
+/// Reads back a value written by its name (a system, scenario or timer
+/// set); the error names the unknown one.
+pub fn by_name<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    what: &str,
+    from_name: impl Fn(&str) -> Option<T>,
+) -> Result<T, D::Error> {
+    let name = String::deserialize(d)?;
+    from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown {what} {name:?}")))
+}
+
 /// Where the run ran.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub cpu: Option<String>,
@@ -40,15 +61,15 @@ pub struct Machine {
 }
 
 /// A daemon's CPU and memory under one load.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Usage {
     /// Percent of one core, to two decimals.
     pub cpu_percent: f64,
     pub rss_kib: u64,
 }
 
-/// One (system, scenario): its trials' figures.
-#[derive(Clone, Debug, Serialize)]
+/// One (system, timer set, scenario): its trials' figures.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub client_failures: usize,
     pub completed: usize,
@@ -68,7 +89,7 @@ pub struct ScenarioResult {
 }
 
 /// A restart scenario's figures over its trials.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RestartResult {
     /// Trials in which the epoch at the end differed from the one before
     /// the fault (one of them unknown counts as a difference).
@@ -126,7 +147,7 @@ impl ScenarioResult {
 
 /// Milliseconds over the trials: every value, sorted, and p50/p99/max
 /// rounded to a tenth.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub max: Option<f64>,
     pub n: usize,
@@ -165,15 +186,20 @@ impl Report {
             command,
             machine: machine(),
             resources: BTreeMap::new(),
+            resumed: Vec::new(),
             results: Vec::new(),
             soaks: Vec::new(),
             started,
-            timers: TimerSet::ALL.map(TimerSet::describe).to_vec(),
+            timers: all_timers(),
         }
     }
 
-    /// Writes results.json, results.md and the chart with what is done so far.
-    pub fn write(&self, out: &Path) -> anyhow::Result<()> {
+    /// Writes results.json, results.md and the chart with what is done so
+    /// far, each table in (system, timer set, scenario) order whatever
+    /// order the runs took.
+    pub fn write(&mut self, out: &Path) -> anyhow::Result<()> {
+        self.results.sort_by_key(|r| (r.system, r.timers, r.scenario));
+        self.soaks.sort_by_key(|s| (s.system, s.timers));
         std::fs::create_dir_all(out)?;
         std::fs::write(out.join("results.json"), serde_json::to_string_pretty(self)? + "\n")?;
         std::fs::write(out.join("results.md"), crate::tables::markdown(self))?;
@@ -286,6 +312,23 @@ mod tests {
         assert_eq!(json, serde_json::to_string(&value).unwrap(), "keys out of order");
         assert!(json.contains("\"scenario\":\"kill-active\",\"split_brain_ms\""), "{json}");
         assert!(json.contains("\"system\":\"failover\""), "{json}");
+    }
+
+    #[test]
+    fn a_report_reads_back_as_written_for_a_resumed_run() {
+        let mut report = Report::new("cmd".into(), "now".into());
+        report.results.push(ScenarioResult::of(System::Etcd, TimerSet::Fast, Scenario::CutAB, 2, &[trial(None, 0.0)]));
+        report.soaks.push(SoakResult::failed(
+            System::Keepalived,
+            TimerSet::Default,
+            std::time::Duration::from_secs(60),
+        ));
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        let wrong = json.replace("\"system\":\"etcd\"", "\"system\":\"zookeeper\"");
+        let err = serde_json::from_str::<Report>(&wrong).unwrap_err().to_string();
+        assert!(err.contains("unknown system \"zookeeper\""), "{err}");
     }
 
     #[test]

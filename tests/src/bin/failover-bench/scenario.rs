@@ -121,6 +121,12 @@ impl serde::Serialize for Scenario {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Scenario {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::report::by_name(d, "scenario", Scenario::from_name)
+    }
+}
+
 /// The measurements of one trial.
 #[derive(Clone, Debug, Default)]
 pub struct Trial {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lab::{site_addr, Lab, System, PROBE};
 use crate::timers::TimerSet;
@@ -28,7 +28,7 @@ pub const LOSS_PERCENT: u32 = 3;
 const NETEM: [&str; 3] = ["delay", "5ms", "5ms"];
 
 /// What one soak saw.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SoakResult {
     /// Whether it ran its whole length.
     pub completed: bool,
@@ -205,6 +205,9 @@ impl Drop for Load {
 /// cluster's links lose packets for the same stretch, so every system
 /// meets the same load at the same time. Logs go under `logs/soak`.
 pub fn soak_all(combos: &[(System, TimerSet)], bins: &Path, logs: &Path, length: Duration) -> Vec<SoakResult> {
+    if combos.is_empty() {
+        return Vec::new();
+    }
     let settled = Barrier::new(combos.len() + 1);
     let loaded = Barrier::new(combos.len() + 1);
     let cpu_load = OnceLock::new();

@@ -127,6 +127,12 @@ impl Serialize for TimerSet {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for TimerSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::report::by_name(d, "timer set", TimerSet::from_name)
+    }
+}
+
 /// One timer set, every system's knobs (JSON keys sorted, as the report's).
 #[derive(Clone, Debug, Serialize)]
 pub struct TimerDescription {
