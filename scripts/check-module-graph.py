@@ -23,7 +23,8 @@ from pathlib import Path
 # leaf report types of their components: hook outcomes, the MongoDB view,
 # config mismatches).
 BOTTOM = {
-    "actuation_mode", "clock", "command_channel", "counts", "describe", "maintenance_notes", "member_name", "reports", "snapshot",
+    "actuation_mode", "clock", "command_channel", "counts", "describe", "lease_margin", "maintenance_notes", "member_name", "reports",
+    "snapshot",
     "status_doc",
 }
 BOTTOM_MAY_NAME = BOTTOM | {"hooks", "shell", "mongo::view", "mongo", "agreement", "test_node"}

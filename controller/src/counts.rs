@@ -1,9 +1,10 @@
 //! Running totals since the process started: elections, role changes,
-//! activations by cause, handoffs, step-downs and actuator passes. The
-//! protocol loop counts each step's role change and events, the actuators
-//! count their passes, both through [`crate::snapshot`]; `/metrics` shows
-//! them as the `_total` counters (a restart starts them at 0 again, which
-//! Prometheus reads as a counter reset).
+//! activations by cause, handoffs, step-downs, actuator passes and the
+//! lease left at each renewal ([`crate::lease_margin`]). The protocol loop
+//! counts each step's role change, events and renewal, the actuators count
+//! their passes, both through [`crate::snapshot`]; `/metrics` shows them as
+//! the `_total` counters and the margin histogram (a restart starts them at
+//! 0 again, which Prometheus reads as a counter reset).
 //!
 //! Plain data: it only adds up what it is told, and must never decide
 //! anything from the totals. Label values are the words `FAILOVER_REASON`
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use failover_core::{Event, RoleName};
 
 use crate::hooks;
+use crate::lease_margin::Margins;
 
 /// What became of one actuator pass, as the `outcome` label says it.
 pub mod outcome {
@@ -47,6 +49,8 @@ pub struct Counts {
     pub step_downs: BTreeMap<&'static str, u64>,
     /// Actuator passes that ended, by (actuator, outcome).
     pub actuator_passes: BTreeMap<(String, String), u64>,
+    /// The lease left at each renewal of this site's lease.
+    pub lease_renewals: Margins,
 }
 
 fn zeros(words: impl Iterator<Item = &'static str>) -> BTreeMap<&'static str, u64> {

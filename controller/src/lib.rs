@@ -19,7 +19,7 @@
 //! says who owns what):
 //! - bottom: [`snapshot`] (the node's published state behind one handle),
 //!   [`reports`], [`status_doc`], [`clock`], [`describe`], [`member_name`],
-//!   [`command_channel`], [`counts`];
+//!   [`command_channel`], [`counts`], [`lease_margin`];
 //! - components: [`actuate`], [`mongo`], [`health`], [`hooks`], [`peer`],
 //!   [`persist`], [`http`] and [`http_status`], [`metrics`], [`systemd`],
 //!   [`agreement`], [`admin_auth`], [`event_history`], [`settings`] and the rest; each
@@ -50,6 +50,7 @@ pub mod http;
 pub mod http_server;
 pub mod http_status;
 pub mod http_tls;
+pub mod lease_margin;
 pub mod limits;
 pub mod listen;
 pub mod logging;

@@ -2,18 +2,21 @@
 //! from the protocol status each time `/metrics` is scraped.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use failover_core::{ClusterConfig, NodeId, Status};
 
 use crate::actuation_mode::ActuationMode;
 use crate::agreement::Mismatch;
 use crate::counts::Counts;
+use crate::lease_margin::{Margins, BUCKETS_MS};
 use crate::reports::{ActuatorReport, ActuatorState, CertificateReport, MongoReport};
 use crate::slots::{ConnectionSlots, Refusal, Refused};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 /// Label naming a peer.
@@ -123,6 +126,31 @@ pub struct CertificateLabel {
 /// A counter whose total is kept elsewhere and copied in at each scrape.
 type Total = Counter<u64, AtomicU64>;
 
+/// The histogram of lease renewal margins, whose totals are kept elsewhere
+/// ([`Counts::lease_renewals`]) and copied in at each scrape; clones share
+/// them.
+#[derive(Clone, Debug, Default)]
+struct MarginHistogram(Arc<Mutex<Margins>>);
+
+impl MarginHistogram {
+    fn set(&self, margins: &Margins) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone_from(margins);
+    }
+}
+
+impl EncodeMetric for MarginHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let margins = self.0.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let bounds = BUCKETS_MS.iter().map(|&ms| ms as f64 / 1000.0).chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> = bounds.zip(margins.buckets).collect();
+        encoder.encode_histogram::<NoLabelSet>(margins.sum.as_secs_f64(), margins.count(), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 /// Every metric this node exports.
 pub struct Metrics {
     registry: Registry,
@@ -160,6 +188,8 @@ pub struct Metrics {
     handoffs: Family<ReasonLabel, Total>,
     step_downs: Family<ReasonLabel, Total>,
     actuator_passes: Family<PassLabel, Total>,
+    lease_renewal_margin: MarginHistogram,
+    lease_near_misses: Total,
     certificate_expiry: Family<CertificateLabel, Gauge>,
     /// The listening ports whose refusals are counted, by name.
     ports: Vec<(&'static str, ConnectionSlots)>,
@@ -203,6 +233,8 @@ impl Default for Metrics {
             handoffs: Family::default(),
             step_downs: Family::default(),
             actuator_passes: Family::default(),
+            lease_renewal_margin: MarginHistogram::default(),
+            lease_near_misses: Total::default(),
             certificate_expiry: Family::default(),
             ports: Vec::new(),
             registry: Registry::default(),
@@ -326,6 +358,16 @@ impl Default for Metrics {
             m.actuator_passes.clone(),
         );
         registry.register(
+            "lease_renewal_margin_seconds",
+            "lease this active site had left at each renewal of its lease that a majority acknowledged (about two thirds of the lease when healthy)",
+            m.lease_renewal_margin.clone(),
+        );
+        registry.register(
+            "lease_near_misses",
+            "renewals of this active site's lease that took effect with less than one third of the lease left (a renewal round lost or late)",
+            m.lease_near_misses.clone(),
+        );
+        registry.register(
             "certificate_expiry_seconds",
             "seconds until the certificate file in use expires (negative once it has), by which one (peer, ca, http, http_ca) and file",
             m.certificate_expiry.clone(),
@@ -407,6 +449,8 @@ impl Metrics {
             let label = PassLabel { actuator: actuator.clone(), outcome: outcome.clone() };
             set(&self.actuator_passes.get_or_create(&label), total);
         }
+        self.lease_renewal_margin.set(&counts.lease_renewals);
+        set(&self.lease_near_misses, counts.lease_renewals.near_misses);
     }
 
     /// Sets the certificate expiry gauge of each certificate in use at
@@ -520,6 +564,10 @@ mod tests {
         ];
         counts.count_step(RoleName::Standby, RoleName::Active, &events);
         counts.count_pass("dns", crate::counts::outcome::CONVERGED);
+        for ms in [40, 2_000] {
+            let margin = std::time::Duration::from_millis(ms);
+            counts.lease_renewals.record(crate::lease_margin::Renewal { margin, near_miss: ms < 1_000 });
+        }
         let metrics = Metrics::default();
         metrics.observe_counts(&counts);
         let text = metrics.encode();
@@ -531,6 +579,13 @@ mod tests {
             "failover_actuator_passes_total{actuator=\"dns\",outcome=\"converged\"} 1",
             "failover_handoffs_total{reason=\"switchover\"} 0",
             "failover_step_downs_total{reason=\"lease_expired\"} 0",
+            "failover_lease_renewal_margin_seconds_count 2",
+            "failover_lease_renewal_margin_seconds_sum 2.04",
+            "failover_lease_renewal_margin_seconds_bucket{le=\"0.025\"} 0",
+            "failover_lease_renewal_margin_seconds_bucket{le=\"0.05\"} 1",
+            "failover_lease_renewal_margin_seconds_bucket{le=\"2.0\"} 2",
+            "failover_lease_renewal_margin_seconds_bucket{le=\"+Inf\"} 2",
+            "failover_lease_near_misses_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
         }

@@ -20,7 +20,7 @@ use crate::hooks::{self, HookKind, HookOutcome, HooksSection};
 use crate::peer::Senders;
 use crate::persist::StateFile;
 use crate::snapshot::{Lease, NodeSnapshot, Step};
-use crate::{clock, describe, member_name};
+use crate::{clock, describe, lease_margin, member_name};
 
 /// Everything the loop needs.
 pub struct Runtime {
@@ -108,7 +108,7 @@ impl Runtime {
         let (hook_tx, mut hook_rx) = mpsc::channel::<(Epoch, bool)>(8);
         let mut health_open = true;
         let mut triggers = Triggers::new();
-        self.apply_actions(&hook_tx, &mut triggers)?;
+        self.apply_actions(&hook_tx, &mut triggers, clock::now())?;
         loop {
             let deadline = self.node.next_deadline().map(|(at, _)| at);
             let sleep = async {
@@ -177,7 +177,7 @@ impl Runtime {
                 Wake::Closed => return Ok(()),
             }
             self.node.handle_timeout(clock::now());
-            self.apply_actions(&hook_tx, &mut triggers)?;
+            self.apply_actions(&hook_tx, &mut triggers, now)?;
             // Answered only now: what the command changed is on disk, so a
             // crash right after the answer keeps it (a scheduled switchover,
             // a pause).
@@ -237,10 +237,13 @@ impl Runtime {
         });
     }
 
+    /// Carries out what the step made at `stepped_at` asked, then publishes
+    /// it.
     fn apply_actions(
         &mut self,
         hook_tx: &mpsc::Sender<(Epoch, bool)>,
         triggers: &mut Triggers,
+        stepped_at: Instant,
     ) -> Result<(), crate::persist::PersistError> {
         let mut events = Vec::new();
         let mut traffic = Vec::new();
@@ -321,6 +324,13 @@ impl Runtime {
         } else {
             None
         };
+        // The lease end the last step published is the one this step
+        // started from: only steps move it.
+        let active_before = self.snapshot.read(|p| p.lease.end());
+        let lease = self.cfg.timers.lease_duration;
+        if let Some(renewal) = lease_margin::renewal(active_before, active_until, stepped_at, lease) {
+            self.snapshot.count_renewal(renewal);
+        }
         let mongo = self.snapshot.read(|p| p.mongodb.clone());
         let data = describe::data_cause_of(&self.cfg, mongo.as_ref());
         let records = events

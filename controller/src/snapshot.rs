@@ -30,6 +30,7 @@ use failover_core::{Event, Instant, RoleName, Status};
 
 use crate::clock;
 use crate::counts::Counts;
+use crate::lease_margin::Renewal;
 use crate::reports::{ActuatorReport, CertificateReport, EventRecord, HookReport, MongoReport};
 
 /// How many events `/status` shows from (the history keeps more:
@@ -52,6 +53,11 @@ impl Lease {
     /// Whether the lease is valid at `now`.
     pub fn valid_at(self, now: Instant) -> bool {
         self.until.is_some_and(|u| now < u)
+    }
+
+    /// When it ends (none: not active).
+    pub fn end(self) -> Option<Instant> {
+        self.until
     }
 }
 
@@ -195,6 +201,11 @@ impl NodeSnapshot {
     /// Counts one finished pass of the actuator named `actuator`.
     pub fn count_pass(&self, actuator: &str, outcome: &str) {
         self.lock().counts.count_pass(actuator, outcome);
+    }
+
+    /// Counts one renewal of this site's lease.
+    pub fn count_renewal(&self, renewal: Renewal) {
+        self.lock().counts.lease_renewals.record(renewal);
     }
 
     /// Sets the certificates in use (at start and after each applied reload).

@@ -3,7 +3,8 @@
 //! active site is lost and when an operator switches back, and a cluster
 //! whose certificates expire within 30 days says so in `/metrics`,
 //! `/status`, `failoverctl status` and its log, until renewed certificates
-//! are put in use by a reload.
+//! are put in use by a reload. The active site counts each renewal of its
+//! lease in the margin histogram; a standby counts none.
 
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ const STARTED: &str = "failover_elections_started_total";
 const WON: &str = "failover_elections_won_total";
 const BECAME_ACTIVE: &str = "failover_role_changes_total{role=\"active\"}";
 const PASSES: &str = "failover_actuator_passes_total{actuator=\"hook\",outcome=\"converged\"}";
+const RENEWALS: &str = "failover_lease_renewal_margin_seconds_count";
+const NEAR_MISSES: &str = "failover_lease_near_misses_total";
 
 fn activations(cause: &str) -> String {
     format!("failover_activations_total{{cause=\"{cause}\"}}")
@@ -77,6 +80,14 @@ async fn counters_move_as_documented_when_the_active_site_is_lost_and_switched_b
     assert_eq!(value(&a, &activations("reclaim")), 1, "{a}");
     assert_eq!(value(&a, &activations("automatic_failover")), 0, "{a}");
     assert!(value(&a, PASSES) >= 1, "{a}");
+    // Its lease is renewed every heartbeat, and each renewal is counted.
+    // How many were near misses depends on the machine's load: only that
+    // the counter is there is checked.
+    let renewals = value(&a, RENEWALS);
+    assert!(renewals >= 1, "{a}");
+    assert!(sample(&a, NEAR_MISSES).is_some(), "{a}");
+    let a = wait_for_sample(&c, "site-a", RENEWALS, |n| n > renewals).await;
+    assert!(value(&a, RENEWALS) > renewals, "no renewal counted after {renewals}:\n{a}");
 
     // A standby: never active, and its actuator runs no pass.
     let before = metrics(&c, "site-b").await;
@@ -84,6 +95,8 @@ async fn counters_move_as_documented_when_the_active_site_is_lost_and_switched_b
     assert_eq!(value(&before, BECAME_ACTIVE), 0, "{before}");
     assert_eq!(value(&before, &activations("automatic_failover")), 0, "{before}");
     assert_eq!(sample(&before, PASSES), None, "{before}");
+    assert_eq!(value(&before, RENEWALS), 0, "{before}");
+    assert_eq!(value(&before, NEAR_MISSES), 0, "{before}");
 
     c.kill9("site-a");
     assert!(c.wait_active("site-b").await, "no failover:\n{}", c.log_tail("site-b"));
@@ -115,18 +128,19 @@ async fn counters_move_as_documented_when_the_active_site_is_lost_and_switched_b
     assert_eq!(value(&a, &activations("handoff")), 1, "{a}");
     assert_eq!(value(&a, &activations("reclaim")), 0, "{a}");
     let stepped_down = "failover_step_downs_total{reason=\"switchover\"}";
-    let b = wait_for_sample(&c, "site-b", stepped_down, 1).await;
+    let b = wait_for_sample(&c, "site-b", stepped_down, |n| n == 1).await;
     assert_eq!(value(&b, stepped_down), 1, "{b}");
     assert_eq!(value(&b, "failover_handoffs_total{reason=\"switchover\"}"), 1, "{b}");
     assert_eq!(value(&b, &activations("handoff")), 0, "{b}");
 }
 
-/// `node`'s `/metrics` once `series` reads `want`, or after [`LONG`].
-async fn wait_for_sample(c: &TestCluster, node: &str, series: &str, want: i64) -> String {
+/// `node`'s `/metrics` once `series` reads a value that is `wanted`, or
+/// after [`LONG`].
+async fn wait_for_sample(c: &TestCluster, node: &str, series: &str, wanted: impl Fn(i64) -> bool) -> String {
     let deadline = tokio::time::Instant::now() + LONG;
     loop {
         let text = metrics(c, node).await;
-        if sample(&text, series) == Some(want) || tokio::time::Instant::now() > deadline {
+        if sample(&text, series).is_some_and(&wanted) || tokio::time::Instant::now() > deadline {
             return text;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -187,7 +187,12 @@ fn alert_rules_pass_their_promtool_tests() {
     assert_ok(&out, "promtool test rules");
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"), "{out:?}");
     let cases = std::fs::read_to_string(&tests).expect("read the rule tests");
-    for alert in ["FailoverCertificateExpiresSoon", "FailoverCertificateExpiresVerySoon", "FailoverUnplannedFailover"] {
+    for alert in [
+        "FailoverCertificateExpiresSoon",
+        "FailoverCertificateExpiresVerySoon",
+        "FailoverUnplannedFailover",
+        "FailoverLeaseNearMisses",
+    ] {
         assert!(cases.contains(&format!("alertname: {alert}")), "no promtool case fires {alert}");
     }
 }

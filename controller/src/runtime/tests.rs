@@ -131,3 +131,27 @@ async fn actuators_are_told_to_activate_only_once_the_snapshot_holds_the_lease()
     let stopped = tokio::time::timeout(Duration::from_secs(30), running).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "the loop did not end when its inputs closed: {stopped:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_renewal_of_the_active_sites_lease_is_counted_with_the_lease_it_had_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateFile::open(dir.path(), vec!["a".into()], owner()).unwrap();
+    let OneSite { runtime, snapshot, inputs } = one_site_loop(state);
+    let running = tokio::spawn(runtime.run());
+    // The only vote is its own: each heartbeat renews the lease at once.
+    let renewed = |n| snapshot.read(|p| p.counts.lease_renewals.count() >= n);
+    for _ in 0..300 {
+        if renewed(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(renewed(3), "the lease was not renewed three times: {:?}", snapshot.read(|p| p.counts.clone()));
+    let margins = snapshot.read(|p| p.counts.lease_renewals.clone());
+    // No margin beyond the lease (300 ms), which is in the sixth bucket.
+    assert_eq!(margins.buckets[6..].iter().sum::<u64>(), 0, "{margins:?}");
+    assert!(margins.sum <= Duration::from_millis(300) * margins.count() as u32, "{margins:?}");
+    drop(inputs);
+    let stopped = tokio::time::timeout(Duration::from_secs(30), running).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the loop did not end when its inputs closed: {stopped:?}");
+}
