@@ -4,32 +4,24 @@
 //!
 //! Pure text: nothing here starts a process or touches the network.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 
-use crate::lab::{site_addr, A, B, SVC, VIP, W};
+use crate::lab::VIP;
+use crate::shape::{host_addr, is_witness, Shape, A, B, SVC};
 use crate::timers::TimerSet;
 
 pub const TOKEN: &str = "bench-token";
 const TSIG: &str = "9mSKd6eDzg2GqPBvdxHjlKqFiEoVLhq1p4JpHaz35kU=";
 
-/// The address of any host of a lab (a site or the witness).
-pub fn host_addr(host: &str) -> Ipv4Addr {
-    if host == "witness" {
-        W
-    } else {
-        site_addr(host)
-    }
-}
-
 fn millis(d: std::time::Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
-/// `named.conf`, its zone and `haproxy.cfg` for the services host: file
-/// name and contents.
-pub fn services(dir: &Path) -> [(&'static str, String); 3] {
+/// `named.conf`, its zone and `haproxy.cfg` for the services host, with a
+/// server for each site of `shape`: file name and contents.
+pub fn services(dir: &Path, shape: Shape) -> [(&'static str, String); 3] {
     let d = dir.display().to_string();
+    let servers: String = shape.sites().iter().map(|s| format!("    server {s} {}:8080\n", host_addr(s))).collect();
     [
         (
             "named.conf",
@@ -49,14 +41,14 @@ pub fn services(dir: &Path) -> [(&'static str, String); 3] {
             format!(
                 "global\n    stats socket ipv4@{SVC}:9999 level admin\ndefaults\n    mode http\n    timeout connect 2s\n\
                  \x20   timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind {SVC}:80\n    default_backend app\n\
-                 backend app\n    server site-a {A}:8080\n    server site-b {B}:8080\n"
+                 backend app\n{servers}"
             ),
         ),
     ]
 }
 
-/// Our node `name`'s config, its state under `dir`.
-pub fn node(dir: &Path, name: &str, timers: TimerSet) -> String {
+/// Our node `name`'s config in a cluster of `shape`, its state under `dir`.
+pub fn node(dir: &Path, name: &str, timers: TimerSet, shape: Shape) -> String {
     let mut t = format!(
         "[node]\nname = \"{name}\"\nstate_dir = \"{}/state-{name}\"\n[admin]\ntoken = \"{TOKEN}\"\n\
          [cluster]\nname = \"test\"\nallow_unauthenticated_peers = true\nfailover_mode = \"automatic\"\nfailback = \"manual\"\n\
@@ -66,7 +58,8 @@ pub fn node(dir: &Path, name: &str, timers: TimerSet) -> String {
         millis(timers.lease()),
         millis(timers.election_jitter()),
     );
-    for (m, p) in [("site-a", Some(2)), ("site-b", Some(1)), ("witness", None)] {
+    for m in shape.sites().iter().chain(shape.witnesses()) {
+        let p = shape.priority(m);
         let kind = if p.is_some() { "site" } else { "witness" };
         let pr = p.map(|p| format!("priority = {p}\n")).unwrap_or_default();
         let addr = host_addr(m);
@@ -74,13 +67,15 @@ pub fn node(dir: &Path, name: &str, timers: TimerSet) -> String {
             "[[members]]\nname = \"{m}\"\nkind = \"{kind}\"\n{pr}peer_address = \"{addr}:7400\"\nhttp_address = \"{addr}:8400\"\n\n",
         ));
     }
-    if name != "witness" {
+    if !is_witness(name) {
+        let servers: Vec<String> = shape.sites().iter().map(|s| format!("\"{s}\" = \"{s}\"")).collect();
         t.push_str(&format!(
             "[actuators]\naddresses = [\"{}\"]\n[[actuators.dns]]\nname = \"dns\"\nserver = \"{SVC}:53\"\n\
              zone = \"example.test\"\nnames = [\"app.example.test\"]\nttl = \"5s\"\ntsig_key_name = \"failover-key\"\n\
              tsig_secret = \"{TSIG}\"\n[[actuators.haproxy]]\nname = \"haproxy\"\naddress = \"{SVC}:9999\"\n\
-             backends = [\"app\"]\nservers = {{ \"site-a\" = \"site-a\", \"site-b\" = \"site-b\" }}\n",
-            site_addr(name)
+             backends = [\"app\"]\nservers = {{ {} }}\n",
+            host_addr(name),
+            servers.join(", ")
         ));
     }
     t
@@ -150,7 +145,7 @@ pub fn etcd_elector(name: &str, timers: TimerSet) -> Vec<String> {
         "--ttl",
         &timers.etcd_ttl_s().to_string(),
         "--listen",
-        &format!("{}:8400", site_addr(name)),
+        &format!("{}:8400", host_addr(name)),
     ]
     .map(str::to_owned)
     .to_vec()
@@ -163,12 +158,12 @@ mod tests {
     #[test]
     fn each_timer_set_reaches_every_systems_config() {
         let dir = Path::new("/tmp/lab");
-        let fast = node(dir, "site-a", TimerSet::Fast);
+        let fast = node(dir, "site-a", TimerSet::Fast, Shape::ThreeVoters);
         for line in ["heartbeat_interval = \"100ms\"", "lease = \"600ms\"", "election_jitter = \"60ms\""] {
             assert!(fast.contains(line), "{fast}");
         }
-        assert!(node(dir, "witness", TimerSet::Default).contains("lease = \"3000ms\""));
-        assert!(!node(dir, "witness", TimerSet::Default).contains("[actuators]"));
+        assert!(node(dir, "witness", TimerSet::Default, Shape::ThreeVoters).contains("lease = \"3000ms\""));
+        assert!(!node(dir, "witness", TimerSet::Default, Shape::ThreeVoters).contains("[actuators]"));
         assert!(keepalived("site-b", TimerSet::Fast).contains("advert_int 0.1"));
         assert!(keepalived("site-b", TimerSet::Fast).contains("vrrp_version 3"));
         let member = etcd_member(dir, "witness", TimerSet::Fast).join(" ");
@@ -177,5 +172,26 @@ mod tests {
         let elector = etcd_elector("site-b", TimerSet::Fast).join(" ");
         assert!(elector.contains("--ttl 1 --listen 198.18.0.2:8400"), "{elector}");
         assert!(elector.contains("198.18.0.1:2379,198.18.0.2:2379,198.18.0.3:2379"), "{elector}");
+    }
+
+    #[test]
+    fn five_voters_reach_every_member_list_and_the_load_balancer() {
+        let dir = Path::new("/tmp/lab");
+        let three = node(dir, "site-b", TimerSet::Fast, Shape::ThreeVoters);
+        assert_eq!(three.matches("[[members]]").count(), 3, "{three}");
+        assert!(three.contains("name = \"site-b\"\nkind = \"site\"\npriority = 1\n"), "{three}");
+        assert!(three.contains("servers = { \"site-a\" = \"site-a\", \"site-b\" = \"site-b\" }"), "{three}");
+        let five = node(dir, "site-c", TimerSet::Fast, Shape::FiveVoters);
+        assert_eq!(five.matches("[[members]]").count(), 5, "{five}");
+        assert!(five.contains("name = \"site-c\"\nkind = \"site\"\npriority = 1\n"), "{five}");
+        assert!(
+            five.contains("name = \"witness-2\"\nkind = \"witness\"\npeer_address = \"198.18.0.5:7400\""),
+            "{five}"
+        );
+        assert!(five.contains("addresses = [\"198.18.0.4\"]"), "{five}");
+        assert!(five.contains("\"site-c\" = \"site-c\" }"), "{five}");
+        assert!(!node(dir, "witness-2", TimerSet::Fast, Shape::FiveVoters).contains("[actuators]"));
+        let [_, _, (_, haproxy)] = services(dir, Shape::FiveVoters);
+        assert!(haproxy.ends_with("backend app\n    server site-a 198.18.0.1:8080\n    server site-b 198.18.0.2:8080\n    server site-c 198.18.0.4:8080\n"), "{haproxy}");
     }
 }

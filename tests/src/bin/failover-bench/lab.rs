@@ -17,24 +17,12 @@ use failover_tests::http_client::HttpClient;
 use failover_tests::netns::{self, Net};
 use failover_tests::status::NodeStatus;
 
-use crate::configs::{self, host_addr, TOKEN};
+use crate::configs::{self, TOKEN};
+use crate::shape::{host_addr, is_witness, Shape, PROBE};
 use crate::timers::TimerSet;
 
-pub const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-pub const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-pub const W: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 3);
-pub const PROBE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
-pub const SVC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 20);
+/// keepalived's virtual address.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-
-/// The address of a site's host.
-pub fn site_addr(site: &str) -> Ipv4Addr {
-    if site == "site-a" {
-        A
-    } else {
-        B
-    }
-}
 
 /// A system under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,14 +45,15 @@ impl System {
         }
     }
 
-    /// Its daemons, in the order they start. An etcd site runs two: the
-    /// elector (named for the site) and its etcd member (`etcd@site`); the
-    /// witness runs an etcd member.
-    pub fn daemons(self) -> &'static [&'static str] {
+    /// Its daemons on a lab of `shape`, in the order they start: ours are
+    /// the voters; keepalived and etcd run on three voters only. An etcd
+    /// site runs two: the elector (named for the site) and its etcd member
+    /// (`etcd@site`); the witness runs an etcd member.
+    pub fn daemons(self, shape: Shape) -> Vec<&'static str> {
         match self {
-            System::Failover => &["witness", "site-a", "site-b"],
-            System::Keepalived => &["site-a", "site-b"],
-            System::Etcd => &["witness", "etcd@site-a", "etcd@site-b", "site-a", "site-b"],
+            System::Failover => shape.voters().collect(),
+            System::Keepalived => vec!["site-a", "site-b"],
+            System::Etcd => vec!["witness", "etcd@site-a", "etcd@site-b", "site-a", "site-b"],
         }
     }
 
@@ -94,6 +83,7 @@ pub struct Lab {
     bins: PathBuf,
     pub system: System,
     pub timers: TimerSet,
+    pub shape: Shape,
     procs: BTreeMap<&'static str, Child>,
     helpers: Vec<Child>,
     /// When a daemon was last (re)started: a restarted voter grants nothing
@@ -122,14 +112,24 @@ fn log_file(dir: &Path, name: &str) -> std::io::Result<std::fs::File> {
 }
 
 impl Lab {
-    /// Sets up the namespaces and services for `system` at `timers` and
-    /// starts its daemons, logging under `logs`. `tag` (at most two
-    /// characters) sets apart labs that exist at the same time.
-    pub fn create(system: System, timers: TimerSet, bins: &Path, logs: &Path, tag: &str) -> anyhow::Result<Lab> {
+    /// Sets up the namespaces and services of `shape` for `system` at
+    /// `timers` and starts its daemons, logging under `logs`. `tag` (at
+    /// most two characters) sets apart labs that exist at the same time.
+    pub fn create(
+        system: System,
+        timers: TimerSet,
+        shape: Shape,
+        bins: &Path,
+        logs: &Path,
+        tag: &str,
+    ) -> anyhow::Result<Lab> {
         let prefix = format!("fbn{}{tag}", std::process::id());
-        let net = Net::create(&prefix, &[("site-a", A), ("site-b", B), ("witness", W), ("probe", PROBE), ("svc", SVC)])
-            .context("creating network namespaces (root and iproute2 needed)")?;
-        let dir = logs.join(format!("{}-{}", system.name(), timers.name()));
+        let net =
+            Net::create(&prefix, &shape.hosts()).context("creating network namespaces (root and iproute2 needed)")?;
+        let dir = match shape {
+            Shape::ThreeVoters => logs.join(format!("{}-{}", system.name(), timers.name())),
+            Shape::FiveVoters => logs.join(format!("{}-{}-{}", system.name(), timers.name(), shape.name())),
+        };
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -141,6 +141,7 @@ impl Lab {
             bins: bins.to_path_buf(),
             system,
             timers,
+            shape,
             procs: BTreeMap::new(),
             helpers: Vec::new(),
             last_start: Instant::now(),
@@ -148,21 +149,21 @@ impl Lab {
             client: HttpClient::new(),
         };
         let me = bins.join("failover-bench").display().to_string();
-        lab.helper("site-a", &me, &["app", "--listen", &format!("{A}:8080"), "--name", "site-a"], "app-a")?;
-        lab.helper("site-b", &me, &["app", "--listen", &format!("{B}:8080"), "--name", "site-b"], "app-b")?;
-        if system == System::Keepalived {
-            for (host, addr) in [("site-a", A), ("site-b", B)] {
-                let listen = format!("{addr}:8400");
-                lab.helper(host, &me, &["vip-agent", "--listen", &listen, "--vip", &VIP.to_string()], "vip")?;
+        for site in shape.sites() {
+            let (listen, log) = (format!("{}:8080", host_addr(site)), site.replace("site", "app"));
+            lab.helper(site, &me, &["app", "--listen", &listen, "--name", site], &log)?;
+            if system == System::Keepalived {
+                let listen = format!("{}:8400", host_addr(site));
+                lab.helper(site, &me, &["vip-agent", "--listen", &listen, "--vip", &VIP.to_string()], "vip")?;
             }
         }
         if system != System::Failover {
-            for host in system.daemons() {
+            for host in system.daemons(shape) {
                 lab.start(host)?;
             }
             return Ok(lab);
         }
-        for (file, text) in configs::services(&lab.dir) {
+        for (file, text) in configs::services(&lab.dir, shape) {
             std::fs::write(lab.dir.join(file), text)?;
         }
         let d = lab.dir.as_path().display().to_string();
@@ -170,7 +171,7 @@ impl Lab {
         lab.helper("svc", "named", &["-g", "-4", "-n", "1", "-c", &conf], "named")?;
         let cfg = format!("{d}/haproxy.cfg");
         lab.helper("svc", "haproxy", &["-db", "-f", &cfg], "haproxy")?;
-        for host in ["witness", "site-a", "site-b"] {
+        for host in shape.voters() {
             lab.init(host)?;
             lab.start(host)?;
         }
@@ -181,8 +182,8 @@ impl Lab {
     /// its config and its initial state.
     fn init(&mut self, host: &'static str) -> anyhow::Result<()> {
         let conf = self.dir.join(format!("{host}.toml"));
-        std::fs::write(&conf, configs::node(&self.dir, host, self.timers))?;
-        let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
+        std::fs::write(&conf, configs::node(&self.dir, host, self.timers, self.shape))?;
+        let bin = if is_witness(host) { "failover-witness" } else { "failover-controller" };
         let out = std::process::Command::new(self.bins.join(bin)).arg("init").arg("--config").arg(&conf).output()?;
         anyhow::ensure!(out.status.success(), "init of {host}: {}", String::from_utf8_lossy(&out.stderr));
         Ok(())
@@ -201,7 +202,18 @@ impl Lab {
         Ok(())
     }
 
-    /// Starts (or restarts) the daemon `host` (one of [`System::daemons`]).
+    /// Its daemons, in the order they start.
+    pub fn daemons(&self) -> Vec<&'static str> {
+        self.system.daemons(self.shape)
+    }
+
+    /// Every host but the prober: the voters and the services host, the
+    /// hosts a fault or a loss rule goes on.
+    pub fn hosts_but_prober(&self) -> impl Iterator<Item = &'static str> {
+        self.shape.voters().chain(["svc"])
+    }
+
+    /// Starts (or restarts) the daemon `host` (one of [`Lab::daemons`]).
     pub fn start(&mut self, host: &'static str) -> anyhow::Result<()> {
         let dir = self.dir.clone();
         let child = if self.system == System::Etcd {
@@ -234,8 +246,8 @@ impl Lab {
                 .spawn()?
         } else {
             let conf = dir.join(format!("{host}.toml"));
-            std::fs::write(&conf, configs::node(&dir, host, self.timers))?;
-            let bin = if host == "witness" { "failover-witness" } else { "failover-controller" };
+            std::fs::write(&conf, configs::node(&dir, host, self.timers, self.shape))?;
+            let bin = if is_witness(host) { "failover-witness" } else { "failover-controller" };
             self.net
                 .command(host, &self.bins.join(bin).display().to_string())
                 .args(["run", "--config"])
@@ -331,7 +343,7 @@ impl Lab {
         });
         healthy
             && ["site-a", "site-b"].iter().all(|s| {
-                let url = format!("http://{}/active", SocketAddr::from((site_addr(s), 8400)));
+                let url = format!("http://{}/active", SocketAddr::from((host_addr(s), 8400)));
                 self.runtime
                     .block_on(self.client.get(&url, Duration::from_secs(2)))
                     .is_ok_and(|r| r.status == 200 || r.body.starts_with("standby"))
@@ -342,14 +354,14 @@ impl Lab {
     /// elector resigns (the other site, campaigning, then wins).
     pub fn switchover(&self, from: &str, to: &str) -> Option<u16> {
         if self.system == System::Etcd {
-            let url = format!("http://{}/resign", SocketAddr::from((site_addr(from), 8400)));
+            let url = format!("http://{}/resign", SocketAddr::from((host_addr(from), 8400)));
             return self
                 .runtime
                 .block_on(self.client.post_json(&url, None, "", Duration::from_secs(10)))
                 .ok()
                 .map(|r| r.status);
         }
-        let url = format!("http://{}/admin/switchover", SocketAddr::from((site_addr(from), 8400)));
+        let url = format!("http://{}/admin/switchover", SocketAddr::from((host_addr(from), 8400)));
         let body = format!("{{\"to\":\"{to}\"}}");
         let post = self.client.post_json(&url, Some(TOKEN), &body, Duration::from_secs(10));
         self.runtime.block_on(post).ok().map(|r| r.status)
@@ -363,7 +375,7 @@ impl Lab {
         self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-j", "DROP"])?;
         self.net.iptables(host, &["-I", "INPUT", "-i", "eth0", "-s", &probe, "-j", "ACCEPT"])?;
         let me = self.net.addr(host).to_string();
-        for other in ["site-a", "site-b", "witness", "svc"] {
+        for other in self.hosts_but_prober() {
             if other != host {
                 self.net.iptables(other, &["-I", "INPUT", "-s", &me, "-j", "DROP"])?;
             }
@@ -381,7 +393,7 @@ impl Lab {
     }
 
     pub fn heal(&self) -> anyhow::Result<()> {
-        for h in ["site-a", "site-b", "witness", "svc"] {
+        for h in self.hosts_but_prober() {
             self.net.iptables(h, &["-F"])?;
         }
         Ok(())

@@ -9,18 +9,22 @@
 //! into a bridge; the benchmark itself moves into the prober's namespace,
 //! so every request it makes goes to an address inside those namespaces.
 //! Faults are kill -9 and iptables rules inside a host's namespace (which
-//! spare the prober, so it keeps seeing both sides). Every loop is bounded
+//! spare the prober, so it keeps seeing every site). One set of scenarios,
+//! `five-kill-active`, `five-isolate-active` and `five-lose-two-voters`
+//! (our system only), runs on a lab of its own with five voters: site-c
+//! (the lowest priority) and witness-2 besides. Every loop is bounded
 //! in count and time. Must run as root with `ip`, `iptables`, `named`,
 //! `haproxy`, `keepalived`, `etcd` and `stress-ng` installed, and the
 //! `etcd-elector` binary built beside this one.
 //!
-//! The pieces: [`timers`] (the two timer sets), [`configs`] (what each
-//! daemon starts with), [`lab`] (hosts, daemons, faults), [`watch`] (what
-//! the prober and the service watchers saw), [`scenario`] (each fault and
-//! one trial of it), [`soak`] (load and loss, nothing should move),
-//! [`resources`] (CPU and memory), [`report`] and [`tables`] (the figures
-//! and how they are written), [`helpers`] (the small servers this binary
-//! runs as inside the namespaces).
+//! The pieces: [`timers`] (the two timer sets), [`shape`] (three voters
+//! or five: hosts, addresses, priorities), [`configs`] (what each daemon
+//! starts with), [`lab`] (hosts, daemons, faults), [`watch`] (what the
+//! prober and the service watchers saw), [`scenario`] (each fault and
+//! what it should do), [`trial`] (one trial of it), [`soak`] (load and
+//! loss, nothing should move), [`resources`] (CPU and memory), [`report`]
+//! and [`tables`] (the figures and how they are written), [`helpers`]
+//! (the small servers this binary runs as inside the namespaces).
 
 mod configs;
 mod helpers;
@@ -28,9 +32,11 @@ mod lab;
 mod report;
 mod resources;
 mod scenario;
+mod shape;
 mod soak;
 mod tables;
 mod timers;
+mod trial;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,6 +53,7 @@ use crate::lab::{Lab, System};
 use crate::report::{Report, ScenarioResult};
 use crate::resources::Sample;
 use crate::scenario::Scenario;
+use crate::shape::Shape;
 use crate::timers::TimerSet;
 use crate::watch::{Shared, Watchers};
 
@@ -263,54 +270,13 @@ fn run(out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyh
                 .iter()
                 .any(|r| (r.system, r.timers, r.scenario) == (system, timers, scenario) && r.trials >= trials)
         };
-        let todo: Vec<Scenario> = chosen.scenarios(system).filter(|s| !done(&report, *s)).collect();
-        if trials == 0 || todo.is_empty() {
-            continue;
-        }
-        eprintln!("== {} at {} timers", system.name(), timers.name());
-        let mut lab = Lab::create(system, timers, &bins, &out.join("logs"), "")?;
-        // From here on this thread (and threads it starts) is the prober,
-        // inside the prober's namespace.
-        lab.net.enter("probe").context("entering the prober's namespace")?;
-        let seen: Shared = Arc::default();
-        let services = system == System::Failover;
-        let cap = Duration::from_secs(6 * 3600);
-        let mut watchers = Watchers::start(&seen, services, cap);
-        scenario::settle(&lab, &seen).context("the cluster never settled")?;
-        if system == System::Failover {
-            // Idle: heartbeats only, the watchers stopped meanwhile.
-            drop(watchers);
-            std::thread::sleep(Duration::from_millis(500));
-            let window = Duration::from_secs(10);
-            let before = Sample::take(&lab);
-            std::thread::sleep(window);
-            report
-                .resources
-                .insert(format!("idle (heartbeats only), {} timers", timers.name()), before.usage_since(&lab, window));
-            watchers = Watchers::start(&seen, services, cap);
-        }
-        for scenario in todo {
-            let busy_before = (system == System::Failover && scenario == Scenario::PlannedSwitchover)
-                .then(|| (Sample::take(&lab), Instant::now()));
-            let got = run_trials(&mut lab, &seen, scenario, trials);
-            if let Some((before, t_start)) = busy_before {
-                report.resources.insert(
-                    format!(
-                        "busy (planned switchovers back to back, client loop, 100 Hz prober), {} timers",
-                        timers.name()
-                    ),
-                    before.usage_since(&lab, t_start.elapsed()),
-                );
+        for shape in Shape::ALL {
+            let todo: Vec<Scenario> =
+                chosen.scenarios(system).filter(|s| s.shape() == shape && !done(&report, *s)).collect();
+            if trials > 0 && !todo.is_empty() {
+                run_on_lab(&mut report, out, &bins, (system, timers, shape), &todo, trials)?;
             }
-            report.results.retain(|r| (r.system, r.timers, r.scenario) != (system, timers, scenario));
-            report.results.push(ScenarioResult::of(system, timers, scenario, trials, &got));
-            report.write(out)?;
         }
-
-        drop(watchers);
-        let rounds = seen.lock().map(|s| s.rounds).unwrap_or(0);
-        eprintln!("{}: {rounds} prober rounds", system.name());
-        drop(lab);
     }
     if let Some(length) = chosen.soak {
         eprintln!("== soaks: every system at every timer set at once, {} min", length.as_secs_f64() / 60.0);
@@ -334,15 +300,73 @@ fn run(out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyh
     Ok(())
 }
 
+/// Runs `todo`, scenarios of one shape, `trials` times each for `system`
+/// at `timers` on one new lab of that shape, putting each scenario's
+/// figures in `report` (written to `out` after each).
+fn run_on_lab(
+    report: &mut Report,
+    out: &Path,
+    bins: &Path,
+    (system, timers, shape): (System, TimerSet, Shape),
+    todo: &[Scenario],
+    trials: usize,
+) -> anyhow::Result<()> {
+    eprintln!("== {} at {} timers, {}", system.name(), timers.name(), shape.name().replace('-', " "));
+    let mut lab = Lab::create(system, timers, shape, bins, &out.join("logs"), "")?;
+    // From here on this thread (and threads it starts) is the prober,
+    // inside the prober's namespace.
+    lab.net.enter("probe").context("entering the prober's namespace")?;
+    let seen: Shared = Arc::default();
+    let services = system == System::Failover;
+    let cap = Duration::from_secs(6 * 3600);
+    let mut watchers = Watchers::start(&seen, shape.sites(), services, cap);
+    trial::settle(&lab, &seen).context("the cluster never settled")?;
+    if system == System::Failover && shape == Shape::ThreeVoters {
+        // Idle: heartbeats only, the watchers stopped meanwhile.
+        drop(watchers);
+        std::thread::sleep(Duration::from_millis(500));
+        let window = Duration::from_secs(10);
+        let before = Sample::take(&lab);
+        std::thread::sleep(window);
+        report
+            .resources
+            .insert(format!("idle (heartbeats only), {} timers", timers.name()), before.usage_since(&lab, window));
+        watchers = Watchers::start(&seen, shape.sites(), services, cap);
+    }
+    for &scenario in todo {
+        let busy_before = (system == System::Failover && scenario == Scenario::PlannedSwitchover)
+            .then(|| (Sample::take(&lab), Instant::now()));
+        let got = run_trials(&mut lab, &seen, scenario, trials);
+        if let Some((before, t_start)) = busy_before {
+            report.resources.insert(
+                format!(
+                    "busy (planned switchovers back to back, client loop, 100 Hz prober), {} timers",
+                    timers.name()
+                ),
+                before.usage_since(&lab, t_start.elapsed()),
+            );
+        }
+        report.results.retain(|r| (r.system, r.timers, r.scenario) != (system, timers, scenario));
+        report.results.push(ScenarioResult::of(system, timers, scenario, trials, &got));
+        report.write(out)?;
+    }
+
+    drop(watchers);
+    let rounds = seen.lock().map(|s| s.rounds).unwrap_or(0);
+    eprintln!("{}: {rounds} prober rounds", system.name());
+    Ok(())
+}
+
 /// Runs `trials` trials of `scenario`, logging each; the completed ones.
-fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -> Vec<scenario::Trial> {
+fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -> Vec<trial::Trial> {
     let (system, name) = (format!("{} ({} timers)", lab.system.name(), lab.timers.name()), scenario.name());
     let mut got = Vec::new();
     for i in 0..trials {
-        match scenario::trial(lab, seen, scenario) {
+        match trial::trial(lab, seen, scenario) {
             Ok(t) => {
                 eprintln!(
-                    "{system} {name} #{i}: failover {:?} ms, dns {:?}, haproxy {:?}, split {} ms, client failures {}",
+                    "{system} {name} #{i}: to {}, failover {:?} ms, dns {:?}, haproxy {:?}, split {} ms, client failures {}",
+                    t.new_site.unwrap_or("none"),
                     t.failover_ms.map(|x| x.round()),
                     t.dns_ms.map(|x| x.round()),
                     t.haproxy_ms.map(|x| x.round()),
@@ -363,7 +387,7 @@ fn run_trials(lab: &mut Lab, seen: &Shared, scenario: Scenario, trials: usize) -
             }
             Err(e) => {
                 eprintln!("{system} {name} #{i}: {e:#}");
-                if let Err(e) = scenario::restore(lab) {
+                if let Err(e) = trial::restore(lab) {
                     eprintln!("{system} {name} #{i}: restoring: {e:#}");
                 }
             }

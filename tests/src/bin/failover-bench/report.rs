@@ -12,9 +12,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::System;
-use crate::scenario::{Restart, Scenario, Trial};
+use crate::scenario::Scenario;
 use crate::soak::SoakResult;
 use crate::timers::{TimerDescription, TimerSet};
+use crate::trial::{Restart, Trial};
 
 /// Everything a run wrote. A resumed run (`--resume`) reads it back and
 /// adds what is missing.

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::{site_addr, Lab, System, PROBE};
+use crate::lab::{Lab, System};
+use crate::shape::{host_addr, Shape, PROBE};
 use crate::timers::TimerSet;
-use crate::watch::{ms, Shared, Watchers};
+use crate::watch::{answering, ms, only_one, Answers, Shared, Watchers};
 
 /// Share of packets each link drops, in percent.
 pub const LOSS_PERCENT: u32 = 3;
@@ -103,8 +104,8 @@ fn json_u64(text: &str, key: &str) -> Option<u64> {
 /// (role changes, renewals, near-misses) the two sites report now.
 fn counters(lab: &Lab) -> Option<(u64, u64, u64)> {
     let mut total = (0, 0, 0);
-    for site in ["site-a", "site-b"] {
-        let base = format!("http://{}", SocketAddr::from((site_addr(site), 8400)));
+    for site in lab.shape.sites() {
+        let base = format!("http://{}", SocketAddr::from((host_addr(site), 8400)));
         let (roles, renewals, near) = match lab.system {
             System::Failover => {
                 let m = lab.get_ok(&format!("{base}/metrics"))?;
@@ -131,7 +132,7 @@ fn degrade(lab: &Lab) -> anyhow::Result<String> {
     let probability = format!("{:.2}", f64::from(LOSS_PERCENT) / 100.0);
     let probe = PROBE.to_string();
     let mut jitter = format!("netem {}", NETEM.join(" "));
-    for host in ["site-a", "site-b", "witness", "svc"] {
+    for host in lab.hosts_but_prober() {
         lab.net.iptables(
             host,
             &[
@@ -167,7 +168,7 @@ fn degrade(lab: &Lab) -> anyhow::Result<String> {
 /// Takes the loss and jitter off again.
 fn restore_links(lab: &Lab) {
     let _ = lab.heal();
-    for host in ["site-a", "site-b", "witness", "svc"] {
+    for host in lab.hosts_but_prober() {
         let _ = failover_tests::netns::sh("tc", &["-n", &lab.net.ns(host), "qdisc", "del", "dev", "eth0", "root"]);
     }
 }
@@ -269,11 +270,12 @@ fn prepare(
     logs: &Path,
     length: Duration,
 ) -> anyhow::Result<Prepared> {
-    let lab = Lab::create(system, timers, bins, logs, &format!("s{i}"))?;
+    let lab = Lab::create(system, timers, Shape::ThreeVoters, bins, logs, &format!("s{i}"))?;
     lab.net.enter("probe").context("entering the prober's namespace")?;
     let seen: Shared = Arc::default();
-    let watchers = Watchers::start(&seen, system == System::Failover, length + Duration::from_secs(600));
-    let active = crate::scenario::settle(&lab, &seen)?;
+    let cap = length + Duration::from_secs(600);
+    let watchers = Watchers::start(&seen, lab.shape.sites(), system == System::Failover, cap);
+    let active = crate::trial::settle(&lab, &seen)?;
     let before = counters(&lab);
     Ok(Prepared { lab, seen, _watchers: watchers, active, before })
 }
@@ -303,30 +305,21 @@ impl Prepared {
         restore_links(lab);
         let after = counters(lab);
         let s = self.seen.lock().map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
-        let mut state = s.active.iter().rev().find(|c| c.0 <= t0).map_or((true, false), |&(_, a, b)| (a, b));
-        let mut changes = Vec::new();
-        for &(at, a, b) in s.active.iter().filter(|c| c.0 > t0 && c.0 <= end) {
-            changes.push((at, state, (a, b)));
-            state = (a, b);
-        }
+        let changes: Vec<(Instant, Answers)> = s.active.iter().filter(|c| c.0 > t0 && c.0 <= end).copied().collect();
         let (mut split, mut without, mut moves) = (0f64, 0f64, 0u64);
         let spans =
-            changes.iter().enumerate().map(|(i, &(at, _, now))| (at, now, changes.get(i + 1).map_or(end, |c| c.0)));
-        for (at, (a, b), until) in spans {
+            changes.iter().enumerate().map(|(i, &(at, now))| (at, now, changes.get(i + 1).map_or(end, |c| c.0)));
+        for (at, now, until) in spans {
             let long = ms(until - at);
-            if a && b {
-                split = split.max(long);
-            } else if !a && !b {
-                without = without.max(long);
+            match answering(&now).count() {
+                0 => without = without.max(long),
+                1 => {}
+                _ => split = split.max(long),
             }
         }
         let mut holder = Some(self.active);
-        for &(_, _, (a, b)) in &changes {
-            let now = match (a, b) {
-                (true, false) => Some("site-a"),
-                (false, true) => Some("site-b"),
-                _ => None,
-            };
+        for (_, answers) in &changes {
+            let now = only_one(answers);
             if now.is_some() && now != holder {
                 moves += 1;
                 holder = now;

@@ -1,5 +1,5 @@
 //! The watchers, from inside the prober's namespace: the split-brain
-//! prober over both sites' `/active` (every 10 ms), BIND9's answer and
+//! prober over every site's `/active` (every 10 ms), BIND9's answer and
 //! HAProxy's ready servers (every 20 ms), and a client loop through
 //! HAProxy (a request every 20 ms). They keep only time-stamped changes
 //! (and the client's failures), so a run of hours stays small.
@@ -17,13 +17,33 @@ use failover_tests::haproxy::servers_state;
 use failover_tests::http_client::HttpClient;
 use failover_tests::prober::{Outcome, Prober};
 
-use crate::lab::{site_addr, SVC};
+use crate::shape::{host_addr, SITES, SVC};
+
+/// Which sites answered 200 on `/active` in one round, indexed as
+/// [`SITES`]; a site the lab does not have never answers.
+pub type Answers = [bool; SITES.len()];
+
+/// The sites answering in `answers`.
+pub fn answering(answers: &Answers) -> impl Iterator<Item = &'static str> + '_ {
+    SITES.iter().zip(answers).filter(|(_, a)| **a).map(|(s, _)| *s)
+}
+
+/// The one site answering in `answers`, if exactly one does.
+pub fn only_one(answers: &Answers) -> Option<&'static str> {
+    let mut sites = answering(answers);
+    sites.next().filter(|_| sites.next().is_none())
+}
+
+/// Whether `site` answers in `answers`.
+pub fn is_answering(answers: &Answers, site: &str) -> bool {
+    SITES.iter().position(|s| *s == site).is_some_and(|i| answers[i])
+}
 
 /// What the watchers saw, as time-stamped changes.
 #[derive(Default)]
 pub struct Seen {
-    /// (when, site-a answers 200, site-b answers 200) on each change.
-    pub active: Vec<(Instant, bool, bool)>,
+    /// (when, which sites answer 200) on each change.
+    pub active: Vec<(Instant, Answers)>,
     /// (when, DNS answer for app.example.test) on each change.
     pub dns: Vec<(Instant, String)>,
     /// (when, HAProxy's ready servers) on each change.
@@ -62,21 +82,18 @@ impl Seen {
     /// The one site that answered 200 in the prober's last round, if only
     /// one did.
     pub fn active_site(&self) -> Option<&'static str> {
-        match self.active.last() {
-            Some((_, true, false)) => Some("site-a"),
-            Some((_, false, true)) => Some("site-b"),
-            _ => None,
-        }
+        self.active.last().and_then(|(_, a)| only_one(a))
     }
 
-    /// Whether `site` answered 200 in the prober's last round.
-    pub fn answers_active(&self, site: &str) -> bool {
-        self.active.last().is_some_and(|&(_, a, b)| if site == "site-a" { a } else { b })
+    /// A site other than `site` that answered 200 in the prober's last
+    /// round (the one of highest priority, if several did).
+    pub fn other_active(&self, site: &str) -> Option<&'static str> {
+        self.active.last().and_then(|(_, a)| answering(a).find(|s| *s != site))
     }
 
     /// Whether DNS answers `site`'s address and HAProxy has only `site` ready.
     pub fn services_point_at(&self, site: &str) -> bool {
-        let want = site_addr(site).to_string();
+        let want = host_addr(site).to_string();
         self.dns.last().is_some_and(|(_, a)| *a == want) && self.haproxy.last().is_some_and(|(_, r)| r == site)
     }
 }
@@ -93,13 +110,14 @@ impl Drop for Watchers {
 }
 
 impl Watchers {
-    /// Starts the prober and, `with_services`, the DNS, HAProxy and client
-    /// watchers, each on its own thread (inheriting this thread's network
-    /// namespace). They stop after `cap` at the latest.
-    pub fn start(seen: &Shared, with_services: bool, cap: Duration) -> Watchers {
+    /// Starts the prober over `sites` (some of [`SITES`]) and,
+    /// `with_services`, the DNS, HAProxy and client watchers, each on its
+    /// own thread (inheriting this thread's network namespace). They stop
+    /// after `cap` at the latest.
+    pub fn start(seen: &Shared, sites: &'static [&'static str], with_services: bool, cap: Duration) -> Watchers {
         let stop = Arc::new(AtomicBool::new(false));
         let until = Instant::now() + cap;
-        spawn_on_runtime(active_prober(seen.clone(), stop.clone(), cap));
+        spawn_on_runtime(active_prober(seen.clone(), sites, stop.clone(), cap));
         if with_services {
             spawn_on_runtime(service_watcher(seen.clone(), stop.clone(), until));
             spawn_on_runtime(client_loop(seen.clone(), stop.clone(), until));
@@ -117,23 +135,26 @@ fn spawn_on_runtime(task: impl std::future::Future<Output = ()> + Send + 'static
     });
 }
 
-async fn active_prober(seen: Shared, stop: Arc<AtomicBool>, cap: Duration) {
-    let urls = ["site-a", "site-b"].map(|s| format!("http://{}/active", SocketAddr::from((site_addr(s), 8400))));
+async fn active_prober(seen: Shared, sites: &'static [&'static str], stop: Arc<AtomicBool>, cap: Duration) {
+    let urls = sites.iter().map(|s| format!("http://{}/active", SocketAddr::from((host_addr(s), 8400)))).collect();
     let origin = Instant::now();
-    let prober = Prober::watch(urls.to_vec(), Duration::from_millis(10), Duration::from_millis(200), cap, {
+    let prober = Prober::watch(urls, Duration::from_millis(10), Duration::from_millis(200), cap, {
         let seen = seen.clone();
         move |round| {
             let tick = origin + round.since_start;
-            let active = |i: usize| round.probes.get(i).is_some_and(|p| p.outcome == Outcome::Active);
-            let (ra, rb) = (active(0), active(1));
+            let answered = |site: &str| {
+                let probe = sites.iter().position(|s| *s == site).and_then(|i| round.probes.get(i));
+                probe.is_some_and(|p| p.outcome == Outcome::Active)
+            };
+            let now: Answers = SITES.map(answered);
             if let Ok(mut seen) = seen.lock() {
                 seen.rounds += 1;
                 if let Some(last) = seen.last_round.filter(|last| tick.saturating_duration_since(*last) > STALL) {
                     seen.stalls.push((last, tick));
                 }
                 seen.last_round = Some(tick);
-                if seen.active.last().is_none_or(|&(_, la, lb)| (la, lb) != (ra, rb)) {
-                    seen.active.push((tick, ra, rb));
+                if seen.active.last().is_none_or(|(_, last)| *last != now) {
+                    seen.active.push((tick, now));
                 }
             }
         }
