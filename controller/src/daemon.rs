@@ -520,6 +520,20 @@ fn state_owner(loaded: &Loaded) -> (Vec<String>, crate::persist::Owner) {
     (names, owner)
 }
 
+/// The tokio runtime a node runs on. The witness runs on one worker
+/// thread: it only votes and answers status and metrics, and every further
+/// worker (one per core by default) costs it a thread stack and possibly its own
+/// malloc arena, on the smallest VM it is meant for. It stays a multi-thread
+/// runtime so that the state file's fsync can leave the worker
+/// (`block_in_place`), as on a site.
+fn tokio_runtime(kind: Kind) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if kind == Kind::Witness {
+        builder.worker_threads(1);
+    }
+    builder.enable_all().build()
+}
+
 /// The whole `main` of `failover-controller` and `failover-witness`:
 /// `run`, `init`, `check-config` or `repair-ceiling`, each with
 /// `--config F`; errors are printed as one
@@ -569,8 +583,7 @@ pub fn cli_main(kind: Kind) -> ExitCode {
             if let Err(e) = crate::shell::hide_from_same_user() {
                 tracing::warn!(error = %e, "could not make the daemon non-dumpable; hooks of its user may read its environment");
             }
-            let runtime =
-                tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Setup)?;
+            let runtime = tokio_runtime(kind).map_err(DaemonError::Setup)?;
             runtime.block_on(run(loaded, targets, kind, log))
         }),
     };

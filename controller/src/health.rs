@@ -191,7 +191,10 @@ pub struct HealthChecks {
     /// Where every check's state is kept, for `/status` and the verdict.
     snapshot: NodeSnapshot,
     verdicts: mpsc::Sender<HealthInput>,
-    client: reqwest::Client,
+    /// Made when the first check starts: a client loads the system's root
+    /// certificates, memory that a node without checks (every witness)
+    /// need not hold.
+    client: std::sync::OnceLock<reqwest::Client>,
     running: std::sync::Mutex<Vec<Running>>,
     generations: std::sync::atomic::AtomicU64,
 }
@@ -212,7 +215,7 @@ impl HealthChecks {
         let health = HealthChecks {
             snapshot,
             verdicts,
-            client: reqwest::Client::new(),
+            client: std::sync::OnceLock::new(),
             running: std::sync::Mutex::new(Vec::new()),
             generations: std::sync::atomic::AtomicU64::new(0),
         };
@@ -267,7 +270,8 @@ impl HealthChecks {
         let generation = self.generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let name = check.section.name.clone();
         states.push(CheckState { name: name.clone(), healthy: false, last: "not run yet".into(), joining, generation });
-        let (snapshot, verdicts, client) = (self.snapshot.clone(), self.verdicts.clone(), self.client.clone());
+        let (snapshot, verdicts, client) =
+            (self.snapshot.clone(), self.verdicts.clone(), self.client.get_or_init(reqwest::Client::new).clone());
         let task_check = check.clone();
         let task = tokio::spawn(async move {
             let check = task_check;
