@@ -66,6 +66,10 @@ pub struct Machine {
 pub struct Usage {
     /// Percent of one core, to two decimals.
     pub cpu_percent: f64,
+    /// The part of the RSS the daemon allocated itself (the rest is the
+    /// binary's code and the libraries, clean and shared).
+    #[serde(default)]
+    pub rss_anon_kib: u64,
     pub rss_kib: u64,
 }
 

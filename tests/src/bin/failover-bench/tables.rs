@@ -96,11 +96,16 @@ pub fn markdown(report: &Report) -> String {
         }
     }
     t.push_str(
-        "\nResources (CPU in % of one core, RSS in KiB):\n\n| load | node | CPU % | RSS KiB |\n|---|---|---|---|\n",
+        "\nResources (CPU in % of one core; RSS in KiB, and of it the anonymous memory the daemon allocated itself, the rest being the binary's code and the libraries):\n\n| load | node | CPU % | RSS KiB | of it anonymous KiB |\n|---|---|---|---|---|\n",
     );
     for (load, nodes) in &report.resources {
         for (node, v) in nodes {
-            t.push_str(&format!("| {load} | {node} | {} | {} |\n", json_number(v.cpu_percent), v.rss_kib));
+            t.push_str(&format!(
+                "| {load} | {node} | {} | {} | {} |\n",
+                json_number(v.cpu_percent),
+                v.rss_kib,
+                v.rss_anon_kib
+            ));
         }
     }
     t
