@@ -67,7 +67,7 @@ cargo build --release --manifest-path bench/etcd-elector/Cargo.toml --target-dir
 # any split brain, wrong move or lost client request of our system, or a
 # restart in place that did not keep the role, the epoch and the traffic
 # where they were, or two active sites in a soak.
-target/release/failover-bench run --trials 1 --soak-minutes 1 --out target/bench-ci --strict
+target/release/failover-bench run --trials 1 --soak-minutes 1 --soak-sweep --out target/bench-ci --strict
 
 # One closing line over every cargo test binary (each prints its own).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

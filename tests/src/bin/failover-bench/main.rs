@@ -93,6 +93,10 @@ enum Cmd {
         /// system at every timer set at once, after the trials; 0 for none.
         #[arg(long, default_value_t = 0.0)]
         soak_minutes: f64,
+        /// Also soak our system at leases of 400, 300, 200 and 100 ms (in
+        /// the same minutes), to find the shortest that loses no role.
+        #[arg(long)]
+        soak_sweep: bool,
         /// Scenarios to run (default: all of them).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
@@ -131,11 +135,24 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::App { listen, name } => helpers::app(listen, name),
         Cmd::VipAgent { listen, vip } => helpers::vip_agent(listen, vip),
-        Cmd::Run { trials, fast_trials, resume, out, systems, timers, soak_minutes, scenarios, bins, strict } => {
+        Cmd::Run {
+            trials,
+            fast_trials,
+            resume,
+            out,
+            systems,
+            timers,
+            soak_minutes,
+            soak_sweep,
+            scenarios,
+            bins,
+            strict,
+        } => {
             let chosen = Chosen::parse(&systems, &timers, &scenarios, soak_minutes);
             chosen.and_then(|mut c| {
                 c.trials = [trials, fast_trials.unwrap_or(trials)];
                 c.resume = resume;
+                c.soak_sweep = soak_sweep && c.systems.contains(&System::Failover);
                 run(&out, &c, bins, strict)
             })
         }
@@ -168,6 +185,8 @@ struct Chosen {
     /// Trials per scenario at the default and at the fast timer set.
     trials: [usize; 2],
     resume: bool,
+    /// Soak our system at [`TimerSet::SWEEP`] too.
+    soak_sweep: bool,
 }
 
 impl Chosen {
@@ -195,15 +214,18 @@ impl Chosen {
             systems: parse_names(systems, System::from_name, |n| {
                 format!("unknown system {n:?}: use failover, keepalived and/or etcd")
             })?,
-            timers: parse_names(timers, TimerSet::from_name, |n| {
-                format!("unknown timer set {n:?}: use default and/or fast")
-            })?,
+            timers: parse_names(
+                timers,
+                |n| TimerSet::ALL.into_iter().find(|t| t.name() == n),
+                |n| format!("unknown timer set {n:?}: use default and/or fast"),
+            )?,
             scenarios: parse_names(scenarios, Scenario::from_name, |n| {
                 format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
             })?,
             soak: (soak_minutes > 0.0).then(|| Duration::from_secs_f64(soak_minutes * 60.0)),
             trials: [0, 0],
             resume: false,
+            soak_sweep: false,
         })
     }
 }
@@ -284,7 +306,8 @@ fn run(out: &Path, chosen: &Chosen, bins: Option<PathBuf>, strict: bool) -> anyh
         let soaked = |r: &Report, (system, timers)| {
             r.soaks.iter().any(|s| (s.system, s.timers) == (system, timers) && s.completed && s.minutes >= minutes)
         };
-        let todo: Vec<_> = chosen.combos().filter(|&c| !soaked(&report, c)).collect();
+        let sweep = TimerSet::SWEEP.into_iter().filter(|_| chosen.soak_sweep).map(|t| (System::Failover, t));
+        let todo: Vec<_> = chosen.combos().chain(sweep).filter(|&c| !soaked(&report, c)).collect();
         for s in soak::soak_all(&todo, &bins, &out.join("logs"), length) {
             eprintln!("{s:?}");
             report.soaks.retain(|r| (r.system, r.timers) != (s.system, s.timers));

@@ -1,5 +1,7 @@
 //! The two timer sets every system runs at: today's production-like one
-//! and the fast, sub-second one, with each system's own knobs set to match.
+//! and the fast, sub-second one, with each system's own knobs set to match;
+//! and, for our system's soaks only, shorter leases still, to find the
+//! shortest that loses no role under load and loss.
 //!
 //! Every timer a lab, a trial or a soak uses comes from here, so one set
 //! is one column of the report and nothing else varies between them.
@@ -17,38 +19,55 @@ pub enum TimerSet {
     /// Heartbeat 100 ms, lease 600 ms; keepalived advertises every 100 ms
     /// (VRRPv3); etcd at its minimum TTL.
     Fast,
+    /// Soaks of our system only: a lease of 400, 300, 200 or 100 ms, the
+    /// heartbeat a sixth of it as in the fast set.
+    Lease400,
+    Lease300,
+    Lease200,
+    Lease100,
 }
 
 impl TimerSet {
+    /// The sets every system runs trials at.
     pub const ALL: [TimerSet; 2] = [TimerSet::Default, TimerSet::Fast];
+    /// The shorter leases our system is soaked at (`--soak-sweep`).
+    pub const SWEEP: [TimerSet; 4] = [TimerSet::Lease400, TimerSet::Lease300, TimerSet::Lease200, TimerSet::Lease100];
 
     /// The name on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
             TimerSet::Default => "default",
             TimerSet::Fast => "fast",
+            TimerSet::Lease400 => "lease-400ms",
+            TimerSet::Lease300 => "lease-300ms",
+            TimerSet::Lease200 => "lease-200ms",
+            TimerSet::Lease100 => "lease-100ms",
         }
     }
 
     /// The set called `name`.
     pub fn from_name(name: &str) -> Option<TimerSet> {
-        TimerSet::ALL.into_iter().find(|t| t.name() == name)
+        TimerSet::ALL.into_iter().chain(TimerSet::SWEEP).find(|t| t.name() == name)
     }
 
     /// Our heartbeat interval.
     pub fn heartbeat(self) -> Duration {
         match self {
             TimerSet::Default => Duration::from_secs(1),
-            TimerSet::Fast => Duration::from_millis(100),
+            _ => self.lease() / 6,
         }
     }
 
     /// Our lease.
     pub fn lease(self) -> Duration {
-        match self {
-            TimerSet::Default => Duration::from_secs(3),
-            TimerSet::Fast => Duration::from_millis(600),
-        }
+        Duration::from_millis(match self {
+            TimerSet::Default => 3000,
+            TimerSet::Fast => 600,
+            TimerSet::Lease400 => 400,
+            TimerSet::Lease300 => 300,
+            TimerSet::Lease200 => 200,
+            TimerSet::Lease100 => 100,
+        })
     }
 
     /// Our election jitter: a tenth of the lease.
@@ -61,7 +80,7 @@ impl TimerSet {
     pub fn keepalived_advert_int(self) -> &'static str {
         match self {
             TimerSet::Default => "1",
-            TimerSet::Fast => "0.1",
+            _ => "0.1",
         }
     }
 
@@ -70,7 +89,7 @@ impl TimerSet {
     pub fn etcd_raft_ms(self) -> (u64, u64) {
         match self {
             TimerSet::Default => (100, 1000),
-            TimerSet::Fast => (50, 500),
+            _ => (50, 500),
         }
     }
 
@@ -81,7 +100,7 @@ impl TimerSet {
     pub fn etcd_ttl_s(self) -> u64 {
         match self {
             TimerSet::Default => 3,
-            TimerSet::Fast => 1,
+            _ => 1,
         }
     }
 
@@ -101,21 +120,23 @@ impl TimerSet {
     pub fn watch_windows(self) -> (Duration, Duration) {
         match self {
             TimerSet::Default => (Duration::from_secs(2), Duration::from_secs(8)),
-            TimerSet::Fast => (Duration::from_secs(1), Duration::from_secs(3)),
+            _ => (Duration::from_secs(1), Duration::from_secs(3)),
         }
     }
 
-    /// Every system's settings in this set, as the report states them.
+    /// Every system's settings in this set, as the report states them
+    /// (ours alone in a sweep set).
     pub fn describe(self) -> TimerDescription {
         let (etcd_heartbeat_ms, etcd_election_timeout_ms) = self.etcd_raft_ms();
+        let others = TimerSet::ALL.contains(&self);
         TimerDescription {
-            etcd_election_timeout_ms,
-            etcd_heartbeat_ms,
-            etcd_ttl_s: self.etcd_ttl_s(),
+            etcd_election_timeout_ms: others.then_some(etcd_election_timeout_ms),
+            etcd_heartbeat_ms: others.then_some(etcd_heartbeat_ms),
+            etcd_ttl_s: others.then_some(self.etcd_ttl_s()),
             failover_election_jitter_ms: self.election_jitter().as_millis() as u64,
             failover_heartbeat_ms: self.heartbeat().as_millis() as u64,
             failover_lease_ms: self.lease().as_millis() as u64,
-            keepalived_advert_int_s: self.keepalived_advert_int(),
+            keepalived_advert_int_s: others.then_some(self.keepalived_advert_int()),
             name: self.name(),
         }
     }
@@ -136,13 +157,13 @@ impl<'de> serde::Deserialize<'de> for TimerSet {
 /// One timer set, every system's knobs (JSON keys sorted, as the report's).
 #[derive(Clone, Debug, Serialize)]
 pub struct TimerDescription {
-    pub etcd_election_timeout_ms: u64,
-    pub etcd_heartbeat_ms: u64,
-    pub etcd_ttl_s: u64,
+    pub etcd_election_timeout_ms: Option<u64>,
+    pub etcd_heartbeat_ms: Option<u64>,
+    pub etcd_ttl_s: Option<u64>,
     pub failover_election_jitter_ms: u64,
     pub failover_heartbeat_ms: u64,
     pub failover_lease_ms: u64,
-    pub keepalived_advert_int_s: &'static str,
+    pub keepalived_advert_int_s: Option<&'static str>,
     pub name: &'static str,
 }
 
@@ -161,6 +182,11 @@ mod tests {
             assert!(t.etcd_ttl_s() * 1000 >= (election * 3 / 2).div_ceil(1000) * 1000);
         }
         assert_eq!(TimerSet::from_name("slow"), None);
+        for t in TimerSet::SWEEP {
+            assert_eq!(TimerSet::from_name(t.name()), Some(t));
+            assert!(t.heartbeat() * 5 < t.lease() && t.heartbeat() * 7 > t.lease(), "a sixth of the lease");
+            assert!(t.lease() < TimerSet::Fast.lease());
+        }
         assert!(TimerSet::Fast.lease() < Duration::from_secs(1));
         assert_eq!(TimerSet::Fast.election_jitter(), Duration::from_millis(60));
         assert_eq!(TimerSet::Default.election_jitter(), Duration::from_millis(300));
