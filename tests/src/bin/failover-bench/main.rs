@@ -273,7 +273,8 @@ fn report_to_continue(out: &Path, resume: bool) -> anyhow::Result<Report> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut report: Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a report this benchmark wrote: run without --resume", path.display()))?;
-    report.resumed.push(format!("{started}: {command}"));
+    let commit = crate::report::commit().unwrap_or_else(|| "an unknown commit".into());
+    report.resumed.push(format!("{started}, {commit}: {command}"));
     Ok(report)
 }
 

@@ -22,6 +22,10 @@ use crate::trial::{Restart, Trial};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub command: String,
+    /// The commit measured (`-dirty` with uncommitted changes), when the
+    /// run started in a git checkout.
+    #[serde(default)]
+    pub commit: Option<String>,
     pub machine: Machine,
     /// Load → node → usage.
     pub resources: BTreeMap<String, BTreeMap<String, Usage>>,
@@ -189,6 +193,7 @@ impl Report {
     pub fn new(command: String, started: String) -> Report {
         Report {
             command,
+            commit: commit(),
             machine: machine(),
             resources: BTreeMap::new(),
             resumed: Vec::new(),
@@ -272,6 +277,17 @@ impl Report {
 /// A number as JSON writes it (`null` for none).
 pub fn json_number(x: impl Into<serde_json::Value>) -> String {
     x.into().to_string()
+}
+
+/// The checkout's commit, `-dirty` if anything tracked was changed.
+pub fn commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let head = git(&["rev-parse", "--short=12", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
 }
 
 fn machine() -> Machine {
