@@ -21,10 +21,12 @@
 //!   once the campaign returns.
 //! - **`GET /active`** answers 200 while it leads and its view of the
 //!   lease is valid, 503 otherwise. The moment the lease runs out in its
-//!   view, a keep-alive fails, the server says the lease is gone, or the
-//!   stream ends, it stops leading: the session is lost. It then revokes
-//!   the lease (best effort, so the other site need not wait for the TTL)
-//!   and starts a new session 100 ms later.
+//!   view, or the server says the lease is gone, it stops leading: the
+//!   session is lost. It then revokes the lease (best effort, so the other
+//!   site need not wait for the TTL) and starts a new session 100 ms
+//!   later. A keep-alive stream or a campaign that fails meanwhile (an
+//!   endpoint went away) is opened again, on another endpoint if need be:
+//!   a lease still valid is not given up for one lost connection.
 //!   Not leading, the 503's body says `standby` while it holds a session
 //!   (it campaigns) and `no session` otherwise.
 //! - **`POST /resign`** (a planned switchover) resigns the leadership,
@@ -47,7 +49,9 @@ use anyhow::{bail, Context};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use clap::Parser;
-use etcd_client::{Client, ConnectOptions, LeaderKey, ResignOptions};
+use etcd_client::{
+    Client, ConnectOptions, LeaderKey, LeaseKeepAliveResponse, LeaseKeepAliveStream, LeaseKeeper, ResignOptions,
+};
 use tokio::sync::Notify;
 use tokio::time::{timeout, Instant};
 
@@ -189,8 +193,12 @@ async fn session(args: &Args, leadership: &Leadership) -> anyhow::Result<()> {
     result
 }
 
-/// Keeps `lease` (of `ttl`) alive, valid until `deadline` so far, campaigns, leads,
-/// resigns when asked and campaigns again; returns when the lease is lost.
+/// Keeps `lease` (of `ttl`) alive, valid until `deadline` so far, campaigns,
+/// leads, resigns when asked and campaigns again; returns when the lease is
+/// lost. A failed keep-alive stream or campaign (an endpoint that went
+/// away, say) is opened again, on another endpoint if need be, for as long
+/// as the lease is valid in this elector's view: only the lease running
+/// out, or etcd saying it is gone, ends the session.
 async fn keep_and_lead(
     args: &Args,
     leadership: &Leadership,
@@ -199,15 +207,20 @@ async fn keep_and_lead(
     ttl: Duration,
     mut deadline: Instant,
 ) -> anyhow::Result<()> {
-    let (mut keeper, mut answers) = timeout(deadline - Instant::now(), client.lease_keep_alive(lease))
-        .await
-        .context("opening the keep-alive stream")??;
+    let mut stream = Some(
+        timeout(deadline - Instant::now(), client.lease_keep_alive(lease))
+            .await
+            .context("opening the keep-alive stream")??,
+    );
     leadership.in_session.store(true, Ordering::Relaxed);
-    let campaign = |mut c: Client| {
+    let campaign = |mut c: Client, after: Duration| {
         let (election, name) = (args.election.clone(), args.name.clone());
-        Box::pin(async move { c.campaign(election, name, lease).await })
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            c.campaign(election, name, lease).await
+        })
     };
-    let mut campaigning = campaign(client.clone());
+    let mut campaigning = campaign(client.clone(), Duration::ZERO);
     let mut leader: Option<LeaderKey> = None;
     let period = ttl / 3;
     let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
@@ -216,39 +229,77 @@ async fn keep_and_lead(
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => bail!("the lease ran out with no keep-alive answered"),
-            _ = tick.tick() => {
-                sent.push_back(Instant::now());
-                keeper.keep_alive().await.context("sending a keep-alive")?;
+            _ = tick.tick(), if stream.is_some() => {
+                if let Some((keeper, _)) = stream.as_mut() {
+                    sent.push_back(Instant::now());
+                    if let Err(e) = keeper.keep_alive().await {
+                        eprintln!("etcd-elector {}: sending a keep-alive failed, reopening: {e}", args.name);
+                        (stream, sent) = (None, VecDeque::new());
+                    }
+                }
             }
-            answer = answers.message() => {
-                let answer = answer.context("the keep-alive stream failed")?.context("the keep-alive stream ended")?;
-                if answer.ttl() <= 0 {
-                    bail!("etcd says the lease is gone");
+            // No stream: open one again every 50 ms, each try on the next
+            // endpoint, and keep the lease alive on it at once.
+            _ = tokio::time::sleep(Duration::from_millis(50)), if stream.is_none() => {
+                match timeout(deadline - Instant::now(), client.lease_keep_alive(lease)).await {
+                    Ok(Ok(reopened)) => {
+                        stream = Some(reopened);
+                        tick.reset_immediately();
+                    }
+                    Ok(Err(e)) => eprintln!("etcd-elector {}: reopening the keep-alive stream: {e}", args.name),
+                    Err(_) => {}
                 }
-                let at = sent.pop_front().context("a keep-alive answer nobody asked for")?;
-                leadership.renewals.fetch_add(1, Ordering::Relaxed);
-                if deadline.saturating_duration_since(Instant::now()) < ttl / 3 {
-                    leadership.near_misses.fetch_add(1, Ordering::Relaxed);
+            }
+            answer = next_answer(&mut stream) => match answer {
+                Ok(Some(answer)) => {
+                    if answer.ttl() <= 0 {
+                        bail!("etcd says the lease is gone");
+                    }
+                    let at = sent.pop_front().context("a keep-alive answer nobody asked for")?;
+                    leadership.renewals.fetch_add(1, Ordering::Relaxed);
+                    if deadline.saturating_duration_since(Instant::now()) < ttl / 3 {
+                        leadership.near_misses.fetch_add(1, Ordering::Relaxed);
+                    }
+                    deadline = deadline.max(at + Duration::from_secs(answer.ttl().unsigned_abs()));
+                    if leader.is_some() {
+                        leadership.lead_until(deadline);
+                    }
                 }
-                deadline = deadline.max(at + Duration::from_secs(answer.ttl().unsigned_abs()));
-                if leader.is_some() {
+                failed => {
+                    let why = failed.err().map_or("it ended".to_owned(), |e| e.to_string());
+                    eprintln!("etcd-elector {}: the keep-alive stream failed, reopening: {why}", args.name);
+                    (stream, sent) = (None, VecDeque::new());
+                }
+            },
+            won = &mut campaigning, if leader.is_none() => match won {
+                Ok(won) => {
+                    leader = Some(won.leader().cloned().context("a campaign answer without a leader key")?);
                     leadership.lead_until(deadline);
+                    leadership.elected.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("etcd-elector {}: leading", args.name);
                 }
-            }
-            won = &mut campaigning, if leader.is_none() => {
-                let won = won.context("campaigning")?;
-                leader = Some(won.leader().cloned().context("a campaign answer without a leader key")?);
-                leadership.lead_until(deadline);
-                leadership.elected.fetch_add(1, Ordering::Relaxed);
-                eprintln!("etcd-elector {}: leading", args.name);
-            }
+                Err(e) => {
+                    eprintln!("etcd-elector {}: campaigning failed, again in 100 ms: {e}", args.name);
+                    campaigning = campaign(client.clone(), Duration::from_millis(100));
+                }
+            },
             _ = leadership.resign.notified(), if leader.is_some() => {
                 leadership.step_down();
                 let options = ResignOptions::new().with_leader(leader.take().context("leading without a key")?);
                 timeout(deadline - Instant::now(), client.resign(Some(options))).await.context("resigning")??;
                 eprintln!("etcd-elector {}: resigned", args.name);
-                campaigning = campaign(client.clone());
+                campaigning = campaign(client.clone(), Duration::ZERO);
             }
         }
+    }
+}
+
+/// The next keep-alive answer of `stream`; never, while there is none.
+async fn next_answer(
+    stream: &mut Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+) -> Result<Option<LeaseKeepAliveResponse>, etcd_client::Error> {
+    match stream {
+        Some((_, answers)) => answers.message().await,
+        None => std::future::pending().await,
     }
 }
