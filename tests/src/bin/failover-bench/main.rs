@@ -17,7 +17,8 @@
 //! `haproxy`, `keepalived`, `etcd` and `stress-ng` installed, and the
 //! `etcd-elector` binary built beside this one.
 //!
-//! The pieces: [`timers`] (the two timer sets), [`shape`] (three voters
+//! The pieces: [`plan`] (what a run covers), [`timers`] (the two timer
+//! sets and the soak sweep), [`shape`] (three voters
 //! or five: hosts, addresses, priorities), [`configs`] (what each daemon
 //! starts with), [`lab`] (hosts, daemons, faults), [`watch`] (what the
 //! prober and the service watchers saw), [`scenario`] (each fault and
@@ -29,6 +30,7 @@
 mod configs;
 mod helpers;
 mod lab;
+mod plan;
 mod report;
 mod resources;
 mod scenario;
@@ -50,6 +52,7 @@ use clap::{Parser, Subcommand};
 use failover_tests::netns;
 
 use crate::lab::{Lab, System};
+use crate::plan::Chosen;
 use crate::report::{Report, ScenarioResult};
 use crate::resources::Sample;
 use crate::scenario::Scenario;
@@ -163,70 +166,6 @@ fn main() -> ExitCode {
             eprintln!("failover-bench: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The names given, parsed; the error names the unknown one.
-fn parse_names<T>(
-    names: &[String],
-    parse: impl Fn(&str) -> Option<T>,
-    unknown: impl Fn(&str) -> String,
-) -> anyhow::Result<Vec<T>> {
-    names.iter().map(|n| parse(n).ok_or_else(|| anyhow::anyhow!(unknown(n)))).collect()
-}
-
-/// What a run covers, parsed from the command line.
-struct Chosen {
-    systems: Vec<System>,
-    timers: Vec<TimerSet>,
-    /// Empty: every scenario.
-    scenarios: Vec<Scenario>,
-    soak: Option<Duration>,
-    /// Trials per scenario at the default and at the fast timer set.
-    trials: [usize; 2],
-    resume: bool,
-    /// Soak our system at [`TimerSet::SWEEP`] too.
-    soak_sweep: bool,
-}
-
-impl Chosen {
-    fn trials(&self, timers: TimerSet) -> usize {
-        self.trials[usize::from(timers == TimerSet::Fast)]
-    }
-
-    /// The scenarios of `system` to run.
-    fn scenarios(&self, system: System) -> impl Iterator<Item = Scenario> + '_ {
-        Scenario::ALL
-            .into_iter()
-            .filter(move |s| s.runs_on(system) && (self.scenarios.is_empty() || self.scenarios.contains(s)))
-    }
-
-    /// Every (system, timer set) chosen, in the order they run.
-    fn combos(&self) -> impl Iterator<Item = (System, TimerSet)> + '_ {
-        self.systems.iter().flat_map(|&s| self.timers.iter().map(move |&t| (s, t)))
-    }
-
-    fn parse(systems: &[String], timers: &[String], scenarios: &[String], soak_minutes: f64) -> anyhow::Result<Chosen> {
-        if !(0.0..=24.0 * 60.0).contains(&soak_minutes) {
-            bail!("--soak-minutes {soak_minutes}: give 0 (no soak) up to 1440");
-        }
-        Ok(Chosen {
-            systems: parse_names(systems, System::from_name, |n| {
-                format!("unknown system {n:?}: use failover, keepalived and/or etcd")
-            })?,
-            timers: parse_names(
-                timers,
-                |n| TimerSet::ALL.into_iter().find(|t| t.name() == n),
-                |n| format!("unknown timer set {n:?}: use default and/or fast"),
-            )?,
-            scenarios: parse_names(scenarios, Scenario::from_name, |n| {
-                format!("unknown scenario {n:?}; known: {:?}", Scenario::ALL.map(Scenario::name))
-            })?,
-            soak: (soak_minutes > 0.0).then(|| Duration::from_secs_f64(soak_minutes * 60.0)),
-            trials: [0, 0],
-            resume: false,
-            soak_sweep: false,
-        })
     }
 }
 
