@@ -18,6 +18,7 @@
 //!   (refreshing keep-alive clients, a stream of silent connections).
 //! - [`http_client`]: the one HTTP client of the tests and the benchmark;
 //!   [`status`]: the one place that reads a node's `/status` document.
+//! - [`metrics_text`]: reading a node's `/metrics` text.
 //! - [`netns`]: network namespaces for the `failover-bench` benchmark.
 //! - [`mongo_test_server`]: a MongoDB *test server* (a wire-protocol
 //!   stand-in, not MongoDB) that the real `mongodb` driver talks to.
@@ -31,6 +32,7 @@ pub mod flood;
 pub mod haproxy;
 pub mod http_client;
 pub mod http_stub;
+pub mod metrics_text;
 pub mod mongo_test_server;
 pub mod moto;
 pub mod named;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use failover_tests::cluster::{bin_dir, Spec, TestCluster};
 use failover_tests::http_stub::{HookEndpoint, HookReply};
+use failover_tests::metrics_text::sample;
 
 const LONG: Duration = Duration::from_secs(30);
 const DAY: i64 = 86_400;
@@ -32,11 +33,6 @@ fn https_metrics(c: &TestCluster, node: &str) -> String {
         .expect("run curl");
     assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
     stdout(&out)
-}
-
-/// The value of the sample named exactly `series` (name and labels).
-fn sample(text: &str, series: &str) -> Option<i64> {
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// [`sample`], which must be there.

@@ -18,14 +18,14 @@
 //! `etcd-elector` binary built beside this one.
 //!
 //! The pieces: [`plan`] (what a run covers), [`timers`] (the two timer
-//! sets and the soak sweep), [`shape`] (three voters
-//! or five: hosts, addresses, priorities), [`configs`] (what each daemon
-//! starts with), [`lab`] (hosts, daemons, faults), [`watch`] (what the
-//! prober and the service watchers saw), [`scenario`] (each fault and
-//! what it should do), [`trial`] (one trial of it), [`soak`] (load and
-//! loss, nothing should move), [`resources`] (CPU and memory), [`report`]
-//! and [`tables`] (the figures and how they are written), [`helpers`]
-//! (the small servers this binary runs as inside the namespaces).
+//! sets and the soak sweep), [`shape`] (three voters or five: hosts,
+//! addresses, priorities), [`configs`] (what each daemon starts with),
+//! [`lab`] (hosts, daemons, faults), [`watch`] (what the prober and the
+//! service watchers saw), [`scenario`] (each fault and what it should
+//! do), [`trial`] (one trial of it), [`soak`] (load and loss, nothing
+//! should move), [`resources`] (CPU and memory), [`report`] and
+//! [`tables`] (the figures and how they are written), [`helpers`] (the
+//! small servers this binary runs as inside the namespaces).
 
 mod configs;
 mod helpers;

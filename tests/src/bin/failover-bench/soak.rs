@@ -16,6 +16,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use failover_tests::metrics_text::family_sum;
 use serde::{Deserialize, Serialize};
 
 use crate::lab::{Lab, System};
@@ -80,22 +81,6 @@ impl SoakResult {
     }
 }
 
-/// The sum of every sample of `family` (the lines `family{...} v` or
-/// `family v`) in a Prometheus text exposition.
-pub fn metric_sum(text: &str, family: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(family) else { continue };
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            continue;
-        }
-        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
-            *found.get_or_insert(0.0) += v;
-        }
-    }
-    found
-}
-
 /// A JSON object's unsigned field, as the etcd elector's `/stats` writes it.
 fn json_u64(text: &str, key: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(text).ok()?.get(key)?.as_u64()
@@ -110,9 +95,9 @@ fn counters(lab: &Lab) -> Option<(u64, u64, u64)> {
             System::Failover => {
                 let m = lab.get_ok(&format!("{base}/metrics"))?;
                 (
-                    metric_sum(&m, "failover_role_changes_total")?,
-                    metric_sum(&m, "failover_lease_renewal_margin_seconds_count")?,
-                    metric_sum(&m, "failover_lease_near_misses_total")?,
+                    family_sum(&m, "failover_role_changes_total")?,
+                    family_sum(&m, "failover_lease_renewal_margin_seconds_count")?,
+                    family_sum(&m, "failover_lease_near_misses_total")?,
                 )
             }
             System::Etcd => {
@@ -350,15 +335,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metric_sum_adds_every_labelled_sample_of_one_family_only() {
-        let text = "# HELP failover_role_changes_total x\n\
-                    failover_role_changes_total{role=\"active\"} 2\n\
-                    failover_role_changes_total{role=\"standby\"} 3\n\
-                    failover_role_changes_total_created 99\n\
-                    failover_lease_near_misses_total 0\n";
-        assert_eq!(metric_sum(text, "failover_role_changes_total"), Some(5.0));
-        assert_eq!(metric_sum(text, "failover_lease_near_misses_total"), Some(0.0));
-        assert_eq!(metric_sum(text, "failover_lease_renewal_margin_seconds_count"), None);
+    fn json_u64_reads_the_electors_stats() {
         assert_eq!(json_u64("{\"near_misses\":4,\"renewals\":10}", "near_misses"), Some(4));
         assert_eq!(json_u64("not json", "near_misses"), None);
     }
