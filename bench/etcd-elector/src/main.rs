@@ -24,9 +24,16 @@
 //!   view, or the server says the lease is gone, it stops leading: the
 //!   session is lost. It then revokes the lease (best effort, so the other
 //!   site need not wait for the TTL) and starts a new session 100 ms
-//!   later. A keep-alive stream or a campaign that fails meanwhile (an
-//!   endpoint went away) is opened again, on another endpoint if need be:
-//!   a lease still valid is not given up for one lost connection.
+//!   later. A keep-alive stream that fails meanwhile (an endpoint went
+//!   away) is opened again, on another endpoint if need be: a lease still
+//!   valid is not given up for one lost connection. A campaign that fails
+//!   ends the session instead (a new lease, a new candidate key): etcd
+//!   deletes a cancelled campaign's key when it notices the cancel, which
+//!   may be after a second campaign on the same lease reused that key.
+//! - **Dead connections.** HTTP/2 keep-alive pings every 5 s (etcd's
+//!   least, `--grpc-keepalive-min-time`), each awaited 1 s, so a call on a
+//!   connection whose packets are dropped fails within about 6 s rather
+//!   than waiting on TCP.
 //!   Not leading, the 503's body says `standby` while it holds a session
 //!   (it campaigns) and `no session` otherwise.
 //! - **`POST /resign`** (a planned switchover) resigns the leadership,
@@ -178,7 +185,14 @@ async fn main() -> anyhow::Result<()> {
 /// tried to revoke the lease.
 async fn session(args: &Args, leadership: &Leadership) -> anyhow::Result<()> {
     let asked = Duration::from_secs(args.ttl.unsigned_abs());
-    let options = ConnectOptions::new().with_connect_timeout(asked);
+    // HTTP/2 pings find a connection whose packets are dropped (an isolated
+    // member), which TCP alone would not for minutes: a call stuck on it
+    // then fails and is made again elsewhere. Every 5 s is the most etcd
+    // allows (`--grpc-keepalive-min-time`); an answer is awaited 1 s.
+    let options = ConnectOptions::new()
+        .with_connect_timeout(asked)
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(1))
+        .with_keep_alive_while_idle(true);
     let mut client =
         timeout(asked, Client::connect(args.endpoints.clone(), Some(options))).await.context("connecting")??;
     let sent = Instant::now();
@@ -213,14 +227,11 @@ async fn keep_and_lead(
             .context("opening the keep-alive stream")??,
     );
     leadership.in_session.store(true, Ordering::Relaxed);
-    let campaign = |mut c: Client, after: Duration| {
+    let campaign = |mut c: Client| {
         let (election, name) = (args.election.clone(), args.name.clone());
-        Box::pin(async move {
-            tokio::time::sleep(after).await;
-            c.campaign(election, name, lease).await
-        })
+        Box::pin(async move { c.campaign(election, name, lease).await })
     };
-    let mut campaigning = campaign(client.clone(), Duration::ZERO);
+    let mut campaigning = campaign(client.clone());
     let mut leader: Option<LeaderKey> = None;
     let period = ttl / 3;
     let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
@@ -278,17 +289,19 @@ async fn keep_and_lead(
                     leadership.elected.fetch_add(1, Ordering::Relaxed);
                     eprintln!("etcd-elector {}: leading", args.name);
                 }
-                Err(e) => {
-                    eprintln!("etcd-elector {}: campaigning failed, again in 100 ms: {e}", args.name);
-                    campaigning = campaign(client.clone(), Duration::from_millis(100));
-                }
+                // Not campaigned again on this lease: the failed call may
+                // live on at its member, and when that member sees it
+                // cancelled it deletes this lease's candidate key, which a
+                // second campaign on the same lease would reuse. A new
+                // session campaigns under a new key.
+                Err(e) => bail!("campaigning failed: {e}"),
             },
             _ = leadership.resign.notified(), if leader.is_some() => {
                 leadership.step_down();
                 let options = ResignOptions::new().with_leader(leader.take().context("leading without a key")?);
                 timeout(deadline - Instant::now(), client.resign(Some(options))).await.context("resigning")??;
                 eprintln!("etcd-elector {}: resigned", args.name);
-                campaigning = campaign(client.clone(), Duration::ZERO);
+                campaigning = campaign(client.clone());
             }
         }
     }
