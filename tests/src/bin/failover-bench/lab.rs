@@ -333,15 +333,26 @@ impl Lab {
     }
 
     /// Whether every etcd member answers healthy (it has a leader and a
-    /// quorum read goes through) and each elector holds a session: the
-    /// leader answers `/active` 200, the other `standby` (a 503 whose body
-    /// says it campaigns, not that it has no session).
+    /// quorum read goes through) and is connected to both others, and each
+    /// elector holds a session: the leader answers `/active` 200, the other
+    /// `standby` (a 503 whose body says it campaigns, not that it has no
+    /// session). Members reconnect to each other seconds after a partition
+    /// heals, while already healthy; a fault in that window is a second
+    /// fault, not the scenario.
     pub fn etcd_steady(&self) -> bool {
-        let healthy = ["site-a", "site-b", "witness"].iter().all(|h| {
+        const MEMBERS: [&str; 3] = ["site-a", "site-b", "witness"];
+        let healthy = MEMBERS.iter().all(|h| {
             self.get_ok(&format!("http://{}:2379/health", host_addr(h)))
                 .is_some_and(|b| b.contains("\"health\":\"true\""))
         });
+        let connected = || {
+            MEMBERS.iter().all(|h| {
+                self.get_ok(&format!("http://{}:2379/metrics", host_addr(h)))
+                    .is_some_and(|m| active_etcd_peers(&m) == 2.0) // both other members
+            })
+        };
         healthy
+            && connected()
             && ["site-a", "site-b"].iter().all(|s| {
                 let url = format!("http://{}/active", SocketAddr::from((host_addr(s), 8400)));
                 self.runtime
@@ -397,5 +408,28 @@ impl Lab {
             self.net.iptables(h, &["-F"])?;
         }
         Ok(())
+    }
+}
+
+/// How many peers an etcd member's `/metrics` text says it is connected to
+/// (`etcd_network_active_peers`, a gauge per peer, 1 while connected).
+fn active_etcd_peers(metrics: &str) -> f64 {
+    failover_tests::metrics_text::family_sum(metrics, "etcd_network_active_peers").unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::active_etcd_peers;
+
+    #[test]
+    fn an_etcd_member_counts_only_the_peers_it_is_connected_to() {
+        let metrics = "# HELP etcd_network_active_peers The current number of active peer connections.\n\
+            # TYPE etcd_network_active_peers gauge\n\
+            etcd_network_active_peers{Local=\"6adc\",Remote=\"113d\"} 1\n\
+            etcd_network_active_peers{Local=\"6adc\",Remote=\"5a72\"} 0\n\
+            etcd_network_disconnected_peers_total{Local=\"6adc\",Remote=\"5a72\"} 15\n";
+        assert_eq!(active_etcd_peers(metrics), 1.0);
+        assert_eq!(active_etcd_peers(&metrics.replace("} 0", "} 1")), 2.0);
+        assert_eq!(active_etcd_peers(""), 0.0);
     }
 }
