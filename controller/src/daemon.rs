@@ -336,6 +336,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &snapshot);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
+    tokio::spawn(trim_code_pages());
 
     let live = LiveParts {
         admin,
@@ -419,6 +420,32 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long after start the daemon unmaps its code: by then it has run its
+/// start-up code, which it does not need again, and its first heartbeats,
+/// which it keeps running.
+const TRIM_CODE_AFTER: Duration = Duration::from_secs(5);
+
+/// Unmaps the binary's pages once the daemon has started, so that only the
+/// code it keeps running is mapped again (start-up runs code from all over
+/// the binary, and the kernel maps 64 KiB around every page run). Failing
+/// costs only memory.
+async fn trim_code_pages() {
+    tokio::time::sleep(TRIM_CODE_AFTER).await;
+    match tokio::task::spawn_blocking(failover_code_pages::trim).await {
+        Ok(Ok(t)) => tracing::info!(
+            mappings = t.mappings,
+            resident_kib_before = t.resident_kib_before,
+            resident_kib_after = t.resident_kib_after,
+            "start-up code unmapped; the code that still runs is mapped again as it runs"
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            error = %crate::describe::with_causes(&e),
+            "could not unmap the start-up code; the binary stays mapped as the kernel mapped it"
+        ),
+        Err(e) => tracing::warn!(error = %e, "unmapping the start-up code did not finish"),
+    }
 }
 
 /// The IP addresses of every member's peer address, for the slots the peer

@@ -87,6 +87,33 @@ async fn planned_switchover_both_ways_through_any_node() {
     prober.stop().await.assert_never_two_active();
 }
 
+/// The number logged after `field` on the line saying the start-up code
+/// was unmapped (human or JSON log).
+fn logged_kib(log: &str, field: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains("start-up code unmapped"))?;
+    let after = &line[line.find(field)? + field.len()..];
+    let digits: String = after.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_daemon_unmaps_its_start_up_code_and_runs_on() {
+    let c = TestCluster::start_with_site_a_active(Spec::default()).await;
+    let prober = c.prober();
+    let unmapped = |c: &TestCluster| NODES.iter().all(|n| logged_kib(&c.log(n), "resident_kib_after").is_some());
+    assert!(c.wait_for(LONG, unmapped).await, "no daemon said it unmapped its code:\n{}", c.log_tail("witness"));
+    for node in NODES {
+        let log = c.log(node);
+        let (before, after) = (logged_kib(&log, "resident_kib_before"), logged_kib(&log, "resident_kib_after"));
+        assert!(matches!((before, after), (Some(b), Some(a)) if a < b), "{node}: before {before:?}, after {after:?}");
+    }
+    // Code not run since (a switchover's) is mapped again as it runs.
+    let out = c.ctl("site-a", &["switchover", "--to", "site-b"]);
+    assert!(ok(&out), "switchover refused: {}", stderr(&out));
+    assert!(c.wait_active("site-b").await, "switchover never completed:\n{}", c.log_tail("site-a"));
+    prober.stop().await.assert_never_two_active();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn manual_mode_fails_over_only_after_approve() {
     let mut c = TestCluster::start_with_site_a_active(Spec { manual: true, ..Spec::default() }).await;
