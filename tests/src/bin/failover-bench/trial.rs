@@ -225,8 +225,9 @@ pub struct Back {
 }
 
 /// When `site`, answering 200 before `t0`, answered 200 again after
-/// stopping: the first change after `t0` in which it does not answer, then
-/// the first after that in which it does. If no round after `t0` saw it
+/// stopping: the first change after `t0` in which it does not answer (or
+/// the last before it, if that one does not), then the first after that in
+/// which it does. If no round after `t0` saw it
 /// down, and the prober stalled across `t0` (`stalls`, as in
 /// [`crate::watch::Seen`]), the first round after the stall, if it saw the
 /// site answer: the outage fell in the stall.
@@ -237,8 +238,13 @@ pub fn came_back(
     site: &str,
 ) -> Option<Back> {
     let answers = |(_, a): &(Instant, Answers)| is_answering(a, site);
+    // A round is timed by its start: one that began just before the fault
+    // and saw the site gone records the outage before `t0`. The site
+    // answered before the fault, so being down in the last change at or
+    // before `t0` is that.
+    let down_at_fault = active.iter().rev().find(|c| c.0 <= t0).is_some_and(|c| !answers(c));
     let mut after = active.iter().filter(|c| c.0 > t0);
-    if after.by_ref().find(|c| !answers(c)).is_some() {
+    if down_at_fault || after.by_ref().find(|c| !answers(c)).is_some() {
         return after.find(|c| answers(c)).map(|c| Back { at: c.0, seen_down: true });
     }
     let &(_, resumed) = stalls.iter().find(|(from, to)| *from <= t0 && *to > t0)?;
@@ -315,6 +321,9 @@ mod tests {
         assert_eq!(came_back(&[before], &[], t0, "site-a"), None);
         // Down and still down.
         assert_eq!(came_back(&[before, ab(at(10), false, false)], &[], t0, "site-a"), None);
+        // Seen down by a round that started 1 ms before the fault.
+        let early = [before, ab(t0 - Duration::from_millis(1), false, false), ab(at(115), true, false)];
+        assert_eq!(came_back(&early, &[], t0, "site-a"), seen(115));
         // The other site took over, then this one came back.
         let moved = [before, ab(at(10), false, false), ab(at(3000), false, true), ab(at(9000), true, false)];
         assert_eq!(came_back(&moved, &[], t0, "site-a"), seen(9000));
