@@ -226,11 +226,11 @@ pub struct Back {
 
 /// When `site`, answering 200 before `t0`, answered 200 again after
 /// stopping: the first change after `t0` in which it does not answer (or
-/// the last before it, if that one does not), then the first after that in
-/// which it does. If no round after `t0` saw it
-/// down, and the prober stalled across `t0` (`stalls`, as in
-/// [`crate::watch::Seen`]), the first round after the stall, if it saw the
-/// site answer: the outage fell in the stall.
+/// the last change before `t0`, if that one does not and the prober did not
+/// stall across `t0`), then the first after that in which it does. If no
+/// round after `t0` saw it down, and the prober stalled across `t0`
+/// (`stalls`, as in [`crate::watch::Seen`]), the first round after the
+/// stall, if it saw the site answer: the outage fell in the stall.
 pub fn came_back(
     active: &[(Instant, Answers)],
     stalls: &[(Instant, Instant)],
@@ -238,16 +238,17 @@ pub fn came_back(
     site: &str,
 ) -> Option<Back> {
     let answers = |(_, a): &(Instant, Answers)| is_answering(a, site);
+    let stall = stalls.iter().find(|(from, to)| *from <= t0 && *to > t0);
     // A round is timed by its start: one that began just before the fault
     // and saw the site gone records the outage before `t0`. The site
     // answered before the fault, so being down in the last change at or
-    // before `t0` is that.
-    let down_at_fault = active.iter().rev().find(|c| c.0 <= t0).is_some_and(|c| !answers(c));
+    // before `t0` is that, unless that round was a stall.
+    let down_at_fault = stall.is_none() && active.iter().rev().find(|c| c.0 <= t0).is_some_and(|c| !answers(c));
     let mut after = active.iter().filter(|c| c.0 > t0);
     if down_at_fault || after.by_ref().find(|c| !answers(c)).is_some() {
         return after.find(|c| answers(c)).map(|c| Back { at: c.0, seen_down: true });
     }
-    let &(_, resumed) = stalls.iter().find(|(from, to)| *from <= t0 && *to > t0)?;
+    let &(_, resumed) = stall?;
     let state_then = active.iter().rev().find(|c| c.0 <= resumed)?;
     answers(state_then).then_some(Back { at: resumed, seen_down: false })
 }
