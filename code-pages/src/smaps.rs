@@ -21,14 +21,19 @@ pub struct Mapping {
 
 impl Mapping {
     /// Whether dropping its pages cannot change what the process reads:
-    /// a private, read-only mapping of `exe` without an anonymous page.
-    pub fn droppable(&self, exe: &str) -> bool {
+    /// a private, read-only mapping of a file, without an anonymous page.
+    pub fn droppable(&self) -> bool {
         let perms = self.perms.as_bytes();
-        self.path == exe
+        self.path.starts_with('/')
             && perms.first() == Some(&b'r')
             && perms.get(1) == Some(&b'-')
             && perms.get(3) == Some(&b'p')
             && self.anonymous_kib == 0
+    }
+
+    /// Whether `other` maps the same range of the same file.
+    pub fn same_as(&self, other: &Mapping) -> bool {
+        (self.start, self.end) == (other.start, other.end) && self.path == other.path
     }
 }
 
@@ -116,12 +121,15 @@ Anonymous:           300 kB
 7f0000000000-7f0000001000 rw-p 00000000 00:00 0
 Rss:                   4 kB
 Anonymous:             4 kB
+7f0000100000-7f0000280000 r-xp 00028000 fd:01 77 /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 900 kB
+Anonymous:             0 kB
 ";
 
     #[test]
     fn reads_ranges_permissions_paths_and_sizes() {
         let maps = parse(SMAPS).unwrap();
-        assert_eq!(maps.len(), 6);
+        assert_eq!(maps.len(), 7);
         assert_eq!((maps[1].start, maps[1].end), (0x5581e0b2c000, 0x5581e1a00000));
         assert_eq!(maps[1].perms, "r-xp");
         assert_eq!(maps[1].path, EXE, "a path with a space is read whole");
@@ -131,14 +139,23 @@ Anonymous:             4 kB
     }
 
     #[test]
-    fn only_the_executables_read_only_pages_without_copies_are_droppable() {
+    fn only_read_only_file_pages_without_copies_are_droppable() {
         let maps = parse(SMAPS).unwrap();
-        let droppable: Vec<bool> = maps.iter().map(|m| m.droppable(EXE)).collect();
-        // Headers and read-only data, code: yes. Relocated data made
-        // read-only (RELRO, anonymous pages), writable data, heap,
-        // anonymous memory: no.
-        assert_eq!(droppable, [true, true, false, false, false, false]);
-        assert!(!maps[1].droppable("/usr/bin/other"), "another file's mapping is never dropped");
+        let droppable: Vec<bool> = maps.iter().map(Mapping::droppable).collect();
+        // Headers and read-only data, code, a library's code: yes.
+        // Relocated data made read-only (RELRO, anonymous pages), writable
+        // data, heap, anonymous memory: no.
+        assert_eq!(droppable, [true, true, false, false, false, false, true]);
+        let shared = Mapping { perms: "r--s".to_owned(), ..maps[0].clone() };
+        assert!(!shared.droppable(), "a shared mapping is never dropped");
+    }
+
+    #[test]
+    fn the_same_mapping_is_the_same_range_of_the_same_file() {
+        let maps = parse(SMAPS).unwrap();
+        assert!(maps[1].same_as(&maps[1].clone()));
+        assert!(!maps[1].same_as(&Mapping { end: maps[1].end + 4096, ..maps[1].clone() }));
+        assert!(!maps[1].same_as(&Mapping { path: format!("{EXE} (deleted)"), ..maps[1].clone() }));
     }
 
     #[test]

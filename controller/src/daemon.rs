@@ -29,6 +29,7 @@ use crate::settings::{Loaded, OnStop};
 use crate::slots::ConnectionSlots;
 use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
+use failover_code_pages::{StartUpMappings, TrimError};
 
 /// Which binary is starting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +127,13 @@ pub fn load(path: &std::path::Path, kind: Kind) -> Result<(Loaded, Targets), Dae
 
 /// Runs the node until SIGTERM or SIGINT (what an active site does then is
 /// `node.on_stop`); SIGHUP and `failoverctl reload` reload the file.
-pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) -> Result<(), DaemonError> {
+pub async fn run(
+    loaded: Loaded,
+    targets: Targets,
+    kind: Kind,
+    log: LogControl,
+    start_up: Result<StartUpMappings, TrimError>,
+) -> Result<(), DaemonError> {
     let files = limits::raise_open_files();
     let caps = limits::ConnectionCaps::for_open_files(files.soft);
     tracing::info!(
@@ -336,7 +343,7 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &snapshot);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
-    tokio::spawn(trim_code_pages());
+    crate::code_trim::spawn(start_up);
 
     let live = LiveParts {
         admin,
@@ -420,32 +427,6 @@ pub async fn run(loaded: Loaded, targets: Targets, kind: Kind, log: LogControl) 
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// How long after start the daemon unmaps its code: by then it has run its
-/// start-up code, which it does not need again, and its first heartbeats,
-/// which it keeps running.
-const TRIM_CODE_AFTER: Duration = Duration::from_secs(5);
-
-/// Unmaps the binary's pages once the daemon has started, so that only the
-/// code it keeps running is mapped again (start-up runs code from all over
-/// the binary, and the kernel maps 64 KiB around every page run). Failing
-/// costs only memory.
-async fn trim_code_pages() {
-    tokio::time::sleep(TRIM_CODE_AFTER).await;
-    match tokio::task::spawn_blocking(failover_code_pages::trim).await {
-        Ok(Ok(t)) => tracing::info!(
-            mappings = t.mappings,
-            resident_kib_before = t.resident_kib_before,
-            resident_kib_after = t.resident_kib_after,
-            "start-up code unmapped; the code that still runs is mapped again as it runs"
-        ),
-        Ok(Err(e)) => tracing::warn!(
-            error = %crate::describe::with_causes(&e),
-            "could not unmap the start-up code; the binary stays mapped as the kernel mapped it"
-        ),
-        Err(e) => tracing::warn!(error = %e, "unmapping the start-up code did not finish"),
-    }
 }
 
 /// The IP addresses of every member's peer address, for the slots the peer
@@ -566,6 +547,9 @@ fn tokio_runtime(kind: Kind) -> std::io::Result<tokio::runtime::Runtime> {
 /// `--config F`; errors are printed as one
 /// chain with the binary's name and give a non-zero exit.
 pub fn cli_main(kind: Kind) -> ExitCode {
+    // First, before anything could open a library: what may be unmapped
+    // once the daemon has started.
+    let start_up = StartUpMappings::record();
     crate::install_crypto_provider();
     let (name, about, role) = match kind {
         Kind::Site => ("failover-controller", "Site controller of the failover cluster", "site"),
@@ -611,7 +595,7 @@ pub fn cli_main(kind: Kind) -> ExitCode {
                 tracing::warn!(error = %e, "could not make the daemon non-dumpable; hooks of its user may read its environment");
             }
             let runtime = tokio_runtime(kind).map_err(DaemonError::Setup)?;
-            runtime.block_on(run(loaded, targets, kind, log))
+            runtime.block_on(run(loaded, targets, kind, log, start_up))
         }),
     };
     match result {

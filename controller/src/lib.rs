@@ -37,6 +37,7 @@ pub mod build;
 pub mod cert_expiry;
 pub mod certs;
 pub mod clock;
+pub mod code_trim;
 pub mod command_channel;
 pub mod counts;
 pub mod daemon;
