@@ -273,7 +273,7 @@ act() {
     copy) IFS=: read -r from paths to <<< "$args"; copy_between "$from" "$paths" "$to" ;;
     new-build)
       for h in ${args//,/ }; do
-        in_host "$h" cp target/release/failover-controller target/release/failover-witness .
+        in_host "$h" cp target/dist/failover-controller target/dist/failover-witness .
       done ;;
     power-off)
       for h in ${args//,/ }; do
@@ -378,9 +378,9 @@ run_block() {
 # ---- the run ---------------------------------------------------------------
 # The install block builds the daemons from this checkout; building them
 # here first keeps the three hosts from each building them in their overlay.
-cargo build --release --locked -p failover-controller -p failover-witness --bins
+cargo build --profile dist --locked -p failover-controller -p failover-witness --bins
 for h in "${hosts[@]}"; do start_host "$h"; done
-in_host ops install -m 0755 target/release/failoverctl /usr/local/bin/
+in_host ops install -m 0755 target/dist/failoverctl /usr/local/bin/
 start_checked_services
 for b in "${blocks[@]}"; do run_block "$b"; done
 echo "runbook: every command of $doc ran as written and printed what it promises (${#blocks[@]} blocks)"

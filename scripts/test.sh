@@ -62,12 +62,15 @@ echo "== failover-bench: one trial per scenario, three systems, both timer sets,
 # The etcd elector is its own cargo workspace (it needs the system protoc);
 # it lands in the same target directory, beside failover-bench.
 cargo build --release --manifest-path bench/etcd-elector/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"
+# Our daemons as they are deployed (docs/operations.md builds them so, and
+# the runbook above already did): the footprint measured is theirs.
+cargo build --profile dist --locked -p failover-controller -p failover-witness --bins
 # The full run (30 trials per scenario, 30-minute soaks) is documented in
 # docs/benchmarks/; this short one keeps the harness working and fails on
 # any split brain, wrong move or lost client request of our system, or a
 # restart in place that did not keep the role, the epoch and the traffic
 # where they were, or two active sites in a soak.
-target/release/failover-bench run --trials 1 --soak-minutes 1 --soak-sweep --out target/bench-ci --strict
+target/release/failover-bench run --trials 1 --soak-minutes 1 --soak-sweep --bins "${CARGO_TARGET_DIR:-target}/dist" --out target/bench-ci --strict
 
 # One closing line over every cargo test binary (each prints its own).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -103,7 +103,10 @@ enum Cmd {
         /// Scenarios to run (default: all of them).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
-        /// Directory of the built binaries (default: next to this one).
+        /// Directory of our daemons, failover-controller and
+        /// failover-witness (default: next to this one; the build to
+        /// measure is `cargo build --profile dist`, in target/dist). The etcd
+        /// elector is always taken from next to this one.
         #[arg(long)]
         bins: Option<PathBuf>,
         /// Exit non-zero unless our system completed every trial, never
@@ -173,27 +176,26 @@ fn main() -> ExitCode {
 /// into `out/logs/bin`: a rebuild during a long run must not change what
 /// is measured. Returns that directory.
 fn freeze_binaries(bins: Option<PathBuf>, out: &Path, systems: &[System]) -> anyhow::Result<PathBuf> {
-    let bins = match bins {
-        Some(b) => b,
-        None => std::env::current_exe()?.parent().context("binary directory")?.to_path_buf(),
-    };
-    let mut needed = vec!["failover-controller", "failover-witness"];
+    let own = std::env::current_exe()?.parent().context("binary directory")?.to_path_buf();
+    let ours = bins.unwrap_or_else(|| own.clone());
+    let daemon = "cargo build --profile dist --bins and --bins target/dist, or cargo build --release --bins";
+    let mut needed = vec![(ours.join("failover-controller"), daemon), (ours.join("failover-witness"), daemon)];
     if systems.contains(&System::Etcd) {
-        needed.push("etcd-elector");
+        needed.push((
+            own.join("etcd-elector"),
+            "cargo build --release --manifest-path bench/etcd-elector/Cargo.toml --target-dir target",
+        ));
     }
-    for b in &needed {
-        if !bins.join(b).exists() {
-            bail!(
-                "{} is missing: cargo build --release --bins (and, for etcd, cargo build --release --manifest-path bench/etcd-elector/Cargo.toml)",
-                bins.join(b).display()
-            );
+    for (path, build) in &needed {
+        if !path.exists() {
+            bail!("{} is missing: {build}", path.display());
         }
     }
     let frozen = out.join("logs").join("bin");
     std::fs::create_dir_all(&frozen)?;
     let frozen = std::fs::canonicalize(&frozen)?;
-    for name in needed {
-        let from = bins.join(name);
+    for (from, _) in needed {
+        let name = from.file_name().context("binary name")?;
         std::fs::copy(&from, frozen.join(name)).with_context(|| format!("copying {}", from.display()))?;
     }
     let me = std::env::current_exe()?;
