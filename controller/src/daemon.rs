@@ -343,7 +343,7 @@ pub async fn run(
     let mut loop_task = tokio::spawn(runtime.run());
     crate::systemd::ready(&cfg, &snapshot);
     crate::systemd::spawn_watchdog(probe_tx, cfg.clone(), snapshot.clone());
-    crate::code_trim::spawn(start_up);
+    crate::code_trim::spawn(start_up, snapshot.clone());
 
     let live = LiveParts {
         admin,

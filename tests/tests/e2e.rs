@@ -97,7 +97,7 @@ fn logged_kib(log: &str, field: &str) -> Option<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_daemon_unmaps_its_start_up_code_and_runs_on() {
+async fn every_daemon_unmaps_code_after_start_up_and_after_a_switchover() {
     let c = TestCluster::start_with_site_a_active(Spec::default()).await;
     let prober = c.prober();
     let unmapped = |c: &TestCluster| NODES.iter().all(|n| logged_kib(&c.log(n), "resident_kib_after").is_some());
@@ -111,6 +111,16 @@ async fn every_daemon_unmaps_its_start_up_code_and_runs_on() {
     let out = c.ctl("site-a", &["switchover", "--to", "site-b"]);
     assert!(ok(&out), "switchover refused: {}", stderr(&out));
     assert!(c.wait_active("site-b").await, "switchover never completed:\n{}", c.log_tail("site-a"));
+    // Once the change has settled (a minute), each node unmaps the code it
+    // ran, and runs on.
+    let settled =
+        |c: &TestCluster| NODES.iter().all(|n| c.log(n).contains("code run by the last role change unmapped"));
+    assert!(
+        c.wait_for(Duration::from_secs(180), settled).await,
+        "a node did not unmap after the switchover:\n{}",
+        c.log_tail("site-a")
+    );
+    assert!(c.wait_active("site-b").await, "site-b lost its role:\n{}", c.log_tail("site-b"));
     prober.stop().await.assert_never_two_active();
 }
 
