@@ -108,9 +108,7 @@ impl StartUpMappings {
             resident_kib_after: resident_kib(&read_smaps()?),
         })
     }
-}
 
-impl StartUpMappings {
     /// Those of the mappings `now` that may be dropped: droppable, and
     /// mapped at start-up at the same range of the same file.
     fn to_drop<'a>(&'a self, now: &'a [Mapping]) -> impl Iterator<Item = &'a Mapping> + 'a {
