@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use failover_code_pages::{StartUpMappings, TrimError};
 use failover_core::{Command, MemberKind, Node};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -29,7 +30,6 @@ use crate::settings::{Loaded, OnStop};
 use crate::slots::ConnectionSlots;
 use crate::snapshot::NodeSnapshot;
 use crate::{clock, settings};
-use failover_code_pages::{StartUpMappings, TrimError};
 
 /// Which binary is starting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
